@@ -53,19 +53,20 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for the tests; prints their
 	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh
 
 .PHONY: test
-test: manifests generate fmt vet ## Run all unit and integration tests.
+test: manifests generate fmt vet ## Run all unit and integration tests (the integration suites on a real kube-apiserver).
+	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/) -coverprofile cover.out
 	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $(TEST_FLAGS) ./... -coverprofile cover.out $(if $(GINKGO_FLAGS),-args $(GINKGO_FLAGS))
+	KUBEBUILDER_ASSETS="$$assets" go test $(TEST_FLAGS) ./test/integration/... -v -args -ginkgo.v $(GINKGO_FLAGS)
 
 .PHONY: test-unit
 test-unit: ## Run the unit tests only (no control plane).
 	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/)
 
 .PHONY: test-integration
-test-integration: ## Run the envtest integration suites, verbosely.
+test-integration: ## Run the envtest integration suites only.
 	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $(TEST_FLAGS) ./test/integration/... -v -args -ginkgo.v
+	KUBEBUILDER_ASSETS="$$assets" go test $(TEST_FLAGS) ./test/integration/... -v -args -ginkgo.v $(GINKGO_FLAGS)
 
 .PHONY: lint
 lint: ## Run golangci-lint.

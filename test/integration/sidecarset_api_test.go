@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -27,6 +28,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -215,6 +217,16 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 			s.Spec.InitContainers[0].Name = "proxy"
 		}, "spec.initContainers", "used by both containers and initContainers"),
 	)
+
+	It("accepts every sample in config/samples", func() {
+		objs := renderKustomization(filepath.Join(projectRoot(), "config", "samples"))
+		Expect(objs).To(HaveLen(3))
+		for _, obj := range objs {
+			set := &sidecarsv1alpha1.SidecarSet{}
+			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, set)).To(Succeed())
+			Expect(k8sClient.Create(ctx, set)).To(Succeed(), "sample %s", obj.GetName())
+		}
+	})
 
 	It("documents the API for kubectl explain", func() {
 		user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)

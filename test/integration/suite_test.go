@@ -18,16 +18,17 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	goruntime "runtime"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -98,23 +99,33 @@ var _ = AfterSuite(func() {
 // `make install` and the bundle install, patches included.
 func installedCRDs() []*apiextensionsv1.CustomResourceDefinition {
 	GinkgoHelper()
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resources, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(projectRoot(), "config", "crd"))
-	Expect(err).NotTo(HaveOccurred(), "kustomize build config/crd")
 	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, r := range resources.Resources() {
-		data, err := r.MarshalJSON()
-		Expect(err).NotTo(HaveOccurred())
+	for _, obj := range renderKustomization(filepath.Join(projectRoot(), "config", "crd")) {
 		crd := &apiextensionsv1.CustomResourceDefinition{}
-		Expect(json.Unmarshal(data, crd)).To(Succeed())
+		Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, crd)).To(Succeed())
 		crds = append(crds, crd)
 	}
 	Expect(crds).NotTo(BeEmpty())
 	return crds
 }
 
+// renderKustomization is `kustomize build dir`, in process.
+func renderKustomization(dir string) []*unstructured.Unstructured {
+	GinkgoHelper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	resources, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	Expect(err).NotTo(HaveOccurred(), "kustomize build %s", dir)
+	var objs []*unstructured.Unstructured
+	for _, r := range resources.Resources() {
+		m, err := r.Map()
+		Expect(err).NotTo(HaveOccurred())
+		objs = append(objs, &unstructured.Unstructured{Object: m})
+	}
+	return objs
+}
+
 func projectRoot() string {
-	_, file, _, _ := runtime.Caller(0)
+	_, file, _, _ := goruntime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
@@ -124,5 +135,5 @@ func assetsDir() string {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir
 	}
-	return filepath.Join(projectRoot(), "bin", "k8s", k8sVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
+	return filepath.Join(projectRoot(), "bin", "k8s", k8sVersion+"-"+goruntime.GOOS+"-"+goruntime.GOARCH)
 }
