@@ -124,7 +124,9 @@ func (w *SidecarSetWrapper) RevisionHistoryLimit(n int32) *SidecarSetWrapper {
 }
 
 // SidecarWrapper builds a SidecarContainer.
-type SidecarWrapper struct{ sidecarsv1alpha1.SidecarContainer }
+type SidecarWrapper struct {
+	sidecarsv1alpha1.SidecarContainer
+}
 
 // MakeSidecar starts a sidecar with a name and an image and nothing else.
 func MakeSidecar(name, image string) *SidecarWrapper {
