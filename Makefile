@@ -11,7 +11,8 @@ LOCALBIN ?= $(shell pwd)/bin
 
 CONTROLLER_GEN ?= go tool controller-gen
 KUSTOMIZE ?= go tool kustomize
-GINKGO_FLAGS ?=
+# CI logs read better without colour codes.
+GINKGO_FLAGS ?= $(if $(CI),-ginkgo.no-color)
 TEST_FLAGS ?=
 
 # Setting SHELL to bash allows bash commands to be executed by recipes.
