@@ -117,6 +117,30 @@ func (w *SidecarSetWrapper) OnImmutableChange(p sidecarsv1alpha1.ImmutableChange
 	return w
 }
 
+// ReadinessGate sets updateStrategy.drain.readinessGate.
+func (w *SidecarSetWrapper) ReadinessGate(on bool) *SidecarSetWrapper {
+	w.Spec.UpdateStrategy.Drain.ReadinessGate = &on
+	return w
+}
+
+// PullSecret appends an image pull secret.
+func (w *SidecarSetWrapper) PullSecret(name string) *SidecarSetWrapper {
+	w.Spec.ImagePullSecrets = append(w.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+	return w
+}
+
+// PodMetadata sets the labels and annotations added to pods.
+func (w *SidecarSetWrapper) PodMetadata(labels, annotations map[string]string) *SidecarSetWrapper {
+	w.Spec.PodMetadata = &sidecarsv1alpha1.PodMetadata{Labels: labels, Annotations: annotations}
+	return w
+}
+
+// InjectionPaused sets injection.paused.
+func (w *SidecarSetWrapper) InjectionPaused() *SidecarSetWrapper {
+	w.Spec.Injection.Paused = true
+	return w
+}
+
 // RevisionHistoryLimit sets revisionHistoryLimit.
 func (w *SidecarSetWrapper) RevisionHistoryLimit(n int32) *SidecarSetWrapper {
 	w.Spec.RevisionHistoryLimit = &n
@@ -165,6 +189,18 @@ func (w *SidecarWrapper) ResourcesPolicy(p sidecarsv1alpha1.ResourcesPolicy) *Si
 // ShareVolumes sets shareVolumes.
 func (w *SidecarWrapper) ShareVolumes() *SidecarWrapper {
 	w.SidecarContainer.ShareVolumes = true
+	return w
+}
+
+// Mount appends a volume mount.
+func (w *SidecarWrapper) Mount(volume, path string) *SidecarWrapper {
+	w.VolumeMounts = append(w.VolumeMounts, corev1.VolumeMount{Name: volume, MountPath: path})
+	return w
+}
+
+// Env appends a plain environment variable.
+func (w *SidecarWrapper) Env(name, value string) *SidecarWrapper {
+	w.SidecarContainer.Env = append(w.SidecarContainer.Env, corev1.EnvVar{Name: name, Value: value})
 	return w
 }
 

@@ -1,0 +1,69 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// InjectionRecord is what one SidecarSet injected into a pod, as recorded in the pod's
+// InjectedAnnotation. The controller relies on it to know what a pod runs without
+// re-deriving it from the pod spec.
+// +kubebuilder:object:generate=false
+type InjectionRecord struct {
+	// Revision is the name of the ControllerRevision the pod was injected from.
+	Revision string `json:"revision"`
+	// Hash covers everything the set puts into pods.
+	Hash string `json:"hash"`
+	// ImageFreeHash is Hash without images and resources: when only Hash differs, the
+	// change can be applied to a running pod in place.
+	ImageFreeHash string `json:"imageFreeHash"`
+	// Containers are the names of the containers the set added (sidecars and init
+	// containers).
+	Containers []string `json:"containers"`
+	// Overridden are the names of the set's containers the pod already declared itself,
+	// so the pod's own were kept.
+	Overridden []string `json:"overridden,omitempty"`
+}
+
+// InjectionRecords maps a SidecarSet name to what it injected.
+// +kubebuilder:object:generate=false
+type InjectionRecords map[string]InjectionRecord
+
+// ParseInjectionRecords reads the InjectedAnnotation of a pod; absent means none.
+func ParseInjectionRecords(annotations map[string]string) (InjectionRecords, error) {
+	raw, ok := annotations[InjectedAnnotation]
+	if !ok || raw == "" {
+		return InjectionRecords{}, nil
+	}
+	records := InjectionRecords{}
+	if err := json.Unmarshal([]byte(raw), &records); err != nil {
+		return nil, fmt.Errorf("annotation %s is not a valid injection record: %w", InjectedAnnotation, err)
+	}
+	return records, nil
+}
+
+// String is the annotation value: JSON with sorted keys, so equal records give equal text.
+func (r InjectionRecords) String() string {
+	b, err := json.Marshal(r)
+	if err != nil {
+		// A map of plain strings always marshals.
+		panic(err)
+	}
+	return string(b)
+}

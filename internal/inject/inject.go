@@ -1,0 +1,308 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package inject
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/utils/ptr"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/resources"
+	"github.com/outrigger-dev/outrigger/internal/revision"
+)
+
+// Source is one SidecarSet to inject: the live set (name, priority, readiness-gate
+// setting) and the spec new pods get, which is the set's current spec or the one stored
+// in the revision it pins (injection.revision).
+type Source struct {
+	Set      *sidecarsv1alpha1.SidecarSet
+	Revision string
+	Spec     revision.Spec
+}
+
+// SourceOf is the Source for a set's current spec.
+func SourceOf(set *sidecarsv1alpha1.SidecarSet) Source {
+	spec := revision.SpecOf(set)
+	return Source{Set: set, Revision: revision.Name(set.Name, spec, set.Status.CollisionCount), Spec: spec}
+}
+
+// Result says what Inject did.
+type Result struct {
+	// Pod is the injected pod, a copy; the input pod is never changed.
+	Pod *corev1.Pod
+	// Injected are the names of the sets injected by this call, in injection order.
+	Injected []string
+}
+
+// Inject returns pod with the sidecars of every source that has not injected it yet.
+//
+// Order: sources by priority (higher first), then name; sidecars in list order. Where
+// they go: a set's run-to-completion init containers first, then Native sidecars placed
+// BeforeInit, the pod's own init containers, Native sidecars placed AfterInit; among the
+// regular containers, Container sidecars placed BeforeApp, the pod's own containers,
+// Container sidecars placed AfterApp. So a set's init containers can prepare what its
+// sidecars need, and the pod's own init containers already run with the sidecars.
+//
+// A container name the pod already uses keeps the pod's container (a per-pod override,
+// recorded as such); so do volume names, label and annotation keys. A set already
+// recorded on the pod is skipped, which makes Inject idempotent.
+//
+// It fails, and the pod must then be refused, only where the result would be an invalid
+// pod: a sidecar mounting a volume neither the set nor the pod declares.
+func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
+	out := pod.DeepCopy()
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
+	if err != nil {
+		return Result{}, err
+	}
+
+	todo := make([]Source, 0, len(sources))
+	for _, s := range sources {
+		if _, done := records[s.Set.Name]; !done {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return Result{Pod: out}, nil
+	}
+	slices.SortStableFunc(todo, func(a, b Source) int {
+		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
+	})
+
+	app := appContainers(pod, records)
+	used := containerNames(pod)
+	var (
+		setInits, nativeBefore, nativeAfter, before, after []corev1.Container
+		injected                                           []string
+		owner                                              = map[string]string{}
+	)
+	for _, src := range todo {
+		rec := revision.Record(src.Revision, src.Spec)
+		for _, ic := range src.Spec.InitContainers {
+			if used.Has(ic.Name) {
+				rec.Overridden = append(rec.Overridden, ic.Name)
+				continue
+			}
+			used.Insert(ic.Name)
+			owner[ic.Name] = src.Set.Name
+			setInits = append(setInits, *ic.DeepCopy())
+			rec.Containers = append(rec.Containers, ic.Name)
+		}
+		for i := range src.Spec.Containers {
+			sc := &src.Spec.Containers[i]
+			if used.Has(sc.Name) {
+				rec.Overridden = append(rec.Overridden, sc.Name)
+				continue
+			}
+			used.Insert(sc.Name)
+			owner[sc.Name] = src.Set.Name
+			c := build(sc, app)
+			switch sc.EffectivePlacement() {
+			case sidecarsv1alpha1.PlacementBeforeInit:
+				nativeBefore = append(nativeBefore, c)
+			case sidecarsv1alpha1.PlacementAfterInit:
+				nativeAfter = append(nativeAfter, c)
+			case sidecarsv1alpha1.PlacementBeforeApp:
+				before = append(before, c)
+			default:
+				after = append(after, c)
+			}
+			rec.Containers = append(rec.Containers, sc.Name)
+		}
+		addVolumes(out, src.Spec.Volumes)
+		addPullSecrets(out, src.Spec.ImagePullSecrets)
+		addMetadata(out, src.Spec.PodMetadata)
+		if src.Set.Spec.UpdateStrategy.Drain.ReadinessGateEnabled() {
+			addReadinessGate(out)
+		}
+		records[src.Set.Name] = rec
+		injected = append(injected, src.Set.Name)
+	}
+
+	out.Spec.InitContainers = slices.Concat(setInits, nativeBefore, out.Spec.InitContainers, nativeAfter)
+	out.Spec.Containers = slices.Concat(before, out.Spec.Containers, after)
+
+	if err := checkVolumeMounts(out, slices.Concat(setInits, nativeBefore, nativeAfter, before, after), owner); err != nil {
+		return Result{}, err
+	}
+
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	out.Labels[sidecarsv1alpha1.InjectedLabel] = "true"
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[sidecarsv1alpha1.InjectedAnnotation] = records.String()
+	return Result{Pod: out, Injected: injected}, nil
+}
+
+// appContainers are the pod's own regular containers: those no SidecarSet recorded.
+func appContainers(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords) []corev1.Container {
+	ours := sets.New[string]()
+	for _, r := range records {
+		ours.Insert(r.Containers...)
+	}
+	var app []corev1.Container
+	for _, c := range pod.Spec.Containers {
+		if !ours.Has(c.Name) {
+			app = append(app, c)
+		}
+	}
+	return app
+}
+
+func containerNames(pod *corev1.Pod) sets.Set[string] {
+	names := sets.New[string]()
+	for _, c := range pod.Spec.InitContainers {
+		names.Insert(c.Name)
+	}
+	for _, c := range pod.Spec.Containers {
+		names.Insert(c.Name)
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		names.Insert(c.Name)
+	}
+	return names
+}
+
+// build turns a sidecar declaration into the container the pod gets.
+func build(sc *sidecarsv1alpha1.SidecarContainer, app []corev1.Container) corev1.Container {
+	c := *sc.Container.DeepCopy()
+	if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
+		c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	}
+	if sc.ResourcesPolicy != nil {
+		c.Resources = resources.Compute(sc.ResourcesPolicy, app)
+	}
+	if sc.ShareVolumes {
+		c.VolumeMounts = shareMounts(c.VolumeMounts, app)
+	}
+	for _, t := range sc.TransferEnv {
+		c.Env = transferEnv(c.Env, t, app)
+	}
+	return c
+}
+
+// shareMounts adds the app containers' mounts to the sidecar's; a mount path the
+// sidecar (or an earlier app container) already uses keeps that mount.
+func shareMounts(own []corev1.VolumeMount, app []corev1.Container) []corev1.VolumeMount {
+	paths := sets.New[string]()
+	for _, m := range own {
+		paths.Insert(m.MountPath)
+	}
+	for _, a := range app {
+		for _, m := range a.VolumeMounts {
+			if paths.Has(m.MountPath) {
+				continue
+			}
+			paths.Insert(m.MountPath)
+			own = append(own, m)
+		}
+	}
+	return own
+}
+
+// transferEnv copies the named variables (all when none are named) of the source app
+// container; a variable the sidecar already defines keeps its own value. A source the
+// pod does not have copies nothing: the pod is still valid without it.
+func transferEnv(env []corev1.EnvVar, t sidecarsv1alpha1.TransferEnvVar, app []corev1.Container) []corev1.EnvVar {
+	i := slices.IndexFunc(app, func(c corev1.Container) bool { return c.Name == t.SourceContainer })
+	if i < 0 {
+		return env
+	}
+	want := sets.New(t.Names...)
+	have := sets.New[string]()
+	for _, e := range env {
+		have.Insert(e.Name)
+	}
+	for _, e := range app[i].Env {
+		if (want.Len() > 0 && !want.Has(e.Name)) || have.Has(e.Name) {
+			continue
+		}
+		have.Insert(e.Name)
+		env = append(env, *e.DeepCopy())
+	}
+	return env
+}
+
+func addVolumes(pod *corev1.Pod, volumes []corev1.Volume) {
+	for _, v := range volumes {
+		if !slices.ContainsFunc(pod.Spec.Volumes, func(p corev1.Volume) bool { return p.Name == v.Name }) {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, *v.DeepCopy())
+		}
+	}
+}
+
+func addPullSecrets(pod *corev1.Pod, secrets []corev1.LocalObjectReference) {
+	for _, s := range secrets {
+		if !slices.Contains(pod.Spec.ImagePullSecrets, s) {
+			pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, s)
+		}
+	}
+}
+
+func addMetadata(pod *corev1.Pod, md *sidecarsv1alpha1.PodMetadata) {
+	if md == nil {
+		return
+	}
+	pod.Labels = addMissing(pod.Labels, md.Labels)
+	pod.Annotations = addMissing(pod.Annotations, md.Annotations)
+}
+
+func addMissing(dst, src map[string]string) map[string]string {
+	for k, v := range src {
+		if _, ok := dst[k]; ok {
+			continue
+		}
+		if dst == nil {
+			dst = map[string]string{}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+func addReadinessGate(pod *corev1.Pod) {
+	gate := corev1.PodReadinessGate{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}
+	if !slices.Contains(pod.Spec.ReadinessGates, gate) {
+		pod.Spec.ReadinessGates = append(pod.Spec.ReadinessGates, gate)
+	}
+}
+
+// checkVolumeMounts refuses what the API server would refuse later with a less helpful
+// message: an injected container mounting a volume the pod does not have.
+func checkVolumeMounts(pod *corev1.Pod, injected []corev1.Container, owner map[string]string) error {
+	volumes := sets.New[string]()
+	for _, v := range pod.Spec.Volumes {
+		volumes.Insert(v.Name)
+	}
+	for _, c := range injected {
+		for _, m := range c.VolumeMounts {
+			if !volumes.Has(m.Name) {
+				return fmt.Errorf("SidecarSet %q: container %q mounts volume %q, which neither the SidecarSet nor the pod declares",
+					owner[c.Name], c.Name, m.Name)
+			}
+		}
+	}
+	return nil
+}
