@@ -24,11 +24,14 @@ import (
 	"flag"
 	"os"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -36,6 +39,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/controllers"
+	"github.com/outrigger-dev/outrigger/webhooks"
 )
 
 var scheme = runtime.NewScheme()
@@ -43,6 +48,13 @@ var scheme = runtime.NewScheme()
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(sidecarsv1alpha1.AddToScheme(scheme))
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
 }
 
 func main() {
@@ -54,6 +66,7 @@ func main() {
 		enableLeaderElection bool
 		webhookCertDir       string
 		webhookPort          int
+		operatorNamespace    string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -67,6 +80,8 @@ func main() {
 	flag.StringVar(&webhookCertDir, "webhook-cert-dir", "",
 		"Directory holding tls.crt and tls.key for the webhook server; empty uses controller-runtime's default.")
 	flag.IntVar(&webhookPort, "webhook-port", 9443, "Port the webhook server listens on.")
+	flag.StringVar(&operatorNamespace, "operator-namespace", envOr("POD_NAMESPACE", "outrigger-system"),
+		"Namespace the operator runs in: it keeps SidecarSet revisions there and never injects its pods.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -96,6 +111,12 @@ func main() {
 			CertDir: webhookCertDir,
 			TLSOpts: tlsOpts,
 		}),
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{
+				// Revisions live only in the operator's namespace: watch nothing else.
+				&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
+			},
+		},
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       "outrigger.sidecars.outrigger.dev",
@@ -108,11 +129,25 @@ func main() {
 		os.Exit(1)
 	}
 
+	if err := (&controllers.RevisionReconciler{
+		Client:            mgr.GetClient(),
+		Recorder:          mgr.GetEventRecorder("outrigger-sidecarset"),
+		OperatorNamespace: operatorNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "Unable to set up the controller", "controller", "sidecarset-revision")
+		os.Exit(1)
+	}
+	if err := webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace}); err != nil {
+		setupLog.Error(err, "Unable to set up the webhooks")
+		os.Exit(1)
+	}
+
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "Unable to set up the health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	// Ready once the webhook server serves: before that the API server's calls would fail.
+	if err := mgr.AddReadyzCheck("readyz", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		setupLog.Error(err, "Unable to set up the readiness check")
 		os.Exit(1)
 	}

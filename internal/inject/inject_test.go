@@ -404,7 +404,9 @@ func TestInject(t *testing.T) {
 
 // TestInjectContainers checks what goes into the injected containers themselves.
 func TestInjectContainers(t *testing.T) {
-	cpu := func(s string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(s)} }
+	cpu := func(s string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(s)}
+	}
 	app := corev1.Container{
 		Name: "app", Image: "example.com/app:1",
 		Env: []corev1.EnvVar{{Name: "POD_ENV", Value: "prod"}, {Name: "REGION", Value: "eu"},

@@ -18,28 +18,42 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strconv"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/controllers"
+	"github.com/outrigger-dev/outrigger/webhooks"
 )
 
 // k8sVersion is the Kubernetes version of the test control plane; keep it in step with
@@ -68,6 +82,7 @@ var _ = BeforeSuite(func() {
 	testEnv = &envtest.Environment{
 		CRDs:                  installedCRDs(),
 		BinaryAssetsDirectory: assetsDir(),
+		WebhookInstallOptions: installedWebhooks(),
 	}
 	var err error
 	cfg, err = testEnv.Start()
@@ -84,6 +99,9 @@ var _ = BeforeSuite(func() {
 	// Printed on the terminal (not only in verbose mode), so a test run shows what it ran on.
 	_, _ = fmt.Fprintf(GinkgoWriter, "Running against a real kube-apiserver %s at %s\n", version.GitVersion, cfg.Host)
 	By(fmt.Sprintf("using kube-apiserver %s at %s", version.GitVersion, cfg.Host))
+
+	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
+	startManager()
 })
 
 var _ = AfterSuite(func() {
@@ -94,6 +112,73 @@ var _ = AfterSuite(func() {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
+
+// operatorNamespace is the operator's namespace in the suites, as in config/default.
+const operatorNamespace = "outrigger-system"
+
+// startManager runs the real manager — controllers and webhook server — as main.go
+// wires it, serving the webhooks envtest registered with the API server.
+func startManager() {
+	GinkgoHelper()
+	wh := testEnv.WebhookInstallOptions
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme.Scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host: wh.LocalServingHost, Port: wh.LocalServingPort, CertDir: wh.LocalServingCertDir,
+		}),
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
+		}},
+		HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect((&controllers.RevisionReconciler{
+		Client:            mgr.GetClient(),
+		Recorder:          mgr.GetEventRecorder("outrigger-sidecarset"),
+		OperatorNamespace: operatorNamespace,
+	}).SetupWithManager(mgr)).To(Succeed())
+	Expect(webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace})).To(Succeed())
+
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+
+	// The API server calls the webhooks over TLS: wait until they answer.
+	dialer := &net.Dialer{Timeout: time.Second}
+	addr := net.JoinHostPort(wh.LocalServingHost, strconv.Itoa(wh.LocalServingPort))
+	Eventually(func() error {
+		conn, err := tls.DialWithDialer(dialer, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a readiness probe of a local test server
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}).Should(Succeed())
+}
+
+// installedWebhooks renders config/webhook with kustomize, so the suites register the
+// same configurations (selectors included) that a deployment does; envtest points
+// them at the local webhook server.
+func installedWebhooks() envtest.WebhookInstallOptions {
+	GinkgoHelper()
+	var opts envtest.WebhookInstallOptions
+	for _, obj := range renderKustomization(filepath.Join(projectRoot(), "config", "webhook")) {
+		switch obj.GetKind() {
+		case "MutatingWebhookConfiguration":
+			w := &admissionv1.MutatingWebhookConfiguration{}
+			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w)).To(Succeed())
+			opts.MutatingWebhooks = append(opts.MutatingWebhooks, w)
+		case "ValidatingWebhookConfiguration":
+			w := &admissionv1.ValidatingWebhookConfiguration{}
+			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w)).To(Succeed())
+			opts.ValidatingWebhooks = append(opts.ValidatingWebhooks, w)
+		}
+	}
+	Expect(opts.MutatingWebhooks).NotTo(BeEmpty())
+	Expect(opts.ValidatingWebhooks).NotTo(BeEmpty())
+	return opts
+}
 
 // installedCRDs renders config/crd with kustomize, so the suites install exactly what
 // `make install` and the bundle install, patches included.

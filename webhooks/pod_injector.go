@@ -1,0 +1,153 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package webhooks
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/inject"
+	"github.com/outrigger-dev/outrigger/internal/metrics"
+	"github.com/outrigger-dev/outrigger/internal/revision"
+)
+
+// +kubebuilder:webhook:path=/mutate--v1-pod,mutating=true,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=inject.sidecars.outrigger.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=5
+
+// +kubebuilder:rbac:groups=sidecars.outrigger.dev,resources=sidecarsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch,namespace=system
+
+// PodInjector injects the sidecars of the matching SidecarSets into pods being created.
+// It reads SidecarSets, namespaces and revisions from the manager's cache only: the
+// admission hot path makes no API calls.
+type PodInjector struct {
+	Reader client.Reader
+	// OperatorNamespace holds the revisions and is never injected.
+	OperatorNamespace string
+}
+
+var _ admission.Defaulter[*corev1.Pod] = (*PodInjector)(nil)
+
+// Default injects pod in place. An error refuses the pod with its message.
+func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
+	start := time.Now()
+	log := ctrl.LoggerFrom(ctx)
+
+	// The pod in a CREATE request may not carry its namespace yet; the request does.
+	namespace := pod.Namespace
+	if req, err := admission.RequestFromContext(ctx); err == nil && req.Namespace != "" {
+		namespace = req.Namespace
+	}
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if err := p.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+		return fmt.Errorf("reading namespace %s: %w", namespace, err)
+	}
+	if why := inject.Excluded(pod, ns, p.OperatorNamespace); why != "" {
+		log.V(2).Info("Skipped injection", "reason", why)
+		return nil
+	}
+
+	var sets sidecarsv1alpha1.SidecarSetList
+	if err := p.Reader.List(ctx, &sets); err != nil {
+		return fmt.Errorf("listing SidecarSets: %w", err)
+	}
+	var sources []inject.Source
+	var names []string
+	for i := range sets.Items {
+		set := &sets.Items[i]
+		if set.Spec.Injection.Paused || set.DeletionTimestamp != nil {
+			continue
+		}
+		ok, err := inject.Match(pod, ns, set)
+		if err != nil {
+			// The validating webhook refuses bad selectors; one stored before it existed
+			// must not block every pod in the cluster.
+			log.Error(err, "Skipped a SidecarSet with an invalid selector", "sidecarset", klog.KObj(set))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		src, err := p.source(ctx, set)
+		if err != nil {
+			metrics.ObserveInjection(start, []string{set.Name}, metrics.ResultError)
+			return err
+		}
+		sources = append(sources, src)
+		names = append(names, set.Name)
+	}
+	if len(sources) == 0 {
+		return nil
+	}
+
+	res, err := inject.Inject(pod, sources)
+	if err != nil {
+		metrics.ObserveInjection(start, names, metrics.ResultError)
+		return err
+	}
+	*pod = *res.Pod
+	metrics.ObserveInjection(start, res.Injected, metrics.ResultInjected)
+	if len(res.Injected) > 0 {
+		log.V(1).Info("Injected sidecars", "pod", klog.KRef(namespace, podName(pod)), "sidecarsets", res.Injected)
+	}
+	return nil
+}
+
+// source is what to inject for set: its current spec, or the revision it pins.
+func (p *PodInjector) source(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) (inject.Source, error) {
+	pinned := set.Spec.Injection.Revision
+	if pinned == "" {
+		return inject.SourceOf(set), nil
+	}
+	cr := &appsv1.ControllerRevision{}
+	err := p.Reader.Get(ctx, types.NamespacedName{Namespace: p.OperatorNamespace, Name: pinned}, cr)
+	switch {
+	case apierrors.IsNotFound(err):
+		return inject.Source{}, fmt.Errorf("SidecarSet %q pins spec.injection.revision %q, which does not exist in namespace %s",
+			set.Name, pinned, p.OperatorNamespace)
+	case err != nil:
+		return inject.Source{}, fmt.Errorf("reading revision %s of SidecarSet %q: %w", pinned, set.Name, err)
+	case cr.Labels[sidecarsv1alpha1.RevisionSetLabel] != set.Name:
+		return inject.Source{}, fmt.Errorf("SidecarSet %q pins spec.injection.revision %q, which belongs to another SidecarSet",
+			set.Name, pinned)
+	}
+	spec, err := revision.SpecFromRevision(cr)
+	if err != nil {
+		return inject.Source{}, err
+	}
+	return inject.Source{Set: set, Revision: pinned, Spec: spec}, nil
+}
+
+func podName(pod *corev1.Pod) string {
+	if pod.Name != "" {
+		return pod.Name
+	}
+	return pod.GenerateName + "<generated>"
+}

@@ -1,0 +1,44 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package webhooks
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+)
+
+// Options configure the webhooks.
+type Options struct {
+	// OperatorNamespace is where the operator runs and keeps SidecarSet revisions.
+	OperatorNamespace string
+}
+
+// SetupWithManager registers the pod injector and the SidecarSet validator with the
+// manager's webhook server.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	reader := mgr.GetCache()
+	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.Pod{}).
+		WithDefaulter(&PodInjector{Reader: reader, OperatorNamespace: opts.OperatorNamespace}).
+		Complete(); err != nil {
+		return err
+	}
+	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
+		WithValidator(&SidecarSetValidator{Reader: reader, OperatorNamespace: opts.OperatorNamespace}).
+		Complete()
+}
