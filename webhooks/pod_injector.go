@@ -19,6 +19,7 @@ package webhooks
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -50,6 +52,16 @@ type PodInjector struct {
 	Reader client.Reader
 	// OperatorNamespace holds the revisions and is never injected.
 	OperatorNamespace string
+
+	// sources memoizes each set's Source (spec copy and hashes) per generation, so a
+	// pod costs matching, not hashing. Keyed by UID; a new generation replaces the entry.
+	sources sync.Map // types.UID -> memoSource
+}
+
+type memoSource struct {
+	generation     int64
+	collisionCount int32
+	source         inject.Source
 }
 
 var _ admission.Defaulter[*corev1.Pod] = (*PodInjector)(nil)
@@ -75,7 +87,8 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 	}
 
 	var sets sidecarsv1alpha1.SidecarSetList
-	if err := p.Reader.List(ctx, &sets); err != nil {
+	// Read-only use of the cached objects, so no copy of every set per pod.
+	if err := p.Reader.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing SidecarSets: %w", err)
 	}
 	var sources []inject.Source
@@ -120,8 +133,28 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// source is what to inject for set: its current spec, or the revision it pins.
+// source is what to inject for set: its current spec, or the revision it pins. A
+// revision's content never changes, so a Source stays valid for the set's generation.
 func (p *PodInjector) source(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) (inject.Source, error) {
+	collisionCount := ptr.Deref(set.Status.CollisionCount, 0)
+	if m, ok := p.sources.Load(set.UID); ok {
+		if m := m.(memoSource); m.generation == set.Generation && m.collisionCount == collisionCount {
+			src := m.source
+			src.Set = set
+			return src, nil
+		}
+	}
+	src, err := p.newSource(ctx, set)
+	if err != nil {
+		return inject.Source{}, err
+	}
+	if set.UID != "" {
+		p.sources.Store(set.UID, memoSource{generation: set.Generation, collisionCount: collisionCount, source: src})
+	}
+	return src, nil
+}
+
+func (p *PodInjector) newSource(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) (inject.Source, error) {
 	pinned := set.Spec.Injection.Revision
 	if pinned == "" {
 		return inject.SourceOf(set), nil
@@ -142,7 +175,7 @@ func (p *PodInjector) source(ctx context.Context, set *sidecarsv1alpha1.SidecarS
 	if err != nil {
 		return inject.Source{}, err
 	}
-	return inject.Source{Set: set, Revision: pinned, Spec: spec}, nil
+	return inject.NewSource(set, pinned, spec), nil
 }
 
 func podName(pod *corev1.Pod) string {

@@ -37,12 +37,20 @@ type Source struct {
 	Set      *sidecarsv1alpha1.SidecarSet
 	Revision string
 	Spec     revision.Spec
+	// Hash and ImageFreeHash of Spec, computed once by NewSource: a webhook may reuse a
+	// Source for every pod until the set changes.
+	Hash, ImageFreeHash string
+}
+
+// NewSource is the Source injecting spec, stored as revision name, for set.
+func NewSource(set *sidecarsv1alpha1.SidecarSet, name string, spec revision.Spec) Source {
+	return Source{Set: set, Revision: name, Spec: spec, Hash: revision.Hash(spec), ImageFreeHash: revision.ImageFreeHash(spec)}
 }
 
 // SourceOf is the Source for a set's current spec.
 func SourceOf(set *sidecarsv1alpha1.SidecarSet) Source {
 	spec := revision.SpecOf(set)
-	return Source{Set: set, Revision: revision.Name(set.Name, spec, set.Status.CollisionCount), Spec: spec}
+	return NewSource(set, revision.Name(set.Name, spec, set.Status.CollisionCount), spec)
 }
 
 // Result says what Inject did.
@@ -96,7 +104,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 		owner                                              = map[string]string{}
 	)
 	for _, src := range todo {
-		rec := revision.Record(src.Revision, src.Spec)
+		rec := sidecarsv1alpha1.InjectionRecord{Revision: src.Revision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash}
 		for _, ic := range src.Spec.InitContainers {
 			if used.Has(ic.Name) {
 				rec.Overridden = append(rec.Overridden, ic.Name)

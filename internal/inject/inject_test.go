@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/revision"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
@@ -357,11 +358,8 @@ func TestInject(t *testing.T) {
 		},
 		"a pinned revision is recorded with its own name": {
 			pod: pod().Obj(),
-			sources: []Source{{
-				Set:      set("mesh").Sidecar(sidecar("proxy").Obj()).Obj(),
-				Revision: "mesh-pinned",
-				Spec:     SourceOf(set("mesh").Sidecar(sidecar("old-proxy").Obj()).Obj()).Spec,
-			}},
+			sources: []Source{NewSource(set("mesh").Sidecar(sidecar("proxy").Obj()).Obj(), "mesh-pinned",
+				revision.SpecOf(set("mesh").Sidecar(sidecar("old-proxy").Obj()).Obj()))},
 			want: view{
 				InitContainers: []string{"old-proxy*"}, Containers: []string{"app"},
 				Labels: injectedLabel, Annotations: map[string]string{}, ReadinessGates: []string{gate},

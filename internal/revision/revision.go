@@ -143,11 +143,6 @@ func SpecFromRevision(cr *appsv1.ControllerRevision) (Spec, error) {
 	return spec, nil
 }
 
-// Record is the injection record for a pod injected from spec at revision name.
-func Record(name string, spec Spec) sidecarsv1alpha1.InjectionRecord {
-	return sidecarsv1alpha1.InjectionRecord{Revision: name, Hash: Hash(spec), ImageFreeHash: ImageFreeHash(spec)}
-}
-
 // Stores reports whether cr holds spec. It compares decoded specs, not bytes, so a
 // revision re-encoded by the API server still matches.
 func Stores(cr *appsv1.ControllerRevision, spec Spec) bool {

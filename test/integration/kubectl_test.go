@@ -1,0 +1,109 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package integration
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+)
+
+// These specs drive the API server with kubectl, as a user would.
+var _ = Describe("kubectl against the API server with the manager running", func() {
+	// kubectl runs the kubectl binary of the test control plane as a cluster admin.
+	var kubectl func(args ...string) (stdout, stderr io.Reader, err error)
+
+	BeforeEach(func() {
+		user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "kubectl-user", Groups: []string{"system:masters"}}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		k, err := user.Kubectl()
+		Expect(err).NotTo(HaveOccurred())
+		kubectl = k.Run
+	})
+	AfterEach(func() {
+		Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{})).To(Succeed())
+	})
+
+	run := func(args ...string) string {
+		GinkgoHelper()
+		stdout, stderr, err := kubectl(args...)
+		Expect(err).NotTo(HaveOccurred(), "kubectl %v: %s", args, readAll(stderr))
+		return readAll(stdout)
+	}
+
+	It("creates a pod matching a sample SidecarSet with its sidecar, and a copy without duplicates", func() {
+		run("apply", "--server-side", "-k", filepath.Join(projectRoot(), "config", "samples"))
+		Expect(run("get", "scs")).To(And(ContainSubstring("proxy"), ContainSubstring("MATCHED")))
+
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubectl-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		DeferCleanup(k8sClient.Delete, ctx, ns)
+
+		manifest := filepath.Join(GinkgoT().TempDir(), "pod.yaml")
+		Expect(os.WriteFile(manifest, []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  generateName: web-
+  labels:
+    outrigger.dev/proxy: enabled
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/web:1
+`), 0o600)).To(Succeed())
+
+		// The webhook's cache may lag the apply by a moment: retry until injected.
+		var pod corev1.Pod
+		Eventually(func(g Gomega) {
+			stdout, stderr, err := kubectl("create", "-n", ns.Name, "-f", manifest, "-o", "json")
+			g.Expect(err).NotTo(HaveOccurred(), "kubectl create: %s", readAll(stderr))
+			pod = corev1.Pod{}
+			g.Expect(json.Unmarshal([]byte(readAll(stdout)), &pod)).To(Succeed())
+			g.Expect(pod.Spec.InitContainers).To(ContainElement(HaveField("Name", "proxy")))
+		}).Should(Succeed())
+		Expect(pod.Spec.InitContainers).To(HaveLen(1))
+		Expect(pod.Spec.InitContainers[0].Image).To(Equal("registry.example.com/proxy:1.2.0"))
+		Expect(pod.Spec.InitContainers[0].RestartPolicy).To(HaveValue(Equal(corev1.ContainerRestartPolicyAlways)))
+		Expect(pod.Labels).To(HaveKeyWithValue(sidecarsv1alpha1.InjectedLabel, "true"))
+
+		By("creating a second pod from the injected pod's spec")
+		copyOf := map[string]any{
+			"apiVersion": "v1", "kind": "Pod",
+			"metadata": map[string]any{"generateName": "web-", "labels": pod.Labels, "annotations": pod.Annotations},
+			"spec":     pod.Spec,
+		}
+		data, err := json.Marshal(copyOf)
+		Expect(err).NotTo(HaveOccurred())
+		second := filepath.Join(GinkgoT().TempDir(), "copy.json")
+		Expect(os.WriteFile(second, data, 0o600)).To(Succeed())
+		var again corev1.Pod
+		Expect(json.Unmarshal([]byte(run("create", "-n", ns.Name, "-f", second, "-o", "json")), &again)).To(Succeed())
+		Expect(again.Spec.InitContainers).To(HaveLen(1))
+		Expect(again.Spec.Containers).To(HaveLen(1))
+		Expect(again.Spec.ReadinessGates).To(HaveLen(1))
+		Expect(again.Annotations[sidecarsv1alpha1.InjectedAnnotation]).To(Equal(pod.Annotations[sidecarsv1alpha1.InjectedAnnotation]))
+	})
+})
