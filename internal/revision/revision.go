@@ -98,7 +98,7 @@ func Name(setName string, spec Spec, collisionCount *int32) string {
 		panic(fmt.Sprintf("marshalling a revision spec: %v", err))
 	}
 	_, _ = h.Write(b)
-	if collisionCount != nil {
+	if collisionCount != nil && *collisionCount > 0 {
 		_, _ = h.Write([]byte(strconv.FormatInt(int64(*collisionCount), 10)))
 	}
 	suffix := rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
