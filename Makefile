@@ -14,6 +14,7 @@ KUSTOMIZE ?= go tool kustomize
 # CI logs read better without colour codes.
 GINKGO_FLAGS ?= $(if $(CI),-ginkgo.no-color)
 TEST_FLAGS ?=
+BENCH_FLAGS ?= -count 5
 
 # Setting SHELL to bash allows bash commands to be executed by recipes.
 SHELL = /usr/bin/env bash -o pipefail
@@ -68,6 +69,10 @@ test-unit: ## Run the unit tests only (no control plane).
 test-integration: ## Run the envtest integration suites only.
 	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(TEST_FLAGS) ./test/integration/... -v -args -ginkgo.v $(GINKGO_FLAGS)
+
+.PHONY: bench
+bench: ## Run the Go benchmarks (see docs/benchmarks.md).
+	go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./internal/... ./webhooks/...
 
 .PHONY: lint
 lint: ## Run golangci-lint.
