@@ -23,9 +23,11 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"path/filepath"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -67,6 +69,11 @@ func main() {
 		webhookCertDir       string
 		webhookPort          int
 		operatorNamespace    string
+		enableWebhooks       bool
+		certManagement       string
+		webhookDNSName       string
+		webhookCertSecret    string
+		webhookConfigPrefix  string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -77,11 +84,22 @@ func main() {
 		"Enable HTTP/2 on the metrics and webhook servers (off by default: HTTP/2 Rapid Reset, CVE-2023-44487).")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Elect a leader, so only one replica of the manager is active at a time.")
-	flag.StringVar(&webhookCertDir, "webhook-cert-dir", "",
-		"Directory holding tls.crt and tls.key for the webhook server; empty uses controller-runtime's default.")
+	flag.StringVar(&webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
+		"Directory holding tls.crt and tls.key for the webhook server (written there with --cert-management=self).")
 	flag.IntVar(&webhookPort, "webhook-port", 9443, "Port the webhook server listens on.")
 	flag.StringVar(&operatorNamespace, "operator-namespace", envOr("POD_NAMESPACE", "outrigger-system"),
 		"Namespace the operator runs in: it keeps SidecarSet revisions there and never injects its pods.")
+	flag.BoolVar(&enableWebhooks, "enable-webhooks", true,
+		"Serve the pod injection and SidecarSet validation webhooks.")
+	flag.StringVar(&certManagement, "cert-management", "self",
+		"Who provides the webhook serving certificate: self (generated, rotated and injected into the webhook "+
+			"configurations by the manager) or external (cert-manager or OLM mount it into --webhook-cert-dir).")
+	flag.StringVar(&webhookDNSName, "webhook-dns-name", "",
+		"DNS name the API server dials for the webhooks; default outrigger-webhook-service.<operator-namespace>.svc.")
+	flag.StringVar(&webhookCertSecret, "webhook-cert-secret", "outrigger-webhook-cert",
+		"Secret in the operator namespace that holds the self-managed CA and serving certificate.")
+	flag.StringVar(&webhookConfigPrefix, "webhook-configuration-prefix", "outrigger-",
+		"Name prefix of the webhook configurations whose caBundle the manager keeps in step.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -137,9 +155,43 @@ func main() {
 		setupLog.Error(err, "Unable to set up the controller", "controller", "sidecarset-revision")
 		os.Exit(1)
 	}
-	if err := webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace}); err != nil {
-		setupLog.Error(err, "Unable to set up the webhooks")
+	// The webhook server starts when the first webhook registers, which must wait until
+	// its certificate is on disk.
+	certsReady := make(chan struct{})
+	switch {
+	case !enableWebhooks:
+	case certManagement == "self":
+		if webhookDNSName == "" {
+			webhookDNSName = "outrigger-webhook-service." + operatorNamespace + ".svc"
+		}
+		if err := webhooks.AddCertRotator(mgr, webhooks.CertOptions{
+			Secret:                         types.NamespacedName{Namespace: operatorNamespace, Name: webhookCertSecret},
+			CertDir:                        webhookCertDir,
+			DNSName:                        webhookDNSName,
+			MutatingWebhookConfiguration:   webhookConfigPrefix + "mutating-webhook-configuration",
+			ValidatingWebhookConfiguration: webhookConfigPrefix + "validating-webhook-configuration",
+			RequireLeaderElection:          enableLeaderElection,
+		}, certsReady); err != nil {
+			setupLog.Error(err, "Unable to set up webhook certificate management")
+			os.Exit(1)
+		}
+	case certManagement == "external":
+		close(certsReady)
+	default:
+		setupLog.Error(nil, "Unknown --cert-management; use self or external", "value", certManagement)
 		os.Exit(1)
+	}
+	if enableWebhooks {
+		go func() {
+			<-certsReady
+			if err := webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace}); err != nil {
+				setupLog.Error(err, "Unable to set up the webhooks")
+				os.Exit(1)
+			}
+			setupLog.Info("Registered the webhooks")
+		}()
+	} else {
+		close(certsReady)
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -147,7 +199,11 @@ func main() {
 		os.Exit(1)
 	}
 	// Ready once the webhook server serves: before that the API server's calls would fail.
-	if err := mgr.AddReadyzCheck("readyz", mgr.GetWebhookServer().StartedChecker()); err != nil {
+	readyz := healthz.Ping
+	if enableWebhooks {
+		readyz = webhooks.ReadyChecker(mgr, certsReady)
+	}
+	if err := mgr.AddReadyzCheck("readyz", readyz); err != nil {
 		setupLog.Error(err, "Unable to set up the readiness check")
 		os.Exit(1)
 	}
