@@ -97,8 +97,10 @@ build: manifests generate fmt vet ## Build the manager binary.
 	go build -o $(LOCALBIN)/manager .
 
 .PHONY: run
-run: manifests generate fmt vet ## Run the manager against the current kubeconfig.
-	go run ./main.go
+run: manifests generate fmt vet build ## Run the operator: on the current kubeconfig's cluster, or on an embedded one.
+	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
+	go build -o $(LOCALBIN)/localcluster ./hack/localcluster; \
+	exec $(LOCALBIN)/localcluster --manager $(LOCALBIN)/manager --assets "$$assets" --local-dir $(LOCALBIN)/local
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
