@@ -1,0 +1,181 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package upgrade
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+)
+
+// fuzzPods turns each byte into one pod: bit 0 Ready, bit 1 Upgrading, bit 2
+// Terminating, bits 3-4 the record (up to date, in place, immutable, none), bit 5 the
+// canary label, bit 6 reuses the previous pod's key.
+func fuzzPods(shape []byte) (pods []Pod, duplicate bool) {
+	records := []*sidecarsv1alpha1.InjectionRecord{&recordV2, &recordV1, &recordV0, nil}
+	for i, b := range shape {
+		key := fmt.Sprintf("ns/p%03d", i)
+		if b&0x40 != 0 && i > 0 {
+			key, duplicate = pods[i-1].Key, true
+		}
+		p := Pod{Key: key, Ready: b&1 != 0, Upgrading: b&2 != 0, Terminating: b&4 != 0, Record: records[(b>>3)&3]}
+		if b&0x20 != 0 {
+			p.Labels = map[string]string{"track": "canary"}
+		}
+		pods = append(pods, p)
+	}
+	return pods, duplicate
+}
+
+// fuzzIntOrString is n, or n% when percent is set; it says whether the planner must
+// accept it.
+func fuzzIntOrString(n int16, percent bool) (intstr.IntOrString, bool) {
+	if percent {
+		return intstr.FromString(strconv.Itoa(int(n)) + "%"), n >= 0 && n <= 100
+	}
+	return intstr.FromInt32(int32(n)), n >= 0
+}
+
+func FuzzCompute(f *testing.F) {
+	f.Add([]byte{0x09, 0x09, 0x09}, int16(1), false, int16(0), false, uint8(0))
+	f.Add([]byte{0x08, 0x09, 0x11, 0x10, 0x01, 0x0b, 0x0d, 0x19, 0x29}, int16(25), true, int16(50), true, uint8(0x02))
+	f.Add([]byte{0x11, 0x11, 0x10, 0x09, 0x29, 0x28}, int16(2), false, int16(1), false, uint8(0x06))
+	f.Add([]byte{0x09, 0x49, 0x09}, int16(0), false, int16(-1), false, uint8(0x01))
+	f.Add([]byte{}, int16(101), true, int16(100), true, uint8(0x08))
+
+	f.Fuzz(func(t *testing.T, shape []byte, maxU int16, maxUPercent bool, part int16, partPercent bool, flags uint8) {
+		pods, duplicate := fuzzPods(shape)
+		mu, muOK := fuzzIntOrString(maxU, maxUPercent)
+		pt, ptOK := fuzzIntOrString(part, partPercent)
+		strategy := sidecarsv1alpha1.UpdateStrategy{MaxUnavailable: &mu, Partition: &pt, Paused: flags&1 != 0}
+		if flags&2 != 0 {
+			strategy.OnImmutableChange = sidecarsv1alpha1.ImmutableChangeEvict
+		}
+		if flags&4 != 0 {
+			strategy.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"track": "canary"}}
+		}
+		if flags&8 != 0 {
+			strategy.Type = sidecarsv1alpha1.OnPodRestartStrategyType
+		}
+
+		plan, err := Compute(strategy, target, pods)
+		if wantErr := duplicate || !muOK || !ptOK; (err != nil) != wantErr {
+			t.Fatalf("Compute() error = %v, want an error: %v", err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+
+		byKey := map[string]Pod{}
+		live, atTarget := 0, 0
+		for _, p := range pods {
+			byKey[p.Key] = p
+			if !p.Terminating {
+				live++
+				if p.Upgrading || plan.Classes[p.Key] == ClassUpToDate {
+					atTarget++
+				}
+			}
+		}
+		if len(plan.Classes) != len(pods) {
+			t.Fatalf("classified %d pods, want %d", len(plan.Classes), len(pods))
+		}
+		if plan.MaxUnavailable < 1 {
+			t.Fatalf("MaxUnavailable = %d, want at least 1", plan.MaxUnavailable)
+		}
+
+		seen := map[string]bool{}
+		cost := 0
+		check := func(list string, keys []string, class Class) {
+			for i, k := range keys {
+				if seen[k] {
+					t.Fatalf("pod %s appears twice (again in %s)", k, list)
+				}
+				seen[k] = true
+				p := byKey[k]
+				if list == "Continue" {
+					if !p.Upgrading || p.Terminating {
+						t.Fatalf("%s lists %s, which is not an in-flight upgrade", list, k)
+					}
+					continue
+				}
+				if got := plan.Classes[k]; got != class {
+					t.Fatalf("%s lists %s of class %s", list, k, got)
+				}
+				if p.Upgrading || p.Terminating {
+					t.Fatalf("%s lists %s, which is upgrading or terminating", list, k)
+				}
+				if strategy.Selector != nil && p.Labels["track"] != "canary" {
+					t.Fatalf("%s lists %s, outside the selector", list, k)
+				}
+				if p.Ready {
+					cost++
+				}
+				if i > 0 {
+					prev := byKey[keys[i-1]]
+					if prev.Ready && !p.Ready || prev.Ready == p.Ready && prev.Key >= p.Key {
+						t.Fatalf("%s is not ordered not-ready first, then by key: %v", list, keys)
+					}
+				}
+			}
+		}
+		check("Start", plan.Start, ClassInPlace)
+		check("Evict", plan.Evict, ClassNotUpgradable)
+		check("Continue", plan.Continue, "")
+
+		if budget := max(0, plan.MaxUnavailable-plan.Unavailable); cost > budget {
+			t.Fatalf("ready pods started or evicted = %d, over the budget %d", cost, budget)
+		}
+		if n, allowed := len(plan.Start)+len(plan.Evict), max(0, live-plan.Partition-atTarget); n > allowed {
+			t.Fatalf("started or evicted %d pods, the partition allows %d", n, allowed)
+		}
+		if strategy.EffectiveOnImmutableChange() != sidecarsv1alpha1.ImmutableChangeEvict && len(plan.Evict) > 0 {
+			t.Fatalf("evicted %v with onImmutableChange Skip", plan.Evict)
+		}
+		if (strategy.Paused || strategy.Type == sidecarsv1alpha1.OnPodRestartStrategyType) && len(plan.Start)+len(plan.Evict) > 0 {
+			t.Fatalf("started %v and evicted %v while held", plan.Start, plan.Evict)
+		}
+		held := strategy.Paused || strategy.Type == sidecarsv1alpha1.OnPodRestartStrategyType
+		if held != (plan.Blocked == BlockedPaused || plan.Blocked == BlockedOnPodRestart) {
+			t.Fatalf("Blocked = %q for paused %v, type %q", plan.Blocked, strategy.Paused, strategy.Type)
+		}
+		if len(plan.Start)+len(plan.Evict) > 0 && plan.Blocked != BlockedNone {
+			t.Fatalf("Blocked = %q, yet %v started and %v evicted", plan.Blocked, plan.Start, plan.Evict)
+		}
+		if !slices.IsSorted(plan.Continue) {
+			t.Fatalf("Continue is not sorted: %v", plan.Continue)
+		}
+
+		reversed := slices.Clone(pods)
+		slices.Reverse(reversed)
+		again, err := Compute(strategy, target, reversed)
+		if err != nil {
+			t.Fatalf("Compute() on reversed pods failed: %v", err)
+		}
+		if diff := cmp.Diff(plan, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("Compute() depends on the input order (-in order +reversed):\n%s", diff)
+		}
+	})
+}

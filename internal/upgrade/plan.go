@@ -1,0 +1,328 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package upgrade
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+)
+
+// Target is what the set's pods should run: the set's update revision.
+type Target struct {
+	// Revision is the name of the update revision. Optional: when empty, pods are
+	// compared by hash only.
+	Revision string
+	// Hash is the full hash of the update revision. Required.
+	Hash string
+	// ImageFreeHash is the update revision's hash without images and resources. Required.
+	ImageFreeHash string
+}
+
+// Pod is what the planner knows of one pod the set selects.
+type Pod struct {
+	// Key is "namespace/name"; it orders the output and must be unique.
+	Key string
+	// Labels are matched against updateStrategy.selector.
+	Labels map[string]string
+	// Ready says the pod's Ready condition is True.
+	Ready bool
+	// Record is this set's injection record on the pod; nil when the set never injected it.
+	Record *sidecarsv1alpha1.InjectionRecord
+	// Upgrading says an in-place upgrade of the pod is in flight.
+	Upgrading bool
+	// Terminating says the pod is being deleted.
+	Terminating bool
+}
+
+// Class is how a pod's sidecars stand against the Target.
+type Class string
+
+const (
+	// ClassUpToDate pods run the target already.
+	ClassUpToDate Class = "UpToDate"
+	// ClassInPlace pods differ from the target only in images or resources, which
+	// can change on a running pod.
+	ClassInPlace Class = "InPlace"
+	// ClassNotUpgradable pods differ in something a running pod cannot change; only
+	// re-creating the pod (eviction) brings them to the target.
+	ClassNotUpgradable Class = "NotUpgradable"
+	// ClassMissing pods match the set but were never injected by it, typically created
+	// while the webhook was unavailable.
+	ClassMissing Class = "Missing"
+)
+
+// BlockReason says why a plan starts and evicts nothing.
+type BlockReason string
+
+const (
+	// BlockedNone means the plan is not held back.
+	BlockedNone BlockReason = ""
+	// BlockedOnPodRestart means updateStrategy.type is OnPodRestart: running pods are
+	// never touched.
+	BlockedOnPodRestart BlockReason = "OnPodRestart"
+	// BlockedPaused means updateStrategy.paused is true.
+	BlockedPaused BlockReason = "Paused"
+	// BlockedPartition means every pod the partition lets through is already at, or
+	// moving to, the target.
+	BlockedPartition BlockReason = "Partition"
+	// BlockedBudget means pods could start but the unavailability budget is spent.
+	BlockedBudget BlockReason = "MaxUnavailable"
+)
+
+// Counts are the pod counts a SidecarSet's status reports, over all matched pods
+// (terminating ones included).
+type Counts struct {
+	// Matched is the number of pods passed to Compute (status matchedPods).
+	Matched int
+	// UpToDate counts pods of ClassUpToDate (status updatedPods).
+	UpToDate int
+	// Ready counts Ready pods (status readyPods).
+	Ready int
+	// UpToDateReady counts Ready pods of ClassUpToDate (status updatedReadyPods).
+	UpToDateReady int
+	// InPlace counts pods of ClassInPlace.
+	InPlace int
+	// NotUpgradable counts pods of ClassNotUpgradable (status notUpgradablePods).
+	NotUpgradable int
+	// Missing counts pods of ClassMissing (status missingPods).
+	Missing int
+}
+
+// Plan is what to do now for one SidecarSet. Every list is in a deterministic order and
+// no pod is in more than one of Start, Evict and Continue.
+type Plan struct {
+	// Classes maps every pod key to its class.
+	Classes map[string]Class
+	// Start are pods of ClassInPlace to begin an in-place upgrade of now, not-ready
+	// pods first, then by key.
+	Start []string
+	// Evict are pods of ClassNotUpgradable to evict now (onImmutableChange Evict only),
+	// in the same order as Start.
+	Evict []string
+	// Continue are the pods whose in-place upgrade is in flight, by key. They are
+	// driven on whatever the budget, pause or strategy type say: stopping half way
+	// would leave a pod drained from its Services.
+	Continue []string
+	// MaxUnavailable is the resolved maxUnavailable, at least 1.
+	MaxUnavailable int
+	// Unavailable is the number of pods unavailable before this plan: not Ready,
+	// upgrading or terminating, each pod counted once.
+	Unavailable int
+	// Partition is the resolved number of pods kept on the old revision.
+	Partition int
+	// Blocked is BlockedOnPodRestart or BlockedPaused whenever the strategy holds the
+	// rollout, pods waiting or not (OnPodRestart wins when both apply); otherwise
+	// BlockedPartition or BlockedBudget when candidates wait and none could go, and
+	// BlockedNone when something goes or nothing waits.
+	Blocked BlockReason
+	// Counts are the pod counts for the SidecarSet's status.
+	Counts Counts
+}
+
+// Classify compares one pod's injection record with the target, whose hashes must not
+// be empty.
+func Classify(record *sidecarsv1alpha1.InjectionRecord, target Target) Class {
+	switch {
+	case record == nil:
+		return ClassMissing
+	case record.Hash == target.Hash, target.Revision != "" && record.Revision == target.Revision:
+		return ClassUpToDate
+	case record.ImageFreeHash == target.ImageFreeHash:
+		return ClassInPlace
+	default:
+		return ClassNotUpgradable
+	}
+}
+
+// Compute plans the next step of the rollout of target over the pods the set selects.
+//
+// Candidates are the pods of ClassInPlace (to start) and, with onImmutableChange Evict,
+// of ClassNotUpgradable (to evict) that match updateStrategy.selector and are neither
+// upgrading nor terminating. Missing pods are only reported. The candidates are ordered
+// not-ready first, then by key; the partition caps how many of them may go, from the
+// front, and then the budget — maxUnavailable minus pods already unavailable — pays
+// for the Ready ones, one each; the not-ready ones are unavailable already and go free.
+// A paused strategy or one of type OnPodRestart starts and evicts nothing.
+//
+// Compute fails on an invalid maxUnavailable, partition or selector, an empty target
+// hash, or a duplicate pod key.
+func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod) (Plan, error) {
+	if target.Hash == "" || target.ImageFreeHash == "" {
+		return Plan{}, errors.New("target has no hash")
+	}
+	matched := len(pods)
+	maxUnavailable, err := scaled(strategy.EffectiveMaxUnavailable(), matched)
+	if err != nil {
+		return Plan{}, fmt.Errorf("updateStrategy.maxUnavailable: %w", err)
+	}
+	// A percentage is rounded up, and even an integer 0 from an object that skipped
+	// validation becomes 1: a budget of 0 would stall the rollout for good.
+	maxUnavailable = max(1, maxUnavailable)
+	partition, err := scaled(strategy.EffectivePartition(), matched)
+	if err != nil {
+		return Plan{}, fmt.Errorf("updateStrategy.partition: %w", err)
+	}
+	canary, err := selector(strategy.Selector)
+	if err != nil {
+		return Plan{}, fmt.Errorf("updateStrategy.selector: %w", err)
+	}
+	evict := strategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict
+
+	plan := Plan{
+		Classes:        make(map[string]Class, len(pods)),
+		MaxUnavailable: maxUnavailable,
+		Partition:      partition,
+		Counts:         Counts{Matched: matched},
+	}
+	var (
+		candidates []Pod
+		// live counts pods not terminating; atTarget those of them up to date or
+		// upgrading (each once). Together they bound what the partition lets through.
+		live, atTarget int
+	)
+	for _, p := range pods {
+		if _, dup := plan.Classes[p.Key]; dup {
+			return Plan{}, fmt.Errorf("pod %q is listed twice", p.Key)
+		}
+		class := Classify(p.Record, target)
+		plan.Classes[p.Key] = class
+		plan.Counts.add(class, p.Ready)
+
+		if !p.Ready || p.Upgrading || p.Terminating {
+			plan.Unavailable++
+		}
+		if p.Terminating {
+			continue
+		}
+		live++
+		if p.Upgrading {
+			plan.Continue = append(plan.Continue, p.Key)
+		}
+		if class == ClassUpToDate || p.Upgrading {
+			atTarget++
+			continue
+		}
+		if (class == ClassInPlace || class == ClassNotUpgradable && evict) && canary.Matches(labels.Set(p.Labels)) {
+			candidates = append(candidates, p)
+		}
+	}
+	slices.Sort(plan.Continue)
+
+	// A held rollout still lists Continue: finishing an upgrade already begun is
+	// safer than leaving its pod drained from its Services until the hold ends.
+	switch {
+	case strategy.EffectiveType() == sidecarsv1alpha1.OnPodRestartStrategyType:
+		plan.Blocked = BlockedOnPodRestart
+		return plan, nil
+	case strategy.Paused:
+		plan.Blocked = BlockedPaused
+		return plan, nil
+	case len(candidates) == 0:
+		return plan, nil
+	}
+
+	slices.SortFunc(candidates, func(a, b Pod) int {
+		if a.Ready != b.Ready {
+			if a.Ready {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.Key, b.Key)
+	})
+	// A terminating pod is left out of the partition arithmetic: it is either going
+	// away or being replaced by a pod injected at the target, which is then counted.
+	allowed := max(0, live-partition-atTarget)
+	budget := max(0, maxUnavailable-plan.Unavailable)
+	for _, p := range candidates[:min(allowed, len(candidates))] {
+		if p.Ready {
+			if budget == 0 {
+				break // the rest are Ready too
+			}
+			budget--
+		}
+		if plan.Classes[p.Key] == ClassInPlace {
+			plan.Start = append(plan.Start, p.Key)
+		} else {
+			plan.Evict = append(plan.Evict, p.Key)
+		}
+	}
+	if len(plan.Start)+len(plan.Evict) == 0 {
+		plan.Blocked = BlockedBudget
+		if allowed == 0 {
+			plan.Blocked = BlockedPartition
+		}
+	}
+	return plan, nil
+}
+
+func (c *Counts) add(class Class, ready bool) {
+	switch class {
+	case ClassUpToDate:
+		c.UpToDate++
+		if ready {
+			c.UpToDateReady++
+		}
+	case ClassInPlace:
+		c.InPlace++
+	case ClassNotUpgradable:
+		c.NotUpgradable++
+	case ClassMissing:
+		c.Missing++
+	}
+	if ready {
+		c.Ready++
+	}
+}
+
+// scaled resolves an int or a percentage of total, rounding a percentage up: for
+// maxUnavailable that keeps the budget above 0, for partition it keeps more pods on
+// the old revision, the safe side of both. Negative values and percentages above 100
+// are refused rather than clamped, since they can only come from an object that
+// skipped validation.
+func scaled(v intstr.IntOrString, total int) (int, error) {
+	switch v.Type {
+	case intstr.Int:
+		if v.IntVal < 0 {
+			return 0, fmt.Errorf("%d is negative", v.IntVal)
+		}
+	case intstr.String:
+		n, err := strconv.Atoi(strings.TrimSuffix(v.StrVal, "%"))
+		if err != nil || !strings.HasSuffix(v.StrVal, "%") || n < 0 || n > 100 {
+			return 0, fmt.Errorf("%q is not a percentage from 0%% to 100%%", v.StrVal)
+		}
+	}
+	return intstr.GetScaledValueFromIntOrPercent(&v, total, true)
+}
+
+// selector reads updateStrategy.selector; absent selects every pod.
+func selector(s *metav1.LabelSelector) (labels.Selector, error) {
+	if s == nil {
+		return labels.Everything(), nil
+	}
+	return metav1.LabelSelectorAsSelector(s)
+}
