@@ -55,6 +55,10 @@ func ParseInjectionRecords(annotations map[string]string) (InjectionRecords, err
 	if err := json.Unmarshal([]byte(raw), &records); err != nil {
 		return nil, fmt.Errorf("annotation %s is not a valid injection record: %w", InjectedAnnotation, err)
 	}
+	if records == nil {
+		// JSON null unmarshals to a nil map: as good as no record, and callers write to it.
+		records = InjectionRecords{}
+	}
 	return records, nil
 }
 

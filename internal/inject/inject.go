@@ -202,6 +202,7 @@ func build(sc *sidecarsv1alpha1.SidecarContainer, app []corev1.Container) corev1
 	if sc.ResourcesPolicy != nil {
 		c.Resources = resources.Compute(sc.ResourcesPolicy, app)
 	}
+	c.ResizePolicy = withResizePolicy(c.ResizePolicy)
 	if sc.ShareVolumes {
 		c.VolumeMounts = shareMounts(c.VolumeMounts, app)
 	}
@@ -209,6 +210,22 @@ func build(sc *sidecarsv1alpha1.SidecarContainer, app []corev1.Container) corev1
 		c.Env = transferEnv(c.Env, t, app)
 	}
 	return c
+}
+
+// withResizePolicy sets how the kubelet applies an in-place resize of the sidecar,
+// unless the sidecar says so itself: CPU without a restart; memory with a restart of
+// the sidecar alone, which Outrigger drains like an image change (a kubelet refuses to
+// lower the memory limit of a running container otherwise).
+func withResizePolicy(policies []corev1.ContainerResizePolicy) []corev1.ContainerResizePolicy {
+	for _, want := range []corev1.ContainerResizePolicy{
+		{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired},
+		{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.RestartContainer},
+	} {
+		if !slices.ContainsFunc(policies, func(p corev1.ContainerResizePolicy) bool { return p.ResourceName == want.ResourceName }) {
+			policies = append(policies, want)
+		}
+	}
+	return policies
 }
 
 // shareMounts adds the app containers' mounts to the sidecar's; a mount path the

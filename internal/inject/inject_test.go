@@ -356,6 +356,15 @@ func TestInject(t *testing.T) {
 			sources: sourcesOf(set("mesh").Sidecar(sidecar("proxy").Obj()).Obj()),
 			wantErr: "annotation sidecars.outrigger.dev/injected is not a valid injection record",
 		},
+		"a null injection record counts as none": {
+			pod:     pod().Annotation(sidecarsv1alpha1.InjectedAnnotation, "null").Obj(),
+			sources: sourcesOf(set("mesh").Sidecar(sidecar("proxy").Obj()).Obj()),
+			want: view{
+				InitContainers: []string{"proxy*"}, Containers: []string{"app"},
+				Labels: injectedLabel, Annotations: map[string]string{}, ReadinessGates: []string{gate},
+				Records: map[string]record{"mesh": {Revision: "mesh-rev", Containers: []string{"proxy"}}},
+			},
+		},
 		"a pinned revision is recorded with its own name": {
 			pod: pod().Obj(),
 			sources: []Source{NewSource(set("mesh").Sidecar(sidecar("proxy").Obj()).Obj(), "mesh-pinned",
@@ -400,6 +409,11 @@ func TestInject(t *testing.T) {
 	}
 }
 
+var defaultResizePolicy = []corev1.ContainerResizePolicy{
+	{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired},
+	{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.RestartContainer},
+}
+
 // TestInjectContainers checks what goes into the injected containers themselves.
 func TestInjectContainers(t *testing.T) {
 	cpu := func(s string) corev1.ResourceList {
@@ -428,6 +442,19 @@ func TestInjectContainers(t *testing.T) {
 			sources: sourcesOf(set("s").Sidecar(sidecar("shipper").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).Obj()),
 			name:    "shipper",
 			want:    corev1.Container{Name: "shipper", Image: "example.com/shipper:1"},
+		},
+		"a resize policy the sidecar declares is kept, the missing one added": {
+			pod: withApp().Obj(),
+			sources: sourcesOf(set("s").Sidecar(func() sidecarsv1alpha1.SidecarContainer {
+				c := sidecar("agent").Obj()
+				c.ResizePolicy = []corev1.ContainerResizePolicy{{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.NotRequired}}
+				return c
+			}()).Obj()),
+			name: "agent",
+			want: corev1.Container{Name: "agent", Image: "example.com/agent:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+				ResizePolicy: []corev1.ContainerResizePolicy{
+					{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.NotRequired},
+					{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired}}},
 		},
 		"shareVolumes mounts every app container's volumes": {
 			pod:     withApp().Obj(),
@@ -526,7 +553,11 @@ func TestInjectContainers(t *testing.T) {
 			if found == nil {
 				t.Fatalf("no container %q in the injected pod", tc.name)
 			}
-			if diff := cmp.Diff(tc.want, *found, cmpopts.EquateEmpty(),
+			want := tc.want
+			if want.ResizePolicy == nil {
+				want.ResizePolicy = defaultResizePolicy
+			}
+			if diff := cmp.Diff(want, *found, cmpopts.EquateEmpty(),
 				cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })); diff != "" {
 				t.Errorf("container %s (-want +got):\n%s", tc.name, diff)
 			}
