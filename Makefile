@@ -57,9 +57,22 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for the tests; prints their
 .PHONY: test
 test: manifests generate fmt vet ## Run all unit and integration tests (the integration suites on a real kube-apiserver).
 	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/) -coverprofile cover.out
+	$(MAKE) fuzz
 	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(TEST_FLAGS) ./test/integration/... -v -args -ginkgo.v $(GINKGO_FLAGS)
+
+# A short pass of every fuzz target (their seeds and corpora also run in plain go test).
+FUZZTIME ?= 10s
+FUZZ_TARGETS = internal/inject:FuzzInject internal/resources:FuzzCompute internal/validation:FuzzValidateSidecarSet internal/upgrade:FuzzCompute
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz: $$fn in ./$$pkg for $(FUZZTIME)"; \
+		go test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; \
+	done
 
 .PHONY: test-unit
 test-unit: ## Run the unit tests only (no control plane).
