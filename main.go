@@ -25,15 +25,12 @@ import (
 	"os"
 	"path/filepath"
 
-	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -129,12 +126,7 @@ func main() {
 			CertDir: webhookCertDir,
 			TLSOpts: tlsOpts,
 		}),
-		Cache: cache.Options{
-			ByObject: map[client.Object]cache.ByObject{
-				// Revisions live only in the operator's namespace: watch nothing else.
-				&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
-			},
-		},
+		Cache:                  controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace}),
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       "outrigger.sidecars.outrigger.dev",
@@ -147,12 +139,8 @@ func main() {
 		os.Exit(1)
 	}
 
-	if err := (&controllers.RevisionReconciler{
-		Client:            mgr.GetClient(),
-		Recorder:          mgr.GetEventRecorder("outrigger-sidecarset"),
-		OperatorNamespace: operatorNamespace,
-	}).SetupWithManager(mgr); err != nil {
-		setupLog.Error(err, "Unable to set up the controller", "controller", "sidecarset-revision")
+	if err := controllers.SetupWithManager(mgr, controllers.Options{OperatorNamespace: operatorNamespace}); err != nil {
+		setupLog.Error(err, "Unable to set up the controllers")
 		os.Exit(1)
 	}
 	// The webhook server starts when the first webhook registers, which must wait until

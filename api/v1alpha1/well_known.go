@@ -35,6 +35,9 @@ const (
 	// SidecarsReadyCondition is the pod readiness gate Outrigger owns: False while a
 	// sidecar is being replaced, so the pod leaves Service endpoints.
 	SidecarsReadyCondition = Prefix + "sidecars-ready"
+	// UpgradableCondition is a pod condition Outrigger sets False on a pod a SidecarSet
+	// change cannot reach in place.
+	UpgradableCondition = Prefix + "sidecars-upgradable"
 	// RevisionSetLabel labels a SidecarSet's ControllerRevisions with the set's name.
 	RevisionSetLabel = Prefix + "sidecarset"
 	// RevisionHashLabel labels a ControllerRevision with the hash of the spec it stores.

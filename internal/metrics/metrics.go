@@ -59,3 +59,34 @@ func ObserveInjection(start time.Time, sets []string, result string) {
 		InjectionsTotal.WithLabelValues(s, result).Inc()
 	}
 }
+
+// Upgrade results, the values of the result label of UpgradesTotal.
+const (
+	UpgradeStarted  = "started"
+	UpgradeFinished = "finished"
+	UpgradeFailed   = "failed"
+	UpgradeEvicted  = "evicted"
+)
+
+var (
+	// SidecarSetPods is the number of matched pods per SidecarSet and state.
+	SidecarSetPods = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "outrigger_sidecarset_pods",
+		Help: "Pods a SidecarSet selects, by state (updated, pending, upgrading, not_upgradable, missing).",
+	}, []string{"sidecarset", "state"})
+
+	// UpgradesTotal counts in-place upgrades of pods by SidecarSet and result.
+	UpgradesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "outrigger_upgrades_total",
+		Help: "In-place sidecar upgrades of running pods, by SidecarSet and result (started, finished, failed, evicted).",
+	}, []string{"sidecarset", "result"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(SidecarSetPods, UpgradesTotal)
+}
+
+// ForgetSidecarSet drops the series of a deleted SidecarSet.
+func ForgetSidecarSet(name string) {
+	SidecarSetPods.DeletePartialMatch(prometheus.Labels{"sidecarset": name})
+}

@@ -56,6 +56,9 @@ type Pod struct {
 	Upgrading bool
 	// Terminating says the pod is being deleted.
 	Terminating bool
+	// Failed says an in-place upgrade of the pod to the target failed (e.g. the kubelet
+	// refused the resize): it is reported, not retried, until the target changes.
+	Failed bool
 }
 
 // Class is how a pod's sidecars stand against the Target.
@@ -108,6 +111,8 @@ type Counts struct {
 	InPlace int
 	// NotUpgradable counts pods of ClassNotUpgradable (status notUpgradablePods).
 	NotUpgradable int
+	// Failed counts pods whose in-place upgrade failed (also reported as not upgradable).
+	Failed int
 	// Missing counts pods of ClassMissing (status missingPods).
 	Missing int
 }
@@ -224,6 +229,10 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 		}
 		if class == ClassUpToDate || p.Upgrading {
 			atTarget++
+			continue
+		}
+		if p.Failed {
+			plan.Counts.Failed++
 			continue
 		}
 		if (class == ClassInPlace || class == ClassNotUpgradable && evict) && canary.Matches(labels.Set(p.Labels)) {

@@ -1,0 +1,113 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/revision"
+)
+
+// ensureRevision makes sure the ControllerRevision of the set's current spec exists and
+// records it in status.updateRevision. On a name collision it raises collisionCount
+// instead and returns collided: the status write brings the set back to try the next name.
+func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
+	revisions []appsv1.ControllerRevision, status *sidecarsv1alpha1.SidecarSetStatus) (collided bool, err error) {
+	want, err := revision.NewControllerRevision(set, r.OperatorNamespace, nextRevisionNumber(revisions))
+	if err != nil {
+		return false, err
+	}
+	got := &appsv1.ControllerRevision{}
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: want.Namespace, Name: want.Name}, got)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := r.Client.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
+			return false, fmt.Errorf("creating revision %s: %w", want.Name, err)
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("Created revision", "revision", klog.KObj(want))
+		r.Recorder.Eventf(set, nil, corev1.EventTypeNormal, "RevisionCreated", "CreateRevision",
+			"Stored revision %s for the current spec", want.Name)
+	case err != nil:
+		return false, err
+	case !ownedBy(got, set) || !revision.Stores(got, revision.SpecOf(set)):
+		status.CollisionCount = ptr.To(ptr.Deref(set.Status.CollisionCount, 0) + 1)
+		ctrl.LoggerFrom(ctx).Info("Found a revision name collision", "revision", klog.KObj(got),
+			"collisionCount", *status.CollisionCount)
+		return true, nil
+	}
+	status.UpdateRevision = want.Name
+	return false, nil
+}
+
+// pruneRevisions deletes the oldest revisions beyond revisionHistoryLimit, never one a
+// pod still runs, the update revision, or the one injection pins.
+func (r *SidecarSetReconciler) pruneRevisions(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
+	revisions []appsv1.ControllerRevision, inUse map[string]bool) error {
+	var old []appsv1.ControllerRevision
+	for _, cr := range revisions {
+		if cr.Name == set.Status.UpdateRevision || cr.Name == set.Spec.Injection.Revision || inUse[cr.Name] || cr.DeletionTimestamp != nil {
+			continue
+		}
+		old = append(old, cr)
+	}
+	limit := int(set.Spec.EffectiveRevisionHistoryLimit())
+	if len(old) <= limit {
+		return nil
+	}
+	sortByRevision(old)
+	for _, cr := range old[:len(old)-limit] {
+		if err := r.Client.Delete(ctx, &cr, client.Preconditions{UID: &cr.UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("pruning revision %s: %w", cr.Name, err)
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("Pruned revision", "revision", klog.KObj(&cr))
+	}
+	return nil
+}
+
+func ownedBy(cr *appsv1.ControllerRevision, set *sidecarsv1alpha1.SidecarSet) bool {
+	for _, ref := range cr.OwnerReferences {
+		if ref.UID == set.UID {
+			return true
+		}
+	}
+	return false
+}
+
+func nextRevisionNumber(revisions []appsv1.ControllerRevision) int64 {
+	var highest int64
+	for _, r := range revisions {
+		highest = max(highest, r.Revision)
+	}
+	return highest + 1
+}
+
+func sortByRevision(revisions []appsv1.ControllerRevision) {
+	slices.SortFunc(revisions, func(a, b appsv1.ControllerRevision) int { return cmp.Compare(a.Revision, b.Revision) })
+}

@@ -1,0 +1,127 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/upgrade"
+)
+
+// Options configure the controllers.
+type Options struct {
+	// OperatorNamespace holds the SidecarSet revisions.
+	OperatorNamespace string
+}
+
+// CacheOptions are the manager's cache settings the controllers rely on: revisions only
+// from the operator's namespace, and only the pods Outrigger injected, without their
+// managedFields. Everything else a pod's metadata can tell comes from a separate
+// metadata-only cache that SetupWithManager adds.
+func CacheOptions(opts Options) cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{opts.OperatorNamespace: {}}},
+		&corev1.Pod{}: {
+			Label:     labels.SelectorFromSet(labels.Set{sidecarsv1alpha1.InjectedLabel: "true"}),
+			Transform: cache.TransformStripManagedFields(),
+		},
+	}}
+}
+
+// SetupWithManager registers the SidecarSet controller.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	// The manager's pod cache holds injected pods only; pods the webhook missed are found
+	// through this metadata-only view of every pod.
+	podMetadata, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+		DefaultTransform: cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(podMetadata); err != nil {
+		return err
+	}
+	r := &SidecarSetReconciler{
+		Client:            mgr.GetClient(),
+		PodMetadata:       podMetadata,
+		Recorder:          mgr.GetEventRecorder("outrigger-sidecarset"),
+		OperatorNamespace: opts.OperatorNamespace,
+	}
+	podMeta := &metav1.PartialObjectMetadata{}
+	podMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&sidecarsv1alpha1.SidecarSet{}).
+		Owns(&appsv1.ControllerRevision{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(setsOfInjectedPod)).
+		WatchesRawSource(source.Kind(podMetadata, podMeta,
+			handler.TypedEnqueueRequestsFromMapFunc(r.setsSelecting))).
+		Named("sidecarset").
+		Complete(r)
+}
+
+// setsOfInjectedPod maps an injected pod to the sets recorded on it or upgrading it.
+func setsOfInjectedPod(_ context.Context, obj client.Object) []reconcile.Request {
+	records, _ := sidecarsv1alpha1.ParseInjectionRecords(obj.GetAnnotations())
+	var reqs []reconcile.Request
+	for name := range records {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		if s, err := upgrade.ParseState(pod); err == nil && s != nil {
+			if _, recorded := records[s.Set]; !recorded {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: s.Set}})
+			}
+		}
+	}
+	return reqs
+}
+
+// setsSelecting maps a pod that no set injected to the sets that select it, which
+// count it as missing.
+func (r *SidecarSetReconciler) setsSelecting(ctx context.Context, pod *metav1.PartialObjectMetadata) []reconcile.Request {
+	if pod.Labels[sidecarsv1alpha1.InjectedLabel] == "true" {
+		return nil // the typed pod watch has it
+	}
+	var sets sidecarsv1alpha1.SidecarSetList
+	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	shell := &corev1.Pod{ObjectMeta: pod.ObjectMeta}
+	var reqs []reconcile.Request
+	for i := range sets.Items {
+		sel, err := metav1.LabelSelectorAsSelector(sets.Items[i].Spec.Selector)
+		if err == nil && sel.Matches(labels.Set(shell.Labels)) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
+		}
+	}
+	return reqs
+}
+
