@@ -325,7 +325,10 @@ func (a *actor) drive(ctx context.Context, o *observed) error {
 		var err error
 		switch step.Action {
 		case upgrade.ActionBegin:
-			err = a.patchMeta(ctx, pod, func(p *corev1.Pod) { setAnnotation(p, sidecarsv1alpha1.UpgradeAnnotation, step.State.String()) })
+			// Optimistic lock: two SidecarSets must not both claim the pod.
+			orig := pod.DeepCopy()
+			setAnnotation(pod, sidecarsv1alpha1.UpgradeAnnotation, step.State.String())
+			err = a.r.Client.Patch(ctx, pod, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 			if err == nil {
 				state = step.State
 				a.started = append(a.started, klog.KObj(pod).String())
@@ -391,7 +394,7 @@ func (a *actor) swap(ctx context.Context, pod *corev1.Pod, state *upgrade.State)
 		}
 	}
 	setAnnotation(pod, sidecarsv1alpha1.UpgradeAnnotation, state.String())
-	if err := a.r.Client.Patch(ctx, pod, client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := a.r.Client.Patch(ctx, pod, client.StrategicMergeFrom(orig)); err != nil {
 		return err
 	}
 	return a.ensureResized(ctx, pod, state)
@@ -522,7 +525,7 @@ func (a *actor) setCondition(ctx context.Context, pod *corev1.Pod, t string, ok 
 func (a *actor) patchMeta(ctx context.Context, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
 	orig := pod.DeepCopy()
 	mutate(pod)
-	return a.r.Client.Patch(ctx, pod, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	return a.r.Client.Patch(ctx, pod, client.MergeFrom(orig))
 }
 
 func setAnnotation(pod *corev1.Pod, key, value string) {

@@ -24,6 +24,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -134,7 +135,7 @@ type Input struct {
 // is decided from the pod as it is, so running it again, or after a restart, is safe.
 func Next(in Input) Step {
 	s := in.State
-	if s != nil && (s.Set != in.Set || s.Revision != in.Target.Revision) && (!s.Swapped || s.Failed != "") {
+	if s != nil && (s.Set != in.Set || s.Revision != in.Target.Revision || s.Hash != in.Target.Hash) && (!s.Swapped || s.Failed != "") {
 		// A stale state (another target, not yet swapped, or failed): start over for this
 		// target. A swapped one is confirmed first; its pod then moves on from there.
 		s = nil
@@ -159,7 +160,7 @@ func Next(in Input) Step {
 		swapped.Swapped = true
 		return Step{Action: ActionSwap, State: &swapped}
 	}
-	if reason, failed := resizeFailed(in.Pod); failed {
+	if reason, failed := resizeFailed(in.Pod, s); failed {
 		f := *s
 		f.Failed = reason
 		return Step{Action: ActionFail, State: &f, Reason: reason}
@@ -172,7 +173,10 @@ func Next(in Input) Step {
 
 // begin works out what changes and whether the pod must drain first.
 func begin(in Input) Step {
-	images, res := Changes(in.Pod, in.Set, in.Spec)
+	images, res, err := Changes(in.Pod, in.Set, in.Spec)
+	if err != nil {
+		return Step{Action: ActionNone, Reason: err.Error()}
+	}
 	s := &State{
 		Set: in.Set, Revision: in.Target.Revision, Hash: in.Target.Hash, ImageFreeHash: in.Target.ImageFreeHash,
 		Images: images, Resources: res,
@@ -191,16 +195,23 @@ func begin(in Input) Step {
 			s.OldImageIDs[name] = st.ImageID
 		}
 	}
-	s.Drain = hasReadinessGate(in.Pod) && (len(images) > 0 || memoryChanges(in.Pod, res))
+	s.Drain = hasReadinessGate(in.Pod) && (len(images) > 0 || resizeRestarts(in.Pod, res))
 	return Step{Action: ActionBegin, State: s}
 }
 
 // Changes compares the set's containers on the pod with spec: the images to replace and
 // the resources to resize, by container name. Containers the pod overrides, and
 // run-to-completion init containers (never restarted), are left alone.
-func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string, map[string]corev1.ResourceRequirements) {
-	records, _ := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
-	ours := sets.New(records[set].Containers...)
+func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string, map[string]corev1.ResourceRequirements, error) {
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, ok := records[set]
+	if !ok {
+		return nil, nil, fmt.Errorf("SidecarSet %s never injected the pod", set)
+	}
+	ours := sets.New(rec.Containers...)
 	app := AppContainers(pod, records)
 	current := map[string]corev1.Container{}
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
@@ -230,7 +241,7 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 			res[sc.Name] = want
 		}
 	}
-	return images, res
+	return images, res, nil
 }
 
 // AppContainers are the pod's own regular containers: those no SidecarSet recorded.
@@ -261,14 +272,22 @@ func normalize(r corev1.ResourceRequirements) corev1.ResourceRequirements {
 	return out
 }
 
-func memoryChanges(pod *corev1.Pod, res map[string]corev1.ResourceRequirements) bool {
+// resizeRestarts says whether the kubelet restarts a container to apply res: a resource
+// that changes and whose resizePolicy is RestartContainer (unset means NotRequired).
+func resizeRestarts(pod *corev1.Pod, res map[string]corev1.ResourceRequirements) bool {
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		want, ok := res[c.Name]
 		if !ok {
 			continue
 		}
-		if !c.Resources.Requests.Memory().Equal(*want.Requests.Memory()) || !c.Resources.Limits.Memory().Equal(*want.Limits.Memory()) {
-			return true
+		for _, p := range c.ResizePolicy {
+			if p.RestartPolicy != corev1.RestartContainer {
+				continue
+			}
+			if !c.Resources.Requests.Name(p.ResourceName, resource.DecimalSI).Equal(*want.Requests.Name(p.ResourceName, resource.DecimalSI)) ||
+				!c.Resources.Limits.Name(p.ResourceName, resource.DecimalSI).Equal(*want.Limits.Name(p.ResourceName, resource.DecimalSI)) {
+				return true
+			}
 		}
 	}
 	return false
@@ -285,8 +304,17 @@ func notRunningYet(pod *corev1.Pod, s *State) string {
 			return fmt.Sprintf("container %s has no status yet", name)
 		case s.OldImageIDs[name] != "" && st.ImageID == s.OldImageIDs[name]:
 			return fmt.Sprintf("container %s still runs its old image", name)
-		case !st.Ready:
+		}
+	}
+	// A replaced or resized container may have restarted: wait until it is ready again.
+	for _, name := range sortedKeys(s.Images) {
+		if !statuses[name].Ready {
 			return fmt.Sprintf("container %s is not ready on its new image", name)
+		}
+	}
+	for _, name := range sortedKeys(s.Resources) {
+		if st, ok := statuses[name]; ok && !st.Ready {
+			return fmt.Sprintf("container %s is not ready after its resize", name)
 		}
 	}
 	for _, name := range sortedKeys(s.Resources) {
@@ -304,14 +332,19 @@ func notRunningYet(pod *corev1.Pod, s *State) string {
 	return ""
 }
 
-// resizeFailed reports a resize the kubelet refuses: Infeasible, or Deferred with an
-// error. Retrying it would change nothing.
-func resizeFailed(pod *corev1.Pod) (string, bool) {
-	cond := condition(pod, corev1.PodResizePending)
-	if cond == nil || cond.Status != corev1.ConditionTrue || cond.Reason != corev1.PodReasonInfeasible {
-		return "", false
+// resizeFailed reports a resize of the state's containers that the kubelet refuses:
+// pending as Infeasible, or in progress with an Error. Retrying it would change nothing.
+func resizeFailed(pod *corev1.Pod, s *State) (string, bool) {
+	if len(s.Resources) == 0 {
+		return "", false // a resize of other containers is none of this upgrade's business
 	}
-	return fmt.Sprintf("the kubelet reports the resize as infeasible: %s", cond.Message), true
+	if cond := condition(pod, corev1.PodResizePending); cond != nil && cond.Status == corev1.ConditionTrue && cond.Reason == corev1.PodReasonInfeasible {
+		return fmt.Sprintf("the kubelet reports the resize as infeasible: %s", cond.Message), true
+	}
+	if cond := condition(pod, corev1.PodResizeInProgress); cond != nil && cond.Status == corev1.ConditionTrue && cond.Reason == corev1.PodReasonError {
+		return fmt.Sprintf("the kubelet failed to resize: %s", cond.Message), true
+	}
+	return "", false
 }
 
 // SidecarsReady says every container the SidecarSets recorded on the pod runs and is

@@ -39,8 +39,10 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -99,10 +101,13 @@ var _ = BeforeSuite(func() {
 	By(fmt.Sprintf("using kube-apiserver %s at %s", version.GitVersion, cfg.Host))
 
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
-	startManager()
+	stopManager = startManager()
 })
 
 var _ = AfterSuite(func() {
+	if stopManager != nil {
+		stopManager()
+	}
 	if cancel != nil {
 		cancel()
 	}
@@ -114,9 +119,13 @@ var _ = AfterSuite(func() {
 // operatorNamespace is the operator's namespace in the suites, as in config/default.
 const operatorNamespace = "outrigger-system"
 
+// stopManager stops the manager startManager started last.
+var stopManager func()
+
 // startManager runs the real manager — controllers and webhook server — as main.go
-// wires it, serving the webhooks envtest registered with the API server.
-func startManager() {
+// wires it, serving the webhooks envtest registered with the API server. The returned
+// function stops it and waits until it has.
+func startManager() func() {
 	GinkgoHelper()
 	wh := testEnv.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -127,14 +136,19 @@ func startManager() {
 		}),
 		Cache: controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace}),
 		HealthProbeBindAddress: "0",
+		// Specs restart the manager in the same process: its controllers keep their names.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.SetupWithManager(mgr, controllers.Options{OperatorNamespace: operatorNamespace})).To(Succeed())
 	Expect(webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace})).To(Succeed())
 
+	mgrCtx, mgrCancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
 		defer GinkgoRecover()
-		Expect(mgr.Start(ctx)).To(Succeed())
+		defer close(done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
 	}()
 
 	// The API server calls the webhooks over TLS: wait until they answer.
@@ -147,6 +161,10 @@ func startManager() {
 		}
 		return conn.Close()
 	}).Should(Succeed())
+	return func() {
+		mgrCancel()
+		<-done
+	}
 }
 
 // installedWebhooks renders config/webhook with kustomize, so the suites register the

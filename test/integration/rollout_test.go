@@ -1,0 +1,451 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+)
+
+// podWatcher records every state of every pod in a namespace, from a watch, and checks
+// rollout invariants over all of them.
+type podWatcher struct {
+	mu sync.Mutex
+	// unavailable holds the pods not Ready or mid-upgrade at the last event.
+	unavailable map[string]bool
+	maxUnavail  int
+	// drained: the pod's sidecars-ready condition was False while an upgrade was in flight.
+	drained map[string]bool
+	// images: the successive proxy images of each pod; swappedUndrained lists pods whose
+	// image changed before they were drained.
+	images           map[string][]string
+	swappedUndrained []string
+	stop             context.CancelFunc
+}
+
+func watchPods(namespace, sidecar string) *podWatcher {
+	GinkgoHelper()
+	wc, err := client.NewWithWatch(cfg, client.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := wc.Watch(wctx, &corev1.PodList{}, client.InNamespace(namespace))
+	Expect(err).NotTo(HaveOccurred())
+	pw := &podWatcher{unavailable: map[string]bool{}, drained: map[string]bool{}, images: map[string][]string{}, stop: cancel}
+	go func() {
+		defer GinkgoRecover()
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error || ev.Type == watch.Bookmark {
+				continue
+			}
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			pw.observe(ev.Type, pod, sidecar)
+		}
+	}()
+	return pw
+}
+
+func (pw *podWatcher) observe(t watch.EventType, pod *corev1.Pod, sidecar string) {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	name := pod.Name
+	if t == watch.Deleted {
+		delete(pw.unavailable, name)
+		return
+	}
+	_, upgrading := pod.Annotations[sidecarsv1alpha1.UpgradeAnnotation]
+	pw.unavailable[name] = upgrading || !podIsReady(pod)
+	n := 0
+	for _, u := range pw.unavailable {
+		if u {
+			n++
+		}
+	}
+	pw.maxUnavail = max(pw.maxUnavail, n)
+	if upgrading && conditionIs(pod, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionFalse) {
+		pw.drained[name] = true
+	}
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		if c.Name != sidecar {
+			continue
+		}
+		seen := pw.images[name]
+		if len(seen) == 0 || seen[len(seen)-1] != c.Image {
+			if len(seen) > 0 && !pw.drained[name] {
+				pw.swappedUndrained = append(pw.swappedUndrained, name)
+			}
+			pw.images[name] = append(seen, c.Image)
+		}
+	}
+}
+
+func (pw *podWatcher) snapshot() (maxUnavail int, images map[string][]string, undrained []string) {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	images = map[string][]string{}
+	for k, v := range pw.images {
+		images[k] = append([]string(nil), v...)
+	}
+	return pw.maxUnavail, images, append([]string(nil), pw.swappedUndrained...)
+}
+
+func podIsReady(pod *corev1.Pod) bool { return conditionIs(pod, string(corev1.PodReady), corev1.ConditionTrue) }
+
+func conditionIs(pod *corev1.Pod, t string, s corev1.ConditionStatus) bool {
+	for _, c := range pod.Status.Conditions {
+		if string(c.Type) == t {
+			return c.Status == s
+		}
+	}
+	return false
+}
+
+var _ = Describe("In-place rollout on the real API server, with a kubelet stand-in", func() {
+	var (
+		ns       *corev1.Namespace
+		selector map[string]string
+	)
+	BeforeEach(func() {
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rollout-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		selector = map[string]string{"rollout-test": ns.Name}
+		DeferCleanup(startKubeletStandIn(ns.Name))
+	})
+	AfterEach(func() {
+		Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{})).To(Succeed())
+		Expect(k8sClient.Delete(ctx, ns)).To(Succeed())
+	})
+
+	// newSet is a set with a native proxy at image tag, drained for a second.
+	newSet := func(tag string) *utiltesting.SidecarSetWrapper {
+		return utiltesting.MakeSidecarSet("proxy-"+ns.Name).MatchLabels(selector).DrainSeconds(1).
+			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:"+tag).Obj())
+	}
+	createSet := func(set *sidecarsv1alpha1.SidecarSet) *sidecarsv1alpha1.SidecarSet {
+		GinkgoHelper()
+		Expect(k8sClient.Create(ctx, set)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdateRevision).NotTo(BeEmpty())
+		}).Should(Succeed())
+		// Wait until the webhook's cache has the set too.
+		Eventually(func(g Gomega) {
+			probe := utiltesting.MakePod("", ns.Name).Labels(selector).Obj()
+			probe.GenerateName = "probe-"
+			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+			g.Expect(probe.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
+		}).Should(Succeed())
+		return set
+	}
+	createPods := func(n int, extra map[string]string) []*corev1.Pod {
+		GinkgoHelper()
+		var pods []*corev1.Pod
+		for i := range n {
+			p := utiltesting.MakePod(fmt.Sprintf("web-%02d", i), ns.Name).Labels(selector).Obj()
+			for k, v := range extra {
+				p.Labels[k] = v
+			}
+			Expect(k8sClient.Create(ctx, p)).To(Succeed())
+			pods = append(pods, p)
+		}
+		return pods
+	}
+	allPods := func(g Gomega) []corev1.Pod {
+		var pods corev1.PodList
+		g.Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns.Name))).To(Succeed())
+		return pods.Items
+	}
+	waitAllReady := func(n int) {
+		GinkgoHelper()
+		Eventually(func(g Gomega) {
+			pods := allPods(g)
+			g.Expect(pods).To(HaveLen(n))
+			for i := range pods {
+				g.Expect(podIsReady(&pods[i])).To(BeTrue(), "pod %s not ready", pods[i].Name)
+			}
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	}
+	setImage := func(set *sidecarsv1alpha1.SidecarSet, tag string, mutate ...func(*sidecarsv1alpha1.SidecarSet)) {
+		GinkgoHelper()
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
+				return err
+			}
+			set.Spec.Containers[0].Image = "example.com/proxy:" + tag
+			for _, m := range mutate {
+				m(set)
+			}
+			return k8sClient.Update(ctx, set)
+		}).Should(Succeed())
+	}
+	proxyImage := func(p *corev1.Pod) string {
+		for _, c := range p.Spec.InitContainers {
+			if c.Name == "proxy" {
+				return c.Image
+			}
+		}
+		return ""
+	}
+	countAt := func(g Gomega, tag string) int {
+		n := 0
+		for _, p := range allPods(g) {
+			if proxyImage(&p) == "example.com/proxy:"+tag {
+				n++
+			}
+		}
+		return n
+	}
+
+	It("rolls a new image over 20 pods, never more than maxUnavailable at once, draining each pod first", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(3)).Obj())
+		createPods(20, nil)
+		waitAllReady(20)
+
+		pw := watchPods(ns.Name, "proxy")
+		DeferCleanup(pw.stop)
+		setImage(set, "v2")
+
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.ObservedGeneration).To(Equal(set.Generation))
+			g.Expect(set.Status).To(And(
+				HaveField("MatchedPods", BeEquivalentTo(20)), HaveField("UpdatedPods", BeEquivalentTo(20)),
+				HaveField("ReadyPods", BeEquivalentTo(20)), HaveField("UpdatedReadyPods", BeEquivalentTo(20)),
+				HaveField("NotUpgradablePods", BeEquivalentTo(0)), HaveField("MissingPods", BeEquivalentTo(0))))
+			g.Expect(set.Status.CurrentRevision).To(Equal(set.Status.UpdateRevision))
+			g.Expect(meta.IsStatusConditionTrue(set.Status.Conditions, sidecarsv1alpha1.ConditionReady)).To(BeTrue())
+			g.Expect(meta.IsStatusConditionFalse(set.Status.Conditions, sidecarsv1alpha1.ConditionProgressing)).To(BeTrue())
+			g.Expect(meta.IsStatusConditionFalse(set.Status.Conditions, sidecarsv1alpha1.ConditionDegraded)).To(BeTrue())
+		}).WithTimeout(90 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		waitAllReady(20)
+
+		maxUnavail, images, undrained := pw.snapshot()
+		Expect(maxUnavail).To(BeNumerically("<=", 3), "pods unavailable at once")
+		Expect(maxUnavail).To(BeNumerically(">", 0), "the watch saw the rollout")
+		Expect(undrained).To(BeEmpty(), "pods whose image changed before they left their Services")
+		Expect(images).To(HaveLen(20))
+		for name, seen := range images {
+			Expect(seen).To(Equal([]string{"example.com/proxy:v1", "example.com/proxy:v2"}), "images of %s", name)
+		}
+		for _, p := range allPods(Default) {
+			Expect(p.Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation))
+			Expect(p.Status.ContainerStatuses[0].RestartCount).To(BeZero(), "the app container of %s restarted", p.Name)
+		}
+
+		var events eventsv1List
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.List(ctx, &events.EventList)).To(Succeed())
+			g.Expect(events.reasonsFor(set.Name)).To(ContainElements("UpgradeStarted", "UpgradeFinished"))
+		}).Should(Succeed())
+	})
+
+	It("resumes a rollout after the manager restarts, without patching a pod twice", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).Obj())
+		createPods(8, nil)
+		waitAllReady(8)
+		pw := watchPods(ns.Name, "proxy")
+		DeferCleanup(pw.stop)
+		setImage(set, "v2")
+
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).Should(BeNumerically(">=", 2))
+		By("stopping the manager mid-rollout")
+		stopManager()
+		Consistently(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(2 * time.Second).Should(BeNumerically("<", 8))
+		By("starting it again")
+		stopManager = startManager()
+
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(8))
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		maxUnavail, images, undrained := pw.snapshot()
+		Expect(maxUnavail).To(BeNumerically("<=", 2))
+		Expect(undrained).To(BeEmpty())
+		for name, seen := range images {
+			Expect(seen).To(Equal([]string{"example.com/proxy:v1", "example.com/proxy:v2"}), "images of %s", name)
+		}
+	})
+
+	It("keeps the partition on the old revision, stops when paused and resumes", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromString("100%")).Partition(intstr.FromInt32(2)).Obj())
+		createPods(5, nil)
+		waitAllReady(5)
+		setImage(set, "v2")
+
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(30 * time.Second).Should(Equal(3))
+		Consistently(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(2 * time.Second).Should(Equal(3))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedPods).To(BeEquivalentTo(3))
+		}).Should(Succeed())
+
+		By("pausing, then lifting the partition: nothing moves")
+		setImage(set, "v2", func(s *sidecarsv1alpha1.SidecarSet) {
+			s.Spec.UpdateStrategy.Paused = true
+			s.Spec.UpdateStrategy.Partition = nil
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(meta.IsStatusConditionTrue(set.Status.Conditions, sidecarsv1alpha1.ConditionPaused)).To(BeTrue())
+		}).Should(Succeed())
+		Consistently(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(3 * time.Second).Should(Equal(3))
+
+		By("unpausing: the rest follows")
+		setImage(set, "v2", func(s *sidecarsv1alpha1.SidecarSet) { s.Spec.UpdateStrategy.Paused = false })
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(30 * time.Second).Should(Equal(5))
+	})
+
+	It("reports a change that cannot be applied in place, and evicts within a PodDisruptionBudget", func() {
+		set := createSet(newSet("v1").Obj())
+		createPods(3, nil)
+		waitAllReady(3)
+
+		By("changing the sidecar's env, which a running pod cannot take")
+		setImage(set, "v1", func(s *sidecarsv1alpha1.SidecarSet) {
+			s.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", Value: "strict"}}
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.NotUpgradablePods).To(BeEquivalentTo(3))
+			g.Expect(meta.IsStatusConditionTrue(set.Status.Conditions, sidecarsv1alpha1.ConditionDegraded)).To(BeTrue())
+			for _, p := range allPods(g) {
+				g.Expect(conditionIs(&p, sidecarsv1alpha1.UpgradableCondition, corev1.ConditionFalse)).To(BeTrue())
+			}
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		By("switching to Evict behind a PodDisruptionBudget that allows no disruption")
+		pdb := &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
+			Spec: policyv1.PodDisruptionBudgetSpec{
+				MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+				Selector:       &metav1.LabelSelector{MatchLabels: selector},
+			},
+		}
+		Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
+		// A stand-in for kube-controller-manager's disruption controller, which envtest
+		// does not run: the budget's status says no disruption is allowed.
+		pdb.Status = policyv1.PodDisruptionBudgetStatus{
+			ObservedGeneration: pdb.Generation, DisruptionsAllowed: 0,
+			CurrentHealthy: 3, DesiredHealthy: 3, ExpectedPods: 3,
+		}
+		Expect(k8sClient.Status().Update(ctx, pdb)).To(Succeed())
+		setImage(set, "v1", func(s *sidecarsv1alpha1.SidecarSet) {
+			s.Spec.UpdateStrategy.OnImmutableChange = sidecarsv1alpha1.ImmutableChangeEvict
+		})
+		Consistently(func(g Gomega) []corev1.Pod { return allPods(g) }).WithTimeout(3 * time.Second).Should(HaveLen(3))
+		var events eventsv1List
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.List(ctx, &events.EventList)).To(Succeed())
+			g.Expect(events.reasonsFor(set.Name)).To(ContainElement("EvictionBlocked"))
+		}).Should(Succeed())
+
+		By("removing the budget: pods are evicted")
+		Expect(k8sClient.Delete(ctx, pdb)).To(Succeed())
+		Eventually(func(g Gomega) []corev1.Pod { return allPods(g) }).WithTimeout(30 * time.Second).Should(BeEmpty())
+	})
+
+	It("counts a pod created while injection is paused as missing", func() {
+		set := createSet(newSet("v1").Obj())
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
+				return err
+			}
+			set.Spec.Injection.Paused = true
+			return k8sClient.Update(ctx, set)
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			probe := utiltesting.MakePod("", ns.Name).Labels(selector).Obj()
+			probe.GenerateName = "probe-"
+			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+			g.Expect(probe.Labels).NotTo(HaveKey(sidecarsv1alpha1.InjectedLabel))
+		}).Should(Succeed())
+		createPods(1, nil)
+
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.MissingPods).To(BeEquivalentTo(1))
+			g.Expect(set.Status.MatchedPods).To(BeEquivalentTo(1))
+			cond := meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionDegraded)
+			g.Expect(cond).NotTo(BeNil())
+			g.Expect(cond.Reason).To(Equal(sidecarsv1alpha1.ReasonPodsMissing))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+
+	It("makes no API writes at steady state", func() {
+		set := createSet(newSet("v1").Obj())
+		createPods(3, nil)
+		waitAllReady(3)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(3))
+		}).Should(Succeed())
+
+		versions := func(g Gomega) map[string]string {
+			out := map[string]string{}
+			for _, p := range allPods(g) {
+				out[p.Name] = p.ResourceVersion
+			}
+			s := &sidecarsv1alpha1.SidecarSet{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), s)).To(Succeed())
+			out["sidecarset"] = s.ResourceVersion
+			return out
+		}
+		By("poking the set with an annotation, which makes the controller reconcile it")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+		set.Annotations = map[string]string{"poke": "1"}
+		Expect(k8sClient.Update(ctx, set)).To(Succeed())
+		time.Sleep(time.Second)
+		before := versions(Default)
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+		set.Annotations["poke"] = "2"
+		Expect(k8sClient.Update(ctx, set)).To(Succeed())
+		before["sidecarset"] = set.ResourceVersion
+		Consistently(versions).WithTimeout(3 * time.Second).Should(Equal(before))
+	})
+})
+
+// eventsv1List lists events.k8s.io/v1 Events and says which reasons concern an object.
+type eventsv1List struct{ EventList eventsv1.EventList }
+
+func (l *eventsv1List) reasonsFor(name string) []string {
+	var out []string
+	for _, e := range l.EventList.Items {
+		if e.Regarding.Name == name {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
+}
