@@ -300,15 +300,15 @@ func notRunningYet(pod *corev1.Pod, s *State) string {
 	for _, name := range sortedKeys(s.Images) {
 		st, ok := statuses[name]
 		switch {
+		case !ok && s.OldImageIDs[name] == "":
+			// It never ran (the pod is not started yet): it will start on the new image.
+			continue
 		case !ok:
 			return fmt.Sprintf("container %s has no status yet", name)
 		case s.OldImageIDs[name] != "" && st.ImageID == s.OldImageIDs[name]:
 			return fmt.Sprintf("container %s still runs its old image", name)
-		}
-	}
-	// A replaced or resized container may have restarted: wait until it is ready again.
-	for _, name := range sortedKeys(s.Images) {
-		if !statuses[name].Ready {
+		case !st.Ready:
+			// A replaced container restarted: wait until it is ready again.
 			return fmt.Sprintf("container %s is not ready on its new image", name)
 		}
 	}
