@@ -124,4 +124,3 @@ func (r *SidecarSetReconciler) setsSelecting(ctx context.Context, pod *metav1.Pa
 	}
 	return reqs
 }
-

@@ -26,8 +26,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -151,17 +151,24 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	// Events only after the status write succeeded, so a retried pass does not repeat them.
 	if len(a.started) > 0 {
 		r.Recorder.Eventf(set, nil, corev1.EventTypeNormal, "UpgradeStarted", "Upgrade",
-			"Started the in-place upgrade of %d pods to revision %s: %s", len(a.started), target.Revision, strings.Join(a.started, ", "))
+			"Started the in-place upgrade of %s to revision %s: %s", podCount(len(a.started)), target.Revision, strings.Join(a.started, ", "))
 	}
 	if len(a.evicted) > 0 {
 		r.Recorder.Eventf(set, nil, corev1.EventTypeNormal, "PodsEvicted", "Evict",
-			"Evicted %d pods whose change cannot be applied in place: %s", len(a.evicted), strings.Join(a.evicted, ", "))
+			"Evicted %s whose change cannot be applied in place: %s", podCount(len(a.evicted)), strings.Join(a.evicted, ", "))
 	}
 	if len(a.finished) > 0 {
 		r.Recorder.Eventf(set, nil, corev1.EventTypeNormal, "UpgradeFinished", "Upgrade",
-			"Finished the in-place upgrade of %d pods to revision %s: %s", len(a.finished), target.Revision, strings.Join(a.finished, ", "))
+			"Finished the in-place upgrade of %s to revision %s: %s", podCount(len(a.finished)), target.Revision, strings.Join(a.finished, ", "))
 	}
 	return ctrl.Result{RequeueAfter: a.requeueAfter}, nil
+}
+
+func podCount(n int) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return fmt.Sprintf("%d pods", n)
 }
 
 func (r *SidecarSetReconciler) now() time.Time {

@@ -61,6 +61,8 @@ const (
 	ReasonRolloutComplete   = "RolloutComplete"
 	ReasonRollingOut        = "RollingOut"
 	ReasonRolloutPaused     = "RolloutPaused"
+	ReasonPartitionHeld     = "PartitionHeld"
+	ReasonRolloutHeld       = "RolloutHeld"
 	ReasonInjectionPaused   = "InjectionPaused"
 	ReasonOnPodRestart      = "OnPodRestart"
 	ReasonNotPaused         = "NotPaused"

@@ -38,10 +38,15 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 	status.NotUpgradablePods = int32(c.NotUpgradable + c.Failed)
 	status.MissingPods = int32(c.Missing)
 	injected := c.Matched - c.Missing
-	if c.UpToDate == injected && len(plan.Continue) == 0 && status.UpdateRevision != "" {
+	if c.UpToDate == injected && c.Missing == 0 && len(plan.Continue) == 0 && status.UpdateRevision != "" {
 		status.CurrentRevision = status.UpdateRevision
 	}
 	pending := injected - c.UpToDate
+	// In-place candidates not yet begun; a pod whose upgrade failed waits for a new target.
+	waiting := c.InPlace - len(plan.Continue) - c.Failed
+	if set.Spec.UpdateStrategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict {
+		waiting += c.NotUpgradable
+	}
 
 	set1 := func(t string, ok bool, reason, msg string) {
 		s := metav1.ConditionFalse
@@ -60,6 +65,9 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 	case c.Missing > 0:
 		set1(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsMissing,
 			fmt.Sprintf("%d matched pods were never injected.", c.Missing))
+	case pending > 0 && waiting+len(plan.Continue) == 0:
+		set1(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsNotUpgradable,
+			fmt.Sprintf("%d of %d pods run revision %s; the others cannot be updated in place.", c.UpToDate, injected, status.UpdateRevision))
 	case pending > 0:
 		set1(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonRollingOut,
 			fmt.Sprintf("%d of %d pods run revision %s.", c.UpToDate, injected, status.UpdateRevision))
@@ -71,23 +79,26 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 			fmt.Sprintf("All %d pods run revision %s and are ready.", c.Matched, status.UpdateRevision))
 	}
 
-	rollable := c.InPlace + len(plan.Continue)
-	if set.Spec.UpdateStrategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict {
-		rollable += c.NotUpgradable
-	}
+	active := len(plan.Continue)+len(plan.Start)+len(plan.Evict) > 0 || plan.Blocked == BlockedBudget
 	switch {
-	case rollable == 0:
+	case active:
+		set1(sidecarsv1alpha1.ConditionProgressing, true, sidecarsv1alpha1.ReasonRollingOut,
+			fmt.Sprintf("%d pods upgrading, %d waiting; maxUnavailable %d.", len(plan.Continue)+len(plan.Start), max(0, waiting-len(plan.Start)), plan.MaxUnavailable))
+	case waiting <= 0:
 		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutComplete,
 			"No pod is waiting for an in-place update.")
 	case plan.Blocked == BlockedOnPodRestart:
 		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonOnPodRestart,
-			fmt.Sprintf("%d pods get the new sidecars when they are recreated (updateStrategy.type OnPodRestart).", rollable))
-	case plan.Blocked == BlockedPaused && len(plan.Continue) == 0:
+			fmt.Sprintf("%d pods get the new sidecars when they are recreated (updateStrategy.type OnPodRestart).", waiting))
+	case plan.Blocked == BlockedPaused:
 		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutPaused,
-			fmt.Sprintf("The rollout is paused with %d pods waiting.", rollable))
+			fmt.Sprintf("The rollout is paused with %d pods waiting.", waiting))
+	case plan.Blocked == BlockedPartition:
+		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonPartitionHeld,
+			fmt.Sprintf("updateStrategy.partition keeps %d pods on older revisions.", waiting))
 	default:
-		set1(sidecarsv1alpha1.ConditionProgressing, true, sidecarsv1alpha1.ReasonRollingOut,
-			fmt.Sprintf("%d pods upgrading, %d waiting; maxUnavailable %d.", len(plan.Continue), rollable-len(plan.Continue), plan.MaxUnavailable))
+		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutHeld,
+			fmt.Sprintf("%d pods wait outside updateStrategy.selector.", waiting))
 	}
 
 	switch {

@@ -122,7 +122,9 @@ func (pw *podWatcher) snapshot() (maxUnavail int, images map[string][]string, un
 	return pw.maxUnavail, images, append([]string(nil), pw.swappedUndrained...)
 }
 
-func podIsReady(pod *corev1.Pod) bool { return conditionIs(pod, string(corev1.PodReady), corev1.ConditionTrue) }
+func podIsReady(pod *corev1.Pod) bool {
+	return conditionIs(pod, string(corev1.PodReady), corev1.ConditionTrue)
+}
 
 func conditionIs(pod *corev1.Pod, t string, s corev1.ConditionStatus) bool {
 	for _, c := range pod.Status.Conditions {
@@ -151,7 +153,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 
 	// newSet is a set with a native proxy at image tag, drained for a second.
 	newSet := func(tag string) *utiltesting.SidecarSetWrapper {
-		return utiltesting.MakeSidecarSet("proxy-"+ns.Name).MatchLabels(selector).DrainSeconds(1).
+		return utiltesting.MakeSidecarSet("proxy-" + ns.Name).MatchLabels(selector).DrainSeconds(1).
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:"+tag).Obj())
 	}
 	createSet := func(set *sidecarsv1alpha1.SidecarSet) *sidecarsv1alpha1.SidecarSet {

@@ -134,7 +134,7 @@ func startManager() func() {
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: wh.LocalServingHost, Port: wh.LocalServingPort, CertDir: wh.LocalServingCertDir,
 		}),
-		Cache: controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace}),
+		Cache:                  controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace}),
 		HealthProbeBindAddress: "0",
 		// Specs restart the manager in the same process: its controllers keep their names.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},

@@ -1,0 +1,1031 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package upgrade
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/inject"
+	"github.com/outrigger-dev/outrigger/internal/revision"
+	testingutil "github.com/outrigger-dev/outrigger/internal/testing"
+)
+
+// The pods under test are injected by the SidecarSet "mesh": a run-to-completion init
+// container "init-net" and a native sidecar "proxy". The kubelet reports image digests
+// as imageIDs; a new imageID is how an upgrade is confirmed.
+const (
+	proxyV1   = "example.com/proxy:v1"
+	proxyV1_5 = "example.com/proxy:v1.5"
+	proxyV2   = "example.com/proxy:v2"
+	initV1    = "example.com/init:v1"
+	initV2    = "example.com/init:v2"
+
+	proxyIDv1   = "example.com/proxy@sha256:1111"
+	proxyIDv1_5 = "example.com/proxy@sha256:1515"
+	proxyIDv2   = "example.com/proxy@sha256:2222"
+	initIDv1    = "example.com/init@sha256:1111"
+	appID       = "example.com/app@sha256:aaaa"
+
+	infeasible = "Node didn't have enough capacity: cpu, requested: 200, capacity: 100"
+)
+
+var (
+	now = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+
+	meshV1   = meshSet(testingutil.MakeSidecar("proxy", proxyV1)).Obj()
+	meshV1_5 = meshSet(testingutil.MakeSidecar("proxy", proxyV1_5)).Obj()
+	meshV2   = meshSet(testingutil.MakeSidecar("proxy", proxyV2)).Obj()
+
+	meshV1NoGate = meshSet(testingutil.MakeSidecar("proxy", proxyV1)).ReadinessGate(false).Obj()
+	meshV2NoGate = meshSet(testingutil.MakeSidecar("proxy", proxyV2)).ReadinessGate(false).Obj()
+
+	// The init container's image changes along with the proxy's, or alone.
+	meshV2NewInit = withInitImage(meshV2, initV2)
+	meshV1NewInit = withInitImage(meshV1, initV2)
+
+	// Resources differ between the revisions of these sets, images do not.
+	sizedV1       = meshSet(sizedProxy("100m", "64Mi")).Obj()
+	sizedV1NoGate = meshSet(sizedProxy("100m", "64Mi")).ReadinessGate(false).Obj()
+	cpuV2         = meshSet(sizedProxy("200m", "64Mi")).Obj()
+	memoryV2      = meshSet(sizedProxy("100m", "128Mi")).Obj()
+
+	// The proxy declares its own resizePolicy for one resource; injection adds the
+	// default (cpu NotRequired, memory RestartContainer) for the other.
+	cpuRestartsV1   = meshSet(resizePolicy(sizedProxy("100m", "64Mi"), corev1.ResourceCPU, corev1.RestartContainer)).Obj()
+	cpuRestartsV2   = meshSet(resizePolicy(sizedProxy("200m", "64Mi"), corev1.ResourceCPU, corev1.RestartContainer)).Obj()
+	memoryInPlaceV1 = meshSet(resizePolicy(sizedProxy("100m", "64Mi"), corev1.ResourceMemory, corev1.NotRequired)).Obj()
+	memoryInPlaceV2 = meshSet(resizePolicy(sizedProxy("100m", "128Mi"), corev1.ResourceMemory, corev1.NotRequired)).Obj()
+
+	// A set that injected nothing into the pods under test.
+	logging = testingutil.MakeSidecarSet("logging").
+		Sidecar(testingutil.MakeSidecar("logger", "example.com/logger:v1").Obj()).Obj()
+
+	// The proxy takes a tenth of the app's CPU.
+	perApp = meshSet(testingutil.MakeSidecar("proxy", proxyV1).ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
+		CPU: &sidecarsv1alpha1.ResourceRule{Percent: 10},
+	})).Obj()
+
+	cpuV2Resources    = corev1.ResourceRequirements{Requests: resourceList("200m", "64Mi"), Limits: resourceList("", "64Mi")}
+	memoryV2Resources = corev1.ResourceRequirements{Requests: resourceList("100m", "128Mi"), Limits: resourceList("", "128Mi")}
+
+	quantityEqual = cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })
+)
+
+func meshSet(proxy *testingutil.SidecarWrapper) *testingutil.SidecarSetWrapper {
+	return testingutil.MakeSidecarSet("mesh").
+		InitContainer(corev1.Container{Name: "init-net", Image: initV1}).
+		Sidecar(proxy.Obj())
+}
+
+// sizedProxy is the proxy at v1 with fixed requests, and a memory limit equal to its
+// request.
+func sizedProxy(cpu, memory string) *testingutil.SidecarWrapper {
+	return testingutil.MakeSidecar("proxy", proxyV1).Resources(resourceList(cpu, memory), resourceList("", memory))
+}
+
+// resizePolicy has the sidecar declare how the kubelet applies a resize of name.
+func resizePolicy(w *testingutil.SidecarWrapper, name corev1.ResourceName, p corev1.ResourceResizeRestartPolicy) *testingutil.SidecarWrapper {
+	w.ResizePolicy = append(w.ResizePolicy, corev1.ContainerResizePolicy{ResourceName: name, RestartPolicy: p})
+	return w
+}
+
+func withInitImage(set *sidecarsv1alpha1.SidecarSet, img string) *sidecarsv1alpha1.SidecarSet {
+	s := set.DeepCopy()
+	s.Spec.InitContainers[0].Image = img
+	return s
+}
+
+// resourceList has cpu and memory, each only when not "".
+func resourceList(cpu, memory string) corev1.ResourceList {
+	l := corev1.ResourceList{}
+	if cpu != "" {
+		l[corev1.ResourceCPU] = resource.MustParse(cpu)
+	}
+	if memory != "" {
+		l[corev1.ResourceMemory] = resource.MustParse(memory)
+	}
+	return l
+}
+
+// targetOf is the set's current spec as the controller targets it.
+func targetOf(set *sidecarsv1alpha1.SidecarSet) Target {
+	spec := revision.SpecOf(set)
+	return Target{
+		Revision:      revision.Name(set.Name, spec, set.Status.CollisionCount),
+		Hash:          revision.Hash(spec),
+		ImageFreeHash: revision.ImageFreeHash(spec),
+	}
+}
+
+// injected is pod as the webhook returns it with the sets injected.
+func injected(t *testing.T, pod *corev1.Pod, sets ...*sidecarsv1alpha1.SidecarSet) *corev1.Pod {
+	t.Helper()
+	var sources []inject.Source
+	for _, s := range sets {
+		sources = append(sources, inject.SourceOf(s))
+	}
+	res, err := inject.Inject(pod, sources)
+	if err != nil {
+		t.Fatalf("Inject: %v", err)
+	}
+	return res.Pod
+}
+
+// stateFor is the upgrade state of "mesh" to the current spec of to, as Begin records
+// it, changed by edits.
+func stateFor(to *sidecarsv1alpha1.SidecarSet, edits ...func(*State)) *State {
+	tg := targetOf(to)
+	s := &State{Set: to.Name, Revision: tg.Revision, Hash: tg.Hash, ImageFreeHash: tg.ImageFreeHash}
+	for _, edit := range edits {
+		edit(s)
+	}
+	return s
+}
+
+// proxyToV2 is the upgrade of the proxy from v1 to v2 on a pod with the readiness gate.
+func proxyToV2(edits ...func(*State)) *State {
+	return stateFor(meshV2, append([]func(*State){withImage("proxy", proxyV2, proxyIDv1), draining}, edits...)...)
+}
+
+func withImage(name, image, oldID string) func(*State) {
+	return func(s *State) {
+		if s.Images == nil {
+			s.Images = map[string]string{}
+		}
+		s.Images[name] = image
+		if oldID != "" {
+			if s.OldImageIDs == nil {
+				s.OldImageIDs = map[string]string{}
+			}
+			s.OldImageIDs[name] = oldID
+		}
+	}
+}
+
+func withResources(name string, r corev1.ResourceRequirements) func(*State) {
+	return func(s *State) {
+		if s.Resources == nil {
+			s.Resources = map[string]corev1.ResourceRequirements{}
+		}
+		s.Resources[name] = r
+	}
+}
+
+func draining(s *State)  { s.Drain = true }
+func noDrain(s *State)   { s.Drain = false }
+func isSwapped(s *State) { s.Swapped = true }
+
+func failedWith(reason string) func(*State) {
+	return func(s *State) { s.Failed = reason }
+}
+
+func otherSet(s *State) { s.Set = "other" }
+
+// noRevision is a state begun for a target known by hash alone.
+func noRevision(s *State) { s.Revision = "" }
+
+// podChange is something the kubelet reported, or someone changed, on a pod.
+type podChange func(*corev1.Pod)
+
+func isInit(pod *corev1.Pod, name string) bool {
+	return slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name })
+}
+
+// upsertStatus replaces the status of st.Name, or adds it to the list its container is in.
+func upsertStatus(pod *corev1.Pod, st corev1.ContainerStatus) {
+	list := &pod.Status.ContainerStatuses
+	if isInit(pod, st.Name) {
+		list = &pod.Status.InitContainerStatuses
+	}
+	if i := slices.IndexFunc(*list, func(s corev1.ContainerStatus) bool { return s.Name == st.Name }); i >= 0 {
+		(*list)[i] = st
+		return
+	}
+	*list = append(*list, st)
+}
+
+// running reports the container started from imageID.
+func running(name, imageID string, ready bool) podChange {
+	return func(pod *corev1.Pod) {
+		started := true
+		upsertStatus(pod, corev1.ContainerStatus{
+			Name: name, ImageID: imageID, Ready: ready, Started: &started,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(now.Add(-time.Hour))}},
+		})
+	}
+}
+
+// completed reports a run-to-completion init container done: never Ready.
+func completed(name, imageID string) podChange {
+	return func(pod *corev1.Pod) {
+		upsertStatus(pod, corev1.ContainerStatus{
+			Name: name, ImageID: imageID,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}},
+		})
+	}
+}
+
+// runsWith reports the resources the kubelet actuated for a container.
+func runsWith(name string, r corev1.ResourceRequirements) podChange {
+	return func(pod *corev1.Pod) {
+		for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+			for i := range list {
+				if list[i].Name == name {
+					list[i].Resources = r.DeepCopy()
+				}
+			}
+		}
+	}
+}
+
+func noStatus(name string) podChange {
+	return func(pod *corev1.Pod) {
+		drop := func(s corev1.ContainerStatus) bool { return s.Name == name }
+		pod.Status.InitContainerStatuses = slices.DeleteFunc(pod.Status.InitContainerStatuses, drop)
+		pod.Status.ContainerStatuses = slices.DeleteFunc(pod.Status.ContainerStatuses, drop)
+	}
+}
+
+// podCondition sets a condition that last changed since ago.
+func podCondition(t corev1.PodConditionType, status corev1.ConditionStatus, since time.Duration, reason, message string) podChange {
+	return func(pod *corev1.Pod) {
+		c := corev1.PodCondition{Type: t, Status: status, LastTransitionTime: metav1.NewTime(now.Add(-since)), Reason: reason, Message: message}
+		if i := slices.IndexFunc(pod.Status.Conditions, func(p corev1.PodCondition) bool { return p.Type == t }); i >= 0 {
+			pod.Status.Conditions[i] = c
+			return
+		}
+		pod.Status.Conditions = append(pod.Status.Conditions, c)
+	}
+}
+
+func sidecarsReadySince(status corev1.ConditionStatus, since time.Duration) podChange {
+	return podCondition(sidecarsv1alpha1.SidecarsReadyCondition, status, since, "", "")
+}
+
+func noCondition(t corev1.PodConditionType) podChange {
+	return func(pod *corev1.Pod) {
+		pod.Status.Conditions = slices.DeleteFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == t })
+	}
+}
+
+// image is the controller's patch of a container's image.
+func image(name, img string) podChange {
+	return func(pod *corev1.Pod) {
+		for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+			for i := range list {
+				if list[i].Name == name {
+					list[i].Image = img
+				}
+			}
+		}
+	}
+}
+
+// annotation sets an annotation on the pod.
+func annotation(k, v string) podChange {
+	return func(pod *corev1.Pod) { pod.Annotations[k] = v }
+}
+
+// appRequests is an in-place resize of the app container's requests.
+func appRequests(r corev1.ResourceList) podChange {
+	return func(pod *corev1.Pod) {
+		for i := range pod.Spec.Containers {
+			if pod.Spec.Containers[i].Name == "app" {
+				pod.Spec.Containers[i].Resources.Requests = r
+			}
+		}
+	}
+}
+
+// onV1 is what the kubelet reports for an injected pod before any upgrade: the init
+// container done, the proxy and the app ready on their first images, the sidecars-ready
+// condition True for an hour.
+var onV1 = []podChange{
+	completed("init-net", initIDv1),
+	running("proxy", proxyIDv1, true),
+	running("app", appID, true),
+	sidecarsReadySince(corev1.ConditionTrue, time.Hour),
+}
+
+func apply(pod *corev1.Pod, changes ...[]podChange) *corev1.Pod {
+	for _, list := range changes {
+		for _, c := range list {
+			c(pod)
+		}
+	}
+	return pod
+}
+
+func appWithCPU(cpu string) *corev1.Pod {
+	return testingutil.MakePod("web", "ns").Containers(corev1.Container{
+		Name: "app", Image: "example.com/app:1",
+		Resources: corev1.ResourceRequirements{Requests: resourceList(cpu, "")},
+	}).Obj()
+}
+
+func TestNext(t *testing.T) {
+	tests := map[string]struct {
+		// pod is injected from from (meshV1 when nil), then changed by changes, after
+		// the kubelet's report onV1.
+		pod     *corev1.Pod
+		from    *sidecarsv1alpha1.SidecarSet
+		changes []podChange
+		// state is written to the pod's annotation and read back with ParseState.
+		state *State
+		// to is the set whose current spec is the target; meshV2 when nil.
+		to           *sidecarsv1alpha1.SidecarSet
+		drainSeconds int32
+		// revisionless targets to by hash alone (an empty Target.Revision).
+		revisionless bool
+		want         Step
+	}{
+		"no state, new image, readiness gate: begins with a drain and the old imageID": {
+			want: Step{Action: ActionBegin, State: proxyToV2()},
+		},
+		"no state, new image, no readiness gate: begins without a drain": {
+			from: meshV1NoGate,
+			to:   meshV2NoGate,
+			want: Step{Action: ActionBegin, State: stateFor(meshV2NoGate, withImage("proxy", proxyV2, proxyIDv1))},
+		},
+		"no state, the proxy has no status yet: begins without an old imageID": {
+			changes: []podChange{noStatus("proxy")},
+			want:    Step{Action: ActionBegin, State: stateFor(meshV2, withImage("proxy", proxyV2, ""), draining)},
+		},
+		"no state, Container-mode sidecar: begins with the imageID of the regular container": {
+			from: meshSet(testingutil.MakeSidecar("proxy", proxyV1).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj(),
+			to:   meshSet(testingutil.MakeSidecar("proxy", proxyV2).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj(),
+			want: Step{Action: ActionBegin, State: stateFor(
+				meshSet(testingutil.MakeSidecar("proxy", proxyV2).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj(),
+				withImage("proxy", proxyV2, proxyIDv1), draining)},
+		},
+		"new image of the run-to-completion init container: not in Images": {
+			to:   meshV2NewInit,
+			want: Step{Action: ActionBegin, State: stateFor(meshV2NewInit, withImage("proxy", proxyV2, proxyIDv1), draining)},
+		},
+		"only the init container's image changes: nothing to replace, finishes": {
+			to:   meshV1NewInit,
+			want: Step{Action: ActionFinish, State: stateFor(meshV1NewInit)},
+		},
+		"only podMetadata changes: finishes at once": {
+			to:   meshSet(testingutil.MakeSidecar("proxy", proxyV1)).PodMetadata(map[string]string{"mesh": "on"}, nil).Obj(),
+			want: Step{Action: ActionFinish, State: stateFor(meshSet(testingutil.MakeSidecar("proxy", proxyV1)).PodMetadata(map[string]string{"mesh": "on"}, nil).Obj())},
+		},
+		"the pod overrides the proxy: its own container is left alone": {
+			pod: testingutil.MakePod("web", "ns").Containers(
+				corev1.Container{Name: "app", Image: "example.com/app:1"},
+				corev1.Container{Name: "proxy", Image: "example.com/my-proxy:1"},
+			).Obj(),
+			want: Step{Action: ActionFinish, State: stateFor(meshV2)},
+		},
+		"no state, the set never injected the pod: nothing to do": {
+			to:   logging,
+			want: Step{Action: ActionNone, Reason: "SidecarSet logging never injected the pod"},
+		},
+		"no state, a malformed injection record: nothing to do": {
+			changes: []podChange{annotation(sidecarsv1alpha1.InjectedAnnotation, `{"mesh":`)},
+			want: Step{Action: ActionNone,
+				Reason: "annotation " + sidecarsv1alpha1.InjectedAnnotation + " is not a valid injection record: unexpected end of JSON input"},
+		},
+		"drain state, sidecars-ready True: drains": {
+			state: proxyToV2(),
+			want:  Step{Action: ActionDrain},
+		},
+		"drain state, no sidecars-ready condition: drains": {
+			changes: []podChange{noCondition(sidecarsv1alpha1.SidecarsReadyCondition)},
+			state:   proxyToV2(),
+			want:    Step{Action: ActionDrain},
+		},
+		"drain state, sidecars-ready Unknown: drains": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionUnknown, time.Minute)},
+			state:   proxyToV2(),
+			want:    Step{Action: ActionDrain},
+		},
+		"drained 1s ago, drain 5s: waits the other 4s": {
+			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Second)},
+			state:        proxyToV2(),
+			drainSeconds: 5,
+			want:         Step{Action: ActionWait, After: 4 * time.Second},
+		},
+		"drained exactly the drain time ago: swaps": {
+			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, 5*time.Second)},
+			state:        proxyToV2(),
+			drainSeconds: 5,
+			want:         Step{Action: ActionSwap, State: proxyToV2(isSwapped)},
+		},
+		"drained long ago: swaps": {
+			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:        proxyToV2(),
+			drainSeconds: 5,
+			want:         Step{Action: ActionSwap, State: proxyToV2(isSwapped)},
+		},
+		"drained just now, drain 0s: swaps": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, 0)},
+			state:   proxyToV2(),
+			want:    Step{Action: ActionSwap, State: proxyToV2(isSwapped)},
+		},
+		"no drain: swaps directly although sidecars-ready is True": {
+			state:        proxyToV2(noDrain),
+			drainSeconds: 5,
+			want:         Step{Action: ActionSwap, State: proxyToV2(noDrain, isSwapped)},
+		},
+		"swapped, the kubelet still runs the old imageID: awaits": {
+			changes: []podChange{image("proxy", proxyV2), sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:   proxyToV2(isSwapped),
+			want:    Step{Action: ActionAwait, Reason: "container proxy still runs its old image"},
+		},
+		"swapped, the proxy has no status: awaits": {
+			changes: []podChange{image("proxy", proxyV2), noStatus("proxy")},
+			state:   proxyToV2(isSwapped),
+			want:    Step{Action: ActionAwait, Reason: "container proxy has no status yet"},
+		},
+		"swapped, new imageID, not ready: awaits": {
+			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, false)},
+			state:   proxyToV2(isSwapped),
+			want:    Step{Action: ActionAwait, Reason: "container proxy is not ready on its new image"},
+		},
+		"swapped, new imageID and ready: finishes": {
+			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, true)},
+			state:   proxyToV2(isSwapped),
+			want:    Step{Action: ActionFinish, State: proxyToV2(isSwapped)},
+		},
+		"swapped without an old imageID, ready: finishes": {
+			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, true)},
+			state:   stateFor(meshV2, withImage("proxy", proxyV2, ""), draining, isSwapped),
+			want:    Step{Action: ActionFinish, State: stateFor(meshV2, withImage("proxy", proxyV2, ""), draining, isSwapped)},
+		},
+		"CPU-only resize of fixed resources, readiness gate: begins without a drain": {
+			from: sizedV1,
+			to:   cpuV2,
+			want: Step{Action: ActionBegin, State: stateFor(cpuV2, withResources("proxy", cpuV2Resources))},
+		},
+		"memory resize of fixed resources, readiness gate: begins with a drain": {
+			from: sizedV1,
+			to:   memoryV2,
+			want: Step{Action: ActionBegin, State: stateFor(memoryV2, withResources("proxy", memoryV2Resources), draining)},
+		},
+		"CPU resize, the sidecar declares cpu RestartContainer: begins with a drain": {
+			from: cpuRestartsV1,
+			to:   cpuRestartsV2,
+			want: Step{Action: ActionBegin, State: stateFor(cpuRestartsV2, withResources("proxy", cpuV2Resources), draining)},
+		},
+		"memory resize, the sidecar declares memory NotRequired: begins without a drain": {
+			from: memoryInPlaceV1,
+			to:   memoryInPlaceV2,
+			want: Step{Action: ActionBegin, State: stateFor(memoryInPlaceV2, withResources("proxy", memoryV2Resources))},
+		},
+		"memory resize, no readiness gate: begins without a drain": {
+			from: sizedV1NoGate,
+			to:   memoryV2,
+			want: Step{Action: ActionBegin, State: stateFor(memoryV2, withResources("proxy", memoryV2Resources))},
+		},
+		"resourcesPolicy, the app's requests grew: begins a resize to the recomputed resources": {
+			pod:     appWithCPU("1"),
+			from:    perApp,
+			changes: []podChange{appRequests(resourceList("2", ""))},
+			to:      perApp,
+			want: Step{Action: ActionBegin, State: stateFor(perApp, withResources("proxy",
+				corev1.ResourceRequirements{Requests: resourceList("200m", "")}))},
+		},
+		"resourcesPolicy, the app is unchanged: finishes at once": {
+			pod:  appWithCPU("1"),
+			from: perApp,
+			to:   perApp,
+			want: Step{Action: ActionFinish, State: stateFor(perApp)},
+		},
+		"swapped resize, pending Infeasible: fails": {
+			from: sizedV1,
+			changes: []podChange{podCondition(corev1.PodResizePending, corev1.ConditionTrue, time.Second,
+				corev1.PodReasonInfeasible, infeasible)},
+			state: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			to:    cpuV2,
+			want: Step{
+				Action: ActionFail,
+				State: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped,
+					failedWith("the kubelet reports the resize as infeasible: "+infeasible)),
+				Reason: "the kubelet reports the resize as infeasible: " + infeasible,
+			},
+		},
+		"swapped resize, pending Deferred: awaits": {
+			from: sizedV1,
+			changes: []podChange{podCondition(corev1.PodResizePending, corev1.ConditionTrue, time.Second,
+				corev1.PodReasonDeferred, "Node didn't have enough resource: cpu")},
+			state: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			to:    cpuV2,
+			want: Step{Action: ActionAwait,
+				Reason: "the resize of container proxy is pending: Node didn't have enough resource: cpu"},
+		},
+		"swapped resize, in progress: awaits": {
+			from:    sizedV1,
+			changes: []podChange{podCondition(corev1.PodResizeInProgress, corev1.ConditionTrue, time.Second, "", "")},
+			state:   stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			to:      cpuV2,
+			want:    Step{Action: ActionAwait, Reason: "the kubelet is resizing container proxy"},
+		},
+		"swapped resize, in progress with an Error: fails": {
+			from: sizedV1,
+			changes: []podChange{podCondition(corev1.PodResizeInProgress, corev1.ConditionTrue, time.Second,
+				corev1.PodReasonError, "failed to update the container's cgroup")},
+			state: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			to:    cpuV2,
+			want: Step{
+				Action: ActionFail,
+				State: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped,
+					failedWith("the kubelet failed to resize: failed to update the container's cgroup")),
+				Reason: "the kubelet failed to resize: failed to update the container's cgroup",
+			},
+		},
+		"swapped image upgrade, another container's resize pending Infeasible: finishes": {
+			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, true),
+				podCondition(corev1.PodResizePending, corev1.ConditionTrue, time.Second, corev1.PodReasonInfeasible, infeasible)},
+			state: proxyToV2(isSwapped),
+			want:  Step{Action: ActionFinish, State: proxyToV2(isSwapped)},
+		},
+		"swapped image upgrade, another container's resize in progress with an Error: finishes": {
+			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, true),
+				podCondition(corev1.PodResizeInProgress, corev1.ConditionTrue, time.Second, corev1.PodReasonError, "x")},
+			state: proxyToV2(isSwapped),
+			want:  Step{Action: ActionFinish, State: proxyToV2(isSwapped)},
+		},
+		"swapped resize, new resources but the proxy not ready: awaits": {
+			from:    sizedV1,
+			changes: []podChange{running("proxy", proxyIDv1, false), runsWith("proxy", cpuV2Resources)},
+			state:   stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			to:      cpuV2,
+			want:    Step{Action: ActionAwait, Reason: "container proxy is not ready after its resize"},
+		},
+		"swapped resize, the kubelet still reports the old resources: awaits": {
+			from: sizedV1,
+			changes: []podChange{runsWith("proxy", corev1.ResourceRequirements{
+				Requests: resourceList("100m", "64Mi"), Limits: resourceList("", "64Mi")})},
+			state: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			to:    cpuV2,
+			want:  Step{Action: ActionAwait, Reason: "container proxy does not run with its new resources yet"},
+		},
+		"swapped resize, the kubelet reports the new resources: finishes": {
+			from:    sizedV1,
+			changes: []podChange{runsWith("proxy", cpuV2Resources)},
+			state:   stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			to:      cpuV2,
+			want:    Step{Action: ActionFinish, State: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped)},
+		},
+		"failed for this revision: nothing to do": {
+			state: proxyToV2(isSwapped, failedWith("the kubelet reports the resize as infeasible: x")),
+			want:  Step{Action: ActionNone, Reason: "the kubelet reports the resize as infeasible: x"},
+		},
+		"failed for an older revision: begins again": {
+			state: stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped,
+				failedWith("the kubelet reports the resize as infeasible: x")),
+			want: Step{Action: ActionBegin, State: proxyToV2()},
+		},
+		"unswapped state for an older revision: begins again for this one": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining),
+			want:    Step{Action: ActionBegin, State: proxyToV2()},
+		},
+		"swapped state for an older revision, old image still running: awaits it": {
+			changes: []podChange{image("proxy", proxyV1_5)},
+			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped),
+			want:    Step{Action: ActionAwait, Reason: "container proxy still runs its old image"},
+		},
+		"swapped state for an older revision, confirmed: finishes it first": {
+			changes: []podChange{image("proxy", proxyV1_5), running("proxy", proxyIDv1_5, true)},
+			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped),
+			want: Step{Action: ActionFinish,
+				State: stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped)},
+		},
+		"revisionless target, failed for an older spec: begins again": {
+			state: stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped, noRevision,
+				failedWith("the kubelet reports the resize as infeasible: x")),
+			revisionless: true,
+			want:         Step{Action: ActionBegin, State: proxyToV2(noRevision)},
+		},
+		"revisionless target, unswapped state for an older spec: begins again for this one": {
+			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:        stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, noRevision),
+			revisionless: true,
+			want:         Step{Action: ActionBegin, State: proxyToV2(noRevision)},
+		},
+		"revisionless target, failed for this spec: nothing to do": {
+			state:        proxyToV2(isSwapped, noRevision, failedWith("the kubelet reports the resize as infeasible: x")),
+			revisionless: true,
+			want:         Step{Action: ActionNone, Reason: "the kubelet reports the resize as infeasible: x"},
+		},
+		"unswapped state of another set: begins for this set": {
+			state: stateFor(meshV2, otherSet, withImage("logger", "example.com/logger:v2", ""), draining),
+			want:  Step{Action: ActionBegin, State: proxyToV2()},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			from, to := tc.from, tc.to
+			if from == nil {
+				from = meshV1
+			}
+			if to == nil {
+				to = meshV2
+			}
+			pod := tc.pod
+			if pod == nil {
+				pod = testingutil.MakePod("web", "ns").Obj()
+			}
+			pod = apply(injected(t, pod, from), onV1, tc.changes)
+			if tc.state != nil {
+				pod.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = tc.state.String()
+			}
+			state, err := ParseState(pod)
+			if err != nil {
+				t.Fatalf("ParseState: %v", err)
+			}
+			before := pod.DeepCopy()
+			target := targetOf(to)
+			if tc.revisionless {
+				target.Revision = ""
+			}
+
+			got := Next(Input{
+				Pod: pod, State: state, Set: to.Name, Spec: revision.SpecOf(to), Target: target,
+				DrainSeconds: tc.drainSeconds, Now: now,
+			})
+			if diff := cmp.Diff(tc.want, got, quantityEqual); diff != "" {
+				t.Errorf("Next (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, pod, quantityEqual); diff != "" {
+				t.Errorf("Next changed the pod (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A whole upgrade, step by step, as the controller would drive it.
+func TestNextWalksAnUpgrade(t *testing.T) {
+	pod := apply(injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1), onV1)
+	spec, tg := revision.SpecOf(meshV2), targetOf(meshV2)
+	next := func(at time.Time) Step {
+		t.Helper()
+		state, err := ParseState(pod)
+		if err != nil {
+			t.Fatalf("ParseState: %v", err)
+		}
+		return Next(Input{Pod: pod, State: state, Set: "mesh", Spec: spec, Target: tg, DrainSeconds: 5, Now: at})
+	}
+	record := func(s *State) { pod.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = s.String() }
+
+	var actions []Action
+	step := next(now)
+	actions = append(actions, step.Action)
+	record(step.State) // Begin
+
+	step = next(now)
+	actions = append(actions, step.Action)
+	apply(pod, []podChange{sidecarsReadySince(corev1.ConditionFalse, 0)}) // Drain
+
+	step = next(now.Add(2 * time.Second))
+	actions = append(actions, step.Action) // Wait 3s
+	if step.After != 3*time.Second {
+		t.Errorf("Wait After = %v, want 3s", step.After)
+	}
+
+	step = next(now.Add(5 * time.Second))
+	actions = append(actions, step.Action)
+	apply(pod, []podChange{image("proxy", proxyV2)}) // Swap
+	record(step.State)
+
+	step = next(now.Add(6 * time.Second))
+	actions = append(actions, step.Action) // Await: still the old imageID
+	apply(pod, []podChange{running("proxy", proxyIDv2, true)})
+
+	step = next(now.Add(7 * time.Second))
+	actions = append(actions, step.Action) // Finish
+	if diff := cmp.Diff(proxyToV2(isSwapped), step.State); diff != "" {
+		t.Errorf("finished state (-want +got):\n%s", diff)
+	}
+
+	want := []Action{ActionBegin, ActionDrain, ActionWait, ActionSwap, ActionAwait, ActionFinish}
+	if diff := cmp.Diff(want, actions); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+}
+
+func TestChanges(t *testing.T) {
+	logger := testingutil.MakeSidecarSet("logging").
+		Sidecar(testingutil.MakeSidecar("logger", "example.com/logger:v1").Obj()).Obj()
+	loggerV2 := testingutil.MakeSidecarSet("logging").
+		Sidecar(testingutil.MakeSidecar("logger", "example.com/logger:v2").Obj()).Obj()
+
+	tests := map[string]struct {
+		pod           *corev1.Pod
+		set           string
+		spec          revision.Spec
+		wantImages    map[string]string
+		wantResources map[string]corev1.ResourceRequirements
+		wantErr       bool
+	}{
+		"new sidecar image": {
+			pod:        injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1),
+			set:        "mesh",
+			spec:       revision.SpecOf(meshV2),
+			wantImages: map[string]string{"proxy": proxyV2},
+		},
+		"the same spec: nothing": {
+			pod:  injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1),
+			set:  "mesh",
+			spec: revision.SpecOf(meshV1),
+		},
+		"new init container image: run-to-completion init containers are never replaced": {
+			pod:        injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1),
+			set:        "mesh",
+			spec:       revision.SpecOf(meshV2NewInit),
+			wantImages: map[string]string{"proxy": proxyV2},
+		},
+		"overridden container: the pod's own is left alone": {
+			pod: injected(t, testingutil.MakePod("web", "ns").Containers(
+				corev1.Container{Name: "app", Image: "example.com/app:1"},
+				corev1.Container{Name: "proxy", Image: "example.com/my-proxy:1",
+					Resources: corev1.ResourceRequirements{Requests: resourceList("1", "")}},
+			).Obj(), meshV1),
+			set:  "mesh",
+			spec: revision.SpecOf(meshV2),
+		},
+		"another set's sidecar in the spec: left alone": {
+			pod:  injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1, logger),
+			set:  "mesh",
+			spec: revision.SpecOf(loggerV2),
+		},
+		"two sets on the pod: only the named set's containers change": {
+			pod:        injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1, logger),
+			set:        "logging",
+			spec:       revision.SpecOf(loggerV2),
+			wantImages: map[string]string{"logger": "example.com/logger:v2"},
+		},
+		"not injected by the set: an error": {
+			pod:     testingutil.MakePod("web", "ns").Obj(),
+			set:     "mesh",
+			spec:    revision.SpecOf(meshV2),
+			wantErr: true,
+		},
+		"injected by another set only: an error": {
+			pod:     injected(t, testingutil.MakePod("web", "ns").Obj(), logger),
+			set:     "mesh",
+			spec:    revision.SpecOf(meshV2),
+			wantErr: true,
+		},
+		"a malformed injection record: an error": {
+			pod:     testingutil.MakePod("web", "ns").Annotation(sidecarsv1alpha1.InjectedAnnotation, `{"mesh":`).Obj(),
+			set:     "mesh",
+			spec:    revision.SpecOf(meshV2),
+			wantErr: true,
+		},
+		"fixed resources changed: the new resources": {
+			pod:           injected(t, testingutil.MakePod("web", "ns").Obj(), sizedV1),
+			set:           "mesh",
+			spec:          revision.SpecOf(cpuV2),
+			wantResources: map[string]corev1.ResourceRequirements{"proxy": cpuV2Resources},
+		},
+		"image and resources changed: both": {
+			pod: injected(t, testingutil.MakePod("web", "ns").Obj(), sizedV1),
+			set: "mesh",
+			spec: func() revision.Spec {
+				s := revision.SpecOf(cpuV2)
+				s.Containers[0].Image = proxyV2
+				return s
+			}(),
+			wantImages:    map[string]string{"proxy": proxyV2},
+			wantResources: map[string]corev1.ResourceRequirements{"proxy": cpuV2Resources},
+		},
+		"resources equal in another form: nothing": {
+			pod: injected(t, testingutil.MakePod("web", "ns").Obj(), sizedV1),
+			set: "mesh",
+			spec: revision.SpecOf(meshSet(testingutil.MakeSidecar("proxy", proxyV1).Resources(
+				resourceList("0.1", "65536Ki"), resourceList("", "67108864"))).Obj()),
+		},
+		"empty resource lists equal none: nothing": {
+			pod:  injected(t, testingutil.MakePod("web", "ns").Obj(), meshSet(testingutil.MakeSidecar("proxy", proxyV1).Resources(corev1.ResourceList{}, corev1.ResourceList{})).Obj()),
+			set:  "mesh",
+			spec: revision.SpecOf(meshV1),
+		},
+		"resourcesPolicy, the app's requests grew: recomputed from the app containers": {
+			pod:  apply(injected(t, appWithCPU("1"), perApp), []podChange{appRequests(resourceList("2", ""))}),
+			set:  "mesh",
+			spec: revision.SpecOf(perApp),
+			wantResources: map[string]corev1.ResourceRequirements{
+				"proxy": {Requests: resourceList("200m", "")},
+			},
+		},
+		"resourcesPolicy, the app is unchanged: nothing": {
+			pod:  injected(t, appWithCPU("1"), perApp),
+			set:  "mesh",
+			spec: revision.SpecOf(perApp),
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			images, res, err := Changes(tc.pod, tc.set, tc.spec)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Changes error = %v, want error %v", err, tc.wantErr)
+			}
+			if diff := cmp.Diff(tc.wantImages, images); diff != "" {
+				t.Errorf("images (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantResources, res, quantityEqual); diff != "" {
+				t.Errorf("resources (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAppContainers(t *testing.T) {
+	tests := map[string]struct {
+		pod  *corev1.Pod
+		want []string
+	}{
+		"native sidecar: the app only": {
+			pod:  injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1),
+			want: []string{"app"},
+		},
+		"Container-mode sidecar: not an app container": {
+			pod: injected(t, testingutil.MakePod("web", "ns").Obj(),
+				meshSet(testingutil.MakeSidecar("proxy", proxyV1).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj()),
+			want: []string{"app"},
+		},
+		"overridden sidecar: the pod's own container is an app container": {
+			pod: injected(t, testingutil.MakePod("web", "ns").Containers(
+				corev1.Container{Name: "app", Image: "example.com/app:1"},
+				corev1.Container{Name: "proxy", Image: "example.com/my-proxy:1"},
+			).Obj(), meshSet(testingutil.MakeSidecar("proxy", proxyV1).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj()),
+			want: []string{"app", "proxy"},
+		},
+		"not injected: every container": {
+			pod: testingutil.MakePod("web", "ns").Containers(
+				corev1.Container{Name: "app", Image: "example.com/app:1"},
+				corev1.Container{Name: "worker", Image: "example.com/worker:1"},
+			).Obj(),
+			want: []string{"app", "worker"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			records, err := sidecarsv1alpha1.ParseInjectionRecords(tc.pod.Annotations)
+			if err != nil {
+				t.Fatalf("ParseInjectionRecords: %v", err)
+			}
+			var got []string
+			for _, c := range AppContainers(tc.pod, records) {
+				got = append(got, c.Name)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("AppContainers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSidecarsReady(t *testing.T) {
+	native := func() *corev1.Pod { return injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1) }
+	container := func() *corev1.Pod {
+		return injected(t, testingutil.MakePod("web", "ns").Obj(),
+			meshSet(testingutil.MakeSidecar("proxy", proxyV1).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj())
+	}
+	tests := map[string]struct {
+		pod  *corev1.Pod
+		want bool
+	}{
+		"all ready": {
+			pod:  apply(native(), onV1),
+			want: true,
+		},
+		"native sidecar not ready": {
+			pod:  apply(native(), onV1, []podChange{running("proxy", proxyIDv1, false)}),
+			want: false,
+		},
+		"native sidecar without a status": {
+			pod:  apply(native(), onV1, []podChange{noStatus("proxy")}),
+			want: false,
+		},
+		"run-to-completion init container without a status: ignored": {
+			pod:  apply(native(), onV1, []podChange{noStatus("init-net")}),
+			want: true,
+		},
+		"run-to-completion init container running, not ready: ignored": {
+			pod:  apply(native(), onV1, []podChange{running("init-net", initIDv1, false)}),
+			want: true,
+		},
+		"app not ready: not a sidecar": {
+			pod:  apply(native(), onV1, []podChange{running("app", appID, false)}),
+			want: true,
+		},
+		"Container-mode sidecar ready": {
+			pod:  apply(container(), onV1),
+			want: true,
+		},
+		"Container-mode sidecar not ready": {
+			pod:  apply(container(), onV1, []podChange{running("proxy", proxyIDv1, false)}),
+			want: false,
+		},
+		"overridden sidecar not ready: the pod's own container": {
+			pod: apply(injected(t, testingutil.MakePod("web", "ns").Containers(
+				corev1.Container{Name: "app", Image: "example.com/app:1"},
+				corev1.Container{Name: "proxy", Image: "example.com/my-proxy:1"},
+			).Obj(), meshV1), onV1, []podChange{running("proxy", proxyIDv1, false)}),
+			want: true,
+		},
+		"no injection record": {
+			pod:  apply(testingutil.MakePod("web", "ns").Obj(), []podChange{running("app", appID, false)}),
+			want: true,
+		},
+		"malformed injection record": {
+			pod: apply(testingutil.MakePod("web", "ns").
+				Annotation(sidecarsv1alpha1.InjectedAnnotation, `{"mesh":`).Obj(), []podChange{running("app", appID, true)}),
+			want: false,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := SidecarsReady(tc.pod); got != tc.want {
+				t.Errorf("SidecarsReady = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseState(t *testing.T) {
+	full := &State{
+		Set: "mesh", Revision: "mesh-abc", Hash: "h2", ImageFreeHash: "f1",
+		Images:      map[string]string{"proxy": proxyV2},
+		OldImageIDs: map[string]string{"proxy": proxyIDv1},
+		Resources: map[string]corev1.ResourceRequirements{
+			"proxy": {Requests: resourceList("250m", "96Mi"), Limits: resourceList("", "128Mi")},
+		},
+		Drain: true, Swapped: true, Failed: "the kubelet reports the resize as infeasible: x",
+	}
+	tests := map[string]struct {
+		annotations map[string]string
+		want        *State
+		wantErr     string
+	}{
+		"no annotation: none in flight": {},
+		"empty annotation: none in flight": {
+			annotations: map[string]string{sidecarsv1alpha1.UpgradeAnnotation: ""},
+		},
+		"round trip of every field": {
+			annotations: map[string]string{sidecarsv1alpha1.UpgradeAnnotation: full.String()},
+			want:        full,
+		},
+		"round trip of a fresh state": {
+			annotations: map[string]string{sidecarsv1alpha1.UpgradeAnnotation: proxyToV2().String()},
+			want:        proxyToV2(),
+		},
+		"malformed": {
+			annotations: map[string]string{sidecarsv1alpha1.UpgradeAnnotation: `{"set":`},
+			wantErr:     sidecarsv1alpha1.UpgradeAnnotation,
+		},
+		"wrong type": {
+			annotations: map[string]string{sidecarsv1alpha1.UpgradeAnnotation: `{"swapped":"yes"}`},
+			wantErr:     sidecarsv1alpha1.UpgradeAnnotation,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			pod := testingutil.MakePod("web", "ns").Obj()
+			pod.Annotations = tc.annotations
+			got, err := ParseState(pod)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ParseState error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseState: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, got, quantityEqual); diff != "" {
+				t.Errorf("ParseState (-want +got):\n%s", diff)
+			}
+			if got != nil && got.String() != tc.want.String() {
+				t.Errorf("String after a round trip = %s, want %s", got.String(), tc.want.String())
+			}
+		})
+	}
+}

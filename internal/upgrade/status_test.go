@@ -1,0 +1,530 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package upgrade
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	testingutil "github.com/outrigger-dev/outrigger/internal/testing"
+)
+
+// statusGeneration is the generation of the SidecarSets these tests describe.
+const statusGeneration = 4
+
+var (
+	statusT1 = metav1.NewTime(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	statusT2 = metav1.NewTime(time.Date(2026, 3, 1, 10, 5, 0, 0, time.UTC))
+
+	ignoreConditions  = cmpopts.IgnoreFields(sidecarsv1alpha1.SidecarSetStatus{}, "Conditions")
+	ignoreMessage     = cmpopts.IgnoreFields(metav1.Condition{}, "Message")
+	ignoreMessageTime = cmpopts.IgnoreFields(metav1.Condition{}, "Message", "LastTransitionTime")
+	byType            = cmpopts.SortSlices(func(a, b metav1.Condition) bool { return a.Type < b.Type })
+)
+
+// statusSet builds the SidecarSet at statusGeneration.
+func statusSet(edits ...func(*sidecarsv1alpha1.SidecarSet)) *sidecarsv1alpha1.SidecarSet {
+	s := testingutil.MakeSidecarSet("proxy").Obj()
+	s.Generation = statusGeneration
+	for _, edit := range edits {
+		edit(s)
+	}
+	return s
+}
+
+func rolloutPaused(s *sidecarsv1alpha1.SidecarSet)   { s.Spec.UpdateStrategy.Paused = true }
+func injectionPaused(s *sidecarsv1alpha1.SidecarSet) { s.Spec.Injection.Paused = true }
+func onPodRestart(s *sidecarsv1alpha1.SidecarSet) {
+	s.Spec.UpdateStrategy.Type = sidecarsv1alpha1.OnPodRestartStrategyType
+}
+func evictImmutable(s *sidecarsv1alpha1.SidecarSet) {
+	s.Spec.UpdateStrategy.OnImmutableChange = sidecarsv1alpha1.ImmutableChangeEvict
+}
+
+// movingToV2 is the status of a set whose pods last all ran proxy-v1 and whose spec is
+// now proxy-v2.
+func movingToV2() sidecarsv1alpha1.SidecarSetStatus {
+	return sidecarsv1alpha1.SidecarSetStatus{CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2"}
+}
+
+func setCondition(t string, s metav1.ConditionStatus, reason string) metav1.Condition {
+	return metav1.Condition{Type: t, Status: s, Reason: reason, ObservedGeneration: statusGeneration}
+}
+
+func readyCond(s metav1.ConditionStatus, reason string) metav1.Condition {
+	return setCondition(sidecarsv1alpha1.ConditionReady, s, reason)
+}
+
+func progressingCond(s metav1.ConditionStatus, reason string) metav1.Condition {
+	return setCondition(sidecarsv1alpha1.ConditionProgressing, s, reason)
+}
+
+func pausedCond(s metav1.ConditionStatus, reason string) metav1.Condition {
+	return setCondition(sidecarsv1alpha1.ConditionPaused, s, reason)
+}
+
+func degradedCond(s metav1.ConditionStatus, reason string) metav1.Condition {
+	return setCondition(sidecarsv1alpha1.ConditionDegraded, s, reason)
+}
+
+var (
+	notPaused    = pausedCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonNotPaused)
+	notDegraded  = degradedCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonAsExpected)
+	notRolling   = progressingCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonRolloutComplete)
+	rollingOut   = progressingCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonRollingOut)
+	readyRolling = readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonRollingOut)
+	readyDone    = readyCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonRolloutComplete)
+)
+
+// The plans in these tests count pods the way Compute does: a pod being upgraded keeps
+// its old injection record until it finishes, so it is in Counts.InPlace as well as in
+// Continue, and a pod whose upgrade failed is in Counts.InPlace and Counts.Failed.
+func TestSetStatus(t *testing.T) {
+	cases := map[string]struct {
+		set    *sidecarsv1alpha1.SidecarSet
+		status sidecarsv1alpha1.SidecarSetStatus
+		plan   Plan
+		// wantStatus is compared without its conditions; wantConditions by type,
+		// status, reason and observedGeneration.
+		wantStatus     sidecarsv1alpha1.SidecarSetStatus
+		wantConditions []metav1.Condition
+	}{
+		"no matched pods is ready": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan:   Plan{MaxUnavailable: 1},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				CurrentRevision:    "proxy-v2", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonNoMatchingPods),
+				notRolling, notPaused, notDegraded,
+			},
+		},
+		"all pods up to date and ready completes the rollout": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 3, UpToDate: 3, Ready: 3, UpToDateReady: 3,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 3, ReadyPods: 3, UpdatedReadyPods: 3,
+				CurrentRevision: "proxy-v2", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{readyDone, notRolling, notPaused, notDegraded},
+		},
+		"rollout in progress keeps the current revision": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Continue: []string{"ns/b"}, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 2, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{readyRolling, rollingOut, notPaused, notDegraded},
+		},
+		"an upgrade in flight on an up-to-date pod keeps the current revision": {
+			// Another set's upgrade holds a pod this set has already brought to v2.
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Continue: []string{"ns/b"}, Counts: Counts{
+				Matched: 2, UpToDate: 2, Ready: 1, UpToDateReady: 1,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        2, UpdatedPods: 2, ReadyPods: 1, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPodsNotReady),
+				rollingOut, notPaused, notDegraded,
+			},
+		},
+		"paused rollout with pods waiting stops progressing": {
+			set:    statusSet(rolloutPaused),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Blocked: BlockedPaused, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling,
+				progressingCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonRolloutPaused),
+				pausedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonRolloutPaused),
+				notDegraded,
+			},
+		},
+		"paused rollout with an upgrade in flight still progresses": {
+			set:    statusSet(rolloutPaused),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Blocked: BlockedPaused, Continue: []string{"ns/b"}, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 2, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling, rollingOut,
+				pausedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonRolloutPaused),
+				notDegraded,
+			},
+		},
+		"OnPodRestart with pods waiting does not progress": {
+			set:    statusSet(onPodRestart),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Blocked: BlockedOnPodRestart, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling,
+				progressingCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonOnPodRestart),
+				notPaused, notDegraded,
+			},
+		},
+		"OnPodRestart wins over a paused rollout for Progressing": {
+			set:    statusSet(onPodRestart, rolloutPaused),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Blocked: BlockedOnPodRestart, Counts: Counts{
+				Matched: 2, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 1,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        2, UpdatedPods: 1, ReadyPods: 2, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling,
+				progressingCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonOnPodRestart),
+				pausedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonRolloutPaused),
+				notDegraded,
+			},
+		},
+		"paused injection is reported while the rollout is complete": {
+			set:    statusSet(injectionPaused),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 2, UpToDate: 2, Ready: 2, UpToDateReady: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        2, UpdatedPods: 2, ReadyPods: 2, UpdatedReadyPods: 2,
+				CurrentRevision: "proxy-v2", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyDone, notRolling,
+				pausedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonInjectionPaused),
+				notDegraded,
+			},
+		},
+		"a paused rollout is named before paused injection": {
+			set:    statusSet(rolloutPaused, injectionPaused),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Blocked: BlockedPaused, Counts: Counts{
+				Matched: 1, UpToDate: 1, Ready: 1, UpToDateReady: 1,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        1, UpdatedPods: 1, ReadyPods: 1, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v2", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyDone, notRolling,
+				pausedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonRolloutPaused),
+				notDegraded,
+			},
+		},
+		"not upgradable and failed pods degrade the set": {
+			// ns/b is upgrading, ns/c failed its upgrade, ns/d needs more than an
+			// in-place change; onImmutableChange is Skip.
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Continue: []string{"ns/b"}, Counts: Counts{
+				Matched: 4, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2, NotUpgradable: 1, Failed: 1,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        4, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1, NotUpgradablePods: 2,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling, rollingOut, notPaused,
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonPodsNotUpgradable),
+			},
+		},
+		"Skip leaves not upgradable pods out of the rollout": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, NotUpgradable: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1, NotUpgradablePods: 2,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPodsNotUpgradable), notRolling, notPaused,
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonPodsNotUpgradable),
+			},
+		},
+		"pods held by the partition stop the rollout without progress": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Blocked: BlockedPartition, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling, progressingCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPartitionHeld), notPaused,
+				degradedCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonAsExpected),
+			},
+		},
+		"pods outside the canary selector are held": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling, progressingCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonRolloutHeld), notPaused,
+				degradedCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonAsExpected),
+			},
+		},
+		"a failed upgrade does not keep the rollout progressing": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 2, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 1, Failed: 1,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        2, UpdatedPods: 1, ReadyPods: 2, UpdatedReadyPods: 1, NotUpgradablePods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPodsNotUpgradable), notRolling, notPaused,
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonPodsNotUpgradable),
+			},
+		},
+		"Evict counts not upgradable pods as rollable": {
+			set:    statusSet(evictImmutable),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Evict: []string{"ns/b"}, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, NotUpgradable: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1, NotUpgradablePods: 2,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling, rollingOut, notPaused,
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonPodsNotUpgradable),
+			},
+		},
+		"missing pods are not ready and degrade the set": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 3, UpToDate: 2, Ready: 3, UpToDateReady: 2, Missing: 1,
+			}},
+			// Missing pods never reached the update revision: currentRevision stays.
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 2, ReadyPods: 3, UpdatedReadyPods: 2, MissingPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPodsMissing),
+				notRolling, notPaused,
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonPodsMissing),
+			},
+		},
+		"missing pods come before a rollout in Ready, not upgradable pods before missing ones in Degraded": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, NotUpgradable: 1, Missing: 1,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1, NotUpgradablePods: 1, MissingPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPodsMissing),
+				notRolling, notPaused,
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonPodsNotUpgradable),
+			},
+		},
+		"up to date pods not all ready are not ready": {
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 3, UpToDate: 3, Ready: 2, UpToDateReady: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        3, UpdatedPods: 3, ReadyPods: 2, UpdatedReadyPods: 2,
+				CurrentRevision: "proxy-v2", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPodsNotReady),
+				notRolling, notPaused, notDegraded,
+			},
+		},
+		"no update revision leaves currentRevision alone": {
+			set:    statusSet(),
+			status: sidecarsv1alpha1.SidecarSetStatus{CurrentRevision: "proxy-v1"},
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 1, UpToDate: 1, Ready: 1, UpToDateReady: 1,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        1, UpdatedPods: 1, ReadyPods: 1, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1",
+			},
+			wantConditions: []metav1.Condition{readyDone, notRolling, notPaused, notDegraded},
+		},
+		"observedGeneration follows the set's generation": {
+			set: statusSet(),
+			status: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration - 1,
+				MatchedPods:        5, UpdatedPods: 5, ReadyPods: 5, UpdatedReadyPods: 5,
+				CurrentRevision: "proxy-v2", UpdateRevision: "proxy-v2",
+				Conditions: []metav1.Condition{
+					{Type: sidecarsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: sidecarsv1alpha1.ReasonRolloutComplete, ObservedGeneration: statusGeneration - 1, LastTransitionTime: statusT1},
+					{Type: sidecarsv1alpha1.ConditionProgressing, Status: metav1.ConditionFalse, Reason: sidecarsv1alpha1.ReasonRolloutComplete, ObservedGeneration: statusGeneration - 1, LastTransitionTime: statusT1},
+					{Type: sidecarsv1alpha1.ConditionPaused, Status: metav1.ConditionFalse, Reason: sidecarsv1alpha1.ReasonNotPaused, ObservedGeneration: statusGeneration - 1, LastTransitionTime: statusT1},
+					{Type: sidecarsv1alpha1.ConditionDegraded, Status: metav1.ConditionFalse, Reason: sidecarsv1alpha1.ReasonAsExpected, ObservedGeneration: statusGeneration - 1, LastTransitionTime: statusT1},
+				},
+			},
+			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+				Matched: 2, UpToDate: 2, Ready: 2, UpToDateReady: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        2, UpdatedPods: 2, ReadyPods: 2, UpdatedReadyPods: 2,
+				CurrentRevision: "proxy-v2", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{readyDone, notRolling, notPaused, notDegraded},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			status := tc.status.DeepCopy()
+			SetStatus(status, tc.set, tc.plan, statusT2)
+			if diff := cmp.Diff(tc.wantStatus, *status, ignoreConditions); diff != "" {
+				t.Errorf("SetStatus() status mismatch (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantConditions, status.Conditions, ignoreMessageTime, byType); diff != "" {
+				t.Errorf("SetStatus() conditions mismatch (-want +got):\n%s", diff)
+			}
+			for _, c := range status.Conditions {
+				if c.Status == metav1.ConditionTrue && c.Message == "" {
+					t.Errorf("SetStatus() left condition %s True without a message", c.Type)
+				}
+			}
+		})
+	}
+}
+
+func TestSetStatusLastTransitionTime(t *testing.T) {
+	rolling := Plan{MaxUnavailable: 1, Continue: []string{"ns/b"}, Counts: Counts{
+		Matched: 2, UpToDate: 1, Ready: 1, UpToDateReady: 1, InPlace: 1,
+	}}
+	upToDateNotReady := Plan{MaxUnavailable: 1, Counts: Counts{
+		Matched: 2, UpToDate: 2, Ready: 1, UpToDateReady: 1,
+	}}
+	complete := Plan{MaxUnavailable: 1, Counts: Counts{
+		Matched: 2, UpToDate: 2, Ready: 2, UpToDateReady: 2,
+	}}
+	at := func(c metav1.Condition, when metav1.Time) metav1.Condition {
+		c.LastTransitionTime = when
+		return c
+	}
+
+	cases := map[string]struct {
+		first, second Plan
+		// wantConditions are after the first call at statusT1 and the second at statusT2.
+		wantConditions []metav1.Condition
+	}{
+		"the same plan twice keeps every transition time": {
+			first:  rolling,
+			second: rolling,
+			wantConditions: []metav1.Condition{
+				at(readyRolling, statusT1), at(rollingOut, statusT1), at(notPaused, statusT1), at(notDegraded, statusT1),
+			},
+		},
+		"a new reason with the same status keeps the transition time": {
+			first:  rolling,
+			second: upToDateNotReady,
+			wantConditions: []metav1.Condition{
+				at(readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPodsNotReady), statusT1),
+				at(notRolling, statusT2), at(notPaused, statusT1), at(notDegraded, statusT1),
+			},
+		},
+		"a flipped status takes the new time": {
+			first:  rolling,
+			second: complete,
+			wantConditions: []metav1.Condition{
+				at(readyDone, statusT2), at(notRolling, statusT2), at(notPaused, statusT1), at(notDegraded, statusT1),
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			sidecarSet := statusSet()
+			status := movingToV2()
+			SetStatus(&status, sidecarSet, tc.first, statusT1)
+			SetStatus(&status, sidecarSet, tc.second, statusT2)
+			if diff := cmp.Diff(tc.wantConditions, status.Conditions, ignoreMessage, byType); diff != "" {
+				t.Errorf("SetStatus() conditions mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
