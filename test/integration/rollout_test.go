@@ -240,6 +240,18 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		DeferCleanup(pw.stop)
 		setImage(set, "v2")
 
+		By("watching kubectl get scs while the counters move")
+		Eventually(func(g Gomega) {
+			out, err := kubectl("get", "scs", set.Name, "--no-headers", "-o", "custom-columns=UPDATED:.status.updatedPods")
+			g.Expect(err).NotTo(HaveOccurred())
+			var updated int
+			_, _ = fmt.Sscan(out, &updated)
+			g.Expect(updated).To(And(BeNumerically(">", 0), BeNumerically("<", 20)))
+			table, err := kubectl("get", "scs", set.Name)
+			g.Expect(err).NotTo(HaveOccurred())
+			GinkgoWriter.Printf("kubectl get scs (mid-rollout):\n%s", table)
+		}).WithTimeout(60 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
 			g.Expect(set.Status.ObservedGeneration).To(Equal(set.Generation))
@@ -272,6 +284,16 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 			g.Expect(k8sClient.List(ctx, &events.EventList)).To(Succeed())
 			g.Expect(events.reasonsFor(set.Name)).To(ContainElements("UpgradeStarted", "UpgradeFinished"))
 		}).Should(Succeed())
+
+		table, err := kubectl("get", "scs", set.Name)
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("kubectl get scs (done):\n%s", table)
+		Expect(table).To(MatchRegexp(`%s\s+20\s+20\s+20\s+%s`, set.Name, set.Status.UpdateRevision))
+		describe, err := kubectl("describe", "scs", set.Name)
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("kubectl describe scs:\n%s", describe)
+		Expect(describe).To(And(ContainSubstring("RolloutComplete"), ContainSubstring("UpgradeStarted"),
+			ContainSubstring("Progressing")))
 	})
 
 	It("resumes a rollout after the manager restarts, without patching a pod twice", func() {

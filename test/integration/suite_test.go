@@ -116,6 +116,24 @@ var _ = AfterSuite(func() {
 	}
 })
 
+// kubectl runs the test control plane's kubectl as a cluster admin and returns its
+// standard output.
+func kubectl(args ...string) (string, error) {
+	user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "kubectl-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", err
+	}
+	k, err := user.Kubectl()
+	if err != nil {
+		return "", err
+	}
+	stdout, stderr, err := k.Run(args...)
+	if err != nil {
+		return "", fmt.Errorf("kubectl %v: %w: %s", args, err, readAll(stderr))
+	}
+	return readAll(stdout), nil
+}
+
 // operatorNamespace is the operator's namespace in the suites, as in config/default.
 const operatorNamespace = "outrigger-system"
 
