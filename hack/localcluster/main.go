@@ -57,6 +57,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
 const (
@@ -162,7 +163,9 @@ func runEmbedded(ctx context.Context, o options) error {
 	}
 
 	certDir := filepath.Join(o.localDir, "certs")
-	go mountSecret(ctx, c, client.ObjectKey{Namespace: operatorNamespace, Name: "outrigger-webhook-cert"}, certDir)
+	// The manager fills the certificate Secret; a secret volume would put it on its disk.
+	go utiltesting.SecretVolumeStandIn(ctx, c, client.ObjectKey{Namespace: operatorNamespace, Name: "outrigger-webhook-cert"}, certDir,
+		func(err error) { fmt.Fprintln(os.Stderr, "mounting the webhook certificate:", err) })
 	managerDone := make(chan error, 1)
 	go func() {
 		managerDone <- runManager(ctx, o, []string{"KUBECONFIG=" + kubeconfig},
@@ -257,33 +260,6 @@ func installOperatorObjects(ctx context.Context, c client.Client, o options) err
 		}
 	}
 	return nil
-}
-
-// mountSecret does for the local manager what the kubelet's secret volume does for the
-// deployed one: it keeps the files of the webhook certificate Secret, which the manager
-// fills and rotates, in certDir.
-func mountSecret(ctx context.Context, c client.Client, key client.ObjectKey, dir string) {
-	_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		secret := &corev1.Secret{}
-		if err := c.Get(ctx, key, secret); err != nil {
-			return false, nil
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			fmt.Fprintln(os.Stderr, "mounting the webhook certificate:", err)
-			return false, nil
-		}
-		for name, data := range secret.Data {
-			path := filepath.Join(dir, name)
-			if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
-				continue
-			}
-			// Write then rename, so the webhook server never reads half a file.
-			if err := os.WriteFile(path+".tmp", data, 0o600); err == nil {
-				err = os.Rename(path+".tmp", path)
-			}
-		}
-		return false, nil
-	})
 }
 
 // runManager runs the manager binary in the foreground; it stops with ctx.

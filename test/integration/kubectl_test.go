@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -53,6 +54,25 @@ var _ = Describe("kubectl against the API server with the manager running", func
 		Expect(err).NotTo(HaveOccurred(), "kubectl %v: %s", args, readAll(stderr))
 		return readAll(stdout)
 	}
+
+	It("applies the installer that make build-installer writes", func() {
+		cmd := exec.CommandContext(ctx, "make", "build-installer")
+		cmd.Dir = projectRoot()
+		out, err := cmd.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "make build-installer: %s", out)
+		installer := filepath.Join(projectRoot(), "dist", "install.yaml")
+		applied := run("apply", "--server-side", "--dry-run=server", "-f", installer)
+		for _, want := range []string{
+			"customresourcedefinition.apiextensions.k8s.io/sidecarsets.sidecars.outrigger.dev",
+			"deployment.apps/outrigger-controller-manager",
+			"mutatingwebhookconfiguration.admissionregistration.k8s.io/outrigger-mutating-webhook-configuration",
+			"validatingwebhookconfiguration.admissionregistration.k8s.io/outrigger-validating-webhook-configuration",
+			"clusterrole.rbac.authorization.k8s.io/outrigger-manager-role",
+			"secret/outrigger-webhook-cert",
+		} {
+			Expect(applied).To(ContainSubstring(want + " serverside-applied (server dry run)"))
+		}
+	})
 
 	It("creates a pod matching a sample SidecarSet with its sidecar, and a copy without duplicates", func() {
 		run("apply", "--server-side", "-k", filepath.Join(projectRoot(), "config", "samples"))
