@@ -56,7 +56,7 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for the tests; prints their
 
 .PHONY: test
 test: manifests generate fmt vet ## Run all unit and integration tests (the integration suites on a real kube-apiserver).
-	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/) -coverprofile cover.out
+	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/integration) -coverprofile cover.out
 	$(MAKE) fuzz
 	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
@@ -76,7 +76,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
 
 .PHONY: test-unit
 test-unit: ## Run the unit tests only (no control plane).
-	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/)
+	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/integration)
 
 .PHONY: test-integration
 test-integration: ## Run the envtest integration suites only.

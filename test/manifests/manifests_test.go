@@ -1,0 +1,183 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package manifests checks what config/ renders to: the properties a cluster admin
+// relies on when installing Outrigger, for every overlay.
+package manifests
+
+import (
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+func render(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(root, dir))
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	var out []*unstructured.Unstructured
+	for _, r := range res.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+	return out
+}
+
+func convert[T any](t *testing.T, u *unstructured.Unstructured) *T {
+	t.Helper()
+	out := new(T)
+	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
+		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+	return out
+}
+
+func TestRBACIsLeastPrivilege(t *testing.T) {
+	for _, u := range render(t, "config/default") {
+		var rules []rbacv1.PolicyRule
+		switch u.GetKind() {
+		case "ClusterRole":
+			rules = convert[rbacv1.ClusterRole](t, u).Rules
+		case "Role":
+			rules = convert[rbacv1.Role](t, u).Rules
+		default:
+			continue
+		}
+		for _, r := range rules {
+			for _, list := range [][]string{r.APIGroups, r.Resources, r.Verbs} {
+				if slices.Contains(list, "*") {
+					t.Errorf("%s %s grants a wildcard: %+v", u.GetKind(), u.GetName(), r)
+				}
+			}
+			if u.GetKind() == "ClusterRole" && slices.Contains(r.Resources, "secrets") {
+				t.Errorf("ClusterRole %s grants cluster-wide Secret access: %+v", u.GetName(), r)
+			}
+		}
+	}
+}
+
+func TestManagerDeployment(t *testing.T) {
+	var dep *appsv1.Deployment
+	for _, u := range render(t, "config/default") {
+		if u.GetKind() == "Deployment" {
+			dep = convert[appsv1.Deployment](t, u)
+		}
+	}
+	if dep == nil {
+		t.Fatal("config/default renders no Deployment")
+	}
+	spec := dep.Spec.Template.Spec
+	c := spec.Containers[0]
+	switch {
+	case dep.Spec.Replicas == nil || *dep.Spec.Replicas < 2:
+		t.Error("the manager should run 2 replicas")
+	case !slices.Contains(c.Args, "--leader-elect"):
+		t.Error("2 replicas need --leader-elect")
+	case spec.SecurityContext == nil || spec.SecurityContext.RunAsNonRoot == nil || !*spec.SecurityContext.RunAsNonRoot:
+		t.Error("the pod must run as non-root (PSA restricted)")
+	case spec.SecurityContext.SeccompProfile == nil || spec.SecurityContext.SeccompProfile.Type != "RuntimeDefault":
+		t.Error("the pod needs the RuntimeDefault seccomp profile (PSA restricted)")
+	case c.SecurityContext == nil || c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation:
+		t.Error("the container must not allow privilege escalation (PSA restricted)")
+	case c.SecurityContext.Capabilities == nil || !slices.Contains(c.SecurityContext.Capabilities.Drop, "ALL"):
+		t.Error("the container must drop all capabilities (PSA restricted)")
+	case c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero():
+		t.Error("the container needs requests and a memory limit")
+	case c.ReadinessProbe == nil || c.LivenessProbe == nil:
+		t.Error("the container needs readiness and liveness probes")
+	case len(spec.TopologySpreadConstraints) == 0:
+		t.Error("replicas should spread over nodes")
+	}
+}
+
+func TestWebhookExclusions(t *testing.T) {
+	found := false
+	for _, u := range render(t, "config/default") {
+		if u.GetKind() != "MutatingWebhookConfiguration" {
+			continue
+		}
+		for _, h := range convert[admissionv1.MutatingWebhookConfiguration](t, u).Webhooks {
+			found = true
+			var excluded []string
+			for _, e := range h.NamespaceSelector.MatchExpressions {
+				if e.Key == "kubernetes.io/metadata.name" && e.Operator == "NotIn" {
+					excluded = e.Values
+				}
+			}
+			for _, ns := range []string{"kube-system", "kube-node-lease", "outrigger-system"} {
+				if !slices.Contains(excluded, ns) {
+					t.Errorf("webhook %s does not exclude namespace %s", h.Name, ns)
+				}
+			}
+			if h.ObjectSelector == nil || len(h.ObjectSelector.MatchExpressions) == 0 {
+				t.Errorf("webhook %s does not skip opted-out pods", h.Name)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("config/default renders no pod webhook")
+	}
+}
+
+func TestCertManagerOverlay(t *testing.T) {
+	kinds := map[string]bool{}
+	for _, u := range render(t, "config/certmanager") {
+		kinds[u.GetKind()] = true
+		switch u.GetKind() {
+		case "Secret":
+			t.Errorf("the cert-manager overlay still ships Secret %s", u.GetName())
+		case "Deployment":
+			if args := convert[appsv1.Deployment](t, u).Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--cert-management=external") {
+				t.Errorf("the manager does not read the cert-manager certificate: args %v", args)
+			}
+		case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+			if u.GetAnnotations()["cert-manager.io/inject-ca-from"] == "" {
+				t.Errorf("%s %s has no cert-manager CA injection", u.GetKind(), u.GetName())
+			}
+		}
+	}
+	for _, k := range []string{"Certificate", "Issuer", "Deployment"} {
+		if !kinds[k] {
+			t.Errorf("the cert-manager overlay renders no %s", k)
+		}
+	}
+}
+
+func TestOverlaysRender(t *testing.T) {
+	for _, dir := range []string{"config/crd", "config/rbac", "config/manager", "config/webhook", "config/prometheus", "config/samples"} {
+		t.Run(dir, func(t *testing.T) {
+			if len(render(t, dir)) == 0 {
+				t.Errorf("%s renders nothing", dir)
+			}
+		})
+	}
+}
