@@ -120,8 +120,9 @@ type SidecarSetSpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	Containers []SidecarContainer `json:"containers"`
 
-	// initContainers are run-to-completion init containers added after the pod's own
-	// init containers. They are injected when a pod is created and never updated on
+	// initContainers are run-to-completion init containers. They run first: before the
+	// set's native sidecars and the pod's own init containers, so they can prepare what
+	// the sidecars need. They are injected when a pod is created and never updated on
 	// running pods.
 	// +optional
 	// +listType=map
@@ -209,7 +210,8 @@ type SidecarContainer struct {
 
 // ResourcesPolicy derives a sidecar's resources from the pod's app containers: for
 // requests and limits separately, percent of the aggregate of the target containers,
-// clamped to [min, max]. A resource the targets leave unset stays unset on the sidecar.
+// rounded up and clamped to [min, max]. A request no target sets is min (or unset); a
+// limit no target sets stays unset, as the app is unlimited.
 // +kubebuilder:validation:XValidation:rule="has(self.cpu) || has(self.memory)",message="resourcesPolicy needs cpu, memory or both"
 type ResourcesPolicy struct {
 	// targetContainers names the app containers the resources derive from. Empty means
