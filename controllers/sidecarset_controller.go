@@ -494,7 +494,7 @@ func (a *actor) tend(ctx context.Context, o *observed, class upgrade.Class) erro
 }
 
 func (a *actor) markReadyIfSidecarsReady(ctx context.Context, pod *corev1.Pod) error {
-	if !hasReadinessGate(pod) || !upgrade.SidecarsReady(pod) {
+	if !upgrade.HasReadinessGate(pod) || !upgrade.SidecarsReady(pod) {
 		return nil
 	}
 	return a.setSidecarsReady(ctx, pod, true, "SidecarsReady", "")
@@ -549,8 +549,4 @@ func hasCondition(pod *corev1.Pod, t string, status corev1.ConditionStatus) bool
 		}
 	}
 	return false
-}
-
-func hasReadinessGate(pod *corev1.Pod) bool {
-	return slices.Contains(pod.Spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition})
 }

@@ -43,7 +43,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
@@ -53,8 +52,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
@@ -125,7 +122,7 @@ func runEmbedded(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	crds, err := render("config/crd")
+	crds, err := utiltesting.Render("config/crd")
 	if err != nil {
 		return err
 	}
@@ -223,7 +220,7 @@ func installOperatorObjects(ctx context.Context, c client.Client, o options) err
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: "outrigger-webhook-cert"}},
 	}
-	hooks, err := render("config/webhook")
+	hooks, err := utiltesting.Render("config/webhook")
 	if err != nil {
 		return err
 	}
@@ -317,7 +314,7 @@ func waitReady(ctx context.Context, port int, managerDone <-chan error) error {
 // applySamplesAndDemo applies config/samples and creates one demo pod per sample,
 // retrying until the webhook's cache has the samples and the pod comes back injected.
 func applySamplesAndDemo(ctx context.Context, c client.Client) error {
-	samples, err := render("config/samples")
+	samples, err := utiltesting.Render("config/samples")
 	if err != nil {
 		return err
 	}
@@ -391,23 +388,6 @@ Try next:
 The embedded cluster has no node: pods stay Pending. Ctrl-C stops everything.
 ================================================================================
 `, kubeconfig, demoNamespace, operatorNamespace)
-}
-
-func render(dir string) ([]*unstructured.Unstructured, error) {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-	}
-	var out []*unstructured.Unstructured
-	for _, r := range res.Resources() {
-		m, err := r.Map()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, &unstructured.Unstructured{Object: m})
-	}
-	return out, nil
 }
 
 func say(format string, args ...any) {

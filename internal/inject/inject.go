@@ -96,7 +96,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
 	})
 
-	app := appContainers(pod, records)
+	app := AppContainers(pod, records)
 	used := containerNames(pod)
 	var (
 		setInits, nativeBefore, nativeAfter, before, after []corev1.Container
@@ -164,8 +164,9 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 	return Result{Pod: out, Injected: injected}, nil
 }
 
-// appContainers are the pod's own regular containers: those no SidecarSet recorded.
-func appContainers(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords) []corev1.Container {
+// AppContainers are the pod's own regular containers: those no SidecarSet recorded.
+// resourcesPolicy, shareVolumes and transferEnv read them.
+func AppContainers(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords) []corev1.Container {
 	ours := sets.New[string]()
 	for _, r := range records {
 		ours.Insert(r.Containers...)

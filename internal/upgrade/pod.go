@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/resources"
 	"github.com/outrigger-dev/outrigger/internal/revision"
 )
@@ -195,7 +196,7 @@ func begin(in Input) Step {
 			s.OldImageIDs[name] = st.ImageID
 		}
 	}
-	s.Drain = hasReadinessGate(in.Pod) && (len(images) > 0 || resizeRestarts(in.Pod, res))
+	s.Drain = HasReadinessGate(in.Pod) && (len(images) > 0 || resizeRestarts(in.Pod, res))
 	return Step{Action: ActionBegin, State: s}
 }
 
@@ -212,7 +213,7 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 		return nil, nil, fmt.Errorf("SidecarSet %s never injected the pod", set)
 	}
 	ours := sets.New(rec.Containers...)
-	app := AppContainers(pod, records)
+	app := inject.AppContainers(pod, records)
 	current := map[string]corev1.Container{}
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		current[c.Name] = c
@@ -242,21 +243,6 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 		}
 	}
 	return images, res, nil
-}
-
-// AppContainers are the pod's own regular containers: those no SidecarSet recorded.
-func AppContainers(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords) []corev1.Container {
-	ours := sets.New[string]()
-	for _, r := range records {
-		ours.Insert(r.Containers...)
-	}
-	var app []corev1.Container
-	for _, c := range pod.Spec.Containers {
-		if !ours.Has(c.Name) {
-			app = append(app, c)
-		}
-	}
-	return app
 }
 
 // normalize drops what only differs in form: empty lists, and claims, which a resize
@@ -387,7 +373,8 @@ func containerStatuses(pod *corev1.Pod) map[string]corev1.ContainerStatus {
 	return out
 }
 
-func hasReadinessGate(pod *corev1.Pod) bool {
+// HasReadinessGate says whether the pod has Outrigger's sidecars-ready readiness gate.
+func HasReadinessGate(pod *corev1.Pod) bool {
 	return slices.Contains(pod.Spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition})
 }
 

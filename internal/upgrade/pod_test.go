@@ -892,7 +892,7 @@ func TestAppContainers(t *testing.T) {
 				t.Fatalf("ParseInjectionRecords: %v", err)
 			}
 			var got []string
-			for _, c := range AppContainers(tc.pod, records) {
+			for _, c := range inject.AppContainers(tc.pod, records) {
 				got = append(got, c.Name)
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {

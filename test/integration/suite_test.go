@@ -48,11 +48,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/controllers"
+	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 	"github.com/outrigger-dev/outrigger/webhooks"
 )
 
@@ -225,15 +224,8 @@ func installedCRDs() []*apiextensionsv1.CustomResourceDefinition {
 // renderKustomization is `kustomize build dir`, in process.
 func renderKustomization(dir string) []*unstructured.Unstructured {
 	GinkgoHelper()
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resources, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	Expect(err).NotTo(HaveOccurred(), "kustomize build %s", dir)
-	var objs []*unstructured.Unstructured
-	for _, r := range resources.Resources() {
-		m, err := r.Map()
-		Expect(err).NotTo(HaveOccurred())
-		objs = append(objs, &unstructured.Unstructured{Object: m})
-	}
+	objs, err := utiltesting.Render(dir)
+	Expect(err).NotTo(HaveOccurred())
 	return objs
 }
 
