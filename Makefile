@@ -6,6 +6,8 @@
 # otherwise a build from the Go module proxy.
 
 IMG ?= outrigger:dev
+# The operator version the OLM bundle (make bundle) describes.
+VERSION ?= 0.1.0
 ENVTEST_K8S_VERSION ?= 1.37.2
 LOCALBIN ?= $(shell pwd)/bin
 
@@ -41,6 +43,10 @@ manifests: ## Generate the CRD, RBAC and webhook manifests.
 .PHONY: generate
 generate: ## Generate DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: docs
+docs: manifests ## Generate docs/reference.md, the API reference, from the CRD.
+	go run ./hack/apidocs
 
 .PHONY: fmt
 fmt: ## Run go fmt.
@@ -93,10 +99,10 @@ lint: ## Run golangci-lint.
 
 .PHONY: verify
 verify: ## Regenerate everything and fail on any drift from what is committed.
-	$(MAKE) manifests generate fmt
-	@if [ -n "$$(git status --porcelain -- api config bundle controllers webhooks internal main.go go.mod go.sum)" ]; then \
-		echo "Generated files are out of date; run 'make manifests generate fmt' and commit:"; \
-		git status --porcelain -- api config bundle controllers webhooks internal main.go go.mod go.sum; \
+	$(MAKE) manifests generate bundle docs fmt
+	@if [ -n "$$(git status --porcelain -- api config bundle bundle.Dockerfile docs controllers webhooks internal main.go go.mod go.sum)" ]; then \
+		echo "Generated files are out of date; run 'make manifests generate bundle docs fmt' and commit:"; \
+		git status --porcelain -- api config bundle bundle.Dockerfile docs controllers webhooks internal main.go go.mod go.sum; \
 		git --no-pager diff --stat; \
 		exit 1; \
 	fi
@@ -143,3 +149,7 @@ deploy: manifests ## Deploy the operator to the cluster of the current kubeconfi
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster of the current kubeconfig.
 	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+
+.PHONY: bundle
+bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile).
+	go run ./hack/bundle --version $(VERSION) --image $(IMG)
