@@ -28,6 +28,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
@@ -399,6 +400,67 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		By("removing the budget: pods are evicted")
 		Expect(k8sClient.Delete(ctx, pdb)).To(Succeed())
 		Eventually(func(g Gomega) []corev1.Pod { return allPods(g) }).WithTimeout(30 * time.Second).Should(BeEmpty())
+	})
+
+	It("resizes a sidecar's CPU in place without draining, and drains for a memory change", func() {
+		cpu := func(v string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(v)} }
+		set := createSet(newSet("v1").Obj())
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
+				return err
+			}
+			set.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: cpu("100m")}
+			return k8sClient.Update(ctx, set)
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.ObservedGeneration).To(Equal(set.Generation))
+		}).Should(Succeed())
+		createPods(2, nil)
+		waitAllReady(2)
+		pw := watchPods(ns.Name, "proxy")
+		DeferCleanup(pw.stop)
+
+		By("raising the CPU request: resized through pods/resize, no drain")
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
+				return err
+			}
+			set.Spec.Containers[0].Resources.Requests = cpu("250m")
+			return k8sClient.Update(ctx, set)
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			for _, p := range allPods(g) {
+				g.Expect(p.Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("250m"))
+				g.Expect(p.Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation))
+			}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(2))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		pw.mu.Lock()
+		drained := len(pw.drained)
+		pw.mu.Unlock()
+		Expect(drained).To(BeZero(), "a CPU resize needs no drain")
+
+		By("setting a memory limit: the pod drains first (resizePolicy RestartContainer)")
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
+				return err
+			}
+			set.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("64Mi")
+			return k8sClient.Update(ctx, set)
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			for _, p := range allPods(g) {
+				g.Expect(p.Spec.InitContainers[0].Resources.Requests.Memory().String()).To(Equal("64Mi"))
+				g.Expect(p.Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation))
+			}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(2))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		pw.mu.Lock()
+		defer pw.mu.Unlock()
+		Expect(pw.drained).To(HaveLen(2), "a memory resize drains each pod")
 	})
 
 	It("counts a pod created while injection is paused as missing", func() {
