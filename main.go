@@ -158,7 +158,9 @@ func main() {
 			DNSName:                        webhookDNSName,
 			MutatingWebhookConfiguration:   webhookConfigPrefix + "mutating-webhook-configuration",
 			ValidatingWebhookConfiguration: webhookConfigPrefix + "validating-webhook-configuration",
-			RequireLeaderElection:          enableLeaderElection,
+			// Every replica serves the webhooks, so every replica must have the certificate:
+			// they all keep it current (writes are optimistic, so they cannot clobber each other).
+			RequireLeaderElection: false,
 		}, certsReady); err != nil {
 			setupLog.Error(err, "Unable to set up webhook certificate management")
 			os.Exit(1)
