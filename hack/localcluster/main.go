@@ -28,16 +28,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -49,7 +46,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -122,19 +118,7 @@ func runEmbedded(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	crds, err := utiltesting.Render("config/crd")
-	if err != nil {
-		return err
-	}
 	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, Scheme: scheme}
-	for _, obj := range crds {
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, crd); err != nil {
-			return err
-		}
-		env.CRDs = append(env.CRDs, crd)
-	}
-
 	say("Starting an embedded cluster (kube-apiserver + etcd from %s)...", o.assets)
 	cfg, err := env.Start()
 	if err != nil {
@@ -155,27 +139,17 @@ func runEmbedded(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := installOperatorObjects(ctx, c, o); err != nil {
+	op := &utiltesting.LocalOperator{
+		Manager: o.manager, Kubeconfig: kubeconfig, Namespace: operatorNamespace,
+		CertDir: filepath.Join(o.localDir, "certs"), WebhookPort: o.webhookPort, ProbePort: o.probePort,
+		Output: os.Stdout,
+	}
+	if err := op.Install(ctx, c, "config"); err != nil {
 		return err
 	}
-
-	certDir := filepath.Join(o.localDir, "certs")
-	// The manager fills the certificate Secret; a secret volume would put it on its disk.
-	go utiltesting.SecretVolumeStandIn(ctx, c, client.ObjectKey{Namespace: operatorNamespace, Name: "outrigger-webhook-cert"}, certDir,
-		func(err error) { fmt.Fprintln(os.Stderr, "mounting the webhook certificate:", err) })
-	managerDone := make(chan error, 1)
-	go func() {
-		managerDone <- runManager(ctx, o, []string{"KUBECONFIG=" + kubeconfig},
-			"--operator-namespace="+operatorNamespace,
-			"--webhook-dns-name=localhost",
-			"--webhook-cert-dir="+certDir,
-			"--webhook-port="+strconv.Itoa(o.webhookPort),
-			"--health-probe-bind-address=:"+strconv.Itoa(o.probePort),
-			"--metrics-bind-address=0",
-		)
-	}()
-
-	if err := waitReady(ctx, o.probePort, managerDone); err != nil {
+	say("Waiting for the manager to be ready (certificates generated, webhooks serving)...")
+	managerDone, err := op.Run(ctx, c)
+	if err != nil {
 		return err
 	}
 	if err := applySamplesAndDemo(ctx, c); err != nil {
@@ -212,53 +186,6 @@ func writeKubeconfig(env *envtest.Environment, cfg *rest.Config, dir string) (st
 	return path, os.WriteFile(path, data, 0o600)
 }
 
-// installOperatorObjects creates what the manager needs and `make deploy` would have
-// created: its namespace, the (empty) certificate Secret, and the webhook
-// configurations, pointing at the manager on localhost instead of a Service.
-func installOperatorObjects(ctx context.Context, c client.Client, o options) error {
-	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: "outrigger-webhook-cert"}},
-	}
-	hooks, err := utiltesting.Render("config/webhook")
-	if err != nil {
-		return err
-	}
-	url := func(svc *admissionv1.ServiceReference) *string {
-		return ptr.To(fmt.Sprintf("https://localhost:%d%s", o.webhookPort, ptr.Deref(svc.Path, "/")))
-	}
-	for _, obj := range hooks {
-		switch obj.GetKind() {
-		case "MutatingWebhookConfiguration":
-			w := &admissionv1.MutatingWebhookConfiguration{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w); err != nil {
-				return err
-			}
-			w.Name = "outrigger-" + w.Name
-			for i := range w.Webhooks {
-				w.Webhooks[i].ClientConfig = admissionv1.WebhookClientConfig{URL: url(w.Webhooks[i].ClientConfig.Service)}
-			}
-			objs = append(objs, w)
-		case "ValidatingWebhookConfiguration":
-			w := &admissionv1.ValidatingWebhookConfiguration{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w); err != nil {
-				return err
-			}
-			w.Name = "outrigger-" + w.Name
-			for i := range w.Webhooks {
-				w.Webhooks[i].ClientConfig = admissionv1.WebhookClientConfig{URL: url(w.Webhooks[i].ClientConfig.Service)}
-			}
-			objs = append(objs, w)
-		}
-	}
-	for _, obj := range objs {
-		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
-		}
-	}
-	return nil
-}
-
 // runManager runs the manager binary in the foreground; it stops with ctx.
 func runManager(ctx context.Context, o options, env []string, args ...string) error {
 	cmd := exec.Command(o.manager, args...)
@@ -287,28 +214,6 @@ func runManager(ctx context.Context, o options, env []string, args ...string) er
 		}
 		return nil
 	}
-}
-
-func waitReady(ctx context.Context, port int, managerDone <-chan error) error {
-	say("Waiting for the manager to be ready (certificates generated, webhooks serving)...")
-	url := fmt.Sprintf("http://localhost:%d/readyz", port)
-	return wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		select {
-		case err := <-managerDone:
-			return false, fmt.Errorf("the manager stopped before it was ready: %v", err)
-		default:
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return false, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false, nil
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
 }
 
 // applySamplesAndDemo applies config/samples and creates one demo pod per sample,

@@ -1,0 +1,199 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package testing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// LocalOperator runs the manager binary outside the cluster, as `make run` and the e2e
+// suites do: the API server reaches its webhooks at https://localhost:<WebhookPort>,
+// it manages its own certificate, and a secret-volume stand-in puts that certificate
+// on its disk.
+type LocalOperator struct {
+	// Manager is the manager binary (bin/manager).
+	Manager string
+	// Kubeconfig is the cluster's admin kubeconfig.
+	Kubeconfig string
+	// Namespace is the operator's namespace; created if missing.
+	Namespace string
+	// CertDir receives the webhook certificate.
+	CertDir string
+	// WebhookPort and ProbePort are the manager's ports on this machine.
+	WebhookPort, ProbePort int
+	// Output receives the manager's logs.
+	Output io.Writer
+}
+
+const certSecret = "outrigger-webhook-cert"
+
+// Install creates what the manager expects and `make deploy` would have created: the
+// CRDs (config/crd, server-side applied), its namespace, the certificate Secret, and
+// the webhook configurations of config/webhook, pointing at localhost.
+func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir string) error {
+	crds, err := Render(configDir + "/crd")
+	if err != nil {
+		return err
+	}
+	for _, crd := range crds {
+		crd.SetManagedFields(nil)
+		if err := c.Patch(ctx, crd, client.Apply, client.FieldOwner("outrigger-local"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
+		}
+		// The manager watches SidecarSets from its start: wait until the API serves them.
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			got := &apiextensionsv1.CustomResourceDefinition{}
+			if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, got); err != nil {
+				return false, nil
+			}
+			for _, cond := range got.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for CRD %s: %w", crd.GetName(), err)
+		}
+	}
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace,
+			Labels: map[string]string{"sidecars.outrigger.dev/inject": "false"}}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: certSecret}},
+	}
+	hooks, err := Render(configDir + "/webhook")
+	if err != nil {
+		return err
+	}
+	url := func(svc *admissionv1.ServiceReference) admissionv1.WebhookClientConfig {
+		return admissionv1.WebhookClientConfig{URL: ptr.To(fmt.Sprintf("https://localhost:%d%s", o.WebhookPort, ptr.Deref(svc.Path, "/")))}
+	}
+	for _, obj := range hooks {
+		switch obj.GetKind() {
+		case "MutatingWebhookConfiguration":
+			w := &admissionv1.MutatingWebhookConfiguration{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w); err != nil {
+				return err
+			}
+			w.Name = "outrigger-" + w.Name
+			for i := range w.Webhooks {
+				w.Webhooks[i].ClientConfig = url(w.Webhooks[i].ClientConfig.Service)
+			}
+			objs = append(objs, w)
+		case "ValidatingWebhookConfiguration":
+			w := &admissionv1.ValidatingWebhookConfiguration{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w); err != nil {
+				return err
+			}
+			w.Name = "outrigger-" + w.Name
+			for i := range w.Webhooks {
+				w.Webhooks[i].ClientConfig = url(w.Webhooks[i].ClientConfig.Service)
+			}
+			objs = append(objs, w)
+		}
+	}
+	for _, obj := range objs {
+		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// Run starts the manager and returns once it is ready (certificate in place, webhooks
+// serving). done receives its exit; it stops when ctx ends.
+func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan error, err error) {
+	go SecretVolumeStandIn(ctx, c, client.ObjectKey{Namespace: o.Namespace, Name: certSecret}, o.CertDir,
+		func(err error) { _, _ = fmt.Fprintln(o.Output, "mounting the webhook certificate:", err) })
+
+	cmd := exec.Command(o.Manager,
+		"--operator-namespace="+o.Namespace,
+		"--webhook-dns-name=localhost",
+		"--webhook-cert-dir="+o.CertDir,
+		"--webhook-port="+strconv.Itoa(o.WebhookPort),
+		"--health-probe-bind-address=:"+strconv.Itoa(o.ProbePort),
+		"--metrics-bind-address=0",
+	)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = o.Output, o.Output
+	// If this process dies without cleaning up, the kernel stops the manager too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", o.Manager, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	result := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-exited:
+			result <- fmt.Errorf("the manager exited: %v", err)
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+			result <- nil
+		}
+	}()
+
+	url := fmt.Sprintf("http://localhost:%d/readyz", o.ProbePort)
+	err = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-result:
+			return false, errors.Join(errors.New("the manager stopped before it was ready"), err)
+		default:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return result, nil
+}
