@@ -153,3 +153,25 @@ undeploy: ## Remove the operator from the cluster of the current kubeconfig.
 .PHONY: bundle
 bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile).
 	go run ./hack/bundle --version $(VERSION) --image $(IMG)
+
+##@ E2E
+
+.PHONY: node-binaries
+node-binaries: ## Provide the e2e node's binaries (kubelet, containerd, ...; built once per machine); prints their directory last.
+	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/node-binaries.sh
+
+.PHONY: e2e-images
+e2e-images: ## Build the e2e test images (app, sidecar v1/v2, pause) as OCI archives into bin/e2e-images.
+	go run ./test/e2e/images/build -out $(LOCALBIN)/e2e-images
+
+.PHONY: cluster-up
+cluster-up: ## Start the single-node e2e cluster (as root); prints its kubeconfig path last.
+	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the e2e cluster and remove what it started and created (its logs stay in bin/cluster/logs).
+	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh down
+
+.PHONY: cluster-status
+cluster-status: ## Show the e2e cluster's processes and node.
+	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh status

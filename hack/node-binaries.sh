@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Provides everything a single-node e2e cluster needs (see hack/cluster.sh):
+#
+#   kube-apiserver, etcd, kubectl          from hack/envtest.sh (setup-envtest's store)
+#   kubelet, kube-scheduler,
+#   kube-controller-manager                built from k8s.io/kubernetes, the same wrapper
+#                                          module and build cache as kube-apiserver
+#   containerd, containerd-shim-runc-v2,
+#   ctr                                    built from github.com/containerd/containerd/v2
+#   runc, CNI plugins (/usr/lib/cni)       Debian packages, installed with apt when absent
+#
+# Builds land in versioned stores shared by every clone on the machine and are reused:
+#   ${OUTRIGGER_STORE:-${XDG_DATA_HOME:-~/.local/share}/outrigger}/node/<k8s>-<os>-<arch>
+#   ${OUTRIGGER_STORE:-...}/containerd/<containerd>-<os>-<arch>
+# bin/node/<k8s>-<os>-<arch> is a directory of links to all nine binaries.
+#
+# The last line of output is that directory.
+set -euo pipefail
+
+K8S_VERSION="${NODE_K8S_VERSION:-${ENVTEST_K8S_VERSION:-1.37.2}}"
+CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCALBIN="${LOCALBIN:-$ROOT/bin}"
+GOOS="$(go env GOOS)"
+GOARCH="$(go env GOARCH)"
+PLATFORM="${K8S_VERSION}-${GOOS}-${GOARCH}"
+STORE="${OUTRIGGER_STORE:-${XDG_DATA_HOME:-$HOME/.local/share}/outrigger}"
+K8S_DEST="$STORE/node/$PLATFORM"
+CTRD_DEST="$STORE/containerd/${CONTAINERD_VERSION}-${GOOS}-${GOARCH}"
+K8S_BINARIES=(kubelet kube-scheduler kube-controller-manager)
+CTRD_BINARIES=(containerd containerd-shim-runc-v2 ctr)
+
+log() { echo "node-binaries: $*" >&2; }
+
+complete() { # dir binary...
+	local d="$1" b
+	shift
+	for b in "$@"; do
+		[ -x "$d/$b" ] || return 1
+	done
+}
+
+install_into() { # stage dest binary...: install each file atomically
+	local stage="$1" dest="$2" b
+	shift 2
+	mkdir -p "$dest"
+	for b in "$@"; do
+		cp "$stage/$b" "$dest/.$b.tmp" && mv -f "$dest/.$b.tmp" "$dest/$b"
+	done
+}
+
+gover() { go env GOVERSION | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/'; }
+
+# --- Debian packages -------------------------------------------------------------
+apt_packages() {
+	local missing=()
+	command -v runc >/dev/null || missing+=(runc)
+	[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
+		missing+=(containernetworking-plugins)
+	command -v ip >/dev/null || missing+=(iproute2)
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" = 0 ] || { log "missing ${missing[*]}: install them as root (apt-get install ${missing[*]})"; exit 1; }
+	log "apt-get install ${missing[*]}"
+	apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# --- kubelet, kube-scheduler, kube-controller-manager ----------------------------
+build_k8s() {
+	local work="$1" stage="$1/out" gomod staging ldflags minor start=$SECONDS
+	mkdir -p "$stage" "$work/k8s"
+	gomod="$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+	staging="v0.${K8S_VERSION#1.}"
+	# The same wrapper module as hack/envtest.sh: every `k8s.io/x => ./staging/src/k8s.io/x`
+	# of k8s.io/kubernetes becomes the published tag, so the build cache is shared.
+	{
+		echo "module outrigger.local/node-k8s"
+		echo
+		echo "go $(gover)"
+		echo
+		echo "require k8s.io/kubernetes v$K8S_VERSION"
+		echo
+		echo "replace ("
+		sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/[a-z0-9-]*$#\1#p' "$gomod" |
+			while read -r m; do echo "	$m => $m $staging"; done
+		echo ")"
+	} >"$work/k8s/go.mod"
+	cat >"$work/k8s/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+)
+GO
+	# Without the version, the binaries report v0.0.0-master and kubectl cannot parse it.
+	ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION"
+	ldflags+=" -X k8s.io/component-base/version.gitMajor=${K8S_VERSION%%.*}"
+	minor="${K8S_VERSION#*.}"
+	ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
+	ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
+	log "building ${K8S_BINARIES[*]} v$K8S_VERSION (about 3 minutes with kube-apiserver's build cache warm)"
+	(
+		cd "$work/k8s"
+		GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
+		GOFLAGS=-mod=mod CGO_ENABLED=0 go build -tags tools -trimpath -ldflags "$ldflags" -o "$stage/" \
+			k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-controller-manager
+	)
+	complete "$stage" "${K8S_BINARIES[@]}" || { log "build did not produce ${K8S_BINARIES[*]}"; exit 1; }
+	install_into "$stage" "$K8S_DEST" "${K8S_BINARIES[@]}"
+	log "installed ${K8S_BINARIES[*]} into $K8S_DEST in $((SECONDS - start))s"
+}
+
+# --- containerd ------------------------------------------------------------------
+build_containerd() {
+	local work="$1" stage="$1/out" start=$SECONDS pkg="github.com/containerd/containerd/v2"
+	mkdir -p "$stage"
+	log "building containerd $CONTAINERD_VERSION (about 3 minutes cold)"
+	# containerd's go.mod has no replace directive: `go install pkg@version` builds exactly
+	# its own module graph. no_btrfs drops the only cgo dependency.
+	GOFLAGS='' GOBIN="$stage" CGO_ENABLED=0 go install -trimpath -tags no_btrfs \
+		-ldflags "-s -w -X $pkg/version.Version=$CONTAINERD_VERSION -X $pkg/version.Package=$pkg" \
+		"$pkg/cmd/containerd@$CONTAINERD_VERSION" \
+		"$pkg/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" \
+		"$pkg/cmd/ctr@$CONTAINERD_VERSION"
+	complete "$stage" "${CTRD_BINARIES[@]}" || { log "build did not produce ${CTRD_BINARIES[*]}"; exit 1; }
+	install_into "$stage" "$CTRD_DEST" "${CTRD_BINARIES[@]}"
+	log "installed ${CTRD_BINARIES[*]} into $CTRD_DEST in $((SECONDS - start))s"
+}
+
+apt_packages
+
+# kube-apiserver, etcd, kubectl: hack/envtest.sh's contract (last line is their folder).
+ENVTEST_DIR="$(ENVTEST_K8S_VERSION="$K8S_VERSION" LOCALBIN="$LOCALBIN" "$ROOT/hack/envtest.sh" | tail -n 1)"
+ENVTEST_DIR="$(readlink -f "$ENVTEST_DIR")"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/outrigger-node.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+if complete "$K8S_DEST" "${K8S_BINARIES[@]}"; then
+	log "reusing $K8S_DEST"
+else
+	build_k8s "$WORK/k8s-build"
+fi
+if complete "$CTRD_DEST" "${CTRD_BINARIES[@]}"; then
+	log "reusing $CTRD_DEST"
+else
+	build_containerd "$WORK/containerd-build"
+fi
+
+OUT="$LOCALBIN/node/$PLATFORM"
+mkdir -p "$OUT"
+for b in kube-apiserver etcd kubectl; do ln -sfn "$ENVTEST_DIR/$b" "$OUT/$b"; done
+for b in "${K8S_BINARIES[@]}"; do ln -sfn "$K8S_DEST/$b" "$OUT/$b"; done
+for b in "${CTRD_BINARIES[@]}"; do ln -sfn "$CTRD_DEST/$b" "$OUT/$b"; done
+echo "$OUT"
