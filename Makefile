@@ -175,3 +175,14 @@ cluster-down: ## Stop the e2e cluster and remove what it started and created (it
 .PHONY: cluster-status
 cluster-status: ## Show the e2e cluster's processes and node.
 	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh status
+
+.PHONY: test-e2e
+test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator, tear it down (as root); prints its time.
+	@start=$$(date +%s); status=0; \
+	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh up || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+		go test -tags e2e ./test/e2e/ -count=1 -timeout 30m -v -args -ginkgo.v $(GINKGO_FLAGS) || status=$$?; \
+	fi; \
+	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh down || true; \
+	echo "test-e2e: $$(( $$(date +%s) - start ))s, exit $$status"; \
+	exit $$status

@@ -387,7 +387,7 @@ func (g *fuzzGen) set(name string, podVolumes []string) *sidecarsv1alpha1.Sideca
 		w.ReadinessGate(true)
 	}
 	if g.intn(4) == 0 {
-		w.Status.CollisionCount = ptr.To(int32(g.intn(3)))
+		w.Status.CollisionCount = new(int32(g.intn(3)))
 	}
 	return w.Obj()
 }

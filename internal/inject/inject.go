@@ -123,7 +123,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 			}
 			used.Insert(sc.Name)
 			owner[sc.Name] = src.Set.Name
-			c := build(sc, app)
+			c := build(sc, app, pod.Spec.RestartPolicy)
 			switch sc.EffectivePlacement() {
 			case sidecarsv1alpha1.PlacementBeforeInit:
 				nativeBefore = append(nativeBefore, c)
@@ -195,7 +195,7 @@ func containerNames(pod *corev1.Pod) sets.Set[string] {
 }
 
 // build turns a sidecar declaration into the container the pod gets.
-func build(sc *sidecarsv1alpha1.SidecarContainer, app []corev1.Container) corev1.Container {
+func build(sc *sidecarsv1alpha1.SidecarContainer, app []corev1.Container, podRestart corev1.RestartPolicy) corev1.Container {
 	c := *sc.Container.DeepCopy()
 	if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
 		c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
@@ -203,7 +203,7 @@ func build(sc *sidecarsv1alpha1.SidecarContainer, app []corev1.Container) corev1
 	if sc.ResourcesPolicy != nil {
 		c.Resources = resources.Compute(sc.ResourcesPolicy, app)
 	}
-	c.ResizePolicy = withResizePolicy(c.ResizePolicy)
+	c.ResizePolicy = withResizePolicy(c.ResizePolicy, podRestart)
 	if sc.ShareVolumes {
 		c.VolumeMounts = shareMounts(c.VolumeMounts, app)
 	}
@@ -216,11 +216,17 @@ func build(sc *sidecarsv1alpha1.SidecarContainer, app []corev1.Container) corev1
 // withResizePolicy sets how the kubelet applies an in-place resize of the sidecar,
 // unless the sidecar says so itself: CPU without a restart; memory with a restart of
 // the sidecar alone, which Outrigger drains like an image change (a kubelet refuses to
-// lower the memory limit of a running container otherwise).
-func withResizePolicy(policies []corev1.ContainerResizePolicy) []corev1.ContainerResizePolicy {
+// lower the memory limit of a running container otherwise). A pod whose restartPolicy
+// is Never or OnFailure (a Job's) may not restart containers for a resize, so there
+// memory resizes without one too.
+func withResizePolicy(policies []corev1.ContainerResizePolicy, podRestart corev1.RestartPolicy) []corev1.ContainerResizePolicy {
+	memory := corev1.RestartContainer
+	if podRestart != "" && podRestart != corev1.RestartPolicyAlways {
+		memory = corev1.NotRequired
+	}
 	for _, want := range []corev1.ContainerResizePolicy{
 		{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired},
-		{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.RestartContainer},
+		{ResourceName: corev1.ResourceMemory, RestartPolicy: memory},
 	} {
 		if !slices.ContainsFunc(policies, func(p corev1.ContainerResizePolicy) bool { return p.ResourceName == want.ResourceName }) {
 			policies = append(policies, want)

@@ -456,6 +456,19 @@ func TestInjectContainers(t *testing.T) {
 					{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.NotRequired},
 					{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired}}},
 		},
+		"a Job's pod (restartPolicy Never) resizes memory without a restart": {
+			pod: func() *corev1.Pod {
+				p := withApp().Obj()
+				p.Spec.RestartPolicy = corev1.RestartPolicyNever
+				return p
+			}(),
+			sources: sourcesOf(set("s").Sidecar(sidecar("agent").Obj()).Obj()),
+			name:    "agent",
+			want: corev1.Container{Name: "agent", Image: "example.com/agent:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+				ResizePolicy: []corev1.ContainerResizePolicy{
+					{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired},
+					{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.NotRequired}}},
+		},
 		"shareVolumes mounts every app container's volumes": {
 			pod:     withApp().Obj(),
 			sources: sourcesOf(set("s").Sidecar(sidecar("shipper").ShareVolumes().Obj()).Obj()),

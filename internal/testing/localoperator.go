@@ -33,6 +33,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -70,17 +71,20 @@ func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir 
 	}
 	for _, crd := range crds {
 		crd.SetManagedFields(nil)
-		if err := c.Patch(ctx, crd, client.Apply, client.FieldOwner("outrigger-local"), client.ForceOwnership); err != nil {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner("outrigger-local"), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
 		}
 		// The manager watches SidecarSets from its start: wait until the API serves them.
 		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-			got := &apiextensionsv1.CustomResourceDefinition{}
+			// Unstructured, so it works whatever scheme the caller's client has.
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
 			if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, got); err != nil {
 				return false, nil
 			}
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+			for _, cond := range conds {
+				if m, ok := cond.(map[string]any); ok && m["type"] == string(apiextensionsv1.Established) && m["status"] == "True" {
 					return true, nil
 				}
 			}
@@ -100,7 +104,7 @@ func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir 
 		return err
 	}
 	url := func(svc *admissionv1.ServiceReference) admissionv1.WebhookClientConfig {
-		return admissionv1.WebhookClientConfig{URL: ptr.To(fmt.Sprintf("https://localhost:%d%s", o.WebhookPort, ptr.Deref(svc.Path, "/")))}
+		return admissionv1.WebhookClientConfig{URL: new(fmt.Sprintf("https://localhost:%d%s", o.WebhookPort, ptr.Deref(svc.Path, "/")))}
 	}
 	for _, obj := range hooks {
 		switch obj.GetKind() {
@@ -127,11 +131,40 @@ func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir 
 		}
 	}
 	for _, obj := range objs {
-		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+		err := c.Create(ctx, obj)
+		switch {
+		case err == nil:
+		case !apierrors.IsAlreadyExists(err):
 			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+		case isWebhookConfiguration(obj):
+			// Left by an earlier run: point it at this run's port. The manager injects its
+			// CA again when the configuration changes.
+			if err := replace(ctx, c, obj); err != nil {
+				return fmt.Errorf("updating %T %s: %w", obj, obj.GetName(), err)
+			}
 		}
 	}
 	return nil
+}
+
+func isWebhookConfiguration(obj client.Object) bool {
+	switch obj.(type) {
+	case *admissionv1.MutatingWebhookConfiguration, *admissionv1.ValidatingWebhookConfiguration:
+		return true
+	}
+	return false
+}
+
+func replace(ctx context.Context, c client.Client, obj client.Object) error {
+	current, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("cannot copy %T", obj)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(obj), current); err != nil {
+		return err
+	}
+	obj.SetResourceVersion(current.GetResourceVersion())
+	return c.Update(ctx, obj)
 }
 
 // Run starts the manager and returns once it is ready (certificate in place, webhooks
@@ -163,13 +196,8 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 		case err := <-exited:
 			result <- fmt.Errorf("the manager exited: %v", err)
 		case <-ctx.Done():
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
+			// Stopped on purpose: its exit status after the signal says nothing.
+			_ = StopProcess(cmd, exited, 30*time.Second)
 			result <- nil
 		}
 	}()
@@ -196,4 +224,18 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 		return nil, err
 	}
 	return result, nil
+}
+
+// StopProcess asks a started process to stop with SIGTERM and kills it if it has not
+// exited after grace. exited must deliver the result of cmd.Wait, which StopProcess
+// returns.
+func StopProcess(cmd *exec.Cmd, exited <-chan error, grace time.Duration) error {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		return <-exited
+	}
 }
