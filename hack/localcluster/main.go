@@ -17,7 +17,8 @@ limitations under the License.
 // Command localcluster is what `make run` runs. With a reachable cluster (KUBECONFIG or
 // ~/.kube/config answers) it runs the manager against it, as kubebuilder's `make run`
 // does. Without one it starts an embedded cluster from the test control plane
-// (kube-apiserver + etcd), installs the CRDs and webhook configurations pointing at the
+// (kube-apiserver + etcd; with a real node — kubelet, containerd — when this machine can
+// run one, as `make cluster-up` does), installs the CRDs and webhook configurations pointing at the
 // local manager, runs the manager in the foreground with self-managed certificates,
 // applies config/samples and demo pods, and prints how to use it. Ctrl-C or SIGTERM
 // stops everything it started.
@@ -35,22 +36,27 @@ import (
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+	"github.com/outrigger-dev/outrigger/test/e2e/cluster"
+	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
 const (
@@ -64,6 +70,7 @@ type options struct {
 	assets      string
 	webhookPort int
 	probePort   int
+	node        bool
 }
 
 func main() {
@@ -73,6 +80,8 @@ func main() {
 	flag.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory holding kube-apiserver and etcd.")
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the manager's webhook server.")
 	flag.IntVar(&o.probePort, "health-probe-port", 8081, "Port of the manager's health probes.")
+	flag.BoolVar(&o.node, "node", true,
+		"Start a real node (kubelet + containerd, as make cluster-up) when this machine can, so pods run; else, or when it fails, a control plane without a node.")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -112,14 +121,34 @@ func reachableCluster() (*rest.Config, bool) {
 }
 
 func runEmbedded(ctx context.Context, o options) error {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, sidecarsv1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return err
+	if o.node && os.Geteuid() == 0 {
+		root, err := cluster.ModuleRoot()
+		if err == nil {
+			say("Starting a single-node cluster: kubelet, containerd and runc on this machine (the first run builds them: a few minutes)...")
+			var node *cluster.Cluster
+			if node, err = cluster.Up(ctx, root, os.Stdout); err == nil {
+				defer func() {
+					say("Stopping the node and its control plane...")
+					if err := cluster.Down(context.Background(), root, os.Stdout); err != nil {
+						fmt.Fprintln(os.Stderr, "stopping the node:", err)
+					}
+				}()
+				cfg, err := node.RESTConfig()
+				if err != nil {
+					return err
+				}
+				kubeconfig, err := copyKubeconfig(node.Kubeconfig, o.localDir)
+				if err != nil {
+					return err
+				}
+				return runOperator(ctx, o, cfg, kubeconfig, true)
+			}
 		}
+		say("The node could not start (%v); using a control plane without a node: pods will stay Pending.", err)
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: o.assets, Scheme: scheme}
-	say("Starting an embedded cluster (kube-apiserver + etcd from %s)...", o.assets)
+
+	env := &envtest.Environment{BinaryAssetsDirectory: o.assets}
+	say("Starting an embedded control plane (kube-apiserver + etcd from %s)...", o.assets)
 	cfg, err := env.Start()
 	if err != nil {
 		return fmt.Errorf("starting the embedded cluster: %w", err)
@@ -130,10 +159,21 @@ func runEmbedded(ctx context.Context, o options) error {
 			fmt.Fprintln(os.Stderr, "stopping the embedded cluster:", err)
 		}
 	}()
-
 	kubeconfig, err := writeKubeconfig(env, cfg, o.localDir)
 	if err != nil {
 		return err
+	}
+	return runOperator(ctx, o, cfg, kubeconfig, false)
+}
+
+// runOperator installs and runs the operator on the cluster of cfg, applies the samples
+// and the demo, and runs until ctx ends.
+func runOperator(ctx context.Context, o options, cfg *rest.Config, kubeconfig string, withNode bool) error {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, sidecarsv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return err
+		}
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -155,7 +195,12 @@ func runEmbedded(ctx context.Context, o options) error {
 	if err := applySamplesAndDemo(ctx, c); err != nil {
 		return err
 	}
-	printWelcome(kubeconfig)
+	if withNode {
+		if err := runningDemo(ctx, c); err != nil {
+			return err
+		}
+	}
+	printWelcome(kubeconfig, withNode)
 
 	select {
 	case err := <-managerDone:
@@ -163,6 +208,73 @@ func runEmbedded(ctx context.Context, o options) error {
 	case <-ctx.Done():
 		return <-managerDone
 	}
+}
+
+// copyKubeconfig puts the node cluster's kubeconfig where scripts look: <dir>/kubeconfig.
+func copyKubeconfig(from, dir string) (string, error) {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path, err := filepath.Abs(filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, data, 0o600)
+}
+
+// runningDemo is what a node makes possible: a SidecarSet on the locally built sidecar
+// image and a Deployment of the locally built app, whose pods run, so a rollout can be
+// watched for real.
+func runningDemo(ctx context.Context, c client.Client) error {
+	probe := &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8081)}},
+		PeriodSeconds: 1, FailureThreshold: 30,
+	}
+	set := &sidecarsv1alpha1.SidecarSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo-proxy"},
+		Spec: sidecarsv1alpha1.SidecarSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "demo-web"}},
+			Containers: []sidecarsv1alpha1.SidecarContainer{{Container: corev1.Container{
+				// Not "proxy": the proxy sample can select the same pods, and two sets may not both declare a name.
+				Name: "demo-proxy", Image: images.SidecarV1, ImagePullPolicy: corev1.PullNever,
+				Env:          []corev1.EnvVar{{Name: "READY_DELAY", Value: "2s"}},
+				StartupProbe: probe, ReadinessProbe: probe.DeepCopy(),
+			}}},
+			UpdateStrategy: sidecarsv1alpha1.UpdateStrategy{
+				MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+				Drain:          sidecarsv1alpha1.DrainPolicy{Seconds: ptr.To[int32](3)},
+			},
+		},
+	}
+	if err := c.Create(ctx, set); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating SidecarSet demo-proxy: %w", err)
+	}
+	say("Created SidecarSet demo-proxy (%s, native, drained 3s before each restart)", images.SidecarV1)
+	// The webhook's cache sees the set a moment after it exists.
+	time.Sleep(2 * time.Second)
+	labels := map[string]string{"app": "demo-web"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "demo-web"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "app", Image: images.App, ImagePullPolicy: corev1.PullNever,
+				}}},
+			},
+		},
+	}
+	if err := c.Create(ctx, dep); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating Deployment demo-web: %w", err)
+	}
+	say("Created Deployment %s/demo-web: 3 pods of %s, each getting the proxy", demoNamespace, images.App)
+	return nil
 }
 
 // writeKubeconfig writes an admin kubeconfig for the embedded cluster where scripts
@@ -205,13 +317,8 @@ func runManager(ctx context.Context, o options, env []string, args ...string) er
 		}
 		return errors.New("the manager exited")
 	case <-ctx.Done():
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		// Stopped on purpose: its exit status after the signal says nothing.
+		_ = utiltesting.StopProcess(cmd, done, 30*time.Second)
 		return nil
 	}
 }
@@ -225,7 +332,7 @@ func applySamplesAndDemo(ctx context.Context, c client.Client) error {
 	}
 	for _, s := range samples {
 		s.SetManagedFields(nil)
-		if err := c.Patch(ctx, s, client.Apply, client.FieldOwner("outrigger-make-run"), client.ForceOwnership); err != nil {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(s), client.FieldOwner("outrigger-make-run"), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying sample %s: %w", s.GetName(), err)
 		}
 		say("Applied SidecarSet %s (config/samples)", s.GetName())
@@ -276,23 +383,40 @@ func demoPod(name, label, value string) *corev1.Pod {
 	}
 }
 
-func printWelcome(kubeconfig string) {
+// tryPodJSON is a pod the proxy sample selects, for the welcome message's kubectl create.
+const tryPodJSON = `{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-","labels":{"outrigger.dev/proxy":"enabled"}},` +
+	`"spec":{"containers":[{"name":"app","image":"registry.example.com/web:1"}]}}`
+
+func printWelcome(kubeconfig string, withNode bool) {
 	fmt.Printf(`
 ================================================================================
-Outrigger is running on an embedded cluster.
+Outrigger is running.
 
   export KUBECONFIG=%[1]s
   kubectl get scs
   kubectl get pods -n %[2]s -o yaml        # the demo pods, with their sidecars
-
+`, kubeconfig, demoNamespace)
+	if withNode {
+		fmt.Printf(`
+This cluster has a real node: the demo-web pods run (the web-* pods show the samples'
+injection; their example images cannot be pulled here). Roll a new proxy out, in place:
+  kubectl get pods -n %[1]s -l app=demo-web -w &
+  kubectl patch scs demo-proxy --type=json -p '[{"op":"replace","path":"/spec/containers/0/image","value":"%[2]s"}]'
+  kubectl get scs demo-proxy -w              # UPDATED goes 0 -> 3, one pod at a time
+  kubectl describe scs demo-proxy            # conditions and UpgradeStarted / UpgradeFinished events
+`, demoNamespace, images.SidecarV2)
+	} else {
+		fmt.Printf(`
 Try next:
   kubectl patch scs proxy --type=json -p '[{"op":"replace","path":"/spec/containers/0/image","value":"registry.example.com/proxy:1.3.0"}]'
-  kubectl get controllerrevisions -n %[3]s  # one per distinct SidecarSet spec
-  kubectl create -n %[2]s -f - <<<'{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-","labels":{"outrigger.dev/proxy":"enabled"}},"spec":{"containers":[{"name":"app","image":"registry.example.com/web:1"}]}}'
+  kubectl get controllerrevisions -n %[1]s  # one per distinct SidecarSet spec
 
-The embedded cluster has no node: pods stay Pending. Ctrl-C stops everything.
+This control plane has no node (run as root for one): pods stay Pending.
+`, operatorNamespace)
+	}
+	fmt.Print(`Ctrl-C stops everything.
 ================================================================================
-`, kubeconfig, demoNamespace, operatorNamespace)
+`)
 }
 
 func say(format string, args ...any) {
