@@ -57,7 +57,7 @@ func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, set *sidecars
 	case err != nil:
 		return false, err
 	case !ownedBy(got, set) || !revision.Stores(got, revision.SpecOf(set)):
-		status.CollisionCount = ptr.To(ptr.Deref(set.Status.CollisionCount, 0) + 1)
+		status.CollisionCount = new(ptr.Deref(set.Status.CollisionCount, 0) + 1)
 		ctrl.LoggerFrom(ctx).Info("Found a revision name collision", "revision", klog.KObj(got),
 			"collisionCount", *status.CollisionCount)
 		return true, nil

@@ -418,7 +418,7 @@ func (a *actor) ensureResized(ctx context.Context, pod *corev1.Pod, state *upgra
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
 			want, ok := state.Resources[list[i].Name]
-			if !ok || equality.Semantic.DeepEqual(want.Requests, list[i].Resources.Requests) && equality.Semantic.DeepEqual(want.Limits, list[i].Resources.Limits) {
+			if !ok || sameResources(want, list[i].Resources) {
 				continue
 			}
 			list[i].Resources.Requests, list[i].Resources.Limits = want.Requests, want.Limits
@@ -429,6 +429,12 @@ func (a *actor) ensureResized(ctx context.Context, pod *corev1.Pod, state *upgra
 		return nil
 	}
 	return a.r.Client.SubResource("resize").Patch(ctx, pod, client.StrategicMergeFrom(orig))
+}
+
+// sameResources says whether two containers' requests and limits are the same,
+// quantities compared by value.
+func sameResources(a, b corev1.ResourceRequirements) bool {
+	return equality.Semantic.DeepEqual(a.Requests, b.Requests) && equality.Semantic.DeepEqual(a.Limits, b.Limits)
 }
 
 // finish records the new revision on the pod and clears the upgrade state, in one write.
@@ -479,8 +485,12 @@ func (a *actor) tend(ctx context.Context, o *observed, class upgrade.Class) erro
 	}
 	switch {
 	case class == upgrade.ClassNotUpgradable:
+		evicting := ""
+		if a.set.Spec.UpdateStrategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict {
+			evicting = " (onImmutableChange: Evict)"
+		}
 		msg := fmt.Sprintf("SidecarSet %s changed more than images and resources (revision %s); the pod gets it when it is recreated%s.",
-			a.set.Name, a.target.Revision, map[bool]string{true: " (onImmutableChange: Evict)", false: ""}[a.set.Spec.UpdateStrategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict])
+			a.set.Name, a.target.Revision, evicting)
 		changed, err := a.setCondition(ctx, pod, sidecarsv1alpha1.UpgradableCondition, false, "ImmutableChange", msg)
 		if err == nil && changed {
 			a.r.Recorder.Eventf(pod, a.set, corev1.EventTypeWarning, "NotUpgradable", "Upgrade", "%s", msg)

@@ -21,7 +21,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 )
 
 func TestSidecarContainerEffectiveModeAndPlacement(t *testing.T) {
@@ -111,13 +110,13 @@ func TestEffectiveDefaults(t *testing.T) {
 		},
 		"set fields win, zero values included": {
 			spec: SidecarSetSpec{
-				RevisionHistoryLimit: ptr.To[int32](0),
+				RevisionHistoryLimit: new(int32(0)),
 				UpdateStrategy: UpdateStrategy{
 					Type:              OnPodRestartStrategyType,
-					MaxUnavailable:    ptr.To(intstr.FromString("25%")),
-					Partition:         ptr.To(intstr.FromInt32(3)),
+					MaxUnavailable:    new(intstr.FromString("25%")),
+					Partition:         new(intstr.FromInt32(3)),
 					OnImmutableChange: ImmutableChangeEvict,
-					Drain:             DrainPolicy{ReadinessGate: ptr.To(false), Seconds: ptr.To[int32](0)},
+					Drain:             DrainPolicy{ReadinessGate: new(false), Seconds: new(int32(0))},
 				},
 			},
 			policy: ResourcesPolicy{Aggregate: AggregateMax},

@@ -31,16 +31,22 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// k8sAPIRef is where the Kubernetes API reference lives.
+const k8sAPIRef = "https://kubernetes.io/docs/reference/kubernetes-api/"
+
+// labelSelector links to Kubernetes' LabelSelector, the type of every selector here.
+const labelSelector = "[LabelSelector](" + k8sAPIRef + "common-definitions/label-selector/)"
+
 // upstream are fields whose type is Kubernetes' own; the reference links to it rather
 // than repeating it.
 var upstream = map[string]string{
-	"spec.selector":                "[LabelSelector](https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/label-selector/)",
-	"spec.namespaceSelector":       "[LabelSelector](https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/label-selector/)",
-	"spec.updateStrategy.selector": "[LabelSelector](https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/label-selector/)",
-	"spec.initContainers[]":        "[Container](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Container)",
-	"spec.volumes[]":               "[Volume](https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/volume/)",
-	"spec.imagePullSecrets[]":      "[LocalObjectReference](https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/local-object-reference/)",
-	"status.conditions[]":          "[Condition](https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/condition/)",
+	"spec.selector":                labelSelector,
+	"spec.namespaceSelector":       labelSelector,
+	"spec.updateStrategy.selector": labelSelector,
+	"spec.initContainers[]":        "[Container](" + k8sAPIRef + "workload-resources/pod-v1/#Container)",
+	"spec.volumes[]":               "[Volume](" + k8sAPIRef + "config-and-storage-resources/volume/)",
+	"spec.imagePullSecrets[]":      "[LocalObjectReference](" + k8sAPIRef + "common-definitions/local-object-reference/)",
+	"status.conditions[]":          "[Condition](" + k8sAPIRef + "common-definitions/condition/)",
 }
 
 // containerFields are the fields of spec.containers[] listed here; the rest are a
@@ -73,12 +79,12 @@ func main() {
 		fmt.Fprintf(&b, "## %s\n\n%s\n\n", top, root.Properties[top].Description)
 		b.WriteString("| field | type | default | validation | description |\n|---|---|---|---|---|\n")
 		s := root.Properties[top]
-		walk(&b, top, &s, nil)
+		walk(&b, top, &s)
 		b.WriteString("\n")
 	}
 	if rules := root.Properties["spec"].XValidations; len(rules) > 0 {
 		b.WriteString("## Cross-field rules\n\n")
-		for _, r := range collectRules("spec", ptrTo(root.Properties["spec"])) {
+		for _, r := range collectRules("spec", new(root.Properties["spec"])) {
 			b.WriteString(r)
 		}
 		b.WriteString("\n")
@@ -88,7 +94,7 @@ func main() {
 	}
 }
 
-func walk(b *bytes.Buffer, path string, s *apiextensionsv1.JSONSchemaProps, required []string) {
+func walk(b *bytes.Buffer, path string, s *apiextensionsv1.JSONSchemaProps) {
 	names := make([]string, 0, len(s.Properties))
 	for n := range s.Properties {
 		names = append(names, n)
@@ -106,12 +112,12 @@ func walk(b *bytes.Buffer, path string, s *apiextensionsv1.JSONSchemaProps, requ
 		}
 		switch {
 		case p.Type == "object" && len(p.Properties) > 0 && field != "spec.containers[].resources":
-			walk(b, field, &p, p.Required)
+			walk(b, field, &p)
 		case p.Type == "array" && p.Items != nil && p.Items.Schema != nil && len(p.Items.Schema.Properties) > 0:
 			if _, ok := upstream[field+"[]"]; ok {
 				continue
 			}
-			walk(b, field+"[]", p.Items.Schema, p.Items.Schema.Required)
+			walk(b, field+"[]", p.Items.Schema)
 		}
 	}
 }
@@ -173,8 +179,6 @@ func collectRules(path string, s *apiextensionsv1.JSONSchemaProps) []string {
 	}
 	return out
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "apidocs:", err)

@@ -56,6 +56,13 @@ import (
 )
 
 const (
+	// kindRole and kindClusterRole are the RBAC kinds whose rules become the CSV's
+	// permissions and clusterPermissions.
+	kindRole        = "Role"
+	kindClusterRole = "ClusterRole"
+	// nameKey is the name field of an unstructured object's metadata or of an entry
+	// in one of the CSV's lists.
+	nameKey = "name"
 	// managerContainer is the Deployment's container that runs the manager binary.
 	managerContainer = "manager"
 	// webhookCertSecret is the Secret config/default adds for --cert-management=self
@@ -213,12 +220,12 @@ func sortInputs(objs []*unstructured.Unstructured) (*inputs, error) {
 		case gvk.Kind == "ServiceAccount":
 			in.serviceAccounts[u.GetNamespace()+"/"+u.GetName()] = true
 			in.others = append(in.others, u)
-		case gvk.Kind == "Role":
+		case gvk.Kind == kindRole:
 			r := &rbacv1.Role{}
 			err = fromUnstructured(u, r)
 			in.roles[r.Namespace+"/"+r.Name] = r
 			in.others = append(in.others, u)
-		case gvk.Kind == "ClusterRole":
+		case gvk.Kind == kindClusterRole:
 			r := &rbacv1.ClusterRole{}
 			err = fromUnstructured(u, r)
 			in.clusterRoles[r.Name] = r
@@ -305,7 +312,7 @@ func build(objs []*unstructured.Unstructured, o options) (map[string][]byte, err
 	fields := map[string]any{
 		"spec.install":       map[string]any{"strategy": operatorsv1alpha1.InstallStrategyNameDeployment, "spec": install},
 		"spec.version":       o.version,
-		"spec.relatedImages": []any{map[string]any{"name": managerContainer, "image": o.image}},
+		"spec.relatedImages": []any{map[string]any{nameKey: managerContainer, "image": o.image}},
 	}
 	if len(webhooks) > 0 {
 		fields["spec.webhookdefinitions"] = webhooks
@@ -399,7 +406,7 @@ func installDeployments(in *inputs, image string) ([]any, []string, error) {
 		found := false
 		for _, c := range containers {
 			c := c.(map[string]any)
-			if c["name"] != managerContainer {
+			if c[nameKey] != managerContainer {
 				continue
 			}
 			found = true
@@ -414,7 +421,7 @@ func installDeployments(in *inputs, image string) ([]any, []string, error) {
 		if err := unstructured.SetNestedSlice(spec, containers, "template", "spec", "containers"); err != nil {
 			return nil, nil, err
 		}
-		entry := map[string]any{"name": d.Name, "spec": spec}
+		entry := map[string]any{nameKey: d.Name, "spec": spec}
 		if len(d.Labels) > 0 {
 			entry["label"] = toAnyMap(d.Labels)
 		}
@@ -439,19 +446,19 @@ func rbacPermissions(in *inputs, sas []string, consumed map[string]bool) (permis
 	}
 	rulesOf := func(ref rbacv1.RoleRef, namespace string) ([]rbacv1.PolicyRule, error) {
 		switch ref.Kind {
-		case "Role":
+		case kindRole:
 			r, ok := in.roles[namespace+"/"+ref.Name]
 			if !ok {
 				return nil, fmt.Errorf("role %s/%s is bound but not defined in config", namespace, ref.Name)
 			}
-			consumed[key("Role", r.Namespace, r.Name)] = true
+			consumed[key(kindRole, r.Namespace, r.Name)] = true
 			return r.Rules, nil
-		case "ClusterRole":
+		case kindClusterRole:
 			r, ok := in.clusterRoles[ref.Name]
 			if !ok {
 				return nil, fmt.Errorf("ClusterRole %s is bound but not defined in config", ref.Name)
 			}
-			consumed[key("ClusterRole", "", r.Name)] = true
+			consumed[key(kindClusterRole, "", r.Name)] = true
 			return r.Rules, nil
 		}
 		return nil, fmt.Errorf("unknown roleRef kind %q", ref.Kind)
@@ -513,7 +520,8 @@ func rbacPermissions(in *inputs, sas []string, consumed map[string]bool) (permis
 // --cert-management=external), and injects the CA bundle.
 func webhookDefinitions(in *inputs, consumed map[string]bool) ([]any, error) {
 	var out []operatorsv1alpha1.WebhookDescription
-	add := func(typ operatorsv1alpha1.WebhookAdmissionType, name string, cc admissionv1.WebhookClientConfig, d operatorsv1alpha1.WebhookDescription, namespaceSelector bool) error {
+	add := func(typ operatorsv1alpha1.WebhookAdmissionType, name string, cc admissionv1.WebhookClientConfig,
+		d operatorsv1alpha1.WebhookDescription, namespaceSelector bool) error {
 		if cc.Service == nil {
 			return fmt.Errorf("webhook %s: OLM can only serve webhooks through a service, not a URL", name)
 		}
@@ -526,7 +534,7 @@ func webhookDefinitions(in *inputs, consumed map[string]bool) ([]any, error) {
 		var target *intstr.IntOrString
 		for _, p := range svc.Spec.Ports {
 			if p.Port == port {
-				target = ptr.To(p.TargetPort)
+				target = new(p.TargetPort)
 			}
 		}
 		if target == nil {
@@ -618,7 +626,7 @@ func ownedCRDs(csv *unstructured.Unstructured, crds []*unstructured.Unstructured
 	described := map[string]map[string]any{}
 	for _, o := range owned {
 		m := o.(map[string]any)
-		described[fmt.Sprint(m["name"])] = m
+		described[fmt.Sprint(m[nameKey])] = m
 	}
 	for _, crd := range crds {
 		c := &apiextensionsv1.CustomResourceDefinition{}
@@ -672,7 +680,7 @@ func annotate(csv *unstructured.Unstructured, in *inputs, o options) error {
 		b, err := json.Marshal(map[string]any{
 			"apiVersion": "v1",
 			"kind":       "Namespace",
-			"metadata":   map[string]any{"name": ns.Name, "labels": ns.Labels},
+			"metadata":   map[string]any{nameKey: ns.Name, "labels": ns.Labels},
 		})
 		if err != nil {
 			return err

@@ -60,6 +60,10 @@ import (
 )
 
 const (
+	// demoLabel = demoApp selects the running demo's pods.
+	demoLabel         = "app"
+	demoApp           = "demo-web"
+	appContainer      = "app"
 	operatorNamespace = "outrigger-system"
 	demoNamespace     = "demo"
 )
@@ -81,7 +85,8 @@ func main() {
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the manager's webhook server.")
 	flag.IntVar(&o.probePort, "health-probe-port", 8081, "Port of the manager's health probes.")
 	flag.BoolVar(&o.node, "node", true,
-		"Start a real node (kubelet + containerd, as make cluster-up) when this machine can, so pods run; else, or when it fails, a control plane without a node.")
+		"Start a real node (kubelet + containerd, as make cluster-up) when this machine can, so pods run; "+
+			"else, or when it fails, a control plane without a node.")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -237,7 +242,7 @@ func runningDemo(ctx context.Context, c client.Client) error {
 	set := &sidecarsv1alpha1.SidecarSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "demo-proxy"},
 		Spec: sidecarsv1alpha1.SidecarSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "demo-web"}},
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{demoLabel: demoApp}},
 			Containers: []sidecarsv1alpha1.SidecarContainer{{Container: corev1.Container{
 				// Not "proxy": the proxy sample can select the same pods, and two sets may not both declare a name.
 				Name: "demo-proxy", Image: images.SidecarV1, ImagePullPolicy: corev1.PullNever,
@@ -245,7 +250,7 @@ func runningDemo(ctx context.Context, c client.Client) error {
 				StartupProbe: probe, ReadinessProbe: probe.DeepCopy(),
 			}}},
 			UpdateStrategy: sidecarsv1alpha1.UpdateStrategy{
-				MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+				MaxUnavailable: new(intstr.FromInt32(1)),
 				Drain:          sidecarsv1alpha1.DrainPolicy{Seconds: ptr.To[int32](3)},
 			},
 		},
@@ -256,7 +261,7 @@ func runningDemo(ctx context.Context, c client.Client) error {
 	say("Created SidecarSet demo-proxy (%s, native, drained 3s before each restart)", images.SidecarV1)
 	// The webhook's cache sees the set a moment after it exists.
 	time.Sleep(2 * time.Second)
-	labels := map[string]string{"app": "demo-web"}
+	labels := map[string]string{demoLabel: demoApp}
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "demo-web"},
 		Spec: appsv1.DeploymentSpec{
@@ -265,7 +270,7 @@ func runningDemo(ctx context.Context, c client.Client) error {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "app", Image: images.App, ImagePullPolicy: corev1.PullNever,
+					Name: appContainer, Image: images.App, ImagePullPolicy: corev1.PullNever,
 				}}},
 			},
 		},
@@ -382,10 +387,6 @@ func demoPod(name, label, value string) *corev1.Pod {
 		}}, Volumes: []corev1.Volume{{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}},
 	}
 }
-
-// tryPodJSON is a pod the proxy sample selects, for the welcome message's kubectl create.
-const tryPodJSON = `{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-","labels":{"outrigger.dev/proxy":"enabled"}},` +
-	`"spec":{"containers":[{"name":"app","image":"registry.example.com/web:1"}]}}`
 
 func printWelcome(kubeconfig string, withNode bool) {
 	fmt.Printf(`

@@ -25,6 +25,9 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// sidecarSetLabel is the label that names the SidecarSet of a series.
+const sidecarSetLabel = "sidecarset"
+
 // Injection results, the values of the result label of InjectionsTotal.
 const (
 	ResultInjected = "injected"
@@ -37,7 +40,7 @@ var (
 	InjectionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outrigger_injections_total",
 		Help: "Sidecar injections into new pods, by SidecarSet and result (injected, error).",
-	}, []string{"sidecarset", "result"})
+	}, []string{sidecarSetLabel, "result"})
 
 	// InjectionDuration is the time the pod webhook spends on one pod, matching
 	// included; its buckets reach down to 50µs because injection reads only the cache.
@@ -73,13 +76,13 @@ var (
 	SidecarSetPods = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "outrigger_sidecarset_pods",
 		Help: "Pods a SidecarSet selects, by state (updated, pending, upgrading, not_upgradable, missing).",
-	}, []string{"sidecarset", "state"})
+	}, []string{sidecarSetLabel, "state"})
 
 	// UpgradesTotal counts in-place upgrades of pods by SidecarSet and result.
 	UpgradesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outrigger_upgrades_total",
 		Help: "In-place sidecar upgrades of running pods, by SidecarSet and result (started, finished, failed, evicted).",
-	}, []string{"sidecarset", "result"})
+	}, []string{sidecarSetLabel, "result"})
 )
 
 func init() {
@@ -88,5 +91,5 @@ func init() {
 
 // ForgetSidecarSet drops the series of a deleted SidecarSet.
 func ForgetSidecarSet(name string) {
-	SidecarSetPods.DeletePartialMatch(prometheus.Labels{"sidecarset": name})
+	SidecarSetPods.DeletePartialMatch(prometheus.Labels{sidecarSetLabel: name})
 }

@@ -127,7 +127,8 @@ func values(targets []corev1.Container, name corev1.ResourceName, list func(core
 // units (millicores or bytes), and whether the resource is set at all. The arithmetic
 // is exact (big.Rat) and saturates only at the end, so neither a Sum over many large
 // containers nor percent up to 1000 can wrap.
-func evaluate(rule *sidecarsv1alpha1.ResourceRule, aggregate sidecarsv1alpha1.Aggregate, unitsPerWhole int64, vs []*big.Rat, isRequest bool) (int64, bool) {
+func evaluate(rule *sidecarsv1alpha1.ResourceRule, aggregate sidecarsv1alpha1.Aggregate, unitsPerWhole int64,
+	vs []*big.Rat, isRequest bool) (int64, bool) {
 	var lo, hi *big.Int
 	if rule.Min != nil {
 		lo = ceilUnits(nonNegative(exact(*rule.Min)), unitsPerWhole)

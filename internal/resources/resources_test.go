@@ -312,123 +312,155 @@ func FuzzCompute(f *testing.F) {
 	f.Add(int64(0), int64(100), int64(0), int64(0), int64(200), int64(100), int32(0), uint8(0x32), false)
 
 	f.Fuzz(func(t *testing.T, reqA, limA, reqB, limB, minV, maxV int64, percent int32, present uint8, useMax bool) {
-		has := func(bit uint) bool { return present&(1<<bit) != 0 }
-		build := func(name corev1.ResourceName, v int64) corev1.ResourceList {
-			if name == corev1.ResourceCPU {
-				return corev1.ResourceList{name: *resource.NewMilliQuantity(v, resource.DecimalSI)}
-			}
-			return corev1.ResourceList{name: *resource.NewQuantity(v, resource.BinarySI)}
-		}
-		ruleFor := func(name corev1.ResourceName) *sidecarsv1alpha1.ResourceRule {
-			r := &sidecarsv1alpha1.ResourceRule{Percent: percent}
-			if has(4) {
-				q := build(name, minV)[name]
-				r.Min = &q
-			}
-			if has(5) {
-				q := build(name, maxV)[name]
-				r.Max = &q
-			}
-			return r
-		}
-		merge := func(lists ...corev1.ResourceList) corev1.ResourceList {
-			var out corev1.ResourceList
-			for _, l := range lists {
-				for k, v := range l {
-					out = set(out, k, v)
-				}
-			}
-			return out
-		}
-		listOf := func(ok bool, v int64) corev1.ResourceList {
-			if !ok {
-				return nil
-			}
-			return merge(build(corev1.ResourceCPU, v), build(corev1.ResourceMemory, v))
-		}
-		app := []corev1.Container{
-			container("a", listOf(has(0), reqA), listOf(has(1), limA)),
-			container("b", listOf(has(2), reqB), listOf(has(3), limB)),
-		}
-		policy := &sidecarsv1alpha1.ResourcesPolicy{CPU: ruleFor(corev1.ResourceCPU), Memory: ruleFor(corev1.ResourceMemory)}
-		if useMax {
-			policy.Aggregate = sidecarsv1alpha1.AggregateMax
-		}
-		reqSet, limSet := has(0) || has(2), has(1) || has(3)
-		if has(6) {
-			policy.TargetContainers = []string{"a"}
-			reqSet, limSet = has(0), has(1)
-		}
+		in := computeFuzzInput{reqA: reqA, limA: limA, reqB: reqB, limB: limB, minV: minV, maxV: maxV,
+			percent: percent, present: present, useMax: useMax}
+		policy, app, reqSet, limSet := in.build()
 
 		got := Compute(policy, app)
 
 		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			units := func(q resource.Quantity) int64 {
-				if name == corev1.ResourceCPU {
-					return q.MilliValue()
-				}
-				return q.Value()
-			}
-			req, gotReq := got.Requests[name]
-			lim, gotLim := got.Limits[name]
-			if gotReq != (reqSet || has(4)) {
-				t.Errorf("%s: request set = %v, want %v", name, gotReq, reqSet || has(4))
-			}
-			if gotLim != limSet {
-				t.Errorf("%s: limit set = %v, want %v", name, gotLim, limSet)
-			}
-			if gotReq && req.Sign() < 0 {
-				t.Errorf("%s: negative request %s", name, req.String())
-			}
-			if gotLim && lim.Sign() < 0 {
-				t.Errorf("%s: negative limit %s", name, lim.String())
-			}
-			if gotReq && gotLim && req.Cmp(lim) > 0 {
-				t.Errorf("%s: request %s > limit %s", name, req.String(), lim.String())
-			}
-			// Negative bounds count as zero, like every negative quantity.
-			lo, hi := max(minV, 0), max(maxV, 0)
-			if has(4) && has(5) && lo <= hi {
-				for _, c := range []struct {
-					set bool
-					q   resource.Quantity
-				}{{reqSet && gotReq, req}, {limSet && gotLim, lim}} {
-					if v := units(c.q); c.set && (v < lo || v > hi) {
-						t.Errorf("%s: %s outside [%d, %d]", name, c.q.String(), lo, hi)
-					}
-				}
-			}
+			in.checkResource(t, name, got, reqSet, limSet)
 		}
-
-		// With small numbers, int64 arithmetic cannot overflow and gives an oracle.
-		small := func(vs ...int64) bool {
-			for _, v := range vs {
-				if v < -1<<40 || v > 1<<40 {
-					return false
-				}
-			}
-			return true
-		}
-		if !small(reqA, limA, reqB, limB, minV, maxV) || !has(0) || !has(2) || has(6) {
-			return
-		}
-		agg := max(reqA, 0) + max(reqB, 0)
-		if useMax {
-			agg = max(reqA, reqB, 0)
-		}
-		p := max(int64(percent), 0)
-		want := (agg*p + 99) / 100
-		if has(4) {
-			want = max(want, max(minV, 0))
-		}
-		if has(5) {
-			want = min(want, max(maxV, 0))
-		}
-		if lim, ok := got.Limits[corev1.ResourceCPU]; ok {
-			want = min(want, lim.MilliValue())
-		}
-		if gotReq := got.Requests[corev1.ResourceCPU]; gotReq.MilliValue() != want {
-			t.Errorf("cpu request = %s, want %dm", gotReq.String(), want)
-		}
+		in.checkCPUOracle(t, got)
 	})
+}
+
+// computeFuzzInput is one case of FuzzCompute.
+type computeFuzzInput struct {
+	reqA, limA, reqB, limB, minV, maxV int64
+	percent                            int32
+	present                            uint8
+	useMax                             bool
+}
+
+func (in computeFuzzInput) has(bit uint) bool { return in.present&(1<<bit) != 0 }
+
+// build returns the case's policy and app containers, and whether the targets set a
+// request and a limit.
+func (in computeFuzzInput) build() (policy *sidecarsv1alpha1.ResourcesPolicy, app []corev1.Container, reqSet, limSet bool) {
+	app = []corev1.Container{
+		container("a", in.listOf(in.has(0), in.reqA), in.listOf(in.has(1), in.limA)),
+		container("b", in.listOf(in.has(2), in.reqB), in.listOf(in.has(3), in.limB)),
+	}
+	policy = &sidecarsv1alpha1.ResourcesPolicy{CPU: in.ruleFor(corev1.ResourceCPU), Memory: in.ruleFor(corev1.ResourceMemory)}
+	if in.useMax {
+		policy.Aggregate = sidecarsv1alpha1.AggregateMax
+	}
+	reqSet, limSet = in.has(0) || in.has(2), in.has(1) || in.has(3)
+	if in.has(6) {
+		policy.TargetContainers = []string{"a"}
+		reqSet, limSet = in.has(0), in.has(1)
+	}
+	return policy, app, reqSet, limSet
+}
+
+// fuzzList is v of one resource, in millicores for cpu and in bytes otherwise.
+func fuzzList(name corev1.ResourceName, v int64) corev1.ResourceList {
+	if name == corev1.ResourceCPU {
+		return corev1.ResourceList{name: *resource.NewMilliQuantity(v, resource.DecimalSI)}
+	}
+	return corev1.ResourceList{name: *resource.NewQuantity(v, resource.BinarySI)}
+}
+
+func (in computeFuzzInput) ruleFor(name corev1.ResourceName) *sidecarsv1alpha1.ResourceRule {
+	r := &sidecarsv1alpha1.ResourceRule{Percent: in.percent}
+	if in.has(4) {
+		q := fuzzList(name, in.minV)[name]
+		r.Min = &q
+	}
+	if in.has(5) {
+		q := fuzzList(name, in.maxV)[name]
+		r.Max = &q
+	}
+	return r
+}
+
+// listOf is v of both cpu and memory, or nil unless ok.
+func (in computeFuzzInput) listOf(ok bool, v int64) corev1.ResourceList {
+	if !ok {
+		return nil
+	}
+	var out corev1.ResourceList
+	for _, l := range []corev1.ResourceList{fuzzList(corev1.ResourceCPU, v), fuzzList(corev1.ResourceMemory, v)} {
+		for k, q := range l {
+			out = set(out, k, q)
+		}
+	}
+	return out
+}
+
+// checkResource checks one resource of the result: set when it should be, never
+// negative, the request within the limit and both within min and max.
+func (in computeFuzzInput) checkResource(t *testing.T, name corev1.ResourceName, got corev1.ResourceRequirements, reqSet, limSet bool) {
+	t.Helper()
+	units := func(q resource.Quantity) int64 {
+		if name == corev1.ResourceCPU {
+			return q.MilliValue()
+		}
+		return q.Value()
+	}
+	req, gotReq := got.Requests[name]
+	lim, gotLim := got.Limits[name]
+	if gotReq != (reqSet || in.has(4)) {
+		t.Errorf("%s: request set = %v, want %v", name, gotReq, reqSet || in.has(4))
+	}
+	if gotLim != limSet {
+		t.Errorf("%s: limit set = %v, want %v", name, gotLim, limSet)
+	}
+	if gotReq && req.Sign() < 0 {
+		t.Errorf("%s: negative request %s", name, req.String())
+	}
+	if gotLim && lim.Sign() < 0 {
+		t.Errorf("%s: negative limit %s", name, lim.String())
+	}
+	if gotReq && gotLim && req.Cmp(lim) > 0 {
+		t.Errorf("%s: request %s > limit %s", name, req.String(), lim.String())
+	}
+	// Negative bounds count as zero, like every negative quantity.
+	lo, hi := max(in.minV, 0), max(in.maxV, 0)
+	if in.has(4) && in.has(5) && lo <= hi {
+		for _, c := range []struct {
+			set bool
+			q   resource.Quantity
+		}{{reqSet && gotReq, req}, {limSet && gotLim, lim}} {
+			if v := units(c.q); c.set && (v < lo || v > hi) {
+				t.Errorf("%s: %s outside [%d, %d]", name, c.q.String(), lo, hi)
+			}
+		}
+	}
+}
+
+// checkCPUOracle compares the cpu request with int64 arithmetic, which cannot overflow
+// with small numbers, when both containers have a request and both are targets.
+func (in computeFuzzInput) checkCPUOracle(t *testing.T, got corev1.ResourceRequirements) {
+	t.Helper()
+	small := func(vs ...int64) bool {
+		for _, v := range vs {
+			if v < -1<<40 || v > 1<<40 {
+				return false
+			}
+		}
+		return true
+	}
+	if !small(in.reqA, in.limA, in.reqB, in.limB, in.minV, in.maxV) || !in.has(0) || !in.has(2) || in.has(6) {
+		return
+	}
+	agg := max(in.reqA, 0) + max(in.reqB, 0)
+	if in.useMax {
+		agg = max(in.reqA, in.reqB, 0)
+	}
+	p := max(int64(in.percent), 0)
+	want := (agg*p + 99) / 100
+	if in.has(4) {
+		want = max(want, max(in.minV, 0))
+	}
+	if in.has(5) {
+		want = min(want, max(in.maxV, 0))
+	}
+	if lim, ok := got.Limits[corev1.ResourceCPU]; ok {
+		want = min(want, lim.MilliValue())
+	}
+	if gotReq := got.Requests[corev1.ResourceCPU]; gotReq.MilliValue() != want {
+		t.Errorf("cpu request = %s, want %dm", gotReq.String(), want)
+	}
 }

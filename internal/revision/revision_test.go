@@ -80,7 +80,7 @@ func TestHashes(t *testing.T) {
 			change: func(s *sidecarsv1alpha1.SidecarSet) {
 				s.Spec.Priority = 7
 				s.Spec.UpdateStrategy.Paused = true
-				s.Spec.UpdateStrategy.Drain.ReadinessGate = ptr.To(false)
+				s.Spec.UpdateStrategy.Drain.ReadinessGate = new(false)
 				s.Spec.Injection.Paused = true
 			},
 		},

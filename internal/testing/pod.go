@@ -21,13 +21,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// The label MakePod gives a pod and MakeSidecarSet selects.
+const (
+	appLabel = "app"
+	appValue = "web"
+)
+
 // PodWrapper builds a Pod.
 type PodWrapper struct{ corev1.Pod }
 
 // MakePod starts a pod labelled app=web with one app container named "app".
 func MakePod(name, namespace string) *PodWrapper {
 	return &PodWrapper{corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app": "web"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{appLabel: appValue}},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}},
 		},
@@ -54,10 +60,10 @@ func (w *PodWrapper) Label(k, v string) *PodWrapper {
 
 // Annotation sets one annotation.
 func (w *PodWrapper) Annotation(k, v string) *PodWrapper {
-	if w.ObjectMeta.Annotations == nil {
-		w.ObjectMeta.Annotations = map[string]string{}
+	if w.Annotations == nil {
+		w.Annotations = map[string]string{}
 	}
-	w.ObjectMeta.Annotations[k] = v
+	w.Annotations[k] = v
 	return w
 }
 

@@ -32,7 +32,7 @@ func MakeSidecarSet(name string) *SidecarSetWrapper {
 	return &SidecarSetWrapper{sidecarsv1alpha1.SidecarSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: sidecarsv1alpha1.SidecarSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{appLabel: appValue}},
 		},
 	}}
 }

@@ -58,6 +58,25 @@ func fuzzIntOrString(n int16, percent bool) (intstr.IntOrString, bool) {
 	return intstr.FromInt32(int32(n)), n >= 0
 }
 
+// fuzzStrategy builds the strategy of one case: flags bit 0 pauses it, bit 1 evicts on
+// immutable changes, bit 2 selects the canary pods, bit 3 is type OnPodRestart. It says
+// whether the planner must accept it.
+func fuzzStrategy(maxU int16, maxUPercent bool, part int16, partPercent bool, flags uint8) (sidecarsv1alpha1.UpdateStrategy, bool) {
+	mu, muOK := fuzzIntOrString(maxU, maxUPercent)
+	pt, ptOK := fuzzIntOrString(part, partPercent)
+	strategy := sidecarsv1alpha1.UpdateStrategy{MaxUnavailable: &mu, Partition: &pt, Paused: flags&1 != 0}
+	if flags&2 != 0 {
+		strategy.OnImmutableChange = sidecarsv1alpha1.ImmutableChangeEvict
+	}
+	if flags&4 != 0 {
+		strategy.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"track": "canary"}}
+	}
+	if flags&8 != 0 {
+		strategy.Type = sidecarsv1alpha1.OnPodRestartStrategyType
+	}
+	return strategy, muOK && ptOK
+}
+
 func FuzzCompute(f *testing.F) {
 	f.Add([]byte{0x09, 0x09, 0x09}, int16(1), false, int16(0), false, uint8(0))
 	f.Add([]byte{0x08, 0x09, 0x11, 0x10, 0x01, 0x0b, 0x0d, 0x19, 0x29}, int16(25), true, int16(50), true, uint8(0x02))
@@ -67,106 +86,17 @@ func FuzzCompute(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, shape []byte, maxU int16, maxUPercent bool, part int16, partPercent bool, flags uint8) {
 		pods, duplicate := fuzzPods(shape)
-		mu, muOK := fuzzIntOrString(maxU, maxUPercent)
-		pt, ptOK := fuzzIntOrString(part, partPercent)
-		strategy := sidecarsv1alpha1.UpdateStrategy{MaxUnavailable: &mu, Partition: &pt, Paused: flags&1 != 0}
-		if flags&2 != 0 {
-			strategy.OnImmutableChange = sidecarsv1alpha1.ImmutableChangeEvict
-		}
-		if flags&4 != 0 {
-			strategy.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"track": "canary"}}
-		}
-		if flags&8 != 0 {
-			strategy.Type = sidecarsv1alpha1.OnPodRestartStrategyType
-		}
+		strategy, strategyOK := fuzzStrategy(maxU, maxUPercent, part, partPercent, flags)
 
 		plan, err := Compute(strategy, target, pods)
-		if wantErr := duplicate || !muOK || !ptOK; (err != nil) != wantErr {
+		if wantErr := duplicate || !strategyOK; (err != nil) != wantErr {
 			t.Fatalf("Compute() error = %v, want an error: %v", err, wantErr)
 		}
 		if err != nil {
 			return
 		}
 
-		byKey := map[string]Pod{}
-		live, atTarget := 0, 0
-		for _, p := range pods {
-			byKey[p.Key] = p
-			if !p.Terminating {
-				live++
-				if p.Upgrading || plan.Classes[p.Key] == ClassUpToDate {
-					atTarget++
-				}
-			}
-		}
-		if len(plan.Classes) != len(pods) {
-			t.Fatalf("classified %d pods, want %d", len(plan.Classes), len(pods))
-		}
-		if plan.MaxUnavailable < 1 {
-			t.Fatalf("MaxUnavailable = %d, want at least 1", plan.MaxUnavailable)
-		}
-
-		seen := map[string]bool{}
-		cost := 0
-		check := func(list string, keys []string, class Class) {
-			for i, k := range keys {
-				if seen[k] {
-					t.Fatalf("pod %s appears twice (again in %s)", k, list)
-				}
-				seen[k] = true
-				p := byKey[k]
-				if list == "Continue" {
-					if !p.Upgrading || p.Terminating {
-						t.Fatalf("%s lists %s, which is not an in-flight upgrade", list, k)
-					}
-					continue
-				}
-				if got := plan.Classes[k]; got != class {
-					t.Fatalf("%s lists %s of class %s", list, k, got)
-				}
-				if p.Upgrading || p.Terminating {
-					t.Fatalf("%s lists %s, which is upgrading or terminating", list, k)
-				}
-				if strategy.Selector != nil && p.Labels["track"] != "canary" {
-					t.Fatalf("%s lists %s, outside the selector", list, k)
-				}
-				if p.Ready {
-					cost++
-				}
-				if i > 0 {
-					prev := byKey[keys[i-1]]
-					if prev.Ready && !p.Ready || prev.Ready == p.Ready && prev.Key >= p.Key {
-						t.Fatalf("%s is not ordered not-ready first, then by key: %v", list, keys)
-					}
-				}
-			}
-		}
-		check("Start", plan.Start, ClassInPlace)
-		check("Evict", plan.Evict, ClassNotUpgradable)
-		check("Continue", plan.Continue, "")
-
-		if budget := max(0, plan.MaxUnavailable-plan.Unavailable); cost > budget {
-			t.Fatalf("ready pods started or evicted = %d, over the budget %d", cost, budget)
-		}
-		if n, allowed := len(plan.Start)+len(plan.Evict), max(0, live-plan.Partition-atTarget); n > allowed {
-			t.Fatalf("started or evicted %d pods, the partition allows %d", n, allowed)
-		}
-		if strategy.EffectiveOnImmutableChange() != sidecarsv1alpha1.ImmutableChangeEvict && len(plan.Evict) > 0 {
-			t.Fatalf("evicted %v with onImmutableChange Skip", plan.Evict)
-		}
-		if (strategy.Paused || strategy.Type == sidecarsv1alpha1.OnPodRestartStrategyType) && len(plan.Start)+len(plan.Evict) > 0 {
-			t.Fatalf("started %v and evicted %v while held", plan.Start, plan.Evict)
-		}
-		held := strategy.Paused || strategy.Type == sidecarsv1alpha1.OnPodRestartStrategyType
-		if held != (plan.Blocked == BlockedPaused || plan.Blocked == BlockedOnPodRestart) {
-			t.Fatalf("Blocked = %q for paused %v, type %q", plan.Blocked, strategy.Paused, strategy.Type)
-		}
-		if len(plan.Start)+len(plan.Evict) > 0 && plan.Blocked != BlockedNone {
-			t.Fatalf("Blocked = %q, yet %v started and %v evicted", plan.Blocked, plan.Start, plan.Evict)
-		}
-		if !slices.IsSorted(plan.Continue) {
-			t.Fatalf("Continue is not sorted: %v", plan.Continue)
-		}
+		checkFuzzedPlan(t, strategy, pods, plan)
 
 		reversed := slices.Clone(pods)
 		slices.Reverse(reversed)
@@ -178,4 +108,108 @@ func FuzzCompute(f *testing.F) {
 			t.Fatalf("Compute() depends on the input order (-in order +reversed):\n%s", diff)
 		}
 	})
+}
+
+// checkFuzzedPlan checks the invariants of a plan Compute returned for the pods.
+func checkFuzzedPlan(t *testing.T, strategy sidecarsv1alpha1.UpdateStrategy, pods []Pod, plan Plan) {
+	t.Helper()
+	byKey := map[string]Pod{}
+	live, atTarget := 0, 0
+	for _, p := range pods {
+		byKey[p.Key] = p
+		if !p.Terminating {
+			live++
+			if p.Upgrading || plan.Classes[p.Key] == ClassUpToDate {
+				atTarget++
+			}
+		}
+	}
+	if len(plan.Classes) != len(pods) {
+		t.Fatalf("classified %d pods, want %d", len(plan.Classes), len(pods))
+	}
+	if plan.MaxUnavailable < 1 {
+		t.Fatalf("MaxUnavailable = %d, want at least 1", plan.MaxUnavailable)
+	}
+
+	lists := &planListChecker{t: t, strategy: strategy, plan: plan, byKey: byKey, seen: map[string]bool{}}
+	lists.check("Start", plan.Start, ClassInPlace)
+	lists.check("Evict", plan.Evict, ClassNotUpgradable)
+	lists.check("Continue", plan.Continue, "")
+
+	if budget := max(0, plan.MaxUnavailable-plan.Unavailable); lists.cost > budget {
+		t.Fatalf("ready pods started or evicted = %d, over the budget %d", lists.cost, budget)
+	}
+	if n, allowed := len(plan.Start)+len(plan.Evict), max(0, live-plan.Partition-atTarget); n > allowed {
+		t.Fatalf("started or evicted %d pods, the partition allows %d", n, allowed)
+	}
+	checkFuzzedHold(t, strategy, plan)
+	if !slices.IsSorted(plan.Continue) {
+		t.Fatalf("Continue is not sorted: %v", plan.Continue)
+	}
+}
+
+// checkFuzzedHold checks what the plan starts and evicts against onImmutableChange and
+// a held (paused or OnPodRestart) strategy, and its Blocked reason.
+func checkFuzzedHold(t *testing.T, strategy sidecarsv1alpha1.UpdateStrategy, plan Plan) {
+	t.Helper()
+	if strategy.EffectiveOnImmutableChange() != sidecarsv1alpha1.ImmutableChangeEvict && len(plan.Evict) > 0 {
+		t.Fatalf("evicted %v with onImmutableChange Skip", plan.Evict)
+	}
+	if (strategy.Paused || strategy.Type == sidecarsv1alpha1.OnPodRestartStrategyType) && len(plan.Start)+len(plan.Evict) > 0 {
+		t.Fatalf("started %v and evicted %v while held", plan.Start, plan.Evict)
+	}
+	held := strategy.Paused || strategy.Type == sidecarsv1alpha1.OnPodRestartStrategyType
+	if held != (plan.Blocked == BlockedPaused || plan.Blocked == BlockedOnPodRestart) {
+		t.Fatalf("Blocked = %q for paused %v, type %q", plan.Blocked, strategy.Paused, strategy.Type)
+	}
+	if len(plan.Start)+len(plan.Evict) > 0 && plan.Blocked != BlockedNone {
+		t.Fatalf("Blocked = %q, yet %v started and %v evicted", plan.Blocked, plan.Start, plan.Evict)
+	}
+}
+
+// planListChecker checks a plan's pod lists: no pod in two of them, each pod of the
+// class and state its list asks for, Start and Evict in the planner's order. cost
+// counts the Ready pods they take out of service.
+type planListChecker struct {
+	t        *testing.T
+	strategy sidecarsv1alpha1.UpdateStrategy
+	plan     Plan
+	byKey    map[string]Pod
+	seen     map[string]bool
+	cost     int
+}
+
+func (c *planListChecker) check(list string, keys []string, class Class) {
+	c.t.Helper()
+	for i, k := range keys {
+		if c.seen[k] {
+			c.t.Fatalf("pod %s appears twice (again in %s)", k, list)
+		}
+		c.seen[k] = true
+		p := c.byKey[k]
+		if list == "Continue" {
+			if !p.Upgrading || p.Terminating {
+				c.t.Fatalf("%s lists %s, which is not an in-flight upgrade", list, k)
+			}
+			continue
+		}
+		if got := c.plan.Classes[k]; got != class {
+			c.t.Fatalf("%s lists %s of class %s", list, k, got)
+		}
+		if p.Upgrading || p.Terminating {
+			c.t.Fatalf("%s lists %s, which is upgrading or terminating", list, k)
+		}
+		if c.strategy.Selector != nil && p.Labels["track"] != "canary" {
+			c.t.Fatalf("%s lists %s, outside the selector", list, k)
+		}
+		if p.Ready {
+			c.cost++
+		}
+		if i > 0 {
+			prev := c.byKey[keys[i-1]]
+			if prev.Ready && !p.Ready || prev.Ready == p.Ready && prev.Key >= p.Key {
+				c.t.Fatalf("%s is not ordered not-ready first, then by key: %v", list, keys)
+			}
+		}
+	}
 }

@@ -179,39 +179,87 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 	if target.Hash == "" || target.ImageFreeHash == "" {
 		return Plan{}, errors.New("target has no hash")
 	}
-	matched := len(pods)
+	lim, err := resolveLimits(strategy, len(pods))
+	if err != nil {
+		return Plan{}, err
+	}
+	plan := Plan{
+		Classes:        make(map[string]Class, len(pods)),
+		MaxUnavailable: lim.maxUnavailable,
+		Partition:      lim.partition,
+		Counts:         Counts{Matched: len(pods)},
+	}
+	candidates, live, atTarget, err := plan.observe(pods, target, lim)
+	if err != nil {
+		return Plan{}, err
+	}
+
+	// A held rollout still lists Continue: finishing an upgrade already begun is
+	// safer than leaving its pod drained from its Services until the hold ends.
+	switch {
+	case strategy.EffectiveType() == sidecarsv1alpha1.OnPodRestartStrategyType:
+		plan.Blocked = BlockedOnPodRestart
+		return plan, nil
+	case strategy.Paused:
+		plan.Blocked = BlockedPaused
+		return plan, nil
+	case len(candidates) == 0:
+		return plan, nil
+	}
+
+	// A terminating pod is left out of the partition arithmetic: it is either going
+	// away or being replaced by a pod injected at the target, which is then counted.
+	allowed := max(0, live-lim.partition-atTarget)
+	plan.choose(candidates, allowed)
+	if len(plan.Start)+len(plan.Evict) == 0 {
+		plan.Blocked = BlockedBudget
+		if allowed == 0 {
+			plan.Blocked = BlockedPartition
+		}
+	}
+	return plan, nil
+}
+
+// limits is an update strategy resolved against the number of pods the set selects.
+type limits struct {
+	maxUnavailable, partition int
+	// canary selects the pods the rollout may reach.
+	canary labels.Selector
+	// evict says whether pods that cannot be upgraded in place are evicted.
+	evict bool
+}
+
+func resolveLimits(strategy sidecarsv1alpha1.UpdateStrategy, matched int) (limits, error) {
 	maxUnavailable, err := scaled(strategy.EffectiveMaxUnavailable(), matched)
 	if err != nil {
-		return Plan{}, fmt.Errorf("updateStrategy.maxUnavailable: %w", err)
+		return limits{}, fmt.Errorf("updateStrategy.maxUnavailable: %w", err)
 	}
-	// A percentage is rounded up, and even an integer 0 from an object that skipped
-	// validation becomes 1: a budget of 0 would stall the rollout for good.
-	maxUnavailable = max(1, maxUnavailable)
 	partition, err := scaled(strategy.EffectivePartition(), matched)
 	if err != nil {
-		return Plan{}, fmt.Errorf("updateStrategy.partition: %w", err)
+		return limits{}, fmt.Errorf("updateStrategy.partition: %w", err)
 	}
 	canary, err := selector(strategy.Selector)
 	if err != nil {
-		return Plan{}, fmt.Errorf("updateStrategy.selector: %w", err)
+		return limits{}, fmt.Errorf("updateStrategy.selector: %w", err)
 	}
-	evict := strategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict
+	return limits{
+		// A percentage is rounded up, and even an integer 0 from an object that skipped
+		// validation becomes 1: a budget of 0 would stall the rollout for good.
+		maxUnavailable: max(1, maxUnavailable),
+		partition:      partition,
+		canary:         canary,
+		evict:          strategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict,
+	}, nil
+}
 
-	plan := Plan{
-		Classes:        make(map[string]Class, len(pods)),
-		MaxUnavailable: maxUnavailable,
-		Partition:      partition,
-		Counts:         Counts{Matched: matched},
-	}
-	var (
-		candidates []Pod
-		// live counts pods not terminating; atTarget those of them up to date or
-		// upgrading (each once). Together they bound what the partition lets through.
-		live, atTarget int
-	)
+// observe classifies and counts the pods into the plan, lists the upgrades in flight
+// in Continue, and returns the candidates to start or evict. live counts the pods not
+// terminating; atTarget those of them up to date or upgrading (each once). Together
+// they bound what the partition lets through.
+func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []Pod, live, atTarget int, err error) {
 	for _, p := range pods {
 		if _, dup := plan.Classes[p.Key]; dup {
-			return Plan{}, fmt.Errorf("pod %q is listed twice", p.Key)
+			return nil, 0, 0, fmt.Errorf("pod %q is listed twice", p.Key)
 		}
 		class := Classify(p.Record, target)
 		plan.Classes[p.Key] = class
@@ -235,25 +283,18 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 			plan.Counts.Failed++
 			continue
 		}
-		if (class == ClassInPlace || class == ClassNotUpgradable && evict) && canary.Matches(labels.Set(p.Labels)) {
+		if (class == ClassInPlace || class == ClassNotUpgradable && lim.evict) && lim.canary.Matches(labels.Set(p.Labels)) {
 			candidates = append(candidates, p)
 		}
 	}
 	slices.Sort(plan.Continue)
+	return candidates, live, atTarget, nil
+}
 
-	// A held rollout still lists Continue: finishing an upgrade already begun is
-	// safer than leaving its pod drained from its Services until the hold ends.
-	switch {
-	case strategy.EffectiveType() == sidecarsv1alpha1.OnPodRestartStrategyType:
-		plan.Blocked = BlockedOnPodRestart
-		return plan, nil
-	case strategy.Paused:
-		plan.Blocked = BlockedPaused
-		return plan, nil
-	case len(candidates) == 0:
-		return plan, nil
-	}
-
+// choose orders the candidates not-ready first, then by key, and moves the first
+// allowed of them to Start or Evict while the budget — maxUnavailable minus the pods
+// already unavailable — pays for the Ready ones, one each.
+func (plan *Plan) choose(candidates []Pod, allowed int) {
 	slices.SortFunc(candidates, func(a, b Pod) int {
 		if a.Ready != b.Ready {
 			if a.Ready {
@@ -263,10 +304,7 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 		}
 		return cmp.Compare(a.Key, b.Key)
 	})
-	// A terminating pod is left out of the partition arithmetic: it is either going
-	// away or being replaced by a pod injected at the target, which is then counted.
-	allowed := max(0, live-partition-atTarget)
-	budget := max(0, maxUnavailable-plan.Unavailable)
+	budget := max(0, plan.MaxUnavailable-plan.Unavailable)
 	for _, p := range candidates[:min(allowed, len(candidates))] {
 		if p.Ready {
 			if budget == 0 {
@@ -280,13 +318,6 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 			plan.Evict = append(plan.Evict, p.Key)
 		}
 	}
-	if len(plan.Start)+len(plan.Evict) == 0 {
-		plan.Blocked = BlockedBudget
-		if allowed == 0 {
-			plan.Blocked = BlockedPartition
-		}
-	}
-	return plan, nil
 }
 
 func (c *Counts) add(class Class, ready bool) {

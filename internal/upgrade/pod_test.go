@@ -185,12 +185,13 @@ func withImage(name, image, oldID string) func(*State) {
 	}
 }
 
-func withResources(name string, r corev1.ResourceRequirements) func(*State) {
+// proxyResources records the resources the state asks of the proxy sidecar.
+func proxyResources(r corev1.ResourceRequirements) func(*State) {
 	return func(s *State) {
 		if s.Resources == nil {
 			s.Resources = map[string]corev1.ResourceRequirements{}
 		}
-		s.Resources[name] = r
+		s.Resources["proxy"] = r
 	}
 }
 
@@ -291,12 +292,12 @@ func noCondition(t corev1.PodConditionType) podChange {
 	}
 }
 
-// image is the controller's patch of a container's image.
-func image(name, img string) podChange {
+// proxyImage is the controller's patch of the proxy sidecar's image.
+func proxyImage(img string) podChange {
 	return func(pod *corev1.Pod) {
 		for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 			for i := range list {
-				if list[i].Name == name {
+				if list[i].Name == "proxy" {
 					list[i].Image = img
 				}
 			}
@@ -339,10 +340,11 @@ func apply(pod *corev1.Pod, changes ...[]podChange) *corev1.Pod {
 	return pod
 }
 
-func appWithCPU(cpu string) *corev1.Pod {
+// appWithOneCPU is a pod whose app container requests one CPU.
+func appWithOneCPU() *corev1.Pod {
 	return testingutil.MakePod("web", "ns").Containers(corev1.Container{
 		Name: "app", Image: "example.com/app:1",
-		Resources: corev1.ResourceRequirements{Requests: resourceList(cpu, "")},
+		Resources: corev1.ResourceRequirements{Requests: resourceList("1", "")},
 	}).Obj()
 }
 
@@ -452,65 +454,64 @@ func TestNext(t *testing.T) {
 			want:         Step{Action: ActionSwap, State: proxyToV2(noDrain, isSwapped)},
 		},
 		"swapped, the kubelet still runs the old imageID: awaits": {
-			changes: []podChange{image("proxy", proxyV2), sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			changes: []podChange{proxyImage(proxyV2), sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
 			state:   proxyToV2(isSwapped),
 			want:    Step{Action: ActionAwait, Reason: "container proxy still runs its old image"},
 		},
 		"swapped, the proxy has no status: awaits": {
-			changes: []podChange{image("proxy", proxyV2), noStatus("proxy")},
+			changes: []podChange{proxyImage(proxyV2), noStatus("proxy")},
 			state:   proxyToV2(isSwapped),
 			want:    Step{Action: ActionAwait, Reason: "container proxy has no status yet"},
 		},
 		"swapped, new imageID, not ready: awaits": {
-			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, false)},
+			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, false)},
 			state:   proxyToV2(isSwapped),
 			want:    Step{Action: ActionAwait, Reason: "container proxy is not ready on its new image"},
 		},
 		"swapped, new imageID and ready: finishes": {
-			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, true)},
+			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true)},
 			state:   proxyToV2(isSwapped),
 			want:    Step{Action: ActionFinish, State: proxyToV2(isSwapped)},
 		},
 		"swapped without an old imageID, ready: finishes": {
-			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, true)},
+			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true)},
 			state:   stateFor(meshV2, withImage("proxy", proxyV2, ""), draining, isSwapped),
 			want:    Step{Action: ActionFinish, State: stateFor(meshV2, withImage("proxy", proxyV2, ""), draining, isSwapped)},
 		},
 		"CPU-only resize of fixed resources, readiness gate: begins without a drain": {
 			from: sizedV1,
 			to:   cpuV2,
-			want: Step{Action: ActionBegin, State: stateFor(cpuV2, withResources("proxy", cpuV2Resources))},
+			want: Step{Action: ActionBegin, State: stateFor(cpuV2, proxyResources(cpuV2Resources))},
 		},
 		"memory resize of fixed resources, readiness gate: begins with a drain": {
 			from: sizedV1,
 			to:   memoryV2,
-			want: Step{Action: ActionBegin, State: stateFor(memoryV2, withResources("proxy", memoryV2Resources), draining)},
+			want: Step{Action: ActionBegin, State: stateFor(memoryV2, proxyResources(memoryV2Resources), draining)},
 		},
 		"CPU resize, the sidecar declares cpu RestartContainer: begins with a drain": {
 			from: cpuRestartsV1,
 			to:   cpuRestartsV2,
-			want: Step{Action: ActionBegin, State: stateFor(cpuRestartsV2, withResources("proxy", cpuV2Resources), draining)},
+			want: Step{Action: ActionBegin, State: stateFor(cpuRestartsV2, proxyResources(cpuV2Resources), draining)},
 		},
 		"memory resize, the sidecar declares memory NotRequired: begins without a drain": {
 			from: memoryInPlaceV1,
 			to:   memoryInPlaceV2,
-			want: Step{Action: ActionBegin, State: stateFor(memoryInPlaceV2, withResources("proxy", memoryV2Resources))},
+			want: Step{Action: ActionBegin, State: stateFor(memoryInPlaceV2, proxyResources(memoryV2Resources))},
 		},
 		"memory resize, no readiness gate: begins without a drain": {
 			from: sizedV1NoGate,
 			to:   memoryV2,
-			want: Step{Action: ActionBegin, State: stateFor(memoryV2, withResources("proxy", memoryV2Resources))},
+			want: Step{Action: ActionBegin, State: stateFor(memoryV2, proxyResources(memoryV2Resources))},
 		},
 		"resourcesPolicy, the app's requests grew: begins a resize to the recomputed resources": {
-			pod:     appWithCPU("1"),
+			pod:     appWithOneCPU(),
 			from:    perApp,
 			changes: []podChange{appRequests(resourceList("2", ""))},
 			to:      perApp,
-			want: Step{Action: ActionBegin, State: stateFor(perApp, withResources("proxy",
-				corev1.ResourceRequirements{Requests: resourceList("200m", "")}))},
+			want:    Step{Action: ActionBegin, State: stateFor(perApp, proxyResources(corev1.ResourceRequirements{Requests: resourceList("200m", "")}))},
 		},
 		"resourcesPolicy, the app is unchanged: finishes at once": {
-			pod:  appWithCPU("1"),
+			pod:  appWithOneCPU(),
 			from: perApp,
 			to:   perApp,
 			want: Step{Action: ActionFinish, State: stateFor(perApp)},
@@ -519,11 +520,11 @@ func TestNext(t *testing.T) {
 			from: sizedV1,
 			changes: []podChange{podCondition(corev1.PodResizePending, corev1.ConditionTrue, time.Second,
 				corev1.PodReasonInfeasible, infeasible)},
-			state: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			state: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:    cpuV2,
 			want: Step{
 				Action: ActionFail,
-				State: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped,
+				State: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped,
 					failedWith("the kubelet reports the resize as infeasible: "+infeasible)),
 				Reason: "the kubelet reports the resize as infeasible: " + infeasible,
 			},
@@ -532,7 +533,7 @@ func TestNext(t *testing.T) {
 			from: sizedV1,
 			changes: []podChange{podCondition(corev1.PodResizePending, corev1.ConditionTrue, time.Second,
 				corev1.PodReasonDeferred, "Node didn't have enough resource: cpu")},
-			state: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			state: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:    cpuV2,
 			want: Step{Action: ActionAwait,
 				Reason: "the resize of container proxy is pending: Node didn't have enough resource: cpu"},
@@ -540,7 +541,7 @@ func TestNext(t *testing.T) {
 		"swapped resize, in progress: awaits": {
 			from:    sizedV1,
 			changes: []podChange{podCondition(corev1.PodResizeInProgress, corev1.ConditionTrue, time.Second, "", "")},
-			state:   stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			state:   stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:      cpuV2,
 			want:    Step{Action: ActionAwait, Reason: "the kubelet is resizing container proxy"},
 		},
@@ -548,23 +549,23 @@ func TestNext(t *testing.T) {
 			from: sizedV1,
 			changes: []podChange{podCondition(corev1.PodResizeInProgress, corev1.ConditionTrue, time.Second,
 				corev1.PodReasonError, "failed to update the container's cgroup")},
-			state: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			state: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:    cpuV2,
 			want: Step{
 				Action: ActionFail,
-				State: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped,
+				State: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped,
 					failedWith("the kubelet failed to resize: failed to update the container's cgroup")),
 				Reason: "the kubelet failed to resize: failed to update the container's cgroup",
 			},
 		},
 		"swapped image upgrade, another container's resize pending Infeasible: finishes": {
-			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, true),
+			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true),
 				podCondition(corev1.PodResizePending, corev1.ConditionTrue, time.Second, corev1.PodReasonInfeasible, infeasible)},
 			state: proxyToV2(isSwapped),
 			want:  Step{Action: ActionFinish, State: proxyToV2(isSwapped)},
 		},
 		"swapped image upgrade, another container's resize in progress with an Error: finishes": {
-			changes: []podChange{image("proxy", proxyV2), running("proxy", proxyIDv2, true),
+			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true),
 				podCondition(corev1.PodResizeInProgress, corev1.ConditionTrue, time.Second, corev1.PodReasonError, "x")},
 			state: proxyToV2(isSwapped),
 			want:  Step{Action: ActionFinish, State: proxyToV2(isSwapped)},
@@ -572,7 +573,7 @@ func TestNext(t *testing.T) {
 		"swapped resize, new resources but the proxy not ready: awaits": {
 			from:    sizedV1,
 			changes: []podChange{running("proxy", proxyIDv1, false), runsWith("proxy", cpuV2Resources)},
-			state:   stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			state:   stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:      cpuV2,
 			want:    Step{Action: ActionAwait, Reason: "container proxy is not ready after its resize"},
 		},
@@ -580,16 +581,16 @@ func TestNext(t *testing.T) {
 			from: sizedV1,
 			changes: []podChange{runsWith("proxy", corev1.ResourceRequirements{
 				Requests: resourceList("100m", "64Mi"), Limits: resourceList("", "64Mi")})},
-			state: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			state: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:    cpuV2,
 			want:  Step{Action: ActionAwait, Reason: "container proxy does not run with its new resources yet"},
 		},
 		"swapped resize, the kubelet reports the new resources: finishes": {
 			from:    sizedV1,
 			changes: []podChange{runsWith("proxy", cpuV2Resources)},
-			state:   stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped),
+			state:   stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:      cpuV2,
-			want:    Step{Action: ActionFinish, State: stateFor(cpuV2, withResources("proxy", cpuV2Resources), isSwapped)},
+			want:    Step{Action: ActionFinish, State: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped)},
 		},
 		"failed for this revision: nothing to do": {
 			state: proxyToV2(isSwapped, failedWith("the kubelet reports the resize as infeasible: x")),
@@ -606,12 +607,12 @@ func TestNext(t *testing.T) {
 			want:    Step{Action: ActionBegin, State: proxyToV2()},
 		},
 		"swapped state for an older revision, old image still running: awaits it": {
-			changes: []podChange{image("proxy", proxyV1_5)},
+			changes: []podChange{proxyImage(proxyV1_5)},
 			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped),
 			want:    Step{Action: ActionAwait, Reason: "container proxy still runs its old image"},
 		},
 		"swapped state for an older revision, confirmed: finishes it first": {
-			changes: []podChange{image("proxy", proxyV1_5), running("proxy", proxyIDv1_5, true)},
+			changes: []podChange{proxyImage(proxyV1_5), running("proxy", proxyIDv1_5, true)},
 			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped),
 			want: Step{Action: ActionFinish,
 				State: stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped)},
@@ -710,7 +711,7 @@ func TestNextWalksAnUpgrade(t *testing.T) {
 
 	step = next(now.Add(5 * time.Second))
 	actions = append(actions, step.Action)
-	apply(pod, []podChange{image("proxy", proxyV2)}) // Swap
+	apply(pod, []podChange{proxyImage(proxyV2)}) // Swap
 	record(step.State)
 
 	step = next(now.Add(6 * time.Second))
@@ -827,7 +828,7 @@ func TestChanges(t *testing.T) {
 			spec: revision.SpecOf(meshV1),
 		},
 		"resourcesPolicy, the app's requests grew: recomputed from the app containers": {
-			pod:  apply(injected(t, appWithCPU("1"), perApp), []podChange{appRequests(resourceList("2", ""))}),
+			pod:  apply(injected(t, appWithOneCPU(), perApp), []podChange{appRequests(resourceList("2", ""))}),
 			set:  "mesh",
 			spec: revision.SpecOf(perApp),
 			wantResources: map[string]corev1.ResourceRequirements{
@@ -835,7 +836,7 @@ func TestChanges(t *testing.T) {
 			},
 		},
 		"resourcesPolicy, the app is unchanged: nothing": {
-			pod:  injected(t, appWithCPU("1"), perApp),
+			pod:  injected(t, appWithOneCPU(), perApp),
 			set:  "mesh",
 			spec: revision.SpecOf(perApp),
 		},

@@ -83,7 +83,8 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 	switch {
 	case active:
 		set1(sidecarsv1alpha1.ConditionProgressing, true, sidecarsv1alpha1.ReasonRollingOut,
-			fmt.Sprintf("%d pods upgrading, %d waiting; maxUnavailable %d.", len(plan.Continue)+len(plan.Start), max(0, waiting-len(plan.Start)), plan.MaxUnavailable))
+			fmt.Sprintf("%d pods upgrading, %d waiting; maxUnavailable %d.",
+				len(plan.Continue)+len(plan.Start), max(0, waiting-len(plan.Start)), plan.MaxUnavailable))
 	case waiting <= 0:
 		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutComplete,
 			"No pod is waiting for an in-place update.")

@@ -20,7 +20,6 @@ limitations under the License.
 package bundle
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -196,15 +195,13 @@ func checkFormat(t *testing.T) {
 	}
 
 	labels := map[string]string{}
-	df, err := os.Open(dockerfile)
+	df, err := os.ReadFile(dockerfile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer df.Close()
 	var copies []string
-	s := bufio.NewScanner(df)
-	for s.Scan() {
-		line := strings.TrimSpace(s.Text())
+	for line := range strings.Lines(string(df)) {
+		line = strings.TrimSpace(line)
 		if l, ok := strings.CutPrefix(line, "LABEL "); ok {
 			k, v, _ := strings.Cut(l, "=")
 			labels[k] = v

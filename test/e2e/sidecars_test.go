@@ -21,6 +21,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -72,7 +73,7 @@ var _ = Describe("Sidecars on a real node", func() {
 			sc.StartupProbe = probe.DeepCopy()
 		}
 		sc.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}}
-		set := utiltesting.MakeSidecarSet("e2e-"+ns.Name).MatchLabels(selector).DrainSeconds(1).Sidecar(sc).Obj()
+		set := utiltesting.MakeSidecarSet("e2e-" + ns.Name).MatchLabels(selector).DrainSeconds(1).Sidecar(sc).Obj()
 		set.Labels = map[string]string{"e2e": ns.Name}
 		return set
 	}
@@ -240,7 +241,7 @@ var _ = Describe("Sidecars on a real node", func() {
 		GinkgoWriter.Printf("routes inside the pod:\n%s", out)
 		routes := strings.TrimSpace(string(out))
 		Expect(routes).To(ContainSubstring(node.PodSubnet))
-		for _, line := range strings.Split(routes, "\n") {
+		for line := range strings.SplitSeq(routes, "\n") {
 			Expect(line).To(HavePrefix(node.PodSubnet), "a route off the pod subnet")
 			Expect(line).NotTo(ContainSubstring("default"))
 		}
@@ -250,10 +251,7 @@ var _ = Describe("Sidecars on a real node", func() {
 func appPod(namespace string, labels map[string]string) *corev1.Pod {
 	p := utiltesting.MakePod("", namespace).Labels(labels).Obj()
 	p.GenerateName = "web-"
-	p.Labels = map[string]string{}
-	for k, v := range labels {
-		p.Labels[k] = v
-	}
+	p.Labels = maps.Clone(labels)
 	p.Spec.Containers[0].Image = images.App
 	p.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
 	p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)

@@ -96,7 +96,7 @@ var _ = Describe("Self-managed webhook certificates", func() {
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
 			WebhookServer:          webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: certDir}),
-			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+			Controller:             config.Controller{SkipNameValidation: new(true)},
 		})
 		Expect(err).NotTo(HaveOccurred())
 		certsReady := make(chan struct{})
@@ -139,7 +139,7 @@ var _ = Describe("Self-managed webhook certificates", func() {
 			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 				&tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
 			g.Expect(err).NotTo(HaveOccurred())
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			return conn.ConnectionState().PeerCertificates[0]
 		}
 
@@ -176,6 +176,6 @@ func freePort() int {
 	GinkgoHelper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }

@@ -27,7 +27,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -87,7 +86,7 @@ func standInStatus(pod *corev1.Pod) corev1.PodStatus {
 	started := metav1.NewTime(pod.CreationTimestamp.Time)
 	containerStatus := func(c corev1.Container, ready bool, old []corev1.ContainerStatus) corev1.ContainerStatus {
 		st := corev1.ContainerStatus{
-			Name: c.Name, Image: c.Image, ImageID: imageID(c.Image), Ready: ready, Started: ptr.To(true),
+			Name: c.Name, Image: c.Image, ImageID: imageID(c.Image), Ready: ready, Started: new(true),
 			State:     corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}},
 			Resources: c.Resources.DeepCopy(),
 		}
@@ -106,7 +105,7 @@ func standInStatus(pod *corev1.Pod) corev1.PodStatus {
 			continue
 		}
 		st := containerStatus(c, false, pod.Status.InitContainerStatuses)
-		st.Started = ptr.To(false)
+		st.Started = new(false)
 		st.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}
 		inits = append(inits, st)
 	}

@@ -19,6 +19,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -32,7 +33,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -178,9 +178,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		var pods []*corev1.Pod
 		for i := range n {
 			p := utiltesting.MakePod(fmt.Sprintf("web-%02d", i), ns.Name).Labels(selector).Obj()
-			for k, v := range extra {
-				p.Labels[k] = v
-			}
+			maps.Copy(p.Labels, extra)
 			Expect(k8sClient.Create(ctx, p)).To(Succeed())
 			pods = append(pods, p)
 		}
@@ -375,7 +373,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		pdb := &policyv1.PodDisruptionBudget{
 			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
 			Spec: policyv1.PodDisruptionBudgetSpec{
-				MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+				MaxUnavailable: new(intstr.FromInt32(0)),
 				Selector:       &metav1.LabelSelector{MatchLabels: selector},
 			},
 		}
@@ -403,7 +401,9 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 	})
 
 	It("resizes a sidecar's CPU in place without draining, and drains for a memory change", func() {
-		cpu := func(v string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(v)} }
+		cpu := func(v string) corev1.ResourceList {
+			return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(v)}
+		}
 		set := createSet(newSet("v1").Obj())
 		Eventually(func() error {
 			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {

@@ -49,9 +49,9 @@ func validSet() *utiltesting.SidecarSetWrapper {
 			ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
 				TargetContainers: []string{"app"},
 				CPU: &sidecarsv1alpha1.ResourceRule{Percent: 10,
-					Min: ptr.To(resource.MustParse("50m")), Max: ptr.To(resource.MustParse("1"))},
+					Min: new(resource.MustParse("50m")), Max: new(resource.MustParse("1"))},
 				Memory: &sidecarsv1alpha1.ResourceRule{Percent: 10,
-					Min: ptr.To(resource.MustParse("32Mi")), Max: ptr.To(resource.MustParse("512Mi"))},
+					Min: new(resource.MustParse("32Mi")), Max: new(resource.MustParse("512Mi"))},
 			}).
 			TransferEnv("app", "POD_ENV").
 			Obj()).
@@ -116,7 +116,7 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 			RevisionHistoryLimit(0).
 			Obj()
 		set.Spec.Containers[0].ResourcesPolicy.CPU.Percent = 1000
-		set.Spec.Containers[0].ResourcesPolicy.CPU.Min = ptr.To(resource.MustParse("1"))
+		set.Spec.Containers[0].ResourcesPolicy.CPU.Min = new(resource.MustParse("1"))
 		for i := len(set.Spec.Containers); i < 16; i++ {
 			set.Spec.Containers = append(set.Spec.Containers,
 				utiltesting.MakeSidecar(fmt.Sprintf("extra-%d", i), "example.com/extra:1").Obj())
@@ -177,26 +177,26 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 			s.Spec.Containers[0].ResourcesPolicy.CPU.Percent = 1001
 		}, "spec.containers[0].resourcesPolicy.cpu.percent", "should be less than or equal to 1000"),
 		Entry("resourcesPolicy min above max", func(s *sidecarsv1alpha1.SidecarSet) {
-			s.Spec.Containers[0].ResourcesPolicy.Memory.Min = ptr.To(resource.MustParse("1Gi"))
+			s.Spec.Containers[0].ResourcesPolicy.Memory.Min = new(resource.MustParse("1Gi"))
 		}, "spec.containers[0].resourcesPolicy.memory.min", "min must not be greater than max"),
 		Entry("resourcesPolicy with neither cpu nor memory", func(s *sidecarsv1alpha1.SidecarSet) {
 			s.Spec.Containers[0].ResourcesPolicy.CPU = nil
 			s.Spec.Containers[0].ResourcesPolicy.Memory = nil
 		}, "spec.containers[0].resourcesPolicy", "needs cpu, memory or both"),
 		Entry("maxUnavailable 0", func(s *sidecarsv1alpha1.SidecarSet) {
-			s.Spec.UpdateStrategy.MaxUnavailable = ptr.To(intstr.FromInt32(0))
+			s.Spec.UpdateStrategy.MaxUnavailable = new(intstr.FromInt32(0))
 		}, "spec.updateStrategy.maxUnavailable", "at least 1"),
 		Entry(`maxUnavailable "0%"`, func(s *sidecarsv1alpha1.SidecarSet) {
-			s.Spec.UpdateStrategy.MaxUnavailable = ptr.To(intstr.FromString("0%"))
+			s.Spec.UpdateStrategy.MaxUnavailable = new(intstr.FromString("0%"))
 		}, "spec.updateStrategy.maxUnavailable", "percentage from 1% to 100%"),
 		Entry(`maxUnavailable "abc"`, func(s *sidecarsv1alpha1.SidecarSet) {
-			s.Spec.UpdateStrategy.MaxUnavailable = ptr.To(intstr.FromString("abc"))
+			s.Spec.UpdateStrategy.MaxUnavailable = new(intstr.FromString("abc"))
 		}, "spec.updateStrategy.maxUnavailable", "percentage from 1% to 100%"),
 		Entry(`partition "150%"`, func(s *sidecarsv1alpha1.SidecarSet) {
-			s.Spec.UpdateStrategy.Partition = ptr.To(intstr.FromString("150%"))
+			s.Spec.UpdateStrategy.Partition = new(intstr.FromString("150%"))
 		}, "spec.updateStrategy.partition", "percentage from 0% to 100%"),
 		Entry("negative partition", func(s *sidecarsv1alpha1.SidecarSet) {
-			s.Spec.UpdateStrategy.Partition = ptr.To(intstr.FromInt32(-1))
+			s.Spec.UpdateStrategy.Partition = new(intstr.FromInt32(-1))
 		}, "spec.updateStrategy.partition", "non-negative integer"),
 		Entry("negative drain.seconds", func(s *sidecarsv1alpha1.SidecarSet) {
 			s.Spec.UpdateStrategy.Drain.Seconds = ptr.To[int32](-1)

@@ -39,7 +39,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -154,7 +153,7 @@ func startManager() func() {
 		Cache:                  controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace}),
 		HealthProbeBindAddress: "0",
 		// Specs restart the manager in the same process: its controllers keep their names.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller: config.Controller{SkipNameValidation: new(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.SetupWithManager(mgr, controllers.Options{OperatorNamespace: operatorNamespace})).To(Succeed())

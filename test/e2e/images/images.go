@@ -80,7 +80,7 @@ func Build(ctx context.Context, moduleRoot, outDir string, imgs ...Image) ([]str
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 
 	var paths []string
 	for _, img := range imgs {

@@ -89,15 +89,15 @@ func serve() error {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/started", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, started) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/started", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, started) })
 	mux.HandleFunc("/routes", func(w http.ResponseWriter, _ *http.Request) {
 		out, err := routes("/proc/net/route")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprint(w, out)
+		_, _ = fmt.Fprint(w, out)
 	})
 	srv := &http.Server{Addr: ":" + env("PORT", "8080"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
@@ -130,7 +130,7 @@ func routes(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var b strings.Builder
 	s := bufio.NewScanner(f)
 	s.Scan() // header
