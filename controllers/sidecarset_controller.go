@@ -307,6 +307,11 @@ type actor struct {
 	started, finished, evicted []string
 }
 
+// wrote notes a write to a pod. The pass's status was computed before it, from the
+// cache, and a write that changed nothing on the server brings no event: look again
+// shortly, so status always catches up with what this pass did.
+func (a *actor) wrote() { a.requeue(time.Second) }
+
 func (a *actor) requeue(d time.Duration) {
 	if a.requeueAfter == 0 || d < a.requeueAfter {
 		a.requeueAfter = d
@@ -337,6 +342,7 @@ func (a *actor) drive(ctx context.Context, o *observed) error {
 			setAnnotation(pod, sidecarsv1alpha1.UpgradeAnnotation, step.State.String())
 			err = a.r.Client.Patch(ctx, pod, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 			if err == nil {
+				a.wrote()
 				state = step.State
 				a.started = append(a.started, klog.KObj(pod).String())
 				metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeStarted).Inc()
@@ -404,6 +410,7 @@ func (a *actor) swap(ctx context.Context, pod *corev1.Pod, state *upgrade.State)
 	if err := a.r.Client.Patch(ctx, pod, client.StrategicMergeFrom(orig)); err != nil {
 		return err
 	}
+	a.wrote()
 	return a.ensureResized(ctx, pod, state)
 }
 
@@ -428,6 +435,7 @@ func (a *actor) ensureResized(ctx context.Context, pod *corev1.Pod, state *upgra
 	if !changed {
 		return nil
 	}
+	a.wrote()
 	return a.r.Client.SubResource("resize").Patch(ctx, pod, client.StrategicMergeFrom(orig))
 }
 
@@ -458,6 +466,7 @@ func (a *actor) evict(ctx context.Context, o *observed) error {
 	err := a.r.Client.SubResource("eviction").Create(ctx, o.pod, eviction)
 	switch {
 	case err == nil:
+		a.wrote()
 		a.evicted = append(a.evicted, klog.KObj(o.pod).String())
 		metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeEvicted).Inc()
 		return nil
@@ -536,13 +545,18 @@ func (a *actor) setCondition(ctx context.Context, pod *corev1.Pod, t string, ok 
 	if err := a.r.Client.Status().Patch(ctx, pod, client.StrategicMergeFrom(orig)); err != nil {
 		return false, err
 	}
+	a.wrote()
 	return true, nil
 }
 
 func (a *actor) patchMeta(ctx context.Context, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
 	orig := pod.DeepCopy()
 	mutate(pod)
-	return a.r.Client.Patch(ctx, pod, client.MergeFrom(orig))
+	if err := a.r.Client.Patch(ctx, pod, client.MergeFrom(orig)); err != nil {
+		return err
+	}
+	a.wrote()
+	return nil
 }
 
 func setAnnotation(pod *corev1.Pod, key, value string) {
