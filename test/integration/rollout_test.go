@@ -25,6 +25,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -461,6 +462,44 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		pw.mu.Lock()
 		defer pw.mu.Unlock()
 		Expect(pw.drained).To(HaveLen(2), "a memory resize drains each pod")
+	})
+
+	It("prunes old revisions beyond revisionHistoryLimit, never one a pod still runs", func() {
+		set := createSet(newSet("v1").UpdateType(sidecarsv1alpha1.OnPodRestartStrategyType).RevisionHistoryLimit(1).Obj())
+		createPods(1, nil)
+		waitAllReady(1)
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+		first := set.Status.UpdateRevision
+
+		revisions := func(g Gomega) []string {
+			var list appsv1.ControllerRevisionList
+			g.Expect(k8sClient.List(ctx, &list, client.InNamespace(operatorNamespace),
+				client.MatchingLabels{sidecarsv1alpha1.RevisionSetLabel: set.Name})).To(Succeed())
+			var names []string
+			for _, cr := range list.Items {
+				names = append(names, cr.Name)
+			}
+			return names
+		}
+		var seen []string
+		for _, tag := range []string{"v2", "v3", "v4"} {
+			setImage(set, tag)
+			Eventually(func(g Gomega) {
+				g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+				g.Expect(set.Status.ObservedGeneration).To(Equal(set.Generation))
+			}).Should(Succeed())
+			seen = append(seen, set.Status.UpdateRevision)
+		}
+		// Kept: the update revision, one more (the limit), and the one the pod runs
+		// (OnPodRestart leaves it on the first), which is older than both.
+		Eventually(revisions).Should(ConsistOf(first, seen[1], seen[2]))
+
+		By("rolling back to the first spec, which reuses its revision")
+		setImage(set, "v1")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdateRevision).To(Equal(first))
+		}).Should(Succeed())
 	})
 
 	It("counts a pod created while injection is paused as missing", func() {
