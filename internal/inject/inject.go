@@ -123,7 +123,8 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 			}
 			used.Insert(sc.Name)
 			owner[sc.Name] = src.Set.Name
-			c := build(sc, app, pod.Spec.RestartPolicy)
+			c := build(sc, podContext{app: app, restart: pod.Spec.RestartPolicy,
+				drainSeconds: src.Set.Spec.UpdateStrategy.Drain.EffectiveSeconds()})
 			switch sc.EffectivePlacement() {
 			case sidecarsv1alpha1.PlacementBeforeInit:
 				nativeBefore = append(nativeBefore, c)
@@ -194,16 +195,32 @@ func containerNames(pod *corev1.Pod) sets.Set[string] {
 	return names
 }
 
+// podContext is what building a sidecar needs to know of the pod and its set.
+type podContext struct {
+	app          []corev1.Container
+	restart      corev1.RestartPolicy
+	drainSeconds int32
+}
+
 // build turns a sidecar declaration into the container the pod gets.
-func build(sc *sidecarsv1alpha1.SidecarContainer, app []corev1.Container, podRestart corev1.RestartPolicy) corev1.Container {
+func build(sc *sidecarsv1alpha1.SidecarContainer, pc podContext) corev1.Container {
+	app := pc.app
 	c := *sc.Container.DeepCopy()
 	if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
 		c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	} else if pc.drainSeconds > 0 && (c.Lifecycle == nil || c.Lifecycle.PreStop == nil) {
+		// A regular container gets SIGTERM together with the app. Sleeping first keeps
+		// the sidecar serving while the app drains; native sidecars need no such help,
+		// Kubernetes stops them after the app.
+		if c.Lifecycle == nil {
+			c.Lifecycle = &corev1.Lifecycle{}
+		}
+		c.Lifecycle.PreStop = &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: int64(pc.drainSeconds)}}
 	}
 	if sc.ResourcesPolicy != nil {
 		c.Resources = resources.Compute(sc.ResourcesPolicy, app)
 	}
-	c.ResizePolicy = withResizePolicy(c.ResizePolicy, podRestart)
+	c.ResizePolicy = withResizePolicy(c.ResizePolicy, pc.restart)
 	if sc.ShareVolumes {
 		c.VolumeMounts = shareMounts(c.VolumeMounts, app)
 	}

@@ -409,6 +409,10 @@ func TestInject(t *testing.T) {
 	}
 }
 
+func preStopSleep(seconds int64) *corev1.Lifecycle {
+	return &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: seconds}}}
+}
+
 var defaultResizePolicy = []corev1.ContainerResizePolicy{
 	{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired},
 	{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.RestartContainer},
@@ -437,9 +441,26 @@ func TestInjectContainers(t *testing.T) {
 		name    string
 		want    corev1.Container
 	}{
-		"a Container sidecar keeps its restartPolicy unset": {
+		"a Container sidecar keeps its restartPolicy unset and sleeps drain.seconds before it stops": {
 			pod:     withApp().Obj(),
 			sources: sourcesOf(set("s").Sidecar(sidecar("shipper").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).Obj()),
+			name:    "shipper",
+			want:    corev1.Container{Name: "shipper", Image: "example.com/shipper:1", Lifecycle: preStopSleep(5)},
+		},
+		"a Container sidecar's own preStop hook is kept": {
+			pod: withApp().Obj(),
+			sources: sourcesOf(set("s").Sidecar(func() sidecarsv1alpha1.SidecarContainer {
+				c := sidecar("shipper").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()
+				c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/flush"}}}}
+				return c
+			}()).Obj()),
+			name: "shipper",
+			want: corev1.Container{Name: "shipper", Image: "example.com/shipper:1",
+				Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/flush"}}}}},
+		},
+		"a Container sidecar of a set without drain gets no preStop sleep": {
+			pod:     withApp().Obj(),
+			sources: sourcesOf(set("s").DrainSeconds(0).Sidecar(sidecar("shipper").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).Obj()),
 			name:    "shipper",
 			want:    corev1.Container{Name: "shipper", Image: "example.com/shipper:1"},
 		},
@@ -481,7 +502,7 @@ func TestInjectContainers(t *testing.T) {
 			sources: sourcesOf(set("s").Sidecar(sidecar("shipper").Mode(sidecarsv1alpha1.SidecarModeContainer).
 				Mount("own", "/data").ShareVolumes().Obj()).Obj()),
 			name: "shipper",
-			want: corev1.Container{Name: "shipper", Image: "example.com/shipper:1", VolumeMounts: []corev1.VolumeMount{
+			want: corev1.Container{Name: "shipper", Image: "example.com/shipper:1", Lifecycle: preStopSleep(5), VolumeMounts: []corev1.VolumeMount{
 				{Name: "own", MountPath: "/data"}, {Name: "logs", MountPath: "/var/log/app"}}},
 		},
 		"shareVolumes does not share the mounts of sidecars injected earlier": {
@@ -491,7 +512,7 @@ func TestInjectContainers(t *testing.T) {
 				set("b").Sidecar(sidecar("shipper").Mode(sidecarsv1alpha1.SidecarModeContainer).ShareVolumes().Obj()).Obj(),
 			),
 			name: "shipper",
-			want: corev1.Container{Name: "shipper", Image: "example.com/shipper:1", VolumeMounts: app.VolumeMounts},
+			want: corev1.Container{Name: "shipper", Image: "example.com/shipper:1", Lifecycle: preStopSleep(5), VolumeMounts: app.VolumeMounts},
 		},
 		"transferEnv copies the named variables": {
 			pod:     withApp().Obj(),

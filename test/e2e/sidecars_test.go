@@ -186,27 +186,35 @@ var _ = Describe("Sidecars on a real node", func() {
 		Expect(statusOf(pod, "app").RestartCount).To(BeZero())
 	})
 
-	It("stops the native sidecar after the app container when the pod is deleted", func() {
-		createSet(sidecarSet(sidecarsv1alpha1.SidecarModeNative, images.SidecarV1, "1s"))
-		p := appPod(ns.Name, selector)
-		p.Finalizers = []string{"outrigger.test/hold"} // keep the pod to read its final statuses
-		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "TERM_DELAY", Value: "3s"})
-		pod := createReadyPod(p)
+	DescribeTable("stops the sidecar after the app container when the pod is deleted",
+		func(mode sidecarsv1alpha1.SidecarMode) {
+			set := sidecarSet(mode, images.SidecarV1, "1s")
+			// Container mode relies on the preStop sleep of drain.seconds Outrigger adds;
+			// native sidecars on Kubernetes' own ordering.
+			set.Spec.UpdateStrategy.Drain.Seconds = ptr.To[int32](5)
+			createSet(set)
+			p := appPod(ns.Name, selector)
+			p.Finalizers = []string{"outrigger.test/hold"} // keep the pod to read its final statuses
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "TERM_DELAY", Value: "2s"})
+			pod := createReadyPod(p)
 
-		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
-		Eventually(func(g Gomega) {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
-			g.Expect(statusOf(pod, "app").State.Terminated).NotTo(BeNil())
-			g.Expect(statusOf(pod, sidecarName).State.Terminated).NotTo(BeNil())
-		}).WithTimeout(time.Minute).Should(Succeed())
-		app, sidecar := statusOf(pod, "app").State.Terminated, statusOf(pod, sidecarName).State.Terminated
-		GinkgoWriter.Printf("app finished %s, sidecar finished %s\n", app.FinishedAt, sidecar.FinishedAt)
-		Expect(sidecar.FinishedAt.Time).To(BeTemporally(">=", app.FinishedAt.Time), "the sidecar stopped before the app")
+			Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+			Eventually(func(g Gomega) {
+				g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+				g.Expect(statusOf(pod, "app").State.Terminated).NotTo(BeNil())
+				g.Expect(statusOf(pod, sidecarName).State.Terminated).NotTo(BeNil())
+			}).WithTimeout(time.Minute).Should(Succeed())
+			app, sidecar := statusOf(pod, "app").State.Terminated, statusOf(pod, sidecarName).State.Terminated
+			GinkgoWriter.Printf("app finished %s, sidecar finished %s\n", app.FinishedAt, sidecar.FinishedAt)
+			Expect(sidecar.FinishedAt.Time).To(BeTemporally(">=", app.FinishedAt.Time), "the sidecar stopped before the app")
 
-		patch := client.MergeFrom(pod.DeepCopy())
-		pod.Finalizers = nil
-		Expect(k8sClient.Patch(ctx, pod, patch)).To(Succeed())
-	})
+			patch := client.MergeFrom(pod.DeepCopy())
+			pod.Finalizers = nil
+			Expect(k8sClient.Patch(ctx, pod, patch)).To(Succeed())
+		},
+		Entry("a native sidecar", sidecarsv1alpha1.SidecarModeNative),
+		Entry("a Container-mode sidecar, held by its preStop sleep", sidecarsv1alpha1.SidecarModeContainer),
+	)
 
 	It("completes a Job whose pod has a native sidecar, and gives pods no way off the machine", func() {
 		createSet(sidecarSet(sidecarsv1alpha1.SidecarModeNative, images.SidecarV1, "1s"))
