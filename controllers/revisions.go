@@ -66,13 +66,13 @@ func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, set *sidecars
 	return false, nil
 }
 
-// pruneRevisions deletes the oldest revisions beyond revisionHistoryLimit, never one a
-// pod still runs, the update revision, or the one injection pins.
+// pruneRevisions deletes the oldest revisions beyond revisionHistoryLimit, never one in
+// keep (those pods run, the current spec's, the update revision) nor the one injection pins.
 func (r *SidecarSetReconciler) pruneRevisions(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
-	revisions []appsv1.ControllerRevision, inUse map[string]bool) error {
+	revisions []appsv1.ControllerRevision, keep map[string]bool) error {
 	var old []appsv1.ControllerRevision
 	for _, cr := range revisions {
-		if cr.Name == set.Status.UpdateRevision || cr.Name == set.Spec.Injection.Revision || inUse[cr.Name] || cr.DeletionTimestamp != nil {
+		if cr.Name == set.Spec.Injection.Revision || keep[cr.Name] || cr.DeletionTimestamp != nil {
 			continue
 		}
 		old = append(old, cr)

@@ -102,7 +102,11 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, r.writeStatus(ctx, set, status)
 	}
 
-	spec := revision.SpecOf(set)
+	current := status.UpdateRevision // the current spec's revision, whatever the pin
+	spec, err := r.targetSpec(set, revisions.Items, status)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	target := upgrade.Target{Revision: status.UpdateRevision, Hash: revision.Hash(spec), ImageFreeHash: revision.ImageFreeHash(spec)}
 	pods, err := r.observe(ctx, set)
 	if err != nil {
@@ -139,6 +143,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
+	inUse[current], inUse[status.UpdateRevision] = true, true
 	if err := r.pruneRevisions(ctx, set, revisions.Items, inUse); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -162,6 +167,30 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			"Finished the in-place upgrade of %s to revision %s: %s", podCount(len(a.finished)), target.Revision, strings.Join(a.finished, ", "))
 	}
 	return ctrl.Result{RequeueAfter: a.requeueAfter}, nil
+}
+
+// targetSpec is the spec pods are moved to: the current one, or the revision
+// injection.revision pins, so a hold holds running pods too and a rollback rolls them
+// back in place. status.updateRevision names it.
+func (r *SidecarSetReconciler) targetSpec(set *sidecarsv1alpha1.SidecarSet,
+	revisions []appsv1.ControllerRevision, status *sidecarsv1alpha1.SidecarSetStatus) (revision.Spec, error) {
+	pinned := set.Spec.Injection.Revision
+	if pinned == "" {
+		return revision.SpecOf(set), nil
+	}
+	i := slices.IndexFunc(revisions, func(cr appsv1.ControllerRevision) bool { return cr.Name == pinned })
+	if i < 0 {
+		// The webhook refuses such a pin; one that lost its revision holds nothing back.
+		r.Recorder.Eventf(set, nil, corev1.EventTypeWarning, sidecarsv1alpha1.ReasonRevisionNotFound, "Plan",
+			"spec.injection.revision %s is not a revision of this SidecarSet; rolling out the current spec", pinned)
+		return revision.SpecOf(set), nil
+	}
+	spec, err := revision.SpecFromRevision(&revisions[i])
+	if err != nil {
+		return revision.Spec{}, err
+	}
+	status.UpdateRevision = pinned
+	return spec, nil
 }
 
 func podCount(n int) string {

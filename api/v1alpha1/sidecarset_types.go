@@ -292,10 +292,11 @@ type InjectionPolicy struct {
 	// +optional
 	Paused bool `json:"paused,omitempty"`
 
-	// revision pins new pods to an earlier revision of this SidecarSet: the name of one
-	// of its ControllerRevisions (see status.updateRevision and
-	// `kubectl get controllerrevisions`). Empty means the current spec. Use it to hold
-	// new pods on a known-good version or to roll them back.
+	// revision pins pods to an earlier revision of this SidecarSet: the name of one of
+	// its ControllerRevisions (`kubectl get controllerrevisions -n <operator namespace>`).
+	// New pods are injected from it, and the rollout moves running pods to it (with
+	// updateStrategy.type RollingUpdate), so it holds everything on a known-good version
+	// while the spec changes, or rolls back in place. Empty means the current spec.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Revision string `json:"revision,omitempty"`
@@ -408,8 +409,8 @@ type SidecarSetStatus struct {
 	// +optional
 	CurrentRevision string `json:"currentRevision,omitempty"`
 
-	// updateRevision is the revision of the current spec: the one new pods get and
-	// running pods are moved to.
+	// updateRevision is the revision new pods get and running pods are moved to: the
+	// current spec's, or the one injection.revision pins.
 	// +optional
 	UpdateRevision string `json:"updateRevision,omitempty"`
 

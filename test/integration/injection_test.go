@@ -200,9 +200,15 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 		set.Spec.Containers[0].Image = "example.com/proxy:2"
 		set.Spec.Injection.Revision = first
 		Expect(k8sClient.Update(ctx, set)).To(Succeed())
+		// The current spec gets its own revision, while pods are held on the pinned one.
 		Eventually(func(g Gomega) {
+			var list appsv1.ControllerRevisionList
+			g.Expect(k8sClient.List(ctx, &list, client.InNamespace(operatorNamespace),
+				client.MatchingLabels{sidecarsv1alpha1.RevisionSetLabel: set.Name})).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(2))
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
-			g.Expect(set.Status.UpdateRevision).NotTo(Or(BeEmpty(), Equal(first)))
+			g.Expect(set.Status.ObservedGeneration).To(Equal(set.Generation))
+			g.Expect(set.Status.UpdateRevision).To(Equal(first))
 		}).Should(Succeed())
 
 		Eventually(func(g Gomega) {
@@ -224,6 +230,10 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 			p.GenerateName = "probe-"
 			g.Expect(k8sClient.Create(ctx, p, client.DryRunAll)).To(Succeed())
 			g.Expect(p.Spec.InitContainers[0].Image).To(Equal("example.com/proxy:2"))
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdateRevision).NotTo(Or(BeEmpty(), Equal(first)))
 		}).Should(Succeed())
 	})
 

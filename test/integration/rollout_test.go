@@ -502,6 +502,24 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).Should(Succeed())
 	})
 
+	It("rolls running pods back in place when injection is pinned to an earlier revision", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromString("100%")).Obj())
+		first := set.Status.UpdateRevision
+		createPods(3, nil)
+		waitAllReady(3)
+		setImage(set, "v2")
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(30 * time.Second).Should(Equal(3))
+
+		By("pinning spec.injection.revision to the first revision")
+		setImage(set, "v2", func(s *sidecarsv1alpha1.SidecarSet) { s.Spec.Injection.Revision = first })
+		Eventually(func(g Gomega) int { return countAt(g, "v1") }).WithTimeout(30 * time.Second).Should(Equal(3))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdateRevision).To(Equal(first))
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(3))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+
 	It("counts a pod created while injection is paused as missing", func() {
 		set := createSet(newSet("v1").Obj())
 		Eventually(func() error {
