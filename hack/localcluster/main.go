@@ -221,6 +221,11 @@ func copyKubeconfig(from, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return saveKubeconfig(data, dir)
+}
+
+// saveKubeconfig writes data as <dir>/kubeconfig and returns its absolute path.
+func saveKubeconfig(data []byte, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -293,14 +298,7 @@ func writeKubeconfig(env *envtest.Environment, cfg *rest.Config, dir string) (st
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	path, err := filepath.Abs(filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		return "", err
-	}
-	return path, os.WriteFile(path, data, 0o600)
+	return saveKubeconfig(data, dir)
 }
 
 // runManager runs the manager binary in the foreground; it stops with ctx.
