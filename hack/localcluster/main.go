@@ -30,7 +30,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -100,7 +99,7 @@ func main() {
 func run(ctx context.Context, o options) error {
 	if cfg, ok := reachableCluster(); ok {
 		say("Found a reachable cluster at %s; running the manager against it (webhooks off: they need `make deploy`).", cfg.Host)
-		return runManager(ctx, o, nil, "--enable-webhooks=false")
+		return runManager(ctx, o, "--enable-webhooks=false")
 	}
 	if o.assets == "" {
 		return errors.New("no reachable cluster and no KUBEBUILDER_ASSETS for an embedded one; run it through `make run`")
@@ -302,28 +301,12 @@ func writeKubeconfig(env *envtest.Environment, cfg *rest.Config, dir string) (st
 }
 
 // runManager runs the manager binary in the foreground; it stops with ctx.
-func runManager(ctx context.Context, o options, env []string, args ...string) error {
-	cmd := exec.Command(o.manager, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	// If this process dies without cleaning up, the kernel stops the manager too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", o.manager, err)
+func runManager(ctx context.Context, o options, args ...string) error {
+	done, err := utiltesting.RunProcess(ctx, o.manager, nil, os.Stdout, args...)
+	if err != nil {
+		return err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("the manager exited: %w", err)
-		}
-		return errors.New("the manager exited")
-	case <-ctx.Done():
-		// Stopped on purpose: its exit status after the signal says nothing.
-		_ = utiltesting.StopProcess(cmd, done, 30*time.Second)
-		return nil
-	}
+	return <-done
 }
 
 // applySamplesAndDemo applies config/samples and creates one demo pod per sample,

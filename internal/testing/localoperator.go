@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -173,7 +174,7 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 	go SecretVolumeStandIn(ctx, c, client.ObjectKey{Namespace: o.Namespace, Name: certSecret}, o.CertDir,
 		func(err error) { _, _ = fmt.Fprintln(o.Output, "mounting the webhook certificate:", err) })
 
-	cmd := exec.Command(o.Manager,
+	result, err := RunProcess(ctx, o.Manager, []string{"KUBECONFIG=" + o.Kubeconfig}, o.Output,
 		"--operator-namespace="+o.Namespace,
 		"--webhook-dns-name=localhost",
 		"--webhook-cert-dir="+o.CertDir,
@@ -181,26 +182,9 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 		"--health-probe-bind-address=:"+strconv.Itoa(o.ProbePort),
 		"--metrics-bind-address=0",
 	)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
-	cmd.Stdout, cmd.Stderr = o.Output, o.Output
-	// If this process dies without cleaning up, the kernel stops the manager too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", o.Manager, err)
+	if err != nil {
+		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	result := make(chan error, 1)
-	go func() {
-		select {
-		case err := <-exited:
-			result <- fmt.Errorf("the manager exited: %v", err)
-		case <-ctx.Done():
-			// Stopped on purpose: its exit status after the signal says nothing.
-			_ = StopProcess(cmd, exited, 30*time.Second)
-			result <- nil
-		}
-	}()
 
 	url := fmt.Sprintf("http://localhost:%d/readyz", o.ProbePort)
 	err = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -226,10 +210,37 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 	return result, nil
 }
 
-// StopProcess asks a started process to stop with SIGTERM and kills it if it has not
-// exited after grace. exited must deliver the result of cmd.Wait, which StopProcess
-// returns.
-func StopProcess(cmd *exec.Cmd, exited <-chan error, grace time.Duration) error {
+// RunProcess starts binary with args (and env added to this process's), its output to
+// out. done receives an error when the process exits by itself, or nil once it has
+// stopped because ctx ended: then it gets SIGTERM, and SIGKILL 30 s later. If this
+// process dies without cleaning up, the kernel stops it too.
+func RunProcess(ctx context.Context, binary string, env []string, out io.Writer, args ...string) (done <-chan error, err error) {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	result := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-exited:
+			result <- fmt.Errorf("%s exited: %v", filepath.Base(binary), err)
+		case <-ctx.Done():
+			// Stopped on purpose: its exit status after the signal says nothing.
+			_ = stop(cmd, exited, 30*time.Second)
+			result <- nil
+		}
+	}()
+	return result, nil
+}
+
+// stop sends SIGTERM, then SIGKILL after grace, and returns the result of cmd.Wait
+// that exited delivers.
+func stop(cmd *exec.Cmd, exited <-chan error, grace time.Duration) error {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exited:

@@ -406,13 +406,9 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 			return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(v)}
 		}
 		set := createSet(newSet("v1").Obj())
-		Eventually(func() error {
-			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
-				return err
-			}
-			set.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: cpu("100m")}
-			return k8sClient.Update(ctx, set)
-		}).Should(Succeed())
+		setImage(set, "v1", func(s *sidecarsv1alpha1.SidecarSet) {
+			s.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: cpu("100m")}
+		})
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
 			g.Expect(set.Status.ObservedGeneration).To(Equal(set.Generation))
@@ -423,13 +419,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		DeferCleanup(pw.stop)
 
 		By("raising the CPU request: resized through pods/resize, no drain")
-		Eventually(func() error {
-			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
-				return err
-			}
-			set.Spec.Containers[0].Resources.Requests = cpu("250m")
-			return k8sClient.Update(ctx, set)
-		}).Should(Succeed())
+		setImage(set, "v1", func(s *sidecarsv1alpha1.SidecarSet) { s.Spec.Containers[0].Resources.Requests = cpu("250m") })
 		Eventually(func(g Gomega) {
 			for _, p := range allPods(g) {
 				g.Expect(p.Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("250m"))
@@ -444,13 +434,9 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		Expect(drained).To(BeZero(), "a CPU resize needs no drain")
 
 		By("setting a memory limit: the pod drains first (resizePolicy RestartContainer)")
-		Eventually(func() error {
-			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
-				return err
-			}
-			set.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("64Mi")
-			return k8sClient.Update(ctx, set)
-		}).Should(Succeed())
+		setImage(set, "v1", func(s *sidecarsv1alpha1.SidecarSet) {
+			s.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("64Mi")
+		})
 		Eventually(func(g Gomega) {
 			for _, p := range allPods(g) {
 				g.Expect(p.Spec.InitContainers[0].Resources.Requests.Memory().String()).To(Equal("64Mi"))
