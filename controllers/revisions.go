@@ -23,7 +23,6 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
@@ -39,7 +38,7 @@ import (
 // records it in status.updateRevision. On a name collision it raises collisionCount
 // instead and returns collided: the status write brings the set back to try the next name.
 func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
-	revisions []appsv1.ControllerRevision, status *sidecarsv1alpha1.SidecarSetStatus) (collided bool, err error) {
+	revisions []appsv1.ControllerRevision, status *sidecarsv1alpha1.SidecarSetStatus, rep *report) (collided bool, err error) {
 	want, err := revision.NewControllerRevision(set, r.OperatorNamespace, nextRevisionNumber(revisions))
 	if err != nil {
 		return false, err
@@ -52,8 +51,7 @@ func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, set *sidecars
 			return false, fmt.Errorf("creating revision %s: %w", want.Name, err)
 		}
 		ctrl.LoggerFrom(ctx).V(1).Info("Created revision", "revision", klog.KObj(want))
-		r.Recorder.Eventf(set, nil, corev1.EventTypeNormal, "RevisionCreated", "CreateRevision",
-			"Stored revision %s for the current spec", want.Name)
+		rep.normal("RevisionCreated", "CreateRevision", "Stored revision %s for the current spec", want.Name)
 	case err != nil:
 		return false, err
 	case !ownedBy(got, set) || !revision.Stores(got, revision.SpecOf(set)):

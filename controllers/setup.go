@@ -27,6 +27,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -55,7 +56,7 @@ func CacheOptions(opts Options) cache.Options {
 	}}
 }
 
-// SetupWithManager registers the SidecarSet controller.
+// SetupWithManager registers the SidecarSet controller and the pod-level controller.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// The manager's pod cache holds injected pods only; pods the webhook missed are found
 	// through this metadata-only view of every pod.
@@ -69,6 +70,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(podMetadata); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, upgradingSetIndex, indexUpgradingSet); err != nil {
+		return err
+	}
 	r := &SidecarSetReconciler{
 		Client:            mgr.GetClient(),
 		PodMetadata:       podMetadata,
@@ -77,7 +81,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	podMeta := &metav1.PartialObjectMetadata{}
 	podMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
-	return ctrl.NewControllerManagedBy(mgr).
+	err = ctrl.NewControllerManagedBy(mgr).
 		For(&sidecarsv1alpha1.SidecarSet{}).
 		Owns(&appsv1.ControllerRevision{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(setsOfInjectedPod)).
@@ -85,6 +89,38 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 			handler.TypedEnqueueRequestsFromMapFunc(r.setsSelecting))).
 		Named("sidecarset").
 		Complete(r)
+	if err != nil {
+		return err
+	}
+
+	p := &PodReconciler{
+		Client:            mgr.GetClient(),
+		PodMetadata:       podMetadata,
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("outrigger-pod"),
+		OperatorNamespace: opts.OperatorNamespace,
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&corev1.Pod{}).
+		Watches(&sidecarsv1alpha1.SidecarSet{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, obj client.Object) []reconcile.Request {
+				set, ok := obj.(*sidecarsv1alpha1.SidecarSet)
+				if !ok {
+					return nil
+				}
+				return p.podsUpgradedBy(ctx, set)
+			})).
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, obj client.Object) []reconcile.Request {
+				ns, ok := obj.(*metav1.PartialObjectMetadata)
+				if !ok {
+					return nil
+				}
+				return p.podsUpgradingIn(ctx, ns)
+			})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		Named("pod").
+		Complete(p)
 }
 
 // setsOfInjectedPod maps an injected pod to the sets recorded on it or upgrading it.

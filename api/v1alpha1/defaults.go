@@ -16,7 +16,11 @@ limitations under the License.
 
 package v1alpha1
 
-import "k8s.io/apimachinery/pkg/util/intstr"
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
 
 // Defaults the API server applies (CRD schema defaults); the helpers below fall back to
 // them so code reading an object that skipped the API server (unit tests, a stored
@@ -26,6 +30,8 @@ const (
 	DefaultDrainSeconds         int32 = 5
 	DefaultMaxUnavailable             = 1
 	DefaultPartition                  = 0
+	// DefaultProgressDeadlineSeconds is Deployment's default too.
+	DefaultProgressDeadlineSeconds int32 = 600
 )
 
 // EffectiveMode is the sidecar's mode, Native when unset.
@@ -86,6 +92,14 @@ func (s *UpdateStrategy) EffectiveOnImmutableChange() ImmutableChangePolicy {
 		return ImmutableChangeSkip
 	}
 	return s.OnImmutableChange
+}
+
+// EffectiveProgressDeadline is progressDeadlineSeconds as a duration, 600s when unset.
+func (s *UpdateStrategy) EffectiveProgressDeadline() time.Duration {
+	if s.ProgressDeadlineSeconds == nil {
+		return time.Duration(DefaultProgressDeadlineSeconds) * time.Second
+	}
+	return time.Duration(*s.ProgressDeadlineSeconds) * time.Second
 }
 
 // ReadinessGateEnabled says whether injected pods get the sidecars-ready readiness

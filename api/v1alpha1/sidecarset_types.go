@@ -352,6 +352,21 @@ type UpdateStrategy struct {
 	// +kubebuilder:default=Skip
 	// +optional
 	OnImmutableChange ImmutableChangePolicy `json:"onImmutableChange,omitempty"`
+
+	// progressDeadlineSeconds is how long one pod's new sidecars may take to run and be
+	// ready after their images were replaced or their resources resized, from 1 to 86400
+	// (default 600). A pod past it is a failed upgrade: it is reported (pod condition
+	// sidecars.outrigger.dev/sidecars-upgradable, a Warning event naming the container
+	// and the kubelet's reason, Degraded=True with reason UpgradeFailed and
+	// Progressing=False with reason ProgressDeadlineExceeded) and keeps counting against
+	// maxUnavailable until the target changes, so a broken image stops the rollout at
+	// maxUnavailable pods. Changing the images back (or pinning an earlier revision)
+	// re-drives failed pods to the new target.
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 }
 
 // DrainPolicy controls how a pod leaves Service endpoints before its sidecar restarts.

@@ -73,4 +73,17 @@ const (
 	ReasonNoMatchingPods    = "NoMatchingPods"
 	ReasonResizeInfeasible  = "ResizeInfeasible"
 	ReasonRevisionNotFound  = "RevisionNotFound"
+	// ReasonUpgradeFailed (Degraded, and the pod's sidecars-upgradable condition): some
+	// pods' new sidecars did not run and become ready within progressDeadlineSeconds, or
+	// the kubelet refused their resize.
+	ReasonUpgradeFailed = "UpgradeFailed"
+	// ReasonProgressDeadlineExceeded (Progressing False): the rollout stopped because
+	// failed upgrades hold maxUnavailable; change the target (revert, pin) to go on.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	// ReasonDisruptionBudget (Progressing): a PodDisruptionBudget allows no disruption of
+	// the pods waiting to be drained.
+	ReasonDisruptionBudget = "DisruptionBudgetHeld"
+	// ReasonLeftSidecarSet (the pod's sidecars-ready condition): the SidecarSet that was
+	// upgrading the pod was deleted or no longer selects it; its upgrade was abandoned.
+	ReasonLeftSidecarSet = "LeftSidecarSet"
 )

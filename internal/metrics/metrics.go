@@ -75,7 +75,7 @@ var (
 	// SidecarSetPods is the number of matched pods per SidecarSet and state.
 	SidecarSetPods = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "outrigger_sidecarset_pods",
-		Help: "Pods a SidecarSet selects, by state (updated, pending, upgrading, not_upgradable, missing).",
+		Help: "Pods a SidecarSet selects, by state (updated, pending, upgrading, failed, not_upgradable, missing).",
 	}, []string{sidecarSetLabel, "state"})
 
 	// UpgradesTotal counts in-place upgrades of pods by SidecarSet and result.
@@ -83,13 +83,28 @@ var (
 		Name: "outrigger_upgrades_total",
 		Help: "In-place sidecar upgrades of running pods, by SidecarSet and result (started, finished, failed, evicted).",
 	}, []string{sidecarSetLabel, "result"})
+
+	// PodErrorsTotal counts the writes to pods a rollout pass could not make (other
+	// than conflicts with a newer pod); the pod is retried with backoff.
+	PodErrorsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "outrigger_pod_errors_total",
+		Help: "Failed writes to pods during a SidecarSet's rollout, retried with backoff, by SidecarSet.",
+	}, []string{sidecarSetLabel})
+
+	// ReleasedPodsTotal counts the pods whose upgrade was abandoned because they left
+	// the SidecarSet upgrading them (deleted, or no longer selecting them).
+	ReleasedPodsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "outrigger_released_pods_total",
+		Help: "Pods let go mid-upgrade (state cleared, readiness gate True) because they left the SidecarSet upgrading them.",
+	}, []string{sidecarSetLabel})
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(SidecarSetPods, UpgradesTotal)
+	crmetrics.Registry.MustRegister(SidecarSetPods, UpgradesTotal, PodErrorsTotal, ReleasedPodsTotal)
 }
 
 // ForgetSidecarSet drops the series of a deleted SidecarSet.
 func ForgetSidecarSet(name string) {
 	SidecarSetPods.DeletePartialMatch(prometheus.Labels{sidecarSetLabel: name})
+	PodErrorsTotal.DeletePartialMatch(prometheus.Labels{sidecarSetLabel: name})
 }

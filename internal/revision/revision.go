@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -148,4 +149,44 @@ func SpecFromRevision(cr *appsv1.ControllerRevision) (Spec, error) {
 func Stores(cr *appsv1.ControllerRevision, spec Spec) bool {
 	stored, err := SpecFromRevision(cr)
 	return err == nil && Hash(stored) == Hash(spec)
+}
+
+// ErrPinNotFound is the PinError.Err of a pinned revision that does not exist.
+var ErrPinNotFound = errors.New("does not exist")
+
+// PinError says why spec.injection.revision cannot be used.
+type PinError struct {
+	Set, Pinned string
+	// Owner is the set the revision belongs to, when it is another one.
+	Owner string
+	Err   error
+}
+
+func (e *PinError) Error() string {
+	if e.Owner != "" {
+		return fmt.Sprintf("SidecarSet %q pins spec.injection.revision %q, which belongs to SidecarSet %q", e.Set, e.Pinned, e.Owner)
+	}
+	return fmt.Sprintf("SidecarSet %q pins spec.injection.revision %q, which %v", e.Set, e.Pinned, e.Err)
+}
+
+func (e *PinError) Unwrap() error { return e.Err }
+
+// Pinned resolves the revision a SidecarSet's spec.injection.revision names: cr is the
+// ControllerRevision named pinned (nil when there is none). It is the one rule shared by
+// the pod webhook (what new pods get), the validator (what may be pinned) and the
+// controller (what running pods move to): the revision must exist, belong to the set and
+// hold a spec. Errors are *PinError.
+func Pinned(setName, pinned string, cr *appsv1.ControllerRevision) (Spec, error) {
+	switch {
+	case cr == nil:
+		return Spec{}, &PinError{Set: setName, Pinned: pinned, Err: ErrPinNotFound}
+	case cr.Labels[sidecarsv1alpha1.RevisionSetLabel] != setName:
+		return Spec{}, &PinError{Set: setName, Pinned: cr.Name, Owner: cr.Labels[sidecarsv1alpha1.RevisionSetLabel],
+			Err: errors.New("belongs to another SidecarSet")}
+	}
+	spec, err := SpecFromRevision(cr)
+	if err != nil {
+		return Spec{}, &PinError{Set: setName, Pinned: cr.Name, Err: err}
+	}
+	return spec, nil
 }

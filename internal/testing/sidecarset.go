@@ -111,6 +111,12 @@ func (w *SidecarSetWrapper) DrainSeconds(s int32) *SidecarSetWrapper {
 	return w
 }
 
+// ProgressDeadlineSeconds sets updateStrategy.progressDeadlineSeconds.
+func (w *SidecarSetWrapper) ProgressDeadlineSeconds(s int32) *SidecarSetWrapper {
+	w.Spec.UpdateStrategy.ProgressDeadlineSeconds = &s
+	return w
+}
+
 // OnImmutableChange sets updateStrategy.onImmutableChange.
 func (w *SidecarSetWrapper) OnImmutableChange(p sidecarsv1alpha1.ImmutableChangePolicy) *SidecarSetWrapper {
 	w.Spec.UpdateStrategy.OnImmutableChange = p

@@ -32,7 +32,8 @@ import (
 
 // fuzzPods turns each byte into one pod: bit 0 Ready, bit 1 Upgrading, bit 2
 // Terminating, bits 3-4 the record (up to date, in place, immutable, none), bit 5 the
-// canary label, bit 6 reuses the previous pod's key.
+// canary label, bit 6 reuses the previous pod's key, bit 7 makes it finished (phase
+// Succeeded or Failed).
 func fuzzPods(shape []byte) (pods []Pod, duplicate bool) {
 	records := []*sidecarsv1alpha1.InjectionRecord{&recordV2, &recordV1, &recordV0, nil}
 	for i, b := range shape {
@@ -40,7 +41,7 @@ func fuzzPods(shape []byte) (pods []Pod, duplicate bool) {
 		if b&0x40 != 0 && i > 0 {
 			key, duplicate = pods[i-1].Key, true
 		}
-		p := Pod{Key: key, Ready: b&1 != 0, Upgrading: b&2 != 0, Terminating: b&4 != 0, Record: records[(b>>3)&3]}
+		p := Pod{Key: key, Ready: b&1 != 0, Upgrading: b&2 != 0, Terminating: b&4 != 0, Record: records[(b>>3)&3], Finished: b&0x80 != 0}
 		if b&0x20 != 0 {
 			p.Labels = map[string]string{"track": "canary"}
 		}
@@ -114,9 +115,16 @@ func FuzzCompute(f *testing.F) {
 func checkFuzzedPlan(t *testing.T, strategy sidecarsv1alpha1.UpdateStrategy, pods []Pod, plan Plan) {
 	t.Helper()
 	byKey := map[string]Pod{}
-	live, atTarget := 0, 0
+	live, atTarget, counted, injected := 0, 0, 0, 0
 	for _, p := range pods {
 		byKey[p.Key] = p
+		if p.Finished {
+			continue
+		}
+		counted++
+		if p.Record != nil {
+			injected++
+		}
 		if !p.Terminating {
 			live++
 			if p.Upgrading || plan.Classes[p.Key] == ClassUpToDate {
@@ -124,8 +132,11 @@ func checkFuzzedPlan(t *testing.T, strategy sidecarsv1alpha1.UpdateStrategy, pod
 			}
 		}
 	}
-	if len(plan.Classes) != len(pods) {
-		t.Fatalf("classified %d pods, want %d", len(plan.Classes), len(pods))
+	if len(plan.Classes) != counted || plan.Counts.Matched != counted {
+		t.Fatalf("classified %d and counted %d pods, want the %d not finished", len(plan.Classes), plan.Counts.Matched, counted)
+	}
+	if plan.Unavailable > injected {
+		t.Fatalf("Unavailable = %d, more than the %d injected pods (missing pods cost nothing)", plan.Unavailable, injected)
 	}
 	if plan.MaxUnavailable < 1 {
 		t.Fatalf("MaxUnavailable = %d, want at least 1", plan.MaxUnavailable)
@@ -187,6 +198,9 @@ func (c *planListChecker) check(list string, keys []string, class Class) {
 		}
 		c.seen[k] = true
 		p := c.byKey[k]
+		if p.Finished {
+			c.t.Fatalf("%s lists %s, which is finished", list, k)
+		}
 		if list == "Continue" {
 			if !p.Upgrading || p.Terminating {
 				c.t.Fatalf("%s lists %s, which is not an in-flight upgrade", list, k)

@@ -46,19 +46,32 @@ type Target struct {
 type Pod struct {
 	// Key is "namespace/name"; it orders the output and must be unique.
 	Key string
+	// Owner names the pod's controller (e.g. "ReplicaSet/web-7d9f"), "" for a bare pod.
+	// A batch spreads across owners, so one workload is not drained first.
+	Owner string
 	// Labels are matched against updateStrategy.selector.
 	Labels map[string]string
 	// Ready says the pod's Ready condition is True.
 	Ready bool
 	// Record is this set's injection record on the pod; nil when the set never injected it.
 	Record *sidecarsv1alpha1.InjectionRecord
-	// Upgrading says an in-place upgrade of the pod is in flight.
+	// Upgrading says this set's in-place upgrade of the pod is in flight (or was begun
+	// by this process and the cache does not show it yet).
 	Upgrading bool
+	// Failed says this set's in-place upgrade of the pod to the target failed: it is
+	// reported, not retried, and counts as unavailable until the target changes.
+	Failed bool
+	// HeldBy names another SidecarSet whose upgrade state (in flight or failed) is on
+	// the pod. One upgrade runs on a pod at a time: this set waits for that one to end.
+	HeldBy string
 	// Terminating says the pod is being deleted.
 	Terminating bool
-	// Failed says an in-place upgrade of the pod to the target failed (e.g. the kubelet
-	// refused the resize): it is reported, not retried, until the target changes.
-	Failed bool
+	// BackingOff says a write to the pod failed recently and is retried later: it is no
+	// candidate until then, so it cannot take the budget of the pods behind it.
+	BackingOff bool
+	// Finished says the pod's phase is Succeeded or Failed: its containers will not run
+	// again, so it is neither upgraded nor counted (a completed Job's pod).
+	Finished bool
 }
 
 // Class is how a pod's sidecars stand against the Target.
@@ -99,7 +112,8 @@ const (
 // Counts are the pod counts a SidecarSet's status reports, over all matched pods
 // (terminating ones included).
 type Counts struct {
-	// Matched is the number of pods passed to Compute (status matchedPods).
+	// Matched is the number of pods passed to Compute that are not finished (status
+	// matchedPods).
 	Matched int
 	// UpToDate counts pods of ClassUpToDate (status updatedPods).
 	UpToDate int
@@ -113,6 +127,12 @@ type Counts struct {
 	NotUpgradable int
 	// Failed counts pods whose in-place upgrade failed (also reported as not upgradable).
 	Failed int
+	// Held counts pods another set's upgrade holds.
+	Held int
+	// Waiting counts the pods not terminating that the rollout has yet to begin: of
+	// ClassInPlace (and ClassNotUpgradable with onImmutableChange Evict), neither
+	// upgrading nor failed, whether or not the plan starts them now.
+	Waiting int
 	// Missing counts pods of ClassMissing (status missingPods).
 	Missing int
 }
@@ -132,10 +152,14 @@ type Plan struct {
 	// driven on whatever the budget, pause or strategy type say: stopping half way
 	// would leave a pod drained from its Services.
 	Continue []string
+	// Failed are the pods whose upgrade to the target failed, by key. They are only
+	// looked at (a kubelet that gets there late finishes them), never driven.
+	Failed []string
 	// MaxUnavailable is the resolved maxUnavailable, at least 1.
 	MaxUnavailable int
-	// Unavailable is the number of pods unavailable before this plan: not Ready,
-	// upgrading or terminating, each pod counted once.
+	// Unavailable is the number of injected pods unavailable before this plan: not
+	// Ready, upgrading, failed or terminating, each pod counted once. Pods the set never
+	// injected and finished pods are not counted.
 	Unavailable int
 	// Partition is the resolved number of pods kept on the old revision.
 	Partition int
@@ -167,8 +191,9 @@ func Classify(record *sidecarsv1alpha1.InjectionRecord, target Target) Class {
 //
 // Candidates are the pods of ClassInPlace (to start) and, with onImmutableChange Evict,
 // of ClassNotUpgradable (to evict) that match updateStrategy.selector and are neither
-// upgrading nor terminating. Missing pods are only reported. The candidates are ordered
-// not-ready first, then by key; the partition caps how many of them may go, from the
+// upgrading, failed, held by another set's upgrade nor terminating. Missing pods are
+// only reported and cost no budget; finished pods (Succeeded, Failed) are left out
+// altogether. The candidates are ordered not-ready first, then spread across owners; the partition caps how many of them may go, from the
 // front, and then the budget — maxUnavailable minus pods already unavailable — pays
 // for the Ready ones, one each; the not-ready ones are unavailable already and go free.
 // A paused strategy or one of type OnPodRestart starts and evicts nothing.
@@ -187,7 +212,6 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 		Classes:        make(map[string]Class, len(pods)),
 		MaxUnavailable: lim.maxUnavailable,
 		Partition:      lim.partition,
-		Counts:         Counts{Matched: len(pods)},
 	}
 	candidates, live, atTarget, err := plan.observe(pods, target, lim)
 	if err != nil {
@@ -253,34 +277,50 @@ func resolveLimits(strategy sidecarsv1alpha1.UpdateStrategy, matched int) (limit
 }
 
 // observe classifies and counts the pods into the plan, lists the upgrades in flight
-// in Continue, and returns the candidates to start or evict. live counts the pods not
-// terminating; atTarget those of them up to date or upgrading (each once). Together
-// they bound what the partition lets through.
+// in Continue and the failed ones in Failed, and returns the candidates to start or
+// evict. live counts the pods not terminating; atTarget those of them up to date or
+// upgrading (each once). Together they bound what the partition lets through.
 func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []Pod, live, atTarget int, err error) {
+	seen := make(map[string]bool, len(pods))
 	for _, p := range pods {
-		if _, dup := plan.Classes[p.Key]; dup {
+		if seen[p.Key] {
 			return nil, 0, 0, fmt.Errorf("pod %q is listed twice", p.Key)
+		}
+		seen[p.Key] = true
+		if p.Finished {
+			continue
 		}
 		class := Classify(p.Record, target)
 		plan.Classes[p.Key] = class
+		plan.Counts.Matched++
 		plan.Counts.add(class, p.Ready)
 
-		if !p.Ready || p.Upgrading || p.Terminating {
+		if p.Record != nil && (!p.Ready || p.Upgrading || p.Failed || p.Terminating) {
 			plan.Unavailable++
 		}
 		if p.Terminating {
 			continue
 		}
 		live++
-		if p.Upgrading {
-			plan.Continue = append(plan.Continue, p.Key)
+		if !p.Upgrading && !p.Failed && (class == ClassInPlace || class == ClassNotUpgradable && lim.evict) {
+			plan.Counts.Waiting++
 		}
-		if class == ClassUpToDate || p.Upgrading {
+		switch {
+		case p.Upgrading:
+			plan.Continue = append(plan.Continue, p.Key)
 			atTarget++
 			continue
-		}
-		if p.Failed {
+		case p.Failed:
+			plan.Failed = append(plan.Failed, p.Key)
 			plan.Counts.Failed++
+			continue
+		case class == ClassUpToDate:
+			atTarget++
+			continue
+		case p.HeldBy != "":
+			plan.Counts.Held++
+			continue
+		case p.BackingOff:
 			continue
 		}
 		if (class == ClassInPlace || class == ClassNotUpgradable && lim.evict) && lim.canary.Matches(labels.Set(p.Labels)) {
@@ -288,13 +328,22 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 		}
 	}
 	slices.Sort(plan.Continue)
+	slices.Sort(plan.Failed)
 	return candidates, live, atTarget, nil
 }
 
-// choose orders the candidates not-ready first, then by key, and moves the first
+// choose orders the candidates — not-ready first, then spread across owners (each
+// owner's first pod, then each owner's second...), then by key — and moves the first
 // allowed of them to Start or Evict while the budget — maxUnavailable minus the pods
 // already unavailable — pays for the Ready ones, one each.
 func (plan *Plan) choose(candidates []Pod, allowed int) {
+	slices.SortFunc(candidates, func(a, b Pod) int { return cmp.Compare(a.Key, b.Key) })
+	rank := make(map[string]int, len(candidates))
+	perOwner := map[string]int{}
+	for _, p := range candidates {
+		rank[p.Key] = perOwner[p.Owner]
+		perOwner[p.Owner]++
+	}
 	slices.SortFunc(candidates, func(a, b Pod) int {
 		if a.Ready != b.Ready {
 			if a.Ready {
@@ -302,7 +351,7 @@ func (plan *Plan) choose(candidates []Pod, allowed int) {
 			}
 			return -1
 		}
-		return cmp.Compare(a.Key, b.Key)
+		return cmp.Or(cmp.Compare(rank[a.Key], rank[b.Key]), cmp.Compare(a.Owner, b.Owner), cmp.Compare(a.Key, b.Key))
 	})
 	budget := max(0, plan.MaxUnavailable-plan.Unavailable)
 	for _, p := range candidates[:min(allowed, len(candidates))] {

@@ -49,7 +49,15 @@ func inPlace(key string) Pod   { return withRecord(key, recordV1) }
 func immutable(key string) Pod { return withRecord(key, recordV0) }
 func missing(key string) Pod   { return Pod{Key: key, Ready: true} }
 
-func notReady(p Pod) Pod    { p.Ready = false; return p }
+func notReady(p Pod) Pod   { p.Ready = false; return p }
+func finished(p Pod) Pod   { p.Finished, p.Ready = true, false; return p }
+func failed(p Pod) Pod     { p.Failed = true; return p }
+func heldBy(p Pod) Pod     { p.HeldBy = "other"; return p }
+func backingOff(p Pod) Pod { p.BackingOff = true; return p }
+func ownedBy(p Pod, owner string) Pod {
+	p.Owner = owner
+	return p
+}
 func upgrading(p Pod) Pod   { p.Upgrading, p.Ready = true, false; return p }
 func terminating(p Pod) Pod { p.Terminating = true; return p }
 func labelled(p Pod, k, v string) Pod {
@@ -285,11 +293,60 @@ func TestCompute(t *testing.T) {
 			pods:     []Pod{inPlace("ns/b"), immutable("ns/a"), immutable("ns/c"), inPlace("ns/d")},
 			want:     Plan{Start: []string{"ns/b", "ns/d"}, MaxUnavailable: 2},
 		},
-		"missing pods are reported and never started nor evicted": {
+		"missing pods are reported and never started nor evicted, and cost no budget": {
 			strategy:    strategyOf(evict().MaxUnavailable(intstr.FromInt32(5))),
 			pods:        []Pod{missing("ns/a"), notReady(missing("ns/b")), inPlace("ns/c")},
-			want:        Plan{Start: []string{"ns/c"}, MaxUnavailable: 5, Unavailable: 1},
+			want:        Plan{Start: []string{"ns/c"}, MaxUnavailable: 5},
 			wantClasses: map[string]Class{"ns/a": ClassMissing, "ns/b": ClassMissing, "ns/c": ClassInPlace},
+		},
+		"finished pods (Succeeded, Failed) are neither counted, unavailable nor upgraded": {
+			strategy:    maxUnavailable(intstr.FromInt32(1)),
+			pods:        []Pod{finished(inPlace("ns/a")), finished(upToDate("ns/b")), inPlace("ns/c")},
+			want:        Plan{Start: []string{"ns/c"}, MaxUnavailable: 1},
+			wantClasses: map[string]Class{"ns/c": ClassInPlace},
+		},
+		"a failed upgrade costs budget until the target changes, even on a Ready pod": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods:     []Pod{failed(inPlace("ns/a")), inPlace("ns/b")},
+			want:     Plan{Failed: []string{"ns/a"}, MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
+		},
+		"failed upgrades stop a broken rollout at maxUnavailable": {
+			strategy: maxUnavailable(intstr.FromInt32(2)),
+			pods:     []Pod{notReady(failed(inPlace("ns/a"))), notReady(failed(inPlace("ns/b"))), inPlace("ns/c"), inPlace("ns/d")},
+			want:     Plan{Failed: []string{"ns/a", "ns/b"}, MaxUnavailable: 2, Unavailable: 2, Blocked: BlockedBudget},
+		},
+		"another set's upgrade holds a Ready pod without costing this set's budget": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods:     []Pod{heldBy(inPlace("ns/a")), inPlace("ns/b")},
+			want:     Plan{Start: []string{"ns/b"}, MaxUnavailable: 1},
+		},
+		"another set's upgrade costs budget only while its pod is not ready": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods:     []Pod{notReady(heldBy(inPlace("ns/a"))), inPlace("ns/b")},
+			want:     Plan{MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
+		},
+		"a pod held by another set is not started even when not ready": {
+			strategy: maxUnavailable(intstr.FromInt32(3)),
+			pods:     []Pod{notReady(heldBy(inPlace("ns/a")))},
+			want:     Plan{MaxUnavailable: 3, Unavailable: 1},
+		},
+		"a pod backing off after failed writes is skipped for the next one": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods:     []Pod{backingOff(inPlace("ns/a")), inPlace("ns/b")},
+			want:     Plan{Start: []string{"ns/b"}, MaxUnavailable: 1},
+		},
+		"a batch spreads across owners before taking a second pod of one": {
+			strategy: maxUnavailable(intstr.FromInt32(3)),
+			pods: []Pod{
+				ownedBy(inPlace("ns/a1"), "ReplicaSet/a"), ownedBy(inPlace("ns/a2"), "ReplicaSet/a"), ownedBy(inPlace("ns/a3"), "ReplicaSet/a"),
+				ownedBy(inPlace("ns/b1"), "ReplicaSet/b"), ownedBy(inPlace("ns/b2"), "ReplicaSet/b"), inPlace("ns/z"),
+			},
+			want: Plan{Start: []string{"ns/z", "ns/a1", "ns/b1"}, MaxUnavailable: 3},
+		},
+		"an upgrade re-driven after a revert is in flight although its record is at the target": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods:     []Pod{upgrading(upToDate("ns/a")), inPlace("ns/b")},
+			want:     Plan{Continue: []string{"ns/a"}, MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
 		},
 		"terminating pods are not started but count as unavailable": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
@@ -334,8 +391,14 @@ func TestCompute(t *testing.T) {
 					t.Errorf("Compute() classes differ (-want +got):\n%s", diff)
 				}
 			}
-			if len(got.Classes) != len(tc.pods) {
-				t.Errorf("Compute() classified %d pods, want all %d", len(got.Classes), len(tc.pods))
+			unfinished := 0
+			for _, p := range tc.pods {
+				if !p.Finished {
+					unfinished++
+				}
+			}
+			if len(got.Classes) != unfinished {
+				t.Errorf("Compute() classified %d pods, want all %d not finished", len(got.Classes), unfinished)
 			}
 		})
 	}
@@ -347,8 +410,10 @@ func TestComputeCounts(t *testing.T) {
 		inPlace("ns/d"), upgrading(inPlace("ns/e")),
 		immutable("ns/f"), notReady(immutable("ns/g")),
 		missing("ns/h"),
+		finished(inPlace("ns/i")), heldBy(inPlace("ns/j")), notReady(failed(inPlace("ns/k"))),
 	}
-	want := Counts{Matched: 8, UpToDate: 3, Ready: 5, UpToDateReady: 2, InPlace: 2, NotUpgradable: 2, Missing: 1}
+	want := Counts{Matched: 10, UpToDate: 3, Ready: 6, UpToDateReady: 2, InPlace: 4, NotUpgradable: 2, Missing: 1,
+		Failed: 1, Held: 1, Waiting: 2}
 	got, err := Compute(strategyOf(set()), target, pods)
 	if err != nil {
 		t.Fatalf("Compute() failed: %v", err)

@@ -20,11 +20,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -45,18 +47,37 @@ type State struct {
 	ImageFreeHash string `json:"imageFreeHash"`
 	// Images are the new images of the containers being replaced.
 	Images map[string]string `json:"images,omitempty"`
-	// OldImageIDs are the imageIDs those containers ran before: a different one proves
-	// the kubelet restarted them on the new image.
-	OldImageIDs map[string]string `json:"oldImageIDs,omitempty"`
 	// Resources are the new resources of the containers being resized.
 	Resources map[string]corev1.ResourceRequirements `json:"resources,omitempty"`
 	// Drain says the pod leaves Service endpoints (readiness gate False) first.
 	Drain bool `json:"drain,omitempty"`
 	// Swapped says the images are patched and the resize requested.
 	Swapped bool `json:"swapped,omitempty"`
-	// Failed says why the upgrade stopped; a failed upgrade is not retried until the
-	// set's target changes.
+	// SwappedAt is when they were; the progress deadline runs from it.
+	SwappedAt *metav1.Time `json:"swappedAt,omitempty"`
+	// Before are the replaced containers as the kubelet ran them just before the swap.
+	// A change of any of their container ID, restart count or image ID proves the
+	// kubelet restarted them: a tag re-pointed to the same digest keeps the image ID but
+	// not the container ID.
+	Before map[string]ContainerRun `json:"before,omitempty"`
+	// Failed says why the upgrade stopped. A failed upgrade is not driven again until
+	// the set's target changes, and finishes by itself if the kubelet gets there after
+	// all (an image pushed late).
 	Failed string `json:"failed,omitempty"`
+}
+
+// ContainerRun identifies one run of a container, as its status reports it.
+type ContainerRun struct {
+	ContainerID  string `json:"containerID,omitempty"`
+	ImageID      string `json:"imageID,omitempty"`
+	RestartCount int32  `json:"restartCount,omitempty"`
+	// Image is the image the run was started from, as the kubelet reported it.
+	Image string `json:"image,omitempty"`
+}
+
+// same says whether st reports this run.
+func (r ContainerRun) same(st corev1.ContainerStatus) bool {
+	return r.ContainerID == st.ContainerID && r.ImageID == st.ImageID && r.RestartCount == st.RestartCount
 }
 
 // ParseState reads a pod's upgrade state; nil when none is in flight.
@@ -76,9 +97,14 @@ func ParseState(pod *corev1.Pod) (*State, error) {
 func (s *State) String() string {
 	b, err := json.Marshal(s)
 	if err != nil {
-		panic(err) // plain strings and resource lists always marshal
+		panic(err) // plain strings, times and resource lists always marshal
 	}
 	return string(b)
+}
+
+// Targets says whether the state moves the pod to target.
+func (s *State) Targets(target Target) bool {
+	return s.Revision == target.Revision && s.Hash == target.Hash
 }
 
 // Action is the next thing to do to a pod.
@@ -91,30 +117,30 @@ const (
 	ActionBegin Action = "Begin"
 	// ActionDrain: set the sidecars-ready condition False, so the pod leaves endpoints.
 	ActionDrain Action = "Drain"
-	// ActionWait: wait Step.After for load balancers to stop sending traffic.
-	ActionWait Action = "Wait"
+	// ActionWaitDrain: wait Step.After for load balancers to stop sending traffic.
+	ActionWaitDrain Action = "WaitDrain"
 	// ActionSwap: patch Step.State.Images and resize to Step.State.Resources, and record
 	// Step.State (now Swapped).
 	ActionSwap Action = "Swap"
-	// ActionAwait: wait for the kubelet to run the new containers and report them ready.
-	ActionAwait Action = "Await"
-	// ActionFinish: write the new injection record, clear the state; then ActionMarkReady.
+	// ActionWaitKubelet: wait for the kubelet to run the new containers and report them
+	// ready; Step.Reason says what is missing.
+	ActionWaitKubelet Action = "WaitKubelet"
+	// ActionFinish: write the new injection record, clear the state, and set the
+	// sidecars-ready condition True.
 	ActionFinish Action = "Finish"
-	// ActionFail: record Step.State (with Failed) and report it; the pod goes back to
-	// endpoints.
+	// ActionFail: record Step.State (with Failed) and report Step.Reason; the pod keeps
+	// its state, so it counts against the budget until the target changes.
 	ActionFail Action = "Fail"
-	// ActionMarkReady: set the sidecars-ready condition True.
-	ActionMarkReady Action = "MarkReady"
 )
 
 // Step is the outcome of Next.
 type Step struct {
 	Action Action
-	// State to write for ActionBegin, ActionSwap and ActionFail.
+	// State to write for ActionBegin, ActionSwap, ActionFinish and ActionFail.
 	State *State
-	// After is how long to wait for ActionWait.
+	// After is how long to wait for ActionWaitDrain.
 	After time.Duration
-	// Reason explains ActionAwait and ActionFail.
+	// Reason explains ActionWaitKubelet, ActionFail and ActionNone.
 	Reason string
 }
 
@@ -129,23 +155,26 @@ type Input struct {
 	Target Target
 	// DrainSeconds is updateStrategy.drain.seconds.
 	DrainSeconds int32
-	Now          time.Time
+	// ProgressDeadline is updateStrategy.progressDeadlineSeconds; 0 means none.
+	ProgressDeadline time.Duration
+	Now              time.Time
 }
 
 // Next decides the next step of an in-place upgrade of in.Pod to in.Target. Each step
 // is decided from the pod as it is, so running it again, or after a restart, is safe.
+//
+// No state is terminal. A state for another target — whatever step it reached, swapped
+// to an image that never started or failed included — is dropped and the pod is driven
+// from what its spec runs now straight to the new target: reverting a broken image
+// swaps the old one back. A failed state for this target finishes if the kubelet gets
+// there after all.
 func Next(in Input) Step {
 	s := in.State
-	if s != nil && (s.Set != in.Set || s.Revision != in.Target.Revision || s.Hash != in.Target.Hash) && (!s.Swapped || s.Failed != "") {
-		// A stale state (another target, not yet swapped, or failed): start over for this
-		// target. A swapped one is confirmed first; its pod then moves on from there.
+	if s != nil && (s.Set != in.Set || !s.Targets(in.Target)) {
 		s = nil
 	}
 	if s == nil {
 		return begin(in)
-	}
-	if s.Failed != "" {
-		return Step{Action: ActionNone, Reason: s.Failed}
 	}
 	if !s.Swapped {
 		if s.Drain {
@@ -154,22 +183,38 @@ func Next(in Input) Step {
 				return Step{Action: ActionDrain}
 			}
 			if left := cond.LastTransitionTime.Add(time.Duration(in.DrainSeconds) * time.Second).Sub(in.Now); left > 0 {
-				return Step{Action: ActionWait, After: left}
+				return Step{Action: ActionWaitDrain, After: left}
 			}
 		}
 		swapped := *s
 		swapped.Swapped = true
+		swapped.SwappedAt = &metav1.Time{Time: in.Now.Truncate(time.Second)}
+		swapped.Before = runsOf(in.Pod, s.Images)
 		return Step{Action: ActionSwap, State: &swapped}
 	}
+	waiting := notRunningYet(in.Pod, s)
+	if s.Failed != "" {
+		if waiting == "" {
+			return Step{Action: ActionFinish, State: s}
+		}
+		return Step{Action: ActionNone, Reason: s.Failed}
+	}
 	if reason, failed := resizeFailed(in.Pod, s); failed {
-		f := *s
-		f.Failed = reason
-		return Step{Action: ActionFail, State: &f, Reason: reason}
+		return fail(s, reason)
 	}
-	if waiting := notRunningYet(in.Pod, s); waiting != "" {
-		return Step{Action: ActionAwait, Reason: waiting}
+	if waiting == "" {
+		return Step{Action: ActionFinish, State: s}
 	}
-	return Step{Action: ActionFinish, State: s}
+	if in.ProgressDeadline > 0 && s.SwappedAt != nil && !in.Now.Before(s.SwappedAt.Add(in.ProgressDeadline)) {
+		return fail(s, fmt.Sprintf("%s after the progress deadline of %s", waiting, in.ProgressDeadline))
+	}
+	return Step{Action: ActionWaitKubelet, Reason: waiting}
+}
+
+func fail(s *State, reason string) Step {
+	f := *s
+	f.Failed = reason
+	return Step{Action: ActionFail, State: &f, Reason: reason}
 }
 
 // begin works out what changes and whether the pod must drain first.
@@ -184,20 +229,29 @@ func begin(in Input) Step {
 	}
 	if len(images) == 0 && len(res) == 0 {
 		// The pod already runs what the target asks (e.g. a change the containers do
-		// not see): only the record moves.
+		// not see, or a revert before the swap): only the record moves.
 		return Step{Action: ActionFinish, State: s}
-	}
-	statuses := containerStatuses(in.Pod)
-	for name := range images {
-		if st, ok := statuses[name]; ok && st.ImageID != "" {
-			if s.OldImageIDs == nil {
-				s.OldImageIDs = map[string]string{}
-			}
-			s.OldImageIDs[name] = st.ImageID
-		}
 	}
 	s.Drain = HasReadinessGate(in.Pod) && (len(images) > 0 || resizeRestarts(in.Pod, res))
 	return Step{Action: ActionBegin, State: s}
+}
+
+// runsOf records the current run of each container about to be replaced; a container
+// that has not run yet (no container ID) has none and starts on the new image.
+func runsOf(pod *corev1.Pod, images map[string]string) map[string]ContainerRun {
+	statuses := containerStatuses(pod)
+	var out map[string]ContainerRun
+	for name := range images {
+		st, ok := statuses[name]
+		if !ok || st.ContainerID == "" && st.ImageID == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]ContainerRun{}
+		}
+		out[name] = ContainerRun{ContainerID: st.ContainerID, ImageID: st.ImageID, RestartCount: st.RestartCount, Image: st.Image}
+	}
+	return out
 }
 
 // Changes compares the set's containers on the pod with spec: the images to replace and
@@ -280,27 +334,31 @@ func resizeRestarts(pod *corev1.Pod, res map[string]corev1.ResourceRequirements)
 }
 
 // notRunningYet says which replaced container the kubelet has not yet restarted on its
-// new image, or not yet reported ready; "" when all are.
+// new spec, or not yet reported ready, and what the kubelet says of it; "" when all are.
 func notRunningYet(pod *corev1.Pod, s *State) string {
 	statuses := containerStatuses(pod)
 	for _, name := range sortedKeys(s.Images) {
 		st, ok := statuses[name]
+		before, ran := s.Before[name]
 		switch {
-		case !ok && s.OldImageIDs[name] == "":
+		case !ok && !ran:
 			// It never ran (the pod is not started yet): it will start on the new image.
 			continue
 		case !ok:
 			return fmt.Sprintf("container %s has no status yet", name)
-		case s.OldImageIDs[name] != "" && st.ImageID == s.OldImageIDs[name]:
-			return fmt.Sprintf("container %s still runs its old image", name)
+		case ran && before.same(st) && !reportsImage(before.Image, s.Images[name]):
+			// Unless the run already was on the target image: a revert that reached the
+			// pod before the kubelet acted on the change it reverts restarts nothing.
+			return fmt.Sprintf("container %s has not restarted on image %s yet%s", name, s.Images[name], kubeletSays(st))
+		case !SameImage(st.Image, s.Images[name]):
+			return fmt.Sprintf("container %s runs image %s, not %s yet%s", name, st.Image, s.Images[name], kubeletSays(st))
 		case !st.Ready:
-			// A replaced container restarted: wait until it is ready again.
-			return fmt.Sprintf("container %s is not ready on its new image", name)
+			return fmt.Sprintf("container %s is not ready on image %s%s", name, s.Images[name], kubeletSays(st))
 		}
 	}
 	for _, name := range sortedKeys(s.Resources) {
 		if st, ok := statuses[name]; ok && !st.Ready {
-			return fmt.Sprintf("container %s is not ready after its resize", name)
+			return fmt.Sprintf("container %s is not ready after its resize%s", name, kubeletSays(st))
 		}
 	}
 	for _, name := range sortedKeys(s.Resources) {
@@ -308,7 +366,7 @@ func notRunningYet(pod *corev1.Pod, s *State) string {
 			return fmt.Sprintf("the kubelet is resizing container %s", name)
 		}
 		if cond := condition(pod, corev1.PodResizePending); cond != nil && cond.Status == corev1.ConditionTrue {
-			return fmt.Sprintf("the resize of container %s is pending: %s", name, cond.Message)
+			return fmt.Sprintf("the resize of container %s is pending (%s): %s", name, cond.Reason, cond.Message)
 		}
 		if st, ok := statuses[name]; ok && st.Resources != nil &&
 			!equality.Semantic.DeepEqual(normalize(*st.Resources), normalize(s.Resources[name])) {
@@ -316,6 +374,65 @@ func notRunningYet(pod *corev1.Pod, s *State) string {
 		}
 	}
 	return ""
+}
+
+// kubeletSays is what the kubelet reports of a container that is not running well:
+// the reason it waits (ErrImagePull, ImagePullBackOff, CrashLoopBackOff...) or why its
+// last run ended, with its message.
+func kubeletSays(st corev1.ContainerStatus) string {
+	var reason, msg string
+	switch {
+	case st.State.Waiting != nil && st.State.Waiting.Reason != "":
+		reason, msg = st.State.Waiting.Reason, st.State.Waiting.Message
+	case st.State.Terminated != nil:
+		reason, msg = st.State.Terminated.Reason, st.State.Terminated.Message
+	case st.LastTerminationState.Terminated != nil && !st.Ready:
+		reason, msg = st.LastTerminationState.Terminated.Reason, st.LastTerminationState.Terminated.Message
+	}
+	switch {
+	case reason == "":
+		return ""
+	case msg == "":
+		return ": " + reason
+	default:
+		return ": " + reason + ": " + msg
+	}
+}
+
+// SameImage says whether the image a container status reports is the image a spec
+// names. The kubelet may report a reference the runtime normalised (docker.io/library/,
+// :latest) or, on some runtimes, an image ID; those are not told apart from the spec and
+// count as the same.
+func SameImage(reported, spec string) bool {
+	if reported == "" || reported == spec || strings.HasPrefix(reported, "sha256:") {
+		return true
+	}
+	return normalizeImage(reported) == normalizeImage(spec)
+}
+
+// reportsImage is SameImage for a reported reference that names an image: an empty or
+// ID-only report proves nothing.
+func reportsImage(reported, spec string) bool {
+	return reported != "" && !strings.HasPrefix(reported, "sha256:") && SameImage(reported, spec)
+}
+
+func normalizeImage(ref string) string {
+	name, rest := ref, ""
+	if i := strings.IndexAny(ref, "@"); i >= 0 {
+		name, rest = ref[:i], ref[i:]
+	} else if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		name, rest = ref[:i], ref[i:]
+	} else {
+		rest = ":latest"
+	}
+	first, _, found := strings.Cut(name, "/")
+	if !found || !strings.ContainsAny(first, ".:") && first != "localhost" {
+		if !found {
+			name = "library/" + name
+		}
+		name = "docker.io/" + name
+	}
+	return name + rest
 }
 
 // resizeFailed reports a resize of the state's containers that the kubelet refuses:

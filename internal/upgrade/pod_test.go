@@ -17,12 +17,13 @@ limitations under the License.
 package upgrade
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,6 +51,10 @@ const (
 	appID       = "example.com/app@sha256:aaaa"
 
 	infeasible = "Node didn't have enough capacity: cpu, requested: 200, capacity: 100"
+
+	deadlineMsg = "container proxy is not ready on image " + proxyV2 + ": ImagePullBackOff: Back-off pulling image after the progress deadline of 10m0s"
+	crashMsg    = "container proxy is not ready on image " + proxyV2 + ": CrashLoopBackOff: back-off 5m0s restarting failed container after the progress deadline of 10m0s"
+	deferredMsg = "the resize of container proxy is pending (Deferred): Node didn't have enough resource: cpu after the progress deadline of 10m0s"
 )
 
 var (
@@ -91,7 +96,7 @@ var (
 	cpuV2Resources    = corev1.ResourceRequirements{Requests: resourceList("200m", "64Mi"), Limits: resourceList("", "64Mi")}
 	memoryV2Resources = corev1.ResourceRequirements{Requests: resourceList("100m", "128Mi"), Limits: resourceList("", "128Mi")}
 
-	quantityEqual = cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })
+	quantityEqual = gocmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })
 )
 
 func meshSet(proxy *testingutil.SidecarWrapper) *testingutil.SidecarSetWrapper {
@@ -167,21 +172,33 @@ func stateFor(to *sidecarsv1alpha1.SidecarSet, edits ...func(*State)) *State {
 
 // proxyToV2 is the upgrade of the proxy from v1 to v2 on a pod with the readiness gate.
 func proxyToV2(edits ...func(*State)) *State {
-	return stateFor(meshV2, append([]func(*State){withImage("proxy", proxyV2, proxyIDv1), draining}, edits...)...)
+	return stateFor(meshV2, append([]func(*State){withImage("proxy", proxyV2), draining}, edits...)...)
 }
 
-func withImage(name, image, oldID string) func(*State) {
+func withImage(name, image string) func(*State) {
 	return func(s *State) {
 		if s.Images == nil {
 			s.Images = map[string]string{}
 		}
 		s.Images[name] = image
-		if oldID != "" {
-			if s.OldImageIDs == nil {
-				s.OldImageIDs = map[string]string{}
-			}
-			s.OldImageIDs[name] = oldID
+	}
+}
+
+// ranBefore records the run of a container the swap replaced.
+func ranBefore(name string, run ContainerRun) func(*State) {
+	return func(s *State) {
+		if s.Before == nil {
+			s.Before = map[string]ContainerRun{}
 		}
+		s.Before[name] = run
+	}
+}
+
+// swappedAgo marks the state swapped ago before now, without a record of what ran.
+func swappedAgo(ago time.Duration) func(*State) {
+	return func(s *State) {
+		s.Swapped = true
+		s.SwappedAt = &metav1.Time{Time: now.Add(-ago)}
 	}
 }
 
@@ -195,9 +212,18 @@ func proxyResources(r corev1.ResourceRequirements) func(*State) {
 	}
 }
 
-func draining(s *State)  { s.Drain = true }
-func noDrain(s *State)   { s.Drain = false }
-func isSwapped(s *State) { s.Swapped = true }
+func draining(s *State) { s.Drain = true }
+func noDrain(s *State)  { s.Drain = false }
+
+// isSwapped is the state Next's swap records at now on a pod onV1: the proxy ran from
+// proxyIDv1 (when the state replaces it).
+func isSwapped(s *State) {
+	s.Swapped = true
+	s.SwappedAt = &metav1.Time{Time: now}
+	if _, ok := s.Images["proxy"]; ok {
+		ranBefore("proxy", ContainerRun{ImageID: proxyIDv1})(s)
+	}
+}
 
 func failedWith(reason string) func(*State) {
 	return func(s *State) { s.Failed = reason }
@@ -235,6 +261,54 @@ func running(name, imageID string, ready bool) podChange {
 		upsertStatus(pod, corev1.ContainerStatus{
 			Name: name, ImageID: imageID, Ready: ready, Started: &started,
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(now.Add(-time.Hour))}},
+		})
+	}
+}
+
+// runningAs reports the container running with the given identity.
+func runningAs(name, containerID, imageID string, restarts int32, ready bool) podChange {
+	return func(pod *corev1.Pod) {
+		running(name, imageID, ready)(pod)
+		for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+			for i := range list {
+				if list[i].Name == name {
+					list[i].ContainerID, list[i].RestartCount = containerID, restarts
+				}
+			}
+		}
+	}
+}
+
+// runningImage reports the container restarted, running and ready on image.
+func runningImage(name, image, imageID string) podChange {
+	return func(pod *corev1.Pod) {
+		runningAs(name, "containerd://new", imageID, 1, true)(pod)
+		for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+			for i := range list {
+				if list[i].Name == name {
+					list[i].Image = image
+				}
+			}
+		}
+	}
+}
+
+// pullingFails reports the kubelet unable to pull the container's image: it never ran.
+func pullingFails(name string) podChange {
+	return func(pod *corev1.Pod) {
+		upsertStatus(pod, corev1.ContainerStatus{Name: name, State: corev1.ContainerState{
+			Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"},
+		}})
+	}
+}
+
+// crashLooping reports the container restarted on imageID and crashing since.
+func crashLooping(name, imageID string) podChange {
+	return func(pod *corev1.Pod) {
+		upsertStatus(pod, corev1.ContainerStatus{Name: name, ImageID: imageID, ContainerID: "containerd://crashed", RestartCount: 4,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+				Message: "back-off 5m0s restarting failed container"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}},
 		})
 	}
 }
@@ -362,7 +436,9 @@ func TestNext(t *testing.T) {
 		drainSeconds int32
 		// revisionless targets to by hash alone (an empty Target.Revision).
 		revisionless bool
-		want         Step
+		// now is the clock; the package's now when zero.
+		now  time.Time
+		want Step
 	}{
 		"no state, new image, readiness gate: begins with a drain and the old imageID": {
 			want: Step{Action: ActionBegin, State: proxyToV2()},
@@ -370,22 +446,22 @@ func TestNext(t *testing.T) {
 		"no state, new image, no readiness gate: begins without a drain": {
 			from: meshV1NoGate,
 			to:   meshV2NoGate,
-			want: Step{Action: ActionBegin, State: stateFor(meshV2NoGate, withImage("proxy", proxyV2, proxyIDv1))},
+			want: Step{Action: ActionBegin, State: stateFor(meshV2NoGate, withImage("proxy", proxyV2))},
 		},
 		"no state, the proxy has no status yet: begins without an old imageID": {
 			changes: []podChange{noStatus("proxy")},
-			want:    Step{Action: ActionBegin, State: stateFor(meshV2, withImage("proxy", proxyV2, ""), draining)},
+			want:    Step{Action: ActionBegin, State: stateFor(meshV2, withImage("proxy", proxyV2), draining)},
 		},
 		"no state, Container-mode sidecar: begins with the imageID of the regular container": {
 			from: meshSet(testingutil.MakeSidecar("proxy", proxyV1).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj(),
 			to:   meshSet(testingutil.MakeSidecar("proxy", proxyV2).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj(),
 			want: Step{Action: ActionBegin, State: stateFor(
 				meshSet(testingutil.MakeSidecar("proxy", proxyV2).Mode(sidecarsv1alpha1.SidecarModeContainer)).Obj(),
-				withImage("proxy", proxyV2, proxyIDv1), draining)},
+				withImage("proxy", proxyV2), draining)},
 		},
 		"new image of the run-to-completion init container: not in Images": {
 			to:   meshV2NewInit,
-			want: Step{Action: ActionBegin, State: stateFor(meshV2NewInit, withImage("proxy", proxyV2, proxyIDv1), draining)},
+			want: Step{Action: ActionBegin, State: stateFor(meshV2NewInit, withImage("proxy", proxyV2), draining)},
 		},
 		"only the init container's image changes: nothing to replace, finishes": {
 			to:   meshV1NewInit,
@@ -429,7 +505,7 @@ func TestNext(t *testing.T) {
 			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Second)},
 			state:        proxyToV2(),
 			drainSeconds: 5,
-			want:         Step{Action: ActionWait, After: 4 * time.Second},
+			want:         Step{Action: ActionWaitDrain, After: 4 * time.Second},
 		},
 		"drained exactly the drain time ago: swaps": {
 			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, 5*time.Second)},
@@ -456,17 +532,17 @@ func TestNext(t *testing.T) {
 		"swapped, the kubelet still runs the old imageID: awaits": {
 			changes: []podChange{proxyImage(proxyV2), sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
 			state:   proxyToV2(isSwapped),
-			want:    Step{Action: ActionAwait, Reason: "container proxy still runs its old image"},
+			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy has not restarted on image " + proxyV2 + " yet"},
 		},
 		"swapped, the proxy has no status: awaits": {
 			changes: []podChange{proxyImage(proxyV2), noStatus("proxy")},
 			state:   proxyToV2(isSwapped),
-			want:    Step{Action: ActionAwait, Reason: "container proxy has no status yet"},
+			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy has no status yet"},
 		},
 		"swapped, new imageID, not ready: awaits": {
 			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, false)},
 			state:   proxyToV2(isSwapped),
-			want:    Step{Action: ActionAwait, Reason: "container proxy is not ready on its new image"},
+			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy is not ready on image " + proxyV2},
 		},
 		"swapped, new imageID and ready: finishes": {
 			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true)},
@@ -475,8 +551,8 @@ func TestNext(t *testing.T) {
 		},
 		"swapped without an old imageID, ready: finishes": {
 			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true)},
-			state:   stateFor(meshV2, withImage("proxy", proxyV2, ""), draining, isSwapped),
-			want:    Step{Action: ActionFinish, State: stateFor(meshV2, withImage("proxy", proxyV2, ""), draining, isSwapped)},
+			state:   stateFor(meshV2, withImage("proxy", proxyV2), draining, isSwapped),
+			want:    Step{Action: ActionFinish, State: stateFor(meshV2, withImage("proxy", proxyV2), draining, isSwapped)},
 		},
 		"CPU-only resize of fixed resources, readiness gate: begins without a drain": {
 			from: sizedV1,
@@ -535,15 +611,15 @@ func TestNext(t *testing.T) {
 				corev1.PodReasonDeferred, "Node didn't have enough resource: cpu")},
 			state: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:    cpuV2,
-			want: Step{Action: ActionAwait,
-				Reason: "the resize of container proxy is pending: Node didn't have enough resource: cpu"},
+			want: Step{Action: ActionWaitKubelet,
+				Reason: "the resize of container proxy is pending (Deferred): Node didn't have enough resource: cpu"},
 		},
 		"swapped resize, in progress: awaits": {
 			from:    sizedV1,
 			changes: []podChange{podCondition(corev1.PodResizeInProgress, corev1.ConditionTrue, time.Second, "", "")},
 			state:   stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:      cpuV2,
-			want:    Step{Action: ActionAwait, Reason: "the kubelet is resizing container proxy"},
+			want:    Step{Action: ActionWaitKubelet, Reason: "the kubelet is resizing container proxy"},
 		},
 		"swapped resize, in progress with an Error: fails": {
 			from: sizedV1,
@@ -575,7 +651,7 @@ func TestNext(t *testing.T) {
 			changes: []podChange{running("proxy", proxyIDv1, false), runsWith("proxy", cpuV2Resources)},
 			state:   stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:      cpuV2,
-			want:    Step{Action: ActionAwait, Reason: "container proxy is not ready after its resize"},
+			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy is not ready after its resize"},
 		},
 		"swapped resize, the kubelet still reports the old resources: awaits": {
 			from: sizedV1,
@@ -583,7 +659,7 @@ func TestNext(t *testing.T) {
 				Requests: resourceList("100m", "64Mi"), Limits: resourceList("", "64Mi")})},
 			state: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:    cpuV2,
-			want:  Step{Action: ActionAwait, Reason: "container proxy does not run with its new resources yet"},
+			want:  Step{Action: ActionWaitKubelet, Reason: "container proxy does not run with its new resources yet"},
 		},
 		"swapped resize, the kubelet reports the new resources: finishes": {
 			from:    sizedV1,
@@ -597,35 +673,34 @@ func TestNext(t *testing.T) {
 			want:  Step{Action: ActionNone, Reason: "the kubelet reports the resize as infeasible: x"},
 		},
 		"failed for an older revision: begins again": {
-			state: stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped,
+			state: stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining, isSwapped,
 				failedWith("the kubelet reports the resize as infeasible: x")),
 			want: Step{Action: ActionBegin, State: proxyToV2()},
 		},
 		"unswapped state for an older revision: begins again for this one": {
 			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
-			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining),
+			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining),
 			want:    Step{Action: ActionBegin, State: proxyToV2()},
 		},
-		"swapped state for an older revision, old image still running: awaits it": {
+		"swapped state for an older revision, old image still running: goes straight to this target": {
 			changes: []podChange{proxyImage(proxyV1_5)},
-			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped),
-			want:    Step{Action: ActionAwait, Reason: "container proxy still runs its old image"},
+			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining, isSwapped),
+			want:    Step{Action: ActionBegin, State: proxyToV2()},
 		},
-		"swapped state for an older revision, confirmed: finishes it first": {
+		"swapped state for an older revision, confirmed: goes straight to this target": {
 			changes: []podChange{proxyImage(proxyV1_5), running("proxy", proxyIDv1_5, true)},
-			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped),
-			want: Step{Action: ActionFinish,
-				State: stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped)},
+			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining, isSwapped),
+			want:    Step{Action: ActionBegin, State: proxyToV2()},
 		},
 		"revisionless target, failed for an older spec: begins again": {
-			state: stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, isSwapped, noRevision,
+			state: stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining, isSwapped, noRevision,
 				failedWith("the kubelet reports the resize as infeasible: x")),
 			revisionless: true,
 			want:         Step{Action: ActionBegin, State: proxyToV2(noRevision)},
 		},
 		"revisionless target, unswapped state for an older spec: begins again for this one": {
 			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
-			state:        stateFor(meshV1_5, withImage("proxy", proxyV1_5, proxyIDv1), draining, noRevision),
+			state:        stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining, noRevision),
 			revisionless: true,
 			want:         Step{Action: ActionBegin, State: proxyToV2(noRevision)},
 		},
@@ -634,8 +709,118 @@ func TestNext(t *testing.T) {
 			revisionless: true,
 			want:         Step{Action: ActionNone, Reason: "the kubelet reports the resize as infeasible: x"},
 		},
+		// A changed target re-drives a pod from whatever step it reached (here: back to v1).
+		"revert before the drain: the pod runs v1 already, only the state goes": {
+			state: proxyToV2(),
+			to:    meshV1,
+			want:  Step{Action: ActionFinish, State: stateFor(meshV1)},
+		},
+		"revert while drained: the pod runs v1 already, only the state goes": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:   proxyToV2(),
+			to:      meshV1,
+			want:    Step{Action: ActionFinish, State: stateFor(meshV1)},
+		},
+		"revert after the swap to an image that never started: swaps v1 back": {
+			changes: []podChange{proxyImage(proxyV2), pullingFails("proxy"), sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:   proxyToV2(isSwapped),
+			to:      meshV1,
+			want:    Step{Action: ActionBegin, State: stateFor(meshV1, withImage("proxy", proxyV1), draining)},
+		},
+		"revert of a failed upgrade: swaps v1 back": {
+			changes: []podChange{proxyImage(proxyV2), pullingFails("proxy"), sidecarsReadySince(corev1.ConditionFalse, time.Hour)},
+			state:   proxyToV2(swappedAgo(time.Hour), failedWith("x")),
+			to:      meshV1,
+			want:    Step{Action: ActionBegin, State: stateFor(meshV1, withImage("proxy", proxyV1), draining)},
+		},
+		"re-driven while drained long ago: swaps at once, recording the broken run": {
+			changes:      []podChange{proxyImage(proxyV2), pullingFails("proxy"), sidecarsReadySince(corev1.ConditionFalse, time.Hour)},
+			state:        stateFor(meshV1, withImage("proxy", proxyV1), draining),
+			to:           meshV1,
+			drainSeconds: 5,
+			want: Step{Action: ActionSwap, State: stateFor(meshV1, withImage("proxy", proxyV1), draining,
+				swappedAgo(0))},
+		},
+		"a new target mid-swap: goes straight to it": {
+			changes: []podChange{proxyImage(proxyV1_5)},
+			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining, isSwapped),
+			want:    Step{Action: ActionBegin, State: proxyToV2()},
+		},
+		"swapped, image pull failing within the deadline: waits, saying why": {
+			changes: []podChange{proxyImage(proxyV2), pullingFails("proxy")},
+			state:   proxyToV2(swappedAgo(time.Minute)),
+			want: Step{Action: ActionWaitKubelet,
+				Reason: "container proxy is not ready on image " + proxyV2 + ": ImagePullBackOff: Back-off pulling image"},
+		},
+		"swapped, image pull failing past the deadline: fails naming the kubelet's reason": {
+			changes: []podChange{proxyImage(proxyV2), pullingFails("proxy")},
+			state:   proxyToV2(swappedAgo(10 * time.Minute)),
+			want: Step{Action: ActionFail, State: proxyToV2(swappedAgo(10*time.Minute), failedWith(deadlineMsg)),
+				Reason: deadlineMsg},
+		},
+		"swapped, crash looping past the deadline: fails naming the crash": {
+			changes: []podChange{proxyImage(proxyV2), crashLooping("proxy", proxyIDv2)},
+			state:   proxyToV2(isSwapped),
+			now:     now.Add(10 * time.Minute),
+			want:    Step{Action: ActionFail, State: proxyToV2(isSwapped, failedWith(crashMsg)), Reason: crashMsg},
+		},
+		"failed for this target, the kubelet got there after all: finishes": {
+			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true)},
+			state:   proxyToV2(isSwapped, failedWith("x")),
+			want:    Step{Action: ActionFinish, State: proxyToV2(isSwapped, failedWith("x"))},
+		},
+		"swapped, a tag re-pointed to the same digest: a new container ID confirms": {
+			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://2", proxyIDv1, 0, true)},
+			state:   proxyToV2(isSwapped, ranBefore("proxy", ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1})),
+			want: Step{Action: ActionFinish,
+				State: proxyToV2(isSwapped, ranBefore("proxy", ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1}))},
+		},
+		"swapped, only the restart count moved: confirms": {
+			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "", proxyIDv1, 1, true)},
+			state:   proxyToV2(isSwapped),
+			want:    Step{Action: ActionFinish, State: proxyToV2(isSwapped)},
+		},
+		"swapped, the same container ID, image ID and restart count: waits": {
+			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://1", proxyIDv1, 0, true)},
+			state:   proxyToV2(isSwapped, ranBefore("proxy", ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1})),
+			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy has not restarted on image " + proxyV2 + " yet"},
+		},
+		"swapped back before the kubelet restarted anything: the run already on the target confirms": {
+			changes: []podChange{runningImage("proxy", proxyV1, proxyIDv1)},
+			state: stateFor(meshV1, withImage("proxy", proxyV1), draining, isSwapped,
+				ranBefore("proxy", ContainerRun{ContainerID: "containerd://new", ImageID: proxyIDv1, RestartCount: 1, Image: proxyV1})),
+			to: meshV1,
+			want: Step{Action: ActionFinish, State: stateFor(meshV1, withImage("proxy", proxyV1), draining, isSwapped,
+				ranBefore("proxy", ContainerRun{ContainerID: "containerd://new", ImageID: proxyIDv1, RestartCount: 1, Image: proxyV1}))},
+		},
+		"swapped, the same run on an unreported image: waits": {
+			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://1", proxyIDv1, 0, true)},
+			state:   proxyToV2(isSwapped, ranBefore("proxy", ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1, Image: "sha256:1111"})),
+			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy has not restarted on image " + proxyV2 + " yet"},
+		},
+		"swapped, restarted but on another image than the spec's: waits": {
+			changes: []podChange{proxyImage(proxyV2), runningImage("proxy", proxyV1_5, proxyIDv1_5)},
+			state:   proxyToV2(isSwapped),
+			want: Step{Action: ActionWaitKubelet,
+				Reason: "container proxy runs image " + proxyV1_5 + ", not " + proxyV2 + " yet"},
+		},
+		"swapped, the runtime reports a normalised image name: confirms": {
+			changes: []podChange{proxyImage("proxy:v2"), runningImage("proxy", "docker.io/library/proxy:v2", proxyIDv2)},
+			state:   stateFor(meshV2, withImage("proxy", "proxy:v2"), draining, isSwapped),
+			want:    Step{Action: ActionFinish, State: stateFor(meshV2, withImage("proxy", "proxy:v2"), draining, isSwapped)},
+		},
+		"swapped resize, pending Deferred past the deadline: fails": {
+			from: sizedV1,
+			changes: []podChange{podCondition(corev1.PodResizePending, corev1.ConditionTrue, time.Hour,
+				corev1.PodReasonDeferred, "Node didn't have enough resource: cpu")},
+			state: stateFor(cpuV2, proxyResources(cpuV2Resources), swappedAgo(time.Hour)),
+			to:    cpuV2,
+			want: Step{Action: ActionFail,
+				State:  stateFor(cpuV2, proxyResources(cpuV2Resources), swappedAgo(time.Hour), failedWith(deferredMsg)),
+				Reason: deferredMsg},
+		},
 		"unswapped state of another set: begins for this set": {
-			state: stateFor(meshV2, otherSet, withImage("logger", "example.com/logger:v2", ""), draining),
+			state: stateFor(meshV2, otherSet, withImage("logger", "example.com/logger:v2"), draining),
 			want:  Step{Action: ActionBegin, State: proxyToV2()},
 		},
 	}
@@ -668,12 +853,12 @@ func TestNext(t *testing.T) {
 
 			got := Next(Input{
 				Pod: pod, State: state, Set: to.Name, Spec: revision.SpecOf(to), Target: target,
-				DrainSeconds: tc.drainSeconds, Now: now,
+				DrainSeconds: tc.drainSeconds, ProgressDeadline: 10 * time.Minute, Now: cmp.Or(tc.now, now),
 			})
-			if diff := cmp.Diff(tc.want, got, quantityEqual); diff != "" {
+			if diff := gocmp.Diff(tc.want, got, quantityEqual); diff != "" {
 				t.Errorf("Next (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(before, pod, quantityEqual); diff != "" {
+			if diff := gocmp.Diff(before, pod, quantityEqual); diff != "" {
 				t.Errorf("Next changed the pod (-before +after):\n%s", diff)
 			}
 		})
@@ -720,12 +905,12 @@ func TestNextWalksAnUpgrade(t *testing.T) {
 
 	step = next(now.Add(7 * time.Second))
 	actions = append(actions, step.Action) // Finish
-	if diff := cmp.Diff(proxyToV2(isSwapped), step.State); diff != "" {
+	if diff := gocmp.Diff(proxyToV2(isSwapped, swappedAgo(-5*time.Second), ranBefore("proxy", ContainerRun{ImageID: proxyIDv1})), step.State); diff != "" {
 		t.Errorf("finished state (-want +got):\n%s", diff)
 	}
 
-	want := []Action{ActionBegin, ActionDrain, ActionWait, ActionSwap, ActionAwait, ActionFinish}
-	if diff := cmp.Diff(want, actions); diff != "" {
+	want := []Action{ActionBegin, ActionDrain, ActionWaitDrain, ActionSwap, ActionWaitKubelet, ActionFinish}
+	if diff := gocmp.Diff(want, actions); diff != "" {
 		t.Errorf("actions (-want +got):\n%s", diff)
 	}
 }
@@ -847,10 +1032,10 @@ func TestChanges(t *testing.T) {
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("Changes error = %v, want error %v", err, tc.wantErr)
 			}
-			if diff := cmp.Diff(tc.wantImages, images); diff != "" {
+			if diff := gocmp.Diff(tc.wantImages, images); diff != "" {
 				t.Errorf("images (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.wantResources, res, quantityEqual); diff != "" {
+			if diff := gocmp.Diff(tc.wantResources, res, quantityEqual); diff != "" {
 				t.Errorf("resources (-want +got):\n%s", diff)
 			}
 		})
@@ -896,7 +1081,7 @@ func TestAppContainers(t *testing.T) {
 			for _, c := range inject.AppContainers(tc.pod, records) {
 				got = append(got, c.Name)
 			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := gocmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("AppContainers (-want +got):\n%s", diff)
 			}
 		})
@@ -974,8 +1159,9 @@ func TestSidecarsReady(t *testing.T) {
 func TestParseState(t *testing.T) {
 	full := &State{
 		Set: "mesh", Revision: "mesh-abc", Hash: "h2", ImageFreeHash: "f1",
-		Images:      map[string]string{"proxy": proxyV2},
-		OldImageIDs: map[string]string{"proxy": proxyIDv1},
+		Images:    map[string]string{"proxy": proxyV2},
+		Before:    map[string]ContainerRun{"proxy": {ContainerID: "containerd://1", ImageID: proxyIDv1, RestartCount: 2}},
+		SwappedAt: &metav1.Time{Time: now},
 		Resources: map[string]corev1.ResourceRequirements{
 			"proxy": {Requests: resourceList("250m", "96Mi"), Limits: resourceList("", "128Mi")},
 		},
@@ -1021,7 +1207,7 @@ func TestParseState(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseState: %v", err)
 			}
-			if diff := cmp.Diff(tc.want, got, quantityEqual); diff != "" {
+			if diff := gocmp.Diff(tc.want, got, quantityEqual); diff != "" {
 				t.Errorf("ParseState (-want +got):\n%s", diff)
 			}
 			if got != nil && got.String() != tc.want.String() {

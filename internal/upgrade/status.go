@@ -25,10 +25,17 @@ import (
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 )
 
+// Outcome is what acting on a plan found that the plan could not know.
+type Outcome struct {
+	// DisruptionBlocked counts the pods of Plan.Start a PodDisruptionBudget kept from
+	// draining.
+	DisruptionBlocked int
+}
+
 // SetStatus writes the plan's counters and the Ready, Progressing, Paused and Degraded
 // conditions into status. A condition keeps its lastTransitionTime while its status
 // stays; now stamps the ones that change.
-func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.SidecarSet, plan Plan, now metav1.Time) {
+func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.SidecarSet, plan Plan, outcome Outcome, now metav1.Time) {
 	c := plan.Counts
 	status.ObservedGeneration = set.Generation
 	status.MatchedPods = int32(c.Matched)
@@ -42,13 +49,10 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 		status.CurrentRevision = status.UpdateRevision
 	}
 	pending := injected - c.UpToDate
-	// In-place candidates not yet begun; a pod whose upgrade failed waits for a new target.
-	waiting := c.InPlace - len(plan.Continue) - c.Failed
-	if set.Spec.UpdateStrategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict {
-		waiting += c.NotUpgradable
-	}
+	waiting := c.Waiting
+	started := len(plan.Start) - outcome.DisruptionBlocked
 
-	set1 := func(t string, ok bool, reason, msg string) {
+	setCondition := func(t string, ok bool, reason, msg string) {
 		s := metav1.ConditionFalse
 		if ok {
 			s = metav1.ConditionTrue
@@ -61,64 +65,81 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 
 	switch {
 	case c.Matched == 0:
-		set1(sidecarsv1alpha1.ConditionReady, true, sidecarsv1alpha1.ReasonNoMatchingPods, "No pod matches the SidecarSet.")
+		setCondition(sidecarsv1alpha1.ConditionReady, true, sidecarsv1alpha1.ReasonNoMatchingPods, "No pod matches the SidecarSet.")
 	case c.Missing > 0:
-		set1(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsMissing,
+		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsMissing,
 			fmt.Sprintf("%d matched pods were never injected.", c.Missing))
+	case pending > 0 && c.Failed > 0 && waiting+len(plan.Continue) == 0:
+		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonUpgradeFailed,
+			fmt.Sprintf("%d of %d pods run revision %s; the upgrade of %d failed.", c.UpToDate, injected, status.UpdateRevision, c.Failed))
 	case pending > 0 && waiting+len(plan.Continue) == 0:
-		set1(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsNotUpgradable,
+		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsNotUpgradable,
 			fmt.Sprintf("%d of %d pods run revision %s; the others cannot be updated in place.", c.UpToDate, injected, status.UpdateRevision))
 	case pending > 0:
-		set1(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonRollingOut,
+		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonRollingOut,
 			fmt.Sprintf("%d of %d pods run revision %s.", c.UpToDate, injected, status.UpdateRevision))
 	case c.UpToDateReady < c.Matched:
-		set1(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsNotReady,
+		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsNotReady,
 			fmt.Sprintf("%d of %d pods are ready.", c.UpToDateReady, c.Matched))
 	default:
-		set1(sidecarsv1alpha1.ConditionReady, true, sidecarsv1alpha1.ReasonRolloutComplete,
+		setCondition(sidecarsv1alpha1.ConditionReady, true, sidecarsv1alpha1.ReasonRolloutComplete,
 			fmt.Sprintf("All %d pods run revision %s and are ready.", c.Matched, status.UpdateRevision))
 	}
 
-	active := len(plan.Continue)+len(plan.Start)+len(plan.Evict) > 0 || plan.Blocked == BlockedBudget
+	active := len(plan.Continue)+started+len(plan.Evict) > 0 ||
+		plan.Blocked == BlockedBudget && c.Failed == 0 && outcome.DisruptionBlocked == 0
 	switch {
 	case active:
-		set1(sidecarsv1alpha1.ConditionProgressing, true, sidecarsv1alpha1.ReasonRollingOut,
+		setCondition(sidecarsv1alpha1.ConditionProgressing, true, sidecarsv1alpha1.ReasonRollingOut,
 			fmt.Sprintf("%d pods upgrading, %d waiting; maxUnavailable %d.",
-				len(plan.Continue)+len(plan.Start), max(0, waiting-len(plan.Start)), plan.MaxUnavailable))
+				len(plan.Continue)+started, max(0, waiting-started), plan.MaxUnavailable))
+	case c.Failed > 0 && waiting > 0 && plan.Blocked != BlockedPaused && plan.Blocked != BlockedOnPodRestart:
+		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonProgressDeadlineExceeded,
+			fmt.Sprintf("The rollout stopped: %d pods failed to upgrade and count against maxUnavailable %d, %d pods wait; "+
+				"change the target (revert the images, or pin spec.injection.revision) to go on.", c.Failed, plan.MaxUnavailable, waiting))
+	case outcome.DisruptionBlocked > 0:
+		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonDisruptionBudget,
+			fmt.Sprintf("A PodDisruptionBudget allows no disruption of the %d pods next in line; %d pods wait.", outcome.DisruptionBlocked, waiting))
 	case waiting <= 0:
-		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutComplete,
+		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutComplete,
 			"No pod is waiting for an in-place update.")
 	case plan.Blocked == BlockedOnPodRestart:
-		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonOnPodRestart,
+		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonOnPodRestart,
 			fmt.Sprintf("%d pods get the new sidecars when they are recreated (updateStrategy.type OnPodRestart).", waiting))
 	case plan.Blocked == BlockedPaused:
-		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutPaused,
+		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutPaused,
 			fmt.Sprintf("The rollout is paused with %d pods waiting.", waiting))
 	case plan.Blocked == BlockedPartition:
-		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonPartitionHeld,
+		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonPartitionHeld,
 			fmt.Sprintf("updateStrategy.partition keeps %d pods on older revisions.", waiting))
+	case c.Held > 0:
+		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutHeld,
+			fmt.Sprintf("%d pods wait for another SidecarSet's upgrade of them to end.", c.Held))
 	default:
-		set1(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutHeld,
+		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutHeld,
 			fmt.Sprintf("%d pods wait outside updateStrategy.selector.", waiting))
 	}
 
 	switch {
 	case set.Spec.UpdateStrategy.Paused:
-		set1(sidecarsv1alpha1.ConditionPaused, true, sidecarsv1alpha1.ReasonRolloutPaused, "updateStrategy.paused is true.")
+		setCondition(sidecarsv1alpha1.ConditionPaused, true, sidecarsv1alpha1.ReasonRolloutPaused, "updateStrategy.paused is true.")
 	case set.Spec.Injection.Paused:
-		set1(sidecarsv1alpha1.ConditionPaused, true, sidecarsv1alpha1.ReasonInjectionPaused, "injection.paused is true: new pods are not injected.")
+		setCondition(sidecarsv1alpha1.ConditionPaused, true, sidecarsv1alpha1.ReasonInjectionPaused, "injection.paused is true: new pods are not injected.")
 	default:
-		set1(sidecarsv1alpha1.ConditionPaused, false, sidecarsv1alpha1.ReasonNotPaused, "")
+		setCondition(sidecarsv1alpha1.ConditionPaused, false, sidecarsv1alpha1.ReasonNotPaused, "")
 	}
 
 	switch {
-	case c.NotUpgradable+c.Failed > 0:
-		set1(sidecarsv1alpha1.ConditionDegraded, true, sidecarsv1alpha1.ReasonPodsNotUpgradable,
-			fmt.Sprintf("%d pods cannot be updated in place; see their %s condition.", c.NotUpgradable+c.Failed, sidecarsv1alpha1.UpgradableCondition))
+	case c.Failed > 0:
+		setCondition(sidecarsv1alpha1.ConditionDegraded, true, sidecarsv1alpha1.ReasonUpgradeFailed,
+			fmt.Sprintf("The in-place upgrade of %d pods failed; see their %s condition and events.", c.Failed, sidecarsv1alpha1.UpgradableCondition))
+	case c.NotUpgradable > 0:
+		setCondition(sidecarsv1alpha1.ConditionDegraded, true, sidecarsv1alpha1.ReasonPodsNotUpgradable,
+			fmt.Sprintf("%d pods cannot be updated in place; see their %s condition.", c.NotUpgradable, sidecarsv1alpha1.UpgradableCondition))
 	case c.Missing > 0:
-		set1(sidecarsv1alpha1.ConditionDegraded, true, sidecarsv1alpha1.ReasonPodsMissing,
+		setCondition(sidecarsv1alpha1.ConditionDegraded, true, sidecarsv1alpha1.ReasonPodsMissing,
 			fmt.Sprintf("%d matched pods were never injected (created while the webhook was unavailable, or while injection was paused).", c.Missing))
 	default:
-		set1(sidecarsv1alpha1.ConditionDegraded, false, sidecarsv1alpha1.ReasonAsExpected, "")
+		setCondition(sidecarsv1alpha1.ConditionDegraded, false, sidecarsv1alpha1.ReasonAsExpected, "")
 	}
 }

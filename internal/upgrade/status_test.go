@@ -98,11 +98,24 @@ var (
 // The plans in these tests count pods the way Compute does: a pod being upgraded keeps
 // its old injection record until it finishes, so it is in Counts.InPlace as well as in
 // Continue, and a pod whose upgrade failed is in Counts.InPlace and Counts.Failed.
+// countWaiting fills Counts.Waiting as Compute counts it for plans whose in-flight and
+// failed pods are all of ClassInPlace: the pods the rollout has yet to begin.
+func countWaiting(plan Plan, set *sidecarsv1alpha1.SidecarSet) Plan {
+	c := &plan.Counts
+	c.Waiting = c.InPlace - len(plan.Continue) - c.Failed
+	if set.Spec.UpdateStrategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict {
+		c.Waiting += c.NotUpgradable
+	}
+	return plan
+}
+
 func TestSetStatus(t *testing.T) {
 	cases := map[string]struct {
 		set    *sidecarsv1alpha1.SidecarSet
 		status sidecarsv1alpha1.SidecarSetStatus
 		plan   Plan
+		// outcome is what acting on the plan found.
+		outcome Outcome
 		// wantStatus is compared without its conditions; wantConditions by type,
 		// status, reason and observedGeneration.
 		wantStatus     sidecarsv1alpha1.SidecarSetStatus
@@ -283,7 +296,7 @@ func TestSetStatus(t *testing.T) {
 			},
 			wantConditions: []metav1.Condition{
 				readyRolling, rollingOut, notPaused,
-				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonPodsNotUpgradable),
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonUpgradeFailed),
 			},
 		},
 		"Skip leaves not upgradable pods out of the rollout": {
@@ -334,7 +347,7 @@ func TestSetStatus(t *testing.T) {
 				degradedCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonAsExpected),
 			},
 		},
-		"a failed upgrade does not keep the rollout progressing": {
+		"a failed upgrade with nothing left to roll: not ready, degraded for the failure": {
 			set:    statusSet(),
 			status: movingToV2(),
 			plan: Plan{MaxUnavailable: 1, Counts: Counts{
@@ -346,8 +359,43 @@ func TestSetStatus(t *testing.T) {
 				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
 			},
 			wantConditions: []metav1.Condition{
-				readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonPodsNotUpgradable), notRolling, notPaused,
-				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonPodsNotUpgradable),
+				readyCond(metav1.ConditionFalse, sidecarsv1alpha1.ReasonUpgradeFailed), notRolling, notPaused,
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonUpgradeFailed),
+			},
+		},
+		"failed upgrades holding the budget with pods waiting: the rollout stopped at its deadline": {
+			// ns/b and ns/c failed (a broken image) and spend maxUnavailable 2; ns/d and ns/e wait.
+			set:    statusSet(),
+			status: movingToV2(),
+			plan: Plan{MaxUnavailable: 2, Unavailable: 2, Blocked: BlockedBudget, Failed: []string{"ns/b", "ns/c"}, Counts: Counts{
+				Matched: 5, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 4, Failed: 2,
+			}},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        5, UpdatedPods: 1, ReadyPods: 3, UpdatedReadyPods: 1, NotUpgradablePods: 2,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling,
+				{Type: sidecarsv1alpha1.ConditionProgressing, Status: metav1.ConditionFalse, Reason: sidecarsv1alpha1.ReasonProgressDeadlineExceeded, ObservedGeneration: statusGeneration},
+				notPaused,
+				degradedCond(metav1.ConditionTrue, sidecarsv1alpha1.ReasonUpgradeFailed),
+			},
+		},
+		"a PodDisruptionBudget holding every pod next in line stops progress and says so": {
+			set:     statusSet(),
+			status:  movingToV2(),
+			plan:    Plan{MaxUnavailable: 1, Start: []string{"ns/b"}, Counts: Counts{Matched: 2, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 1}},
+			outcome: Outcome{DisruptionBlocked: 1},
+			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
+				ObservedGeneration: statusGeneration,
+				MatchedPods:        2, UpdatedPods: 1, ReadyPods: 2, UpdatedReadyPods: 1,
+				CurrentRevision: "proxy-v1", UpdateRevision: "proxy-v2",
+			},
+			wantConditions: []metav1.Condition{
+				readyRolling,
+				{Type: sidecarsv1alpha1.ConditionProgressing, Status: metav1.ConditionFalse, Reason: sidecarsv1alpha1.ReasonDisruptionBudget, ObservedGeneration: statusGeneration},
+				notPaused, notDegraded,
 			},
 		},
 		"Evict counts not upgradable pods as rollable": {
@@ -457,7 +505,7 @@ func TestSetStatus(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			status := tc.status.DeepCopy()
-			SetStatus(status, tc.set, tc.plan, statusT2)
+			SetStatus(status, tc.set, countWaiting(tc.plan, tc.set), tc.outcome, statusT2)
 			if diff := cmp.Diff(tc.wantStatus, *status, ignoreConditions); diff != "" {
 				t.Errorf("SetStatus() status mismatch (-want +got):\n%s", diff)
 			}
@@ -520,8 +568,8 @@ func TestSetStatusLastTransitionTime(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sidecarSet := statusSet()
 			status := movingToV2()
-			SetStatus(&status, sidecarSet, tc.first, statusT1)
-			SetStatus(&status, sidecarSet, tc.second, statusT2)
+			SetStatus(&status, sidecarSet, countWaiting(tc.first, sidecarSet), Outcome{}, statusT1)
+			SetStatus(&status, sidecarSet, countWaiting(tc.second, sidecarSet), Outcome{}, statusT2)
 			if diff := cmp.Diff(tc.wantConditions, status.Conditions, ignoreMessage, byType); diff != "" {
 				t.Errorf("SetStatus() conditions mismatch (-want +got):\n%s", diff)
 			}

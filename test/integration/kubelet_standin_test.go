@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -36,7 +37,10 @@ import (
 // restart on it would), run-to-completion init containers as completed, resized
 // resources as applied, and computes ContainersReady and Ready from the containers and
 // the readiness gates as the kubelet does. The e2e layer runs the real kubelet.
-// Pods labelled notReadyLabel keep their app container not ready.
+// Pods labelled notReadyLabel keep their app container not ready. An image whose tag is
+// brokenTag never pulls: its container waits in ImagePullBackOff, never ready, as the
+// kubelet reports a tag that does not exist. Pods labelled succeededLabel have run to
+// completion, as a Job's pod does: phase Succeeded, every container terminated.
 func startKubeletStandIn(namespace string) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -73,7 +77,11 @@ func startKubeletStandIn(namespace string) (stop func()) {
 	}
 }
 
-const notReadyLabel = "stand-in/not-ready"
+const (
+	notReadyLabel  = "stand-in/not-ready"
+	succeededLabel = "stand-in/succeeded"
+	brokenTag     = ":broken"
+)
 
 func imageID(image string) string {
 	sum := sha256.Sum256([]byte(image))
@@ -96,12 +104,20 @@ func standInStatus(pod *corev1.Pod) corev1.PodStatus {
 				st.RestartCount++
 			}
 		}
+		if strings.HasSuffix(c.Image, brokenTag) {
+			st.ImageID, st.Ready, st.Started = "", false, new(false)
+			st.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff",
+				Message: `Back-off pulling image "` + c.Image + `": not found`}}
+		}
 		return st
 	}
 	var inits, containers []corev1.ContainerStatus
+	allReady := true
 	for _, c := range pod.Spec.InitContainers {
 		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			inits = append(inits, containerStatus(c, true, pod.Status.InitContainerStatuses))
+			st := containerStatus(c, true, pod.Status.InitContainerStatuses)
+			allReady = allReady && st.Ready // sidecars count towards the pod's readiness
+			inits = append(inits, st)
 			continue
 		}
 		st := containerStatus(c, false, pod.Status.InitContainerStatuses)
@@ -109,13 +125,21 @@ func standInStatus(pod *corev1.Pod) corev1.PodStatus {
 		st.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}
 		inits = append(inits, st)
 	}
-	allReady := true
 	for _, c := range pod.Spec.Containers {
-		ready := pod.Labels[notReadyLabel] == ""
-		allReady = allReady && ready
-		containers = append(containers, containerStatus(c, ready, pod.Status.ContainerStatuses))
+		st := containerStatus(c, pod.Labels[notReadyLabel] == "", pod.Status.ContainerStatuses)
+		allReady = allReady && st.Ready
+		containers = append(containers, st)
 	}
 	status.InitContainerStatuses, status.ContainerStatuses = inits, containers
+	if pod.Labels[succeededLabel] != "" {
+		status.Phase, allReady = corev1.PodSucceeded, false
+		for _, list := range [][]corev1.ContainerStatus{status.InitContainerStatuses, status.ContainerStatuses} {
+			for i := range list {
+				list[i].Ready, list[i].Started = false, new(false)
+				list[i].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}
+			}
+		}
+	}
 
 	gatesTrue := true
 	for _, g := range pod.Spec.ReadinessGates {

@@ -25,6 +25,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -533,6 +534,276 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 
+	// The unhappy path: every pod comes back, and the rollout says why.
+
+	setCondition := func(g Gomega, set *sidecarsv1alpha1.SidecarSet, t string) *metav1.Condition {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+		cond := meta.FindStatusCondition(set.Status.Conditions, t)
+		g.Expect(cond).NotTo(BeNil(), "condition %s", t)
+		return cond
+	}
+	upgrading := func(g Gomega) []string {
+		var names []string
+		for _, p := range allPods(g) {
+			if _, ok := p.Annotations[sidecarsv1alpha1.UpgradeAnnotation]; ok {
+				names = append(names, p.Name)
+			}
+		}
+		return names
+	}
+	// everyPodBack: every pod Ready, its gate True, no upgrade state left.
+	everyPodBack := func(n int) {
+		GinkgoHelper()
+		Eventually(func(g Gomega) {
+			pods := allPods(g)
+			g.Expect(pods).To(HaveLen(n))
+			for i := range pods {
+				p := &pods[i]
+				g.Expect(p.Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation), "pod %s", p.Name)
+				g.Expect(conditionIs(p, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue)).To(BeTrue(), "gate of %s", p.Name)
+				g.Expect(podIsReady(p)).To(BeTrue(), "pod %s not ready", p.Name)
+			}
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	}
+
+	It("stops a broken image at maxUnavailable, says why, and a revert brings every pod back", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).ProgressDeadlineSeconds(2).Obj())
+		createPods(5, nil)
+		waitAllReady(5)
+
+		By("rolling out a tag that never pulls")
+		setImage(set, "broken")
+		Eventually(func(g Gomega) {
+			degraded := setCondition(g, set, sidecarsv1alpha1.ConditionDegraded)
+			g.Expect(degraded.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(degraded.Reason).To(Equal(sidecarsv1alpha1.ReasonUpgradeFailed))
+			progressing := setCondition(g, set, sidecarsv1alpha1.ConditionProgressing)
+			g.Expect(progressing.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(progressing.Reason).To(Equal(sidecarsv1alpha1.ReasonProgressDeadlineExceeded))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		Consistently(func(g Gomega) int { return countAt(g, "broken") }).WithTimeout(3 * time.Second).Should(Equal(2))
+		Expect(set.Status.NotUpgradablePods).To(BeEquivalentTo(2))
+		var events eventsv1List
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.List(ctx, &events.EventList, client.InNamespace(ns.Name))).To(Succeed())
+			g.Expect(events.notesFor(sidecarsv1alpha1.ReasonUpgradeFailed)).To(ContainElement(ContainSubstring("ImagePullBackOff")))
+		}).Should(Succeed())
+		failed := 0
+		for _, p := range allPods(Default) {
+			if conditionIs(&p, sidecarsv1alpha1.UpgradableCondition, corev1.ConditionFalse) {
+				failed++
+			}
+		}
+		Expect(failed).To(Equal(2), "pods whose upgradable condition reports the failure")
+
+		By("putting the old image back")
+		setImage(set, "v1")
+		everyPodBack(5)
+		Expect(countAt(Default, "v1")).To(Equal(5))
+		Eventually(func(g Gomega) {
+			g.Expect(setCondition(g, set, sidecarsv1alpha1.ConditionDegraded).Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(5))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+
+	It("lets every pod go when its SidecarSet is deleted mid-rollout", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).DrainSeconds(3600).Obj())
+		createPods(4, nil)
+		waitAllReady(4)
+		setImage(set, "v2")
+		Eventually(upgrading).WithTimeout(20 * time.Second).Should(HaveLen(2))
+		Eventually(func(g Gomega) int {
+			n := 0
+			for _, p := range allPods(g) {
+				if conditionIs(&p, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionFalse) {
+					n++
+				}
+			}
+			return n
+		}).Should(Equal(2), "two pods drained, waiting out drain.seconds")
+
+		By("deleting the SidecarSet")
+		Expect(k8sClient.Delete(ctx, set)).To(Succeed())
+		everyPodBack(4)
+	})
+
+	It("lets a pod go that leaves the set's selection or opts out mid-upgrade", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).DrainSeconds(3600).Obj())
+		createPods(3, nil)
+		waitAllReady(3)
+		setImage(set, "v2")
+		var drained []string
+		Eventually(func(g Gomega) []string { drained = upgrading(g); return drained }).WithTimeout(20 * time.Second).Should(HaveLen(2))
+
+		By("relabelling one drained pod out of the selector, and opting the other out")
+		for i, name := range drained {
+			Eventually(func() error {
+				p := &corev1.Pod{}
+				if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: name}, p); err != nil {
+					return err
+				}
+				if i == 0 {
+					delete(p.Labels, "rollout-test")
+				} else {
+					p.Labels[sidecarsv1alpha1.InjectLabel] = "false"
+				}
+				return k8sClient.Update(ctx, p)
+			}).Should(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			for _, name := range drained {
+				p := &corev1.Pod{}
+				g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: name}, p)).To(Succeed())
+				g.Expect(p.Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation), "pod %s", name)
+				g.Expect(conditionIs(p, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue)).To(BeTrue(), "gate of %s", name)
+				g.Expect(podIsReady(p)).To(BeTrue(), "pod %s", name)
+			}
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		var events eventsv1List
+		Expect(k8sClient.List(ctx, &events.EventList, client.InNamespace(ns.Name))).To(Succeed())
+		Expect(events.notesFor(sidecarsv1alpha1.ReasonLeftSidecarSet)).To(HaveLen(2))
+	})
+
+	It("completes a rollout although a finished Job pod and never-injected pods share the selector", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(1)).Obj())
+		createPods(3, nil)
+		job := utiltesting.MakePod("job-0", ns.Name).Labels(selector).Label(succeededLabel, "true").Obj()
+		Expect(k8sClient.Create(ctx, job)).To(Succeed())
+
+		By("creating two pods while injection is paused")
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
+				return err
+			}
+			set.Spec.Injection.Paused = true
+			return k8sClient.Update(ctx, set)
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			probe := utiltesting.MakePod("", ns.Name).Labels(selector).Obj()
+			probe.GenerateName = "probe-"
+			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+			g.Expect(probe.Labels).NotTo(HaveKey(sidecarsv1alpha1.InjectedLabel))
+		}).Should(Succeed())
+		for _, name := range []string{"late-0", "late-1"} {
+			Expect(k8sClient.Create(ctx, utiltesting.MakePod(name, ns.Name).Labels(selector).Label(notReadyLabel, "true").Obj())).To(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.MissingPods).To(BeEquivalentTo(2))
+			g.Expect(set.Status.MatchedPods).To(BeEquivalentTo(5), "the finished Job pod is not counted")
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		setImage(set, "v2")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(3))
+			g.Expect(upgrading(g)).To(BeEmpty())
+			progressing := meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionProgressing)
+			g.Expect(progressing).NotTo(BeNil())
+			g.Expect(progressing.Reason).To(Equal(sidecarsv1alpha1.ReasonRolloutComplete))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
+		Expect(proxyImage(job)).To(Equal("example.com/proxy:v1"), "a finished pod is not upgraded")
+	})
+
+	It("holds in-place drains behind a PodDisruptionBudget, spending its disruptions as evictions do", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(3)).Obj())
+		createPods(3, nil)
+		waitAllReady(3)
+		pdb := &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
+			Spec: policyv1.PodDisruptionBudgetSpec{
+				MaxUnavailable: new(intstr.FromInt32(1)),
+				Selector:       &metav1.LabelSelector{MatchLabels: selector},
+			},
+		}
+		Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
+		// A stand-in for kube-controller-manager's disruption controller, which envtest
+		// does not run: the budget's status allows no disruption yet.
+		pdb.Status = policyv1.PodDisruptionBudgetStatus{
+			ObservedGeneration: pdb.Generation, DisruptionsAllowed: 0,
+			CurrentHealthy: 3, DesiredHealthy: 3, ExpectedPods: 3,
+		}
+		Expect(k8sClient.Status().Update(ctx, pdb)).To(Succeed())
+
+		setImage(set, "v2")
+		Eventually(func(g Gomega) string {
+			return setCondition(g, set, sidecarsv1alpha1.ConditionProgressing).Reason
+		}).WithTimeout(20 * time.Second).Should(Equal(sidecarsv1alpha1.ReasonDisruptionBudget))
+		Consistently(func(g Gomega) []string { return upgrading(g) }).WithTimeout(3 * time.Second).Should(BeEmpty())
+
+		By("the budget allowing one disruption: one pod drains, and the budget records it")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
+		pdb.Status.DisruptionsAllowed, pdb.Status.DesiredHealthy = 1, 2
+		Expect(k8sClient.Status().Update(ctx, pdb)).To(Succeed())
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(20 * time.Second).Should(Equal(1))
+		Consistently(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(3 * time.Second).Should(Equal(1))
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
+		Expect(pdb.Status.DisruptionsAllowed).To(BeZero())
+		Expect(pdb.Status.DisruptedPods).To(HaveLen(1))
+	})
+
+	It("goes on with the other pods when the API server refuses one pod's writes", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(1)).Obj())
+		createPods(4, nil)
+		waitAllReady(4)
+		refused := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "web-00"}, refused)).To(Succeed())
+		refused.Labels["refuse-updates"] = "true"
+		Expect(k8sClient.Update(ctx, refused)).To(Succeed())
+
+		By("a ValidatingAdmissionPolicy refusing every update of web-00")
+		policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "refuse-" + ns.Name},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy: new(admissionregistrationv1.Fail),
+				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+					},
+				}}},
+				Validations: []admissionregistrationv1.Validation{{
+					Expression: "!has(oldObject.metadata.labels) || !('refuse-updates' in oldObject.metadata.labels)",
+					Message:    "this pod refuses updates",
+				}},
+			},
+		}
+		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        policy.Name,
+				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+				MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+					MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns.Name},
+				}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+		DeferCleanup(func() {
+			Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
+			Expect(k8sClient.Delete(ctx, policy)).To(Succeed())
+		})
+		Eventually(func(g Gomega) {
+			p := refused.DeepCopy()
+			p.Annotations = map[string]string{"probe": "1"}
+			g.Expect(k8sClient.Update(ctx, p, client.DryRunAll)).NotTo(Succeed())
+		}).Should(Succeed())
+
+		setImage(set, "v2")
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(30 * time.Second).Should(Equal(3))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(3))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		var events eventsv1List
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.List(ctx, &events.EventList)).To(Succeed())
+			g.Expect(events.notesFor("PodUpdateFailed")).To(ContainElement(ContainSubstring("this pod refuses updates")))
+		}).Should(Succeed())
+	})
+
 	It("makes no API writes at steady state", func() {
 		set := createSet(newSet("v1").Obj())
 		createPods(3, nil)
@@ -568,6 +839,17 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 
 // eventsv1List lists events.k8s.io/v1 Events and says which reasons concern an object.
 type eventsv1List struct{ EventList eventsv1.EventList }
+
+// notesFor lists the notes of the events of a reason.
+func (l *eventsv1List) notesFor(reason string) []string {
+	var out []string
+	for _, e := range l.EventList.Items {
+		if e.Reason == reason {
+			out = append(out, e.Note)
+		}
+	}
+	return out
+}
 
 func (l *eventsv1List) reasonsFor(name string) []string {
 	var out []string

@@ -1,0 +1,450 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/metrics"
+	"github.com/outrigger-dev/outrigger/internal/revision"
+	"github.com/outrigger-dev/outrigger/internal/upgrade"
+)
+
+// report collects a pass's events about its SidecarSet, emitted once the status write
+// succeeded.
+type report struct {
+	events []setEvent
+}
+
+type setEvent struct {
+	eventType, reason, action, message string
+	related                            runtime.Object
+}
+
+func (rep *report) normal(reason, action, format string, args ...any) {
+	rep.events = append(rep.events, setEvent{eventType: corev1.EventTypeNormal, reason: reason, action: action, message: fmt.Sprintf(format, args...)})
+}
+
+func (rep *report) warn(reason, action, format string, args ...any) {
+	rep.events = append(rep.events, setEvent{eventType: corev1.EventTypeWarning, reason: reason, action: action, message: fmt.Sprintf(format, args...)})
+}
+
+func (rep *report) emit(recorder events.EventRecorder, set *sidecarsv1alpha1.SidecarSet) {
+	for _, e := range rep.events {
+		recorder.Eventf(set, e.related, e.eventType, e.reason, e.action, "%s", e.message)
+	}
+	rep.events = nil
+}
+
+// actor applies one pass's decisions to pods and remembers what to report.
+type actor struct {
+	r      *SidecarSetReconciler
+	set    *sidecarsv1alpha1.SidecarSet
+	spec   revision.Spec
+	target upgrade.Target
+	now    time.Time
+	report *report
+
+	outcome                    upgrade.Outcome
+	requeueAfter               time.Duration
+	started, finished, evicted []string
+	blocked                    []string // pods a PodDisruptionBudget kept from draining, with why
+	podErrors                  []string
+}
+
+// act drives the upgrades in flight and those the plan starts, evicts, looks at failed
+// upgrades (a late kubelet finishes them), and keeps the upgradable condition of the
+// other pods. Each pod's errors stay that pod's.
+func (a *actor) act(ctx context.Context, plan upgrade.Plan, pods map[string]upgrade.Observed) {
+	driven := map[string]bool{}
+	for _, key := range slices.Concat(plan.Continue, plan.Start, plan.Failed) {
+		driven[key] = true
+		a.podDone(ctx, key, a.drive(ctx, pods[key]))
+	}
+	for _, key := range plan.Evict {
+		driven[key] = true
+		a.podDone(ctx, key, a.evict(ctx, pods[key]))
+	}
+	for _, key := range slices.Sorted(maps.Keys(plan.Classes)) {
+		if o := pods[key]; o.Pod != nil && !driven[key] {
+			a.podDone(ctx, key, a.keepUpgradable(ctx, o, plan.Classes[key]))
+		}
+	}
+}
+
+// podDone settles one pod's outcome: a conflict (our cache was behind) is retried
+// shortly; other errors are logged, reported and retried with the pod's own backoff.
+func (a *actor) podDone(ctx context.Context, key string, err error) {
+	switch {
+	case err == nil || apierrors.IsNotFound(err):
+		a.r.backoff.Succeeded(a.set.Name, key)
+	case apierrors.IsConflict(err):
+		a.requeue(time.Second)
+	default:
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to update a pod; retrying it with backoff", "pod", key)
+		metrics.PodErrorsTotal.WithLabelValues(a.set.Name).Inc()
+		a.podErrors = append(a.podErrors, fmt.Sprintf("%s: %v", key, err))
+		a.requeue(a.r.backoff.Failed(a.set.Name, key, a.now))
+	}
+}
+
+// reportPass turns what the pass did into events, emitted after the status write.
+func (a *actor) reportPass() {
+	if len(a.started) > 0 {
+		a.report.normal("UpgradeStarted", "Upgrade", "Started the in-place upgrade of %s to revision %s: %s",
+			podCount(len(a.started)), a.target.Revision, strings.Join(a.started, ", "))
+	}
+	if len(a.evicted) > 0 {
+		a.report.normal("PodsEvicted", "Evict", "Evicted %s whose change cannot be applied in place: %s",
+			podCount(len(a.evicted)), strings.Join(a.evicted, ", "))
+	}
+	if len(a.finished) > 0 {
+		a.report.normal("UpgradeFinished", "Upgrade", "Finished the in-place upgrade of %s to revision %s: %s",
+			podCount(len(a.finished)), a.target.Revision, strings.Join(a.finished, ", "))
+	}
+	if len(a.blocked) > 0 {
+		a.report.normal("DrainBlocked", "Drain", "A PodDisruptionBudget keeps %s from draining now: %s",
+			podCount(len(a.blocked)), strings.Join(a.blocked, "; "))
+	}
+	if len(a.podErrors) > 0 {
+		a.report.warn("PodUpdateFailed", "Upgrade", "Could not update %s; retrying with backoff: %s",
+			podCount(len(a.podErrors)), strings.Join(a.podErrors, "; "))
+	}
+}
+
+func podCount(n int) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return fmt.Sprintf("%d pods", n)
+}
+
+// wrote notes a write to a pod. The pass's status was computed before it, from the
+// cache, and a write that changed nothing on the server brings no event: look again
+// shortly, so status always catches up with what this pass did.
+func (a *actor) wrote() { a.requeue(time.Second) }
+
+func (a *actor) requeue(d time.Duration) {
+	if a.requeueAfter == 0 || d < a.requeueAfter {
+		a.requeueAfter = d
+	}
+}
+
+// drive moves one pod's upgrade forward as far as it can go now. Each step is decided
+// from the pod as the API server returned it after the previous write, and every write
+// of the upgrade state carries the pod's resourceVersion: a step decided on a stale
+// cache fails with a conflict instead of undoing a newer one.
+func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
+	if o.Pod == nil {
+		return nil
+	}
+	pod, state := o.Pod, o.State
+	if state != nil && state.Set != a.set.Name {
+		return nil // another SidecarSet is upgrading this pod; it comes back when that one is done
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues("pod", klog.KObj(pod))
+	strategy := &a.set.Spec.UpdateStrategy
+	for range 6 {
+		step := upgrade.Next(upgrade.Input{
+			Pod: pod, State: state, Set: a.set.Name, Spec: a.spec, Target: a.target,
+			DrainSeconds: strategy.Drain.EffectiveSeconds(), ProgressDeadline: strategy.EffectiveProgressDeadline(), Now: a.now,
+		})
+		switch step.Action {
+		case upgrade.ActionBegin:
+			if step.State.Drain {
+				if ok, err := a.claimDisruption(ctx, pod); !ok || err != nil {
+					return err
+				}
+			}
+			if err := a.writeState(ctx, pod, step.State); err != nil {
+				return err
+			}
+			state = step.State
+			a.r.expectations.Begun(a.set.Name, client.ObjectKeyFromObject(pod).String(), a.now)
+			a.started = append(a.started, klog.KObj(pod).String())
+			metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeStarted).Inc()
+			log.V(1).Info("Began the in-place upgrade", "revision", step.State.Revision, "drain", step.State.Drain)
+		case upgrade.ActionDrain:
+			if _, err := a.setCondition(ctx, pod, sidecarsv1alpha1.SidecarsReadyCondition, false, "Upgrading",
+				fmt.Sprintf("SidecarSet %s is replacing sidecars; the pod left its Services first.", a.set.Name)); err != nil {
+				return err
+			}
+		case upgrade.ActionWaitDrain:
+			a.requeue(step.After)
+			return nil
+		case upgrade.ActionSwap:
+			if err := a.swap(ctx, pod, step.State); err != nil {
+				return err
+			}
+			state = step.State
+		case upgrade.ActionWaitKubelet:
+			log.V(2).Info("Waiting for the kubelet", "reason", step.Reason)
+			a.requeue(a.untilDeadline(state))
+			return a.ensureResized(ctx, pod, state)
+		case upgrade.ActionFinish:
+			if err := a.finish(ctx, pod, step.State); err != nil {
+				return err
+			}
+			a.finished = append(a.finished, klog.KObj(pod).String())
+			metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFinished).Inc()
+			return nil
+		case upgrade.ActionFail:
+			return a.fail(ctx, pod, step)
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// untilDeadline is when to look again at a pod waiting for the kubelet: in 5 seconds,
+// or at its progress deadline if that comes first.
+func (a *actor) untilDeadline(state *upgrade.State) time.Duration {
+	wait := 5 * time.Second
+	if state != nil && state.SwappedAt != nil {
+		left := state.SwappedAt.Add(a.set.Spec.UpdateStrategy.EffectiveProgressDeadline()).Sub(a.now)
+		wait = min(wait, max(left, 100*time.Millisecond))
+	}
+	return wait
+}
+
+// claimDisruption spends one disruption of the PodDisruptionBudget covering pod, as an
+// eviction would, before the pod is drained. ok false means a budget holds the drain now.
+func (a *actor) claimDisruption(ctx context.Context, pod *corev1.Pod) (ok bool, err error) {
+	var pdbs policyv1.PodDisruptionBudgetList
+	if err := a.r.Client.List(ctx, &pdbs, client.InNamespace(pod.Namespace)); err != nil {
+		return false, err
+	}
+	claim, blocked := upgrade.ClaimDisruption(pod, pdbs.Items, a.now)
+	if blocked != "" {
+		a.outcome.DisruptionBlocked++
+		a.blocked = append(a.blocked, fmt.Sprintf("%s: %s", klog.KObj(pod), blocked))
+		a.requeue(5 * time.Second)
+		return false, nil
+	}
+	if claim == nil {
+		return true, nil
+	}
+	// An Update carries the budget's resourceVersion: a claim decided on a stale copy,
+	// or racing an eviction, conflicts instead of spending the same disruption twice.
+	if err := a.r.Client.Status().Update(ctx, claim); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// writeState records the upgrade state on the pod.
+func (a *actor) writeState(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
+	return a.patchPod(ctx, pod, func(p *corev1.Pod) { setAnnotation(p, sidecarsv1alpha1.UpgradeAnnotation, state.String()) })
+}
+
+// swap patches the images and records the swap in one write, then resizes.
+func (a *actor) swap(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
+	err := a.patchPod(ctx, pod, func(p *corev1.Pod) {
+		for _, list := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+			for i := range list {
+				if image, ok := state.Images[list[i].Name]; ok {
+					list[i].Image = image
+				}
+			}
+		}
+		setAnnotation(p, sidecarsv1alpha1.UpgradeAnnotation, state.String())
+	})
+	if err != nil {
+		return err
+	}
+	return a.ensureResized(ctx, pod, state)
+}
+
+// ensureResized asks for the state's resources through the pods/resize subresource,
+// unless the pod's spec already has them; so a resize lost to a crash is sent again.
+func (a *actor) ensureResized(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
+	if state == nil || len(state.Resources) == 0 {
+		return nil
+	}
+	orig := pod.DeepCopy()
+	changed := false
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			want, ok := state.Resources[list[i].Name]
+			if !ok || sameResources(want, list[i].Resources) {
+				continue
+			}
+			list[i].Resources.Requests, list[i].Resources.Limits = want.Requests, want.Limits
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	a.wrote()
+	return a.r.Client.SubResource("resize").Patch(ctx, pod, client.StrategicMergeFrom(orig))
+}
+
+// sameResources says whether two containers' requests and limits are the same,
+// quantities compared by value.
+func sameResources(a, b corev1.ResourceRequirements) bool {
+	return equality.Semantic.DeepEqual(a.Requests, b.Requests) && equality.Semantic.DeepEqual(a.Limits, b.Limits)
+}
+
+// finish records the new revision on the pod and clears the upgrade state, in one
+// write. PodReconciler turns the readiness gate True once the sidecars are ready.
+func (a *actor) finish(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
+	return a.patchPod(ctx, pod, func(p *corev1.Pod) {
+		records, _ := sidecarsv1alpha1.ParseInjectionRecords(p.Annotations)
+		rec := records[a.set.Name]
+		rec.Revision, rec.Hash, rec.ImageFreeHash = state.Revision, state.Hash, state.ImageFreeHash
+		records[a.set.Name] = rec
+		setAnnotation(p, sidecarsv1alpha1.InjectedAnnotation, records.String())
+		delete(p.Annotations, sidecarsv1alpha1.UpgradeAnnotation)
+	})
+}
+
+// fail records a failed upgrade on the pod, then says so: the upgradable condition,
+// events on the pod and the set, the metric.
+func (a *actor) fail(ctx context.Context, pod *corev1.Pod, step upgrade.Step) error {
+	if err := a.writeState(ctx, pod, step.State); err != nil {
+		return err
+	}
+	metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFailed).Inc()
+	msg := fmt.Sprintf("The in-place upgrade by SidecarSet %s to revision %s failed: %s", a.set.Name, step.State.Revision, step.Reason)
+	a.r.Recorder.Eventf(pod, a.set, corev1.EventTypeWarning, sidecarsv1alpha1.ReasonUpgradeFailed, "Upgrade", "%s", msg)
+	a.report.events = append(a.report.events, setEvent{eventType: corev1.EventTypeWarning, reason: sidecarsv1alpha1.ReasonUpgradeFailed,
+		action: "Upgrade", related: pod, message: fmt.Sprintf("The in-place upgrade of pod %s failed: %s", klog.KObj(pod), step.Reason)})
+	_, err := a.setCondition(ctx, pod, sidecarsv1alpha1.UpgradableCondition, false, sidecarsv1alpha1.ReasonUpgradeFailed, msg)
+	return err
+}
+
+// evict evicts a pod through the Eviction API, so PodDisruptionBudgets decide.
+func (a *actor) evict(ctx context.Context, o upgrade.Observed) error {
+	if o.Pod == nil {
+		return nil
+	}
+	eviction := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: o.Pod.Name, Namespace: o.Pod.Namespace}}
+	err := a.r.Client.SubResource("eviction").Create(ctx, o.Pod, eviction)
+	switch {
+	case err == nil:
+		a.wrote()
+		a.evicted = append(a.evicted, klog.KObj(o.Pod).String())
+		metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeEvicted).Inc()
+		return nil
+	case apierrors.IsTooManyRequests(err):
+		// A PodDisruptionBudget forbids it now; try again later.
+		a.report.events = append(a.report.events, setEvent{eventType: corev1.EventTypeNormal, reason: "EvictionBlocked",
+			action: "Evict", related: o.Pod, message: fmt.Sprintf("Pod %s cannot be evicted now: %v", klog.KObj(o.Pod), err)})
+		a.requeue(10 * time.Second)
+		return nil
+	default:
+		return err
+	}
+}
+
+// keepUpgradable keeps the upgradable condition of a pod the pass does not drive
+// telling whether the set can reach it in place.
+func (a *actor) keepUpgradable(ctx context.Context, o upgrade.Observed, class upgrade.Class) error {
+	want := upgrade.UpgradableCondition(a.set, a.target, class)
+	if want == nil {
+		if !hasCondition(o.Pod, sidecarsv1alpha1.UpgradableCondition, corev1.ConditionFalse) {
+			return nil
+		}
+		_, err := a.setCondition(ctx, o.Pod, sidecarsv1alpha1.UpgradableCondition, true, sidecarsv1alpha1.ReasonAsExpected, "")
+		return err
+	}
+	changed, err := a.setCondition(ctx, o.Pod, sidecarsv1alpha1.UpgradableCondition, false, want.Reason, want.Message)
+	if err == nil && changed {
+		a.r.Recorder.Eventf(o.Pod, a.set, corev1.EventTypeWarning, "NotUpgradable", "Upgrade", "%s", want.Message)
+	}
+	return err
+}
+
+// setCondition sets a pod condition through the status subresource when it differs, and
+// says whether it wrote.
+func (a *actor) setCondition(ctx context.Context, pod *corev1.Pod, t string, ok bool, reason, msg string) (bool, error) {
+	changed, err := setPodCondition(ctx, a.r.Client, pod, t, ok, reason, msg, a.now)
+	if changed {
+		a.wrote()
+	}
+	return changed, err
+}
+
+// patchPod patches what mutate changes, with the pod's resourceVersion.
+func (a *actor) patchPod(ctx context.Context, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
+	orig := pod.DeepCopy()
+	mutate(pod)
+	if err := a.r.Client.Patch(ctx, pod, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	a.wrote()
+	return nil
+}
+
+// setPodCondition sets a pod condition through the status subresource when it differs,
+// and says whether it wrote.
+func setPodCondition(ctx context.Context, c client.Client, pod *corev1.Pod, t string, ok bool, reason, msg string, now time.Time) (bool, error) {
+	status := corev1.ConditionFalse
+	if ok {
+		status = corev1.ConditionTrue
+	}
+	if hasCondition(pod, t, status) {
+		return false, nil
+	}
+	orig := pod.DeepCopy()
+	cond := corev1.PodCondition{Type: corev1.PodConditionType(t), Status: status, Reason: reason, Message: msg,
+		LastTransitionTime: metav1.NewTime(now), LastProbeTime: metav1.NewTime(now)}
+	if i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return string(c.Type) == t }); i >= 0 {
+		pod.Status.Conditions[i] = cond
+	} else {
+		pod.Status.Conditions = append(pod.Status.Conditions, cond)
+	}
+	if err := c.Status().Patch(ctx, pod, client.StrategicMergeFrom(orig)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func setAnnotation(pod *corev1.Pod, key, value string) {
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[key] = value
+}
+
+func hasCondition(pod *corev1.Pod, t string, status corev1.ConditionStatus) bool {
+	for _, c := range pod.Status.Conditions {
+		if string(c.Type) == t {
+			return c.Status == status
+		}
+	}
+	return false
+}

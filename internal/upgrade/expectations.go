@@ -1,0 +1,130 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package upgrade
+
+import (
+	"sync"
+	"time"
+)
+
+// ExpectationTimeout bounds how long an upgrade this process began is counted while the
+// cache does not show it: an informer that lags that long has bigger problems, and a
+// forgotten expectation must not hold the budget for good.
+const ExpectationTimeout = time.Minute
+
+// Expectations remember the upgrades this process began until the cache shows them.
+// controller-runtime's cache may lag a write: without them, the next pass would see the
+// pod as not upgrading and start another one, over maxUnavailable. A restarted process
+// has none and needs none: its cache starts from a fresh list.
+type Expectations struct {
+	mu    sync.Mutex
+	begun map[expectationKey]time.Time
+}
+
+type expectationKey struct{ set, pod string }
+
+// Begun notes that the set's upgrade of pod (namespace/name) was written at now.
+func (e *Expectations) Begun(set, pod string, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.begun == nil {
+		e.begun = map[expectationKey]time.Time{}
+	}
+	e.begun[expectationKey{set, pod}] = now
+}
+
+// Pending says whether an upgrade begun by this process is still to be counted: the
+// cache has not caught up (cacheShows false: neither the state nor a record at the
+// target is in it) and the expectation is younger than ExpectationTimeout. Once the
+// cache shows the upgrade, or the expectation expires, it is forgotten.
+func (e *Expectations) Pending(set, pod string, cacheShows bool, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := expectationKey{set, pod}
+	at, ok := e.begun[key]
+	if !ok {
+		return false
+	}
+	if cacheShows || now.Sub(at) >= ExpectationTimeout {
+		delete(e.begun, key)
+		return false
+	}
+	return true
+}
+
+// ForgetSet drops the expectations of a deleted set.
+func (e *Expectations) ForgetSet(set string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k := range e.begun {
+		if k.set == set {
+			delete(e.begun, k)
+		}
+	}
+}
+
+// Backoff spaces out the retries of one pod's failing writes, per set: a pod the API
+// server keeps refusing is retried at growing intervals (1s doubling to 5m), and while
+// it waits it is no candidate, so it cannot take the budget of the pods behind it.
+type Backoff struct {
+	mu       sync.Mutex
+	failures map[expectationKey]int
+	until    map[expectationKey]time.Time
+}
+
+// Failed notes a failure at now and returns how long the pod waits.
+func (b *Backoff) Failed(set, pod string, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failures == nil {
+		b.failures, b.until = map[expectationKey]int{}, map[expectationKey]time.Time{}
+	}
+	key := expectationKey{set, pod}
+	wait := min(time.Second<<min(b.failures[key], 9), 5*time.Minute)
+	b.failures[key]++
+	b.until[key] = now.Add(wait)
+	return wait
+}
+
+// Succeeded forgets the pod's failures.
+func (b *Backoff) Succeeded(set, pod string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := expectationKey{set, pod}
+	delete(b.failures, key)
+	delete(b.until, key)
+}
+
+// Waiting says whether the pod is backing off at now.
+func (b *Backoff) Waiting(set, pod string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	until, ok := b.until[expectationKey{set, pod}]
+	return ok && now.Before(until)
+}
+
+// ForgetSet drops the failures of a deleted set.
+func (b *Backoff) ForgetSet(set string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.failures {
+		if k.set == set {
+			delete(b.failures, k)
+			delete(b.until, k)
+		}
+	}
+}

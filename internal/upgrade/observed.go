@@ -1,0 +1,153 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package upgrade
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+)
+
+// Observed is one pod a SidecarSet selects, as the controller read it.
+type Observed struct {
+	// Meta is the pod's metadata; always set.
+	Meta *metav1.ObjectMeta
+	// Pod is the whole pod; nil for a pod the set never injected (read as metadata only).
+	Pod *corev1.Pod
+	// Record is the set's injection record on the pod; nil when it never injected it.
+	Record *sidecarsv1alpha1.InjectionRecord
+	// State is the pod's upgrade state, whichever set wrote it; nil when none.
+	State *State
+}
+
+// PlannerPod is what the planner needs to know of o for the set named set moving to
+// target. begun says this process began the set's upgrade of the pod and the cache
+// may not show it yet: the pod is counted as upgrading, so a stale cache cannot make a
+// pass start more pods than the budget allows.
+//
+// backingOff says a write to the pod failed and is retried later (Backoff).
+func PlannerPod(set string, target Target, o Observed, begun, backingOff bool) Pod {
+	p := Pod{
+		Key:         o.Meta.Namespace + "/" + o.Meta.Name,
+		Owner:       owner(o.Meta),
+		Labels:      o.Meta.Labels,
+		Record:      o.Record,
+		Terminating: o.Meta.DeletionTimestamp != nil,
+		Upgrading:   begun,
+		BackingOff:  backingOff,
+	}
+	if o.Pod != nil {
+		p.Ready = podReady(o.Pod)
+		p.Finished = o.Pod.Status.Phase == corev1.PodSucceeded || o.Pod.Status.Phase == corev1.PodFailed
+	}
+	switch s := o.State; {
+	case s == nil:
+	case s.Set != set:
+		p.HeldBy = s.Set
+	case s.Failed != "" && s.Targets(target):
+		p.Failed, p.Upgrading = true, false
+	default:
+		// In flight, or failed for another target: driven again, to the target.
+		p.Upgrading = true
+	}
+	return p
+}
+
+func owner(m *metav1.ObjectMeta) string {
+	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
+		return ref.Kind + "/" + ref.Name
+	}
+	return ""
+}
+
+func podReady(pod *corev1.Pod) bool {
+	cond := condition(pod, corev1.PodReady)
+	return cond != nil && cond.Status == corev1.ConditionTrue
+}
+
+// Membership is whether a pod still belongs to the SidecarSet named in its upgrade
+// state, as the pod-level reconciler found out.
+type Membership struct {
+	// SetExists says the set exists and is not being deleted.
+	SetExists bool
+	// Selected says the set's selectors select the pod, no opt-out excludes it, and the
+	// pod is labelled injected and records the set.
+	Selected bool
+}
+
+// Upkeep is what the pod-level reconciler writes to one injected pod.
+type Upkeep struct {
+	// ClearState removes the upgrade state of a set the pod no longer belongs to.
+	ClearState bool
+	// GateTrue sets the sidecars-ready condition True.
+	GateTrue bool
+	// Reason and Message go with the condition.
+	Reason, Message string
+}
+
+// KeepPod decides the pod-level upkeep of an injected pod: the readiness gate goes True
+// as soon as the sidecars are ready unless an upgrade is in flight, and a pod whose
+// upgrading set was deleted, or no longer selects it, is let go: its state is cleared
+// and its gate set True, whatever step it was at (the kubelet's own readiness of the
+// containers still decides whether the pod is Ready). A failed upgrade does not hold the
+// gate: its pod is as ready as its containers.
+func KeepPod(pod *corev1.Pod, state *State, member Membership) Upkeep {
+	gate := HasReadinessGate(pod)
+	gateTrue := gate && conditionIs(pod, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue)
+	switch {
+	case state != nil && !member.SetExists:
+		return Upkeep{ClearState: true, GateTrue: gate && !gateTrue, Reason: sidecarsv1alpha1.ReasonLeftSidecarSet,
+			Message: fmt.Sprintf("SidecarSet %s was deleted while it upgraded the pod; the upgrade was abandoned.", state.Set)}
+	case state != nil && !member.Selected:
+		return Upkeep{ClearState: true, GateTrue: gate && !gateTrue, Reason: sidecarsv1alpha1.ReasonLeftSidecarSet,
+			Message: fmt.Sprintf("SidecarSet %s no longer selects the pod; its upgrade was abandoned.", state.Set)}
+	case state != nil && state.Failed == "":
+		return Upkeep{} // the set's rollout owns the gate until the upgrade ends
+	case gate && !gateTrue && SidecarsReady(pod):
+		return Upkeep{GateTrue: true, Reason: "SidecarsReady"}
+	}
+	return Upkeep{}
+}
+
+func conditionIs(pod *corev1.Pod, t corev1.PodConditionType, status corev1.ConditionStatus) bool {
+	cond := condition(pod, t)
+	return cond != nil && cond.Status == status
+}
+
+// NotUpgradable is why a pod's sidecars-upgradable condition is False.
+type NotUpgradable struct {
+	Reason, Message string
+}
+
+// UpgradableCondition is what the sidecars-upgradable condition of a pod of class
+// should say when the rollout does not drive it: nil for True (the set can reach it in
+// place, or it is there), or why not.
+func UpgradableCondition(set *sidecarsv1alpha1.SidecarSet, target Target, class Class) *NotUpgradable {
+	if class != ClassNotUpgradable {
+		return nil
+	}
+	evicting := ""
+	if set.Spec.UpdateStrategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict {
+		evicting = " (onImmutableChange: Evict)"
+	}
+	return &NotUpgradable{Reason: "ImmutableChange", Message: fmt.Sprintf(
+		"SidecarSet %s changed more than images and resources (revision %s); the pod gets it when it is recreated%s.",
+		set.Name, target.Revision, evicting)}
+}

@@ -1,0 +1,282 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package upgrade
+
+import (
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	testingutil "github.com/outrigger-dev/outrigger/internal/testing"
+)
+
+func TestPlannerPod(t *testing.T) {
+	v2 := targetOf(meshV2)
+	pod := func(changes ...podChange) *corev1.Pod {
+		return apply(injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1), onV1,
+			[]podChange{podCondition(corev1.PodReady, corev1.ConditionTrue, time.Hour, "", "")}, changes)
+	}
+	record := &sidecarsv1alpha1.InjectionRecord{Revision: "mesh-v1"}
+	tests := map[string]struct {
+		observed   Observed
+		begun      bool
+		backingOff bool
+		want       Pod
+	}{
+		"a pod whose writes fail is backing off": {
+			observed:   Observed{Pod: pod(), Record: record},
+			backingOff: true,
+			want:       Pod{Key: "ns/web", Ready: true, Record: record, BackingOff: true},
+		},
+		"a ready pod with no state": {
+			observed: Observed{Pod: pod(), Record: record},
+			want:     Pod{Key: "ns/web", Ready: true, Record: record},
+		},
+		"a pod the set never injected, seen as metadata only": {
+			observed: Observed{Meta: &metav1.ObjectMeta{Name: "web", Namespace: "ns"}},
+			want:     Pod{Key: "ns/web"},
+		},
+		"an upgrade this process began that the cache does not show counts as upgrading": {
+			observed: Observed{Pod: pod(), Record: record},
+			begun:    true,
+			want:     Pod{Key: "ns/web", Ready: true, Record: record, Upgrading: true},
+		},
+		"this set's state in flight": {
+			observed: Observed{Pod: pod(), Record: record, State: proxyToV2()},
+			want:     Pod{Key: "ns/web", Ready: true, Record: record, Upgrading: true},
+		},
+		"this set's failed state for the target": {
+			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV2, failedWith("x"))},
+			want:     Pod{Key: "ns/web", Ready: true, Record: record, Failed: true},
+		},
+		"this set's failed state for an older target is driven again": {
+			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV1_5, failedWith("x"))},
+			want:     Pod{Key: "ns/web", Ready: true, Record: record, Upgrading: true},
+		},
+		"another set's state holds the pod, in flight or failed": {
+			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV2, otherSet, failedWith("x"))},
+			want:     Pod{Key: "ns/web", Ready: true, Record: record, HeldBy: "other"},
+		},
+		"a completed pod is finished": {
+			observed: Observed{Pod: pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), Record: record},
+			want:     Pod{Key: "ns/web", Ready: true, Record: record, Finished: true},
+		},
+		"a failed pod is finished": {
+			observed: Observed{Pod: pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), Record: record},
+			want:     Pod{Key: "ns/web", Ready: true, Record: record, Finished: true},
+		},
+		"a terminating pod owned by a ReplicaSet": {
+			observed: Observed{Pod: pod(func(p *corev1.Pod) {
+				p.DeletionTimestamp = &metav1.Time{Time: now}
+				p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-1", Controller: new(true)}}
+			}), Record: record},
+			want: Pod{Key: "ns/web", Owner: "ReplicaSet/web-1", Ready: true, Record: record, Terminating: true},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o := tc.observed
+			if o.Meta == nil {
+				o.Meta = &o.Pod.ObjectMeta
+			}
+			got := PlannerPod("mesh", v2, o, tc.begun, tc.backingOff)
+			got.Labels = nil
+			if diff := gocmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("PlannerPod (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestKeepPod(t *testing.T) {
+	member := Membership{SetExists: true, Selected: true}
+	gone := Membership{}
+	left := Membership{SetExists: true}
+	tests := map[string]struct {
+		changes []podChange
+		state   *State
+		member  Membership
+		want    Upkeep
+	}{
+		"new pod, sidecars ready, gate not yet set: gate True": {
+			changes: []podChange{noCondition(sidecarsv1alpha1.SidecarsReadyCondition)},
+			want:    Upkeep{GateTrue: true, Reason: "SidecarsReady"},
+		},
+		"new pod, sidecars not ready yet: nothing": {
+			changes: []podChange{noCondition(sidecarsv1alpha1.SidecarsReadyCondition), running("proxy", proxyIDv1, false)},
+			want:    Upkeep{},
+		},
+		"gate already True: nothing": {},
+		"upgrade in flight: the rollout owns the gate": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Second)},
+			state:   proxyToV2(),
+			member:  member,
+			want:    Upkeep{},
+		},
+		"failed upgrade, sidecars ready: gate True": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Hour)},
+			state:   proxyToV2(isSwapped, failedWith("x")),
+			member:  member,
+			want:    Upkeep{GateTrue: true, Reason: "SidecarsReady"},
+		},
+		"failed upgrade, a sidecar not ready: gate stays": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Hour), pullingFails("proxy")},
+			state:   proxyToV2(isSwapped, failedWith("x")),
+			member:  member,
+			want:    Upkeep{},
+		},
+	}
+	// A pod leaving its set is let go at each step of its upgrade.
+	for step, st := range map[string]*State{
+		"begun": proxyToV2(), "swapped": proxyToV2(isSwapped), "failed": proxyToV2(isSwapped, failedWith("x")),
+	} {
+		tests["set deleted, "+step+": state cleared, gate True"] = struct {
+			changes []podChange
+			state   *State
+			member  Membership
+			want    Upkeep
+		}{
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Second), pullingFails("proxy")},
+			state:   st, member: gone,
+			want: Upkeep{ClearState: true, GateTrue: true, Reason: sidecarsv1alpha1.ReasonLeftSidecarSet,
+				Message: "SidecarSet mesh was deleted while it upgraded the pod; the upgrade was abandoned."},
+		}
+		tests["no longer selected, "+step+": state cleared, gate True"] = struct {
+			changes []podChange
+			state   *State
+			member  Membership
+			want    Upkeep
+		}{
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Second)},
+			state:   st, member: left,
+			want: Upkeep{ClearState: true, GateTrue: true, Reason: sidecarsv1alpha1.ReasonLeftSidecarSet,
+				Message: "SidecarSet mesh no longer selects the pod; its upgrade was abandoned."},
+		}
+	}
+	tests["no longer selected before the drain: state cleared, gate already True"] = struct {
+		changes []podChange
+		state   *State
+		member  Membership
+		want    Upkeep
+	}{
+		state: proxyToV2(), member: left,
+		want: Upkeep{ClearState: true, Reason: sidecarsv1alpha1.ReasonLeftSidecarSet,
+			Message: "SidecarSet mesh no longer selects the pod; its upgrade was abandoned."},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			pod := apply(injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1), onV1, tc.changes)
+			if got := KeepPod(pod, tc.state, tc.member); !gocmp.Equal(tc.want, got) {
+				t.Errorf("KeepPod (-want +got):\n%s", gocmp.Diff(tc.want, got))
+			}
+		})
+	}
+}
+
+func TestKeepPodWithoutReadinessGate(t *testing.T) {
+	pod := apply(injected(t, testingutil.MakePod("web", "ns").Obj(), meshV1NoGate), onV1)
+	if got := KeepPod(pod, proxyToV2(), Membership{}); !gocmp.Equal(Upkeep{ClearState: true, Reason: sidecarsv1alpha1.ReasonLeftSidecarSet,
+		Message: "SidecarSet mesh was deleted while it upgraded the pod; the upgrade was abandoned."}, got) {
+		t.Errorf("KeepPod on a pod without the gate = %+v, want the state cleared and no gate", got)
+	}
+}
+
+func TestExpectations(t *testing.T) {
+	var e Expectations
+	if e.Pending("mesh", "ns/a", false, now) {
+		t.Fatal("Pending without Begun")
+	}
+	e.Begun("mesh", "ns/a", now)
+	if !e.Pending("mesh", "ns/a", false, now.Add(time.Second)) {
+		t.Error("not Pending while the cache lags")
+	}
+	if e.Pending("other", "ns/a", false, now) || e.Pending("mesh", "ns/b", false, now) {
+		t.Error("Pending for another set or pod")
+	}
+	if e.Pending("mesh", "ns/a", true, now.Add(time.Second)) {
+		t.Error("Pending once the cache shows the upgrade")
+	}
+	if e.Pending("mesh", "ns/a", false, now.Add(2*time.Second)) {
+		t.Error("Pending after it was forgotten")
+	}
+	e.Begun("mesh", "ns/a", now)
+	if e.Pending("mesh", "ns/a", false, now.Add(ExpectationTimeout)) {
+		t.Error("Pending past ExpectationTimeout")
+	}
+	e.Begun("mesh", "ns/a", now)
+	e.ForgetSet("mesh")
+	if e.Pending("mesh", "ns/a", false, now) {
+		t.Error("Pending after ForgetSet")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	var b Backoff
+	if b.Waiting("mesh", "ns/a", now) {
+		t.Fatal("Waiting before any failure")
+	}
+	var waits []time.Duration
+	for range 12 {
+		waits = append(waits, b.Failed("mesh", "ns/a", now))
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second,
+		32 * time.Second, 64 * time.Second, 128 * time.Second, 256 * time.Second, 5 * time.Minute, 5 * time.Minute, 5 * time.Minute}
+	if diff := gocmp.Diff(want, waits); diff != "" {
+		t.Errorf("waits (-want +got):\n%s", diff)
+	}
+	if !b.Waiting("mesh", "ns/a", now.Add(time.Minute)) || b.Waiting("mesh", "ns/a", now.Add(5*time.Minute)) {
+		t.Error("Waiting does not follow the last wait")
+	}
+	if b.Waiting("other", "ns/a", now) {
+		t.Error("Waiting for another set")
+	}
+	b.Succeeded("mesh", "ns/a")
+	if b.Waiting("mesh", "ns/a", now) || b.Failed("mesh", "ns/a", now) != time.Second {
+		t.Error("Succeeded did not forget the failures")
+	}
+	b.ForgetSet("mesh")
+	if b.Waiting("mesh", "ns/a", now) {
+		t.Error("Waiting after ForgetSet")
+	}
+}
+
+func TestSameImage(t *testing.T) {
+	tests := []struct {
+		reported, spec string
+		want           bool
+	}{
+		{"example.com/proxy:v2", "example.com/proxy:v2", true},
+		{"", "example.com/proxy:v2", true},
+		{"docker.io/library/busybox:latest", "busybox", true},
+		{"docker.io/library/busybox:1.36", "busybox:1.36", true},
+		{"docker.io/team/proxy:v2", "team/proxy:v2", true},
+		{"sha256:0123", "example.com/proxy:v2", true},
+		{"localhost:5000/proxy:v2", "localhost:5000/proxy:v2", true},
+		{"example.com/proxy:v1", "example.com/proxy:v2", false},
+		{"docker.io/library/busybox:1.35", "busybox:1.36", false},
+		{"example.com/proxy@sha256:aaaa", "example.com/proxy@sha256:bbbb", false},
+	}
+	for _, tc := range tests {
+		if got := SameImage(tc.reported, tc.spec); got != tc.want {
+			t.Errorf("SameImage(%q, %q) = %v, want %v", tc.reported, tc.spec, got, tc.want)
+		}
+	}
+}
