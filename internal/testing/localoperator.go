@@ -58,6 +58,9 @@ type LocalOperator struct {
 	WebhookPort, ProbePort int
 	// Output receives the manager's logs.
 	Output io.Writer
+
+	// process is the manager Run started last.
+	process *os.Process
 }
 
 const certSecret = "outrigger-webhook-cert"
@@ -174,7 +177,7 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 	go SecretVolumeStandIn(ctx, c, client.ObjectKey{Namespace: o.Namespace, Name: certSecret}, o.CertDir,
 		func(err error) { _, _ = fmt.Fprintln(o.Output, "mounting the webhook certificate:", err) })
 
-	result, err := RunProcess(ctx, o.Manager, []string{"KUBECONFIG=" + o.Kubeconfig}, o.Output,
+	result, err := runProcess(ctx, &o.process, o.Manager, []string{"KUBECONFIG=" + o.Kubeconfig}, o.Output,
 		"--operator-namespace="+o.Namespace,
 		"--webhook-dns-name=localhost",
 		"--webhook-cert-dir="+o.CertDir,
@@ -215,12 +218,29 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 // stopped because ctx ended: then it gets SIGTERM, and SIGKILL 30 s later. If this
 // process dies without cleaning up, the kernel stops it too.
 func RunProcess(ctx context.Context, binary string, env []string, out io.Writer, args ...string) (done <-chan error, err error) {
+	return runProcess(ctx, nil, binary, env, out, args...)
+}
+
+// Kill kills the manager Run started last with SIGKILL, as an OOM kill or a node
+// failure would: no shutdown, no lease released. Run starts it again.
+func (o *LocalOperator) Kill() error {
+	if o.process == nil {
+		return errors.New("the manager is not running")
+	}
+	return o.process.Kill()
+}
+
+// runProcess is RunProcess that also stores the started process in started, if set.
+func runProcess(ctx context.Context, started **os.Process, binary string, env []string, out io.Writer, args ...string) (<-chan error, error) {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	if started != nil {
+		*started = cmd.Process
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

@@ -48,6 +48,8 @@ var (
 	node      *cluster.Cluster
 	cfg       *rest.Config
 	k8sClient client.Client
+	// operator is the manager the suite runs; specs may kill it and run it again.
+	operator *utiltesting.LocalOperator
 )
 
 func TestE2E(t *testing.T) {
@@ -74,12 +76,12 @@ var _ = BeforeSuite(func() {
 	manager := filepath.Join(root, "bin", "manager")
 	_, err = os.Stat(manager)
 	Expect(err).NotTo(HaveOccurred(), "build the manager first: make build")
-	op := &utiltesting.LocalOperator{
+	operator = &utiltesting.LocalOperator{
 		Manager: manager, Kubeconfig: node.Kubeconfig, Namespace: "outrigger-system",
 		CertDir: GinkgoT().TempDir(), WebhookPort: freePort(), ProbePort: freePort(), Output: GinkgoWriter,
 	}
-	Expect(op.Install(ctx, k8sClient, filepath.Join(root, "config"))).To(Succeed())
-	_, err = op.Run(ctx, k8sClient)
+	Expect(operator.Install(ctx, k8sClient, filepath.Join(root, "config"))).To(Succeed())
+	_, err = operator.Run(ctx, k8sClient)
 	Expect(err).NotTo(HaveOccurred())
 })
 

@@ -80,7 +80,7 @@ func startKubeletStandIn(namespace string) (stop func()) {
 const (
 	notReadyLabel  = "stand-in/not-ready"
 	succeededLabel = "stand-in/succeeded"
-	brokenTag     = ":broken"
+	brokenTag      = ":broken"
 )
 
 func imageID(image string) string {
