@@ -65,7 +65,7 @@ func (v *SidecarSetValidator) validate(ctx context.Context, set, old *sidecarsv1
 	if err := v.Reader.List(ctx, &others); err != nil {
 		return warnings, fmt.Errorf("listing SidecarSets to check for conflicts: %w", err)
 	}
-	errs = append(errs, validation.ValidateConflicts(set, others.Items)...)
+	errs = append(errs, validation.ValidateConflicts(set, old, others.Items)...)
 
 	if pinned := set.Spec.Injection.Revision; pinned != "" && (old == nil || old.Spec.Injection.Revision != pinned) {
 		errs = append(errs, v.validatePinnedRevision(ctx, set.Name, pinned)...)

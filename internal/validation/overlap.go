@@ -122,7 +122,36 @@ func (c *keyConstraint) satisfiable() bool {
 // one of them silently dropped from such pods, depending on priority. others may include
 // set itself (it is skipped by name) and sets being deleted (skipped: they inject nothing
 // new).
-func ValidateConflicts(set *sidecarsv1alpha1.SidecarSet, others []sidecarsv1alpha1.SidecarSet) field.ErrorList {
+//
+// old is the stored set on update, nil on create. Conflicts ratchet: one old already had
+// (same field, same other set and field) is not refused again, so a set that came to
+// overlap another (the other set changed, or both were stored before this check) can
+// still be paused, fixed or otherwise updated; only conflicts the update introduces are.
+func ValidateConflicts(set, old *sidecarsv1alpha1.SidecarSet, others []sidecarsv1alpha1.SidecarSet) field.ErrorList {
+	errs := conflicts(set, others)
+	if old == nil || len(errs) == 0 {
+		return errs
+	}
+	existing := sets.New[string]()
+	for _, e := range conflicts(old, others) {
+		existing.Insert(conflictKey(e))
+	}
+	var fresh field.ErrorList
+	for _, e := range errs {
+		if !existing.Has(conflictKey(e)) {
+			fresh = append(fresh, e)
+		}
+	}
+	return fresh
+}
+
+// conflictKey identifies a conflict by where it is and what it is with: the detail names
+// the other set and its field.
+func conflictKey(e *field.Error) string {
+	return e.Field + "\x00" + e.Detail
+}
+
+func conflicts(set *sidecarsv1alpha1.SidecarSet, others []sidecarsv1alpha1.SidecarSet) field.ErrorList {
 	var overlapping []*sidecarsv1alpha1.SidecarSet
 	for i := range others {
 		o := &others[i]
