@@ -109,17 +109,18 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 		sources = append(sources, src)
 		names = append(names, set.Name)
 	}
-	if len(sources) == 0 {
-		return nil
-	}
 
+	// Even with no set to inject: Inject also drops the Outrigger metadata the request
+	// carries that Outrigger did not write.
 	res, err := inject.Inject(pod, sources)
 	if err != nil {
 		metrics.ObserveInjection(start, names, metrics.ResultError)
 		return err
 	}
 	*pod = *res.Pod
-	metrics.ObserveInjection(start, res.Injected, metrics.ResultInjected)
+	if len(sources) > 0 {
+		metrics.ObserveInjection(start, res.Injected, metrics.ResultInjected)
+	}
 	if len(res.Injected) > 0 {
 		log.V(1).Info("Injected sidecars", "pod", klog.KRef(namespace, podName(pod)), "sidecarsets", res.Injected)
 	}
