@@ -40,6 +40,6 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
 		WithDefaulter(SidecarSetDefaulter{}).
-		WithValidator(&SidecarSetValidator{Reader: reader, OperatorNamespace: opts.OperatorNamespace}).
+		WithValidator(&SidecarSetValidator{Reader: reader, Client: mgr.GetClient(), OperatorNamespace: opts.OperatorNamespace}).
 		Complete()
 }

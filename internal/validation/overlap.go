@@ -132,23 +132,7 @@ func ValidateConflicts(set, old *sidecarsv1alpha1.SidecarSet, others []sidecarsv
 	if old == nil || len(errs) == 0 {
 		return errs
 	}
-	existing := sets.New[string]()
-	for _, e := range conflicts(old, others) {
-		existing.Insert(conflictKey(e))
-	}
-	var fresh field.ErrorList
-	for _, e := range errs {
-		if !existing.Has(conflictKey(e)) {
-			fresh = append(fresh, e)
-		}
-	}
-	return fresh
-}
-
-// conflictKey identifies a conflict by where it is and what it is with: the detail names
-// the other set and its field.
-func conflictKey(e *field.Error) string {
-	return e.Field + "\x00" + e.Detail
+	return Ratchet(errs, conflicts(old, others))
 }
 
 func conflicts(set *sidecarsv1alpha1.SidecarSet, others []sidecarsv1alpha1.SidecarSet) field.ErrorList {
