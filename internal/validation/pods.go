@@ -26,7 +26,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
-	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -65,9 +64,8 @@ func ProbePod(set *sidecarsv1alpha1.SidecarSet, namespace string) (*corev1.Pod, 
 		declared.Insert(v.Name)
 	}
 	for _, name := range mountedVolumes(&set.Spec) {
-		// A name that is no valid volume name is left undeclared: the API server then
-		// reports the mount, not a volume the set never wrote.
-		if !declared.Has(name) && len(k8svalidation.IsDNS1123Label(name)) == 0 {
+		// PodErrors maps errors of these volumes to the mount that named them.
+		if !declared.Has(name) {
 			declared.Insert(name)
 			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name,
 				VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
@@ -111,6 +109,30 @@ func mountedVolumes(spec *sidecarsv1alpha1.SidecarSetSpec) []string {
 		add(&spec.Containers[i].Container)
 	}
 	return names
+}
+
+// firstMount is the path of the first mount (or device) of volume name in spec.
+func firstMount(spec *sidecarsv1alpha1.SidecarSetSpec, name string) *field.Path {
+	find := func(p *field.Path, c *corev1.Container) *field.Path {
+		if j := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == name }); j >= 0 {
+			return p.Child("volumeMounts").Index(j)
+		}
+		if j := slices.IndexFunc(c.VolumeDevices, func(d corev1.VolumeDevice) bool { return d.Name == name }); j >= 0 {
+			return p.Child("volumeDevices").Index(j)
+		}
+		return nil
+	}
+	for i := range spec.InitContainers {
+		if p := find(specPath.Child("initContainers").Index(i), &spec.InitContainers[i]); p != nil {
+			return p
+		}
+	}
+	for i := range spec.Containers {
+		if p := find(specPath.Child("containers").Index(i), &spec.Containers[i].Container); p != nil {
+			return p
+		}
+	}
+	return nil
 }
 
 var podField = regexp.MustCompile(`^spec\.(initContainers|containers|volumes)\[(\d+)\](.*)$`)
@@ -170,11 +192,15 @@ func setField(spec *sidecarsv1alpha1.SidecarSetSpec, probe *corev1.Pod, podPath 
 		if k >= len(probe.Spec.Volumes) {
 			return "", false
 		}
-		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == probe.Spec.Volumes[k].Name })
-		if i < 0 {
-			return "", false
+		name = probe.Spec.Volumes[k].Name
+		if i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == name }); i >= 0 {
+			return specPath.Child("volumes").Index(i).String() + m[3], true
 		}
-		return specPath.Child("volumes").Index(i).String() + m[3], true
+		// A volume ProbePod provided for a mount: the mount's name is at fault.
+		if p := firstMount(spec, name); p != nil {
+			return p.Child("name").String(), true
+		}
+		return "", false
 	}
 	if i := slices.IndexFunc(spec.Containers, func(c sidecarsv1alpha1.SidecarContainer) bool { return c.Name == name }); i >= 0 {
 		return specPath.Child("containers").Index(i).String() + m[3], true
