@@ -28,7 +28,9 @@ import (
 )
 
 func TestInjectWithPodLevelResources(t *testing.T) {
-	cpu := func(q string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)} }
+	cpu := func(q string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}
+	}
 	appPod := func(podRes corev1.ResourceRequirements, appRequest string) *corev1.Pod {
 		p := pod().Obj()
 		p.Spec.Containers[0].Resources.Requests = cpu(appRequest)
@@ -44,7 +46,7 @@ func TestInjectWithPodLevelResources(t *testing.T) {
 		wantErr                []string
 	}{
 		"without pod-level resources a policy sidecar gets what its policy says": {
-			pod: func() *corev1.Pod { p := pod().Obj(); p.Spec.Containers[0].Resources.Requests = cpu("50m"); return p }(),
+			pod:     func() *corev1.Pod { p := pod().Obj(); p.Spec.Containers[0].Resources.Requests = cpu("50m"); return p }(),
 			sidecar: sidecar("proxy").ResourcesPolicy(policy).Obj(), wantRequest: "500m",
 		},
 		"a policy sidecar's request is lowered to what the pod-level limit leaves": {

@@ -80,7 +80,9 @@ func TestHashes(t *testing.T) {
 			change: func(s *sidecarsv1alpha1.SidecarSet) { s.Spec.DefaultPlacements(nil) },
 		},
 		"a placement other than the default is not in-place": {
-			change:              func(s *sidecarsv1alpha1.SidecarSet) { s.Spec.Containers[0].Placement = sidecarsv1alpha1.PlacementAfterInit },
+			change: func(s *sidecarsv1alpha1.SidecarSet) {
+				s.Spec.Containers[0].Placement = sidecarsv1alpha1.PlacementAfterInit
+			},
 			wantHashChanged:     true,
 			wantImageFreeChange: true,
 		},

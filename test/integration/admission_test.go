@@ -158,11 +158,13 @@ var _ = Describe("Admission you can trust", func() {
 		probe := func() *corev1.Probe {
 			return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}}
 		}
-		cpu := func(q string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)} }
+		cpu := func(q string) corev1.ResourceList {
+			return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}
+		}
 
 		DescribeTable("refuses a container spec that would make every matching pod invalid, at its SidecarSet path",
 			func(change func(s *sidecarsv1alpha1.SidecarSet), path, detail string) {
-				set := utiltesting.MakeSidecarSet("bad-"+ns.Name).MatchLabels(selector).
+				set := utiltesting.MakeSidecarSet("bad-" + ns.Name).MatchLabels(selector).
 					Sidecar(sidecar().Obj()).
 					Sidecar(utiltesting.MakeSidecar("shipper", "example.com/shipper:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).
 					InitContainer(corev1.Container{Name: "setup", Image: "example.com/setup:1"}).
