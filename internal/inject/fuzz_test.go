@@ -687,50 +687,7 @@ func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) 
 		if !equality.Semantic.DeepEqual(before[name], rec) {
 			todo = append(todo, src)
 		}
-		injected := sets.New(rec.Containers...)
-		var want []string
-		for _, ic := range src.Spec.InitContainers {
-			want = append(want, ic.Name)
-			_, isInit := inits[ic.Name]
-			_, isRegular := regular[ic.Name]
-			if !isInit && !isRegular {
-				t.Fatalf("SidecarSet %s: init container %s is not in the pod", name, ic.Name)
-			}
-			if !injected.Has(ic.Name) {
-				continue
-			}
-			c, ok := inits[ic.Name]
-			if !ok || c.Image != ic.Image || c.RestartPolicy != nil {
-				t.Fatalf("SidecarSet %s: init container %s is recorded but not among the init containers", name, ic.Name)
-			}
-			checkMounts(t, c, volumes)
-		}
-		for _, sc := range src.Spec.Containers {
-			want = append(want, sc.Name)
-			_, isInit := inits[sc.Name]
-			_, isRegular := regular[sc.Name]
-			if !isInit && !isRegular {
-				t.Fatalf("SidecarSet %s: sidecar %s is not in the pod", name, sc.Name)
-			}
-			if !injected.Has(sc.Name) {
-				continue
-			}
-			var (
-				c     corev1.Container
-				found bool
-			)
-			if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
-				c, found = inits[sc.Name]
-				found = found && ptr.Deref(c.RestartPolicy, "") == corev1.ContainerRestartPolicyAlways
-			} else {
-				c, found = regular[sc.Name]
-				found = found && c.RestartPolicy == nil
-			}
-			if !found || c.Image != sc.Image {
-				t.Fatalf("SidecarSet %s: %s sidecar %s is recorded but not where its mode puts it", name, sc.EffectiveMode(), sc.Name)
-			}
-			checkMounts(t, c, volumes)
-		}
+		want := checkSetContainers(t, src, rec, inits, regular, volumes)
 		slices.Sort(want)
 		if recorded := slices.Sorted(slices.Values(slices.Concat(rec.Containers, rec.Overridden))); !slices.Equal(want, recorded) {
 			t.Fatalf("SidecarSet %s: containers and overridden %v do not add up to the set's containers %v", name, recorded, want)
@@ -747,6 +704,60 @@ func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) 
 	if diff := fuzzDiff(want, got.Injected); diff != "" {
 		t.Fatalf("injected sets (-want +got):\n%s", diff)
 	}
+}
+
+// checkSetContainers checks that every container of src's set is in the pod, those rec
+// says were injected where the set's mode puts them, with the set's image; it returns
+// the set's container names.
+func checkSetContainers(t *testing.T, src Source, rec sidecarsv1alpha1.InjectionRecord,
+	inits, regular map[string]corev1.Container, volumes sets.Set[string]) []string {
+	t.Helper()
+	name := src.Set.Name
+	injected := sets.New(rec.Containers...)
+	var want []string
+	for _, ic := range src.Spec.InitContainers {
+		want = append(want, ic.Name)
+		_, isInit := inits[ic.Name]
+		_, isRegular := regular[ic.Name]
+		if !isInit && !isRegular {
+			t.Fatalf("SidecarSet %s: init container %s is not in the pod", name, ic.Name)
+		}
+		if !injected.Has(ic.Name) {
+			continue
+		}
+		c, ok := inits[ic.Name]
+		if !ok || c.Image != ic.Image || c.RestartPolicy != nil {
+			t.Fatalf("SidecarSet %s: init container %s is recorded but not among the init containers", name, ic.Name)
+		}
+		checkMounts(t, c, volumes)
+	}
+	for _, sc := range src.Spec.Containers {
+		want = append(want, sc.Name)
+		_, isInit := inits[sc.Name]
+		_, isRegular := regular[sc.Name]
+		if !isInit && !isRegular {
+			t.Fatalf("SidecarSet %s: sidecar %s is not in the pod", name, sc.Name)
+		}
+		if !injected.Has(sc.Name) {
+			continue
+		}
+		var (
+			c     corev1.Container
+			found bool
+		)
+		if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
+			c, found = inits[sc.Name]
+			found = found && ptr.Deref(c.RestartPolicy, "") == corev1.ContainerRestartPolicyAlways
+		} else {
+			c, found = regular[sc.Name]
+			found = found && c.RestartPolicy == nil
+		}
+		if !found || c.Image != sc.Image {
+			t.Fatalf("SidecarSet %s: %s sidecar %s is recorded but not where its mode puts it", name, sc.EffectiveMode(), sc.Name)
+		}
+		checkMounts(t, c, volumes)
+	}
+	return want
 }
 
 // checkOwnedMetadata checks that the pod carries Outrigger's keys as Inject writes them,

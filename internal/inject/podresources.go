@@ -71,7 +71,7 @@ func fitPodResources(in, out *corev1.Pod, fitted []added) error {
 			continue // the pod alone does not fit: the API server says so
 		}
 		if total := effectiveRequests(out)[r]; total.Cmp(budget) > 0 {
-			return fmt.Errorf("the sidecars do not fit the pod-level resources: %s; with the pod's own containers (%s %s) the pod requests %s %s, above its %s of %s",
+			return fmt.Errorf(doesNotFit+"%s; with the pod's own containers (%s %s) the pod requests %s %s, above its %s of %s",
 				describeRequests(out, fitted, r), own.String(), r, total.String(), r, budgetField, budget.String())
 		}
 		if !hasLimit {
@@ -83,13 +83,15 @@ func fitPodResources(in, out *corev1.Pod, fitted []added) error {
 				continue
 			}
 			if l, ok := c.Resources.Limits[r]; ok && l.Cmp(limit) > 0 {
-				return fmt.Errorf("the sidecars do not fit the pod-level resources: SidecarSet %q container %q has a %s limit of %s, above the pod's spec.resources.limits.%s of %s",
+				return fmt.Errorf(doesNotFit+"SidecarSet %q container %q has a %s limit of %s, above the pod's spec.resources.limits.%s of %s",
 					a.set, a.name, r, l.String(), r, limit.String())
 			}
 		}
 	}
 	return nil
 }
+
+const doesNotFit = "the sidecars do not fit the pod-level resources: "
 
 // podBudget is the most the containers may request of r together, and the field that
 // says so.
