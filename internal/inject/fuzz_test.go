@@ -714,14 +714,20 @@ func checkSetContainers(t *testing.T, src Source, rec sidecarsv1alpha1.Injection
 	t.Helper()
 	name := src.Set.Name
 	injected := sets.New(rec.Containers...)
+	// present is the invariant a forged record must never break: the set's container
+	// is in the pod, injected or the pod's own.
+	present := func(kind, c string) {
+		t.Helper()
+		_, isInit := inits[c]
+		_, isRegular := regular[c]
+		if !isInit && !isRegular {
+			t.Fatalf("SidecarSet %s: %s %s is not in the pod", name, kind, c)
+		}
+	}
 	var want []string
 	for _, ic := range src.Spec.InitContainers {
 		want = append(want, ic.Name)
-		_, isInit := inits[ic.Name]
-		_, isRegular := regular[ic.Name]
-		if !isInit && !isRegular {
-			t.Fatalf("SidecarSet %s: init container %s is not in the pod", name, ic.Name)
-		}
+		present("init container", ic.Name)
 		if !injected.Has(ic.Name) {
 			continue
 		}
@@ -733,11 +739,7 @@ func checkSetContainers(t *testing.T, src Source, rec sidecarsv1alpha1.Injection
 	}
 	for _, sc := range src.Spec.Containers {
 		want = append(want, sc.Name)
-		_, isInit := inits[sc.Name]
-		_, isRegular := regular[sc.Name]
-		if !isInit && !isRegular {
-			t.Fatalf("SidecarSet %s: sidecar %s is not in the pod", name, sc.Name)
-		}
+		present("sidecar", sc.Name)
 		if !injected.Has(sc.Name) {
 			continue
 		}

@@ -52,19 +52,9 @@ var _ = Describe("Admission you can trust", func() {
 		p.GenerateName = "pod-"
 		return p
 	}
-	// createSet creates a SidecarSet and waits until the pod webhook's cache has it.
 	createSet := func(set *sidecarsv1alpha1.SidecarSet) *sidecarsv1alpha1.SidecarSet {
 		GinkgoHelper()
-		Expect(k8sClient.Create(ctx, set)).To(Succeed())
-		Eventually(func(g Gomega) {
-			probe := newPod()
-			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
-			g.Expect(probe.Annotations).To(HaveKey(sidecarsv1alpha1.InjectedAnnotation))
-			records, err := sidecarsv1alpha1.ParseInjectionRecords(probe.Annotations)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(records).To(HaveKey(set.Name))
-		}).Should(Succeed())
-		return set
+		return createInjectingSet(set, newPod)
 	}
 	initNames := func(p *corev1.Pod) []string {
 		var out []string

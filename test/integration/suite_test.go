@@ -248,3 +248,20 @@ func assetsDir() string {
 	}
 	return filepath.Join(projectRoot(), "bin", "k8s", k8sVersion+"-"+goruntime.GOOS+"-"+goruntime.GOARCH)
 }
+
+// createInjectingSet creates a SidecarSet and waits until the pod webhook's cache knows
+// it: a server-side dry-run of a matching pod (a fresh one from probe on each try) comes
+// back injected by it.
+func createInjectingSet(set *sidecarsv1alpha1.SidecarSet, probe func() *corev1.Pod) *sidecarsv1alpha1.SidecarSet {
+	GinkgoHelper()
+	Expect(k8sClient.Create(ctx, set)).To(Succeed())
+	Eventually(func(g Gomega) {
+		p := probe()
+		p.GenerateName = "probe-"
+		g.Expect(k8sClient.Create(ctx, p, client.DryRunAll)).To(Succeed())
+		records, err := sidecarsv1alpha1.ParseInjectionRecords(p.Annotations)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(records).To(HaveKey(set.Name))
+	}).Should(Succeed())
+	return set
+}
