@@ -19,7 +19,6 @@ package webhooks
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -53,15 +52,7 @@ type PodInjector struct {
 	// OperatorNamespace holds the revisions and is never injected.
 	OperatorNamespace string
 
-	// sources memoizes each set's Source (spec copy and hashes) per generation, so a
-	// pod costs matching, not hashing. Keyed by UID; a new generation replaces the entry.
-	sources sync.Map // types.UID -> memoSource
-}
-
-type memoSource struct {
-	generation     int64
-	collisionCount int32
-	source         inject.Source
+	sources sourceMemo
 }
 
 var _ admission.Defaulter[*corev1.Pod] = (*PodInjector)(nil)
@@ -91,6 +82,8 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 	if err := p.Reader.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing SidecarSets: %w", err)
 	}
+	p.sources.retain(sets.Items, start)
+
 	var sources []inject.Source
 	var names []string
 	for i := range sets.Items {
@@ -116,17 +109,18 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 		sources = append(sources, src)
 		names = append(names, set.Name)
 	}
-	if len(sources) == 0 {
-		return nil
-	}
 
+	// Even with no set to inject: Inject also drops the Outrigger metadata the request
+	// carries that Outrigger did not write.
 	res, err := inject.Inject(pod, sources)
 	if err != nil {
 		metrics.ObserveInjection(start, names, metrics.ResultError)
 		return err
 	}
 	*pod = *res.Pod
-	metrics.ObserveInjection(start, res.Injected, metrics.ResultInjected)
+	if len(sources) > 0 {
+		metrics.ObserveInjection(start, res.Injected, metrics.ResultInjected)
+	}
 	if len(res.Injected) > 0 {
 		log.V(1).Info("Injected sidecars", "pod", klog.KRef(namespace, podName(pod)), "sidecarsets", res.Injected)
 	}
@@ -137,19 +131,16 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 // revision's content never changes, so a Source stays valid for the set's generation.
 func (p *PodInjector) source(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) (inject.Source, error) {
 	collisionCount := ptr.Deref(set.Status.CollisionCount, 0)
-	if m, ok := p.sources.Load(set.UID); ok {
-		if m := m.(memoSource); m.generation == set.Generation && m.collisionCount == collisionCount {
-			src := m.source
-			src.Set = set
-			return src, nil
-		}
+	if src, ok := p.sources.load(set.UID, set.Generation, collisionCount); ok {
+		src.Set = set
+		return src, nil
 	}
 	src, err := p.newSource(ctx, set)
 	if err != nil {
 		return inject.Source{}, err
 	}
 	if set.UID != "" {
-		p.sources.Store(set.UID, memoSource{generation: set.Generation, collisionCount: collisionCount, source: src})
+		p.sources.store(set.UID, set.Generation, collisionCount, src)
 	}
 	return src, nil
 }

@@ -67,8 +67,10 @@ func BenchmarkInject(b *testing.B) {
 
 // benchReader stands in for the manager's informer cache: objects in memory, handed
 // out as the cache's reader does (deep copies, unless the caller asks for none).
-func benchReader(b *testing.B, sets int) client.Reader {
-	b.Helper()
+func benchReader(b testing.TB, sets int) client.Reader {
+	if b != nil {
+		b.Helper()
+	}
 	r := &memoryReader{namespaces: map[string]*corev1.Namespace{
 		"shop": utiltesting.MakeNamespace("shop", map[string]string{"team": "web"}),
 	}}

@@ -29,8 +29,8 @@ type Options struct {
 	OperatorNamespace string
 }
 
-// SetupWithManager registers the pod injector and the SidecarSet validator with the
-// manager's webhook server.
+// SetupWithManager registers the pod injector and the SidecarSet defaulter and validator
+// with the manager's webhook server.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	reader := mgr.GetCache()
 	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.Pod{}).
@@ -39,6 +39,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
-		WithValidator(&SidecarSetValidator{Reader: reader, OperatorNamespace: opts.OperatorNamespace}).
+		WithDefaulter(SidecarSetDefaulter{}).
+		WithValidator(&SidecarSetValidator{Reader: reader, Client: mgr.GetClient(), OperatorNamespace: opts.OperatorNamespace}).
 		Complete()
 }

@@ -18,12 +18,15 @@ package webhooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -33,10 +36,16 @@ import (
 
 // +kubebuilder:webhook:path=/validate-sidecars-outrigger-dev-v1alpha1-sidecarset,mutating=false,failurePolicy=fail,sideEffects=None,groups=sidecars.outrigger.dev,resources=sidecarsets,verbs=create;update,versions=v1alpha1,name=validate.sidecarsets.sidecars.outrigger.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
+// +kubebuilder:rbac:groups="",resources=pods,verbs=create,namespace=system
+
 // SidecarSetValidator refuses what the CRD schema cannot: invalid selectors and
-// metadata, and conflicts with the other SidecarSets that can select the same pods.
+// metadata, conflicts with the other SidecarSets that can select the same pods, and
+// containers that would make the pods it is injected into invalid.
 type SidecarSetValidator struct {
 	Reader client.Reader
+	// Client creates the probe pods (dryRun=All, nothing is stored) through which the API
+	// server validates the pods a SidecarSet produces.
+	Client client.Client
 	// OperatorNamespace holds the revisions spec.injection.revision may name.
 	OperatorNamespace string
 }
@@ -65,7 +74,11 @@ func (v *SidecarSetValidator) validate(ctx context.Context, set, old *sidecarsv1
 	if err := v.Reader.List(ctx, &others); err != nil {
 		return warnings, fmt.Errorf("listing SidecarSets to check for conflicts: %w", err)
 	}
-	errs = append(errs, validation.ValidateConflicts(set, others.Items)...)
+	errs = append(errs, validation.ValidateConflicts(set, old, others.Items)...)
+
+	podErrs, podWarnings := v.validatePods(ctx, set, old)
+	errs = append(errs, podErrs...)
+	warnings = append(warnings, podWarnings...)
 
 	if pinned := set.Spec.Injection.Revision; pinned != "" && (old == nil || old.Spec.Injection.Revision != pinned) {
 		errs = append(errs, v.validatePinnedRevision(ctx, set.Name, pinned)...)
@@ -89,4 +102,40 @@ func (v *SidecarSetValidator) validatePinnedRevision(ctx context.Context, setNam
 		return field.ErrorList{field.Invalid(path, pinned, fmt.Sprintf("revision belongs to SidecarSet %q", cr.Labels[sidecarsv1alpha1.RevisionSetLabel]))}
 	}
 	return nil
+}
+
+// validatePods has the API server validate a pod injected with set: a server-side
+// dry-run create of validation.ProbePod in the operator's namespace. Its field errors
+// come back on the set's fields; those the stored set had too are not refused again
+// (ratcheting). A refusal that is no validation (a quota, a policy on the operator's
+// namespace, the API server unreachable) is a warning: it says nothing about the set.
+func (v *SidecarSetValidator) validatePods(ctx context.Context, set, old *sidecarsv1alpha1.SidecarSet) (field.ErrorList, admission.Warnings) {
+	errs, warning := v.dryRun(ctx, set)
+	if warning != "" {
+		return nil, admission.Warnings{warning}
+	}
+	if len(errs) == 0 || old == nil {
+		return errs, nil
+	}
+	oldErrs, _ := v.dryRun(ctx, old)
+	return validation.Ratchet(errs, oldErrs), nil
+}
+
+func (v *SidecarSetValidator) dryRun(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) (field.ErrorList, string) {
+	probe, err := validation.ProbePod(set, v.OperatorNamespace)
+	if err != nil {
+		return field.ErrorList{field.Invalid(field.NewPath("spec"), set.Name, err.Error())}, ""
+	}
+	sent := probe.DeepCopy()
+	err = v.Client.Create(ctx, sent, client.DryRunAll)
+	var status apierrors.APIStatus
+	switch {
+	case err == nil:
+		return nil, ""
+	case apierrors.IsInvalid(err) && errors.As(err, &status) && status.Status().Details != nil:
+		return validation.PodErrors(set, probe, status.Status().Details.Causes), ""
+	}
+	ctrl.LoggerFrom(ctx).Info("Could not validate the pods of a SidecarSet", "sidecarset", klog.KObj(set), "error", err.Error())
+	return nil, fmt.Sprintf("the pods this SidecarSet produces were not validated: a dry-run create of a pod in namespace %s failed: %v",
+		v.OperatorNamespace, err)
 }

@@ -48,10 +48,43 @@ func (c *SidecarContainer) EffectivePlacement() Placement {
 	if c.Placement != "" {
 		return c.Placement
 	}
-	if c.EffectiveMode() == SidecarModeContainer {
+	return defaultPlacement(c.EffectiveMode())
+}
+
+// IsDefaultPlacement says whether the sidecar's placement is its mode's default, written
+// or not.
+func (c *SidecarContainer) IsDefaultPlacement() bool {
+	return c.EffectivePlacement() == defaultPlacement(c.EffectiveMode())
+}
+
+// defaultPlacement is where a sidecar of mode goes when placement is unset.
+func defaultPlacement(mode SidecarMode) Placement {
+	if mode == SidecarModeContainer {
 		return PlacementBeforeApp
 	}
 	return PlacementBeforeInit
+}
+
+// DefaultPlacements writes each sidecar's effective placement into the spec, so what the
+// API shows is what Outrigger applies (the schema cannot default a field per mode). old
+// is the stored object on update, nil on create: a sidecar whose mode changed while its
+// placement did not follows the new mode's default, so switching the mode alone stays a
+// valid update although the stored placement was only the old mode's default.
+func (s *SidecarSetSpec) DefaultPlacements(old *SidecarSetSpec) {
+	for i := range s.Containers {
+		c := &s.Containers[i]
+		if old != nil {
+			for j := range old.Containers {
+				o := &old.Containers[j]
+				if o.Name == c.Name && o.EffectiveMode() != c.EffectiveMode() && o.Placement == c.Placement {
+					c.Placement = ""
+				}
+			}
+		}
+		if c.Placement == "" {
+			c.Placement = defaultPlacement(c.EffectiveMode())
+		}
+	}
 }
 
 // EffectiveAggregate is the policy's aggregate, Sum when unset.

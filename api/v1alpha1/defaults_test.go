@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -60,6 +61,43 @@ func TestSidecarContainerEffectiveModeAndPlacement(t *testing.T) {
 			want := []string{string(tc.wantMode), string(tc.wantPlacement)}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("mode, placement (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDefaultPlacements(t *testing.T) {
+	native := func(p Placement) SidecarContainer {
+		return SidecarContainer{Container: corev1.Container{Name: "n"}, Mode: SidecarModeNative, Placement: p}
+	}
+	regular := func(p Placement) SidecarContainer {
+		return SidecarContainer{Container: corev1.Container{Name: "n"}, Mode: SidecarModeContainer, Placement: p}
+	}
+	cases := map[string]struct {
+		old, set SidecarContainer
+		create   bool
+		want     Placement
+	}{
+		"native gets BeforeInit":                      {set: native(""), create: true, want: PlacementBeforeInit},
+		"container gets BeforeApp":                    {set: regular(""), create: true, want: PlacementBeforeApp},
+		"no mode is native":                           {set: SidecarContainer{}, create: true, want: PlacementBeforeInit},
+		"an explicit placement is kept":               {set: regular(PlacementAfterApp), create: true, want: PlacementAfterApp},
+		"an unchanged placement is kept on update":    {old: native(PlacementAfterInit), set: native(PlacementAfterInit), want: PlacementAfterInit},
+		"a mode change resets an unchanged placement": {old: native(PlacementBeforeInit), set: regular(PlacementBeforeInit), want: PlacementBeforeApp},
+		"a mode change keeps a placement the user changed too": {
+			old: native(PlacementBeforeInit), set: regular(PlacementAfterApp), want: PlacementAfterApp,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			spec := SidecarSetSpec{Containers: []SidecarContainer{tc.set}}
+			var old *SidecarSetSpec
+			if !tc.create {
+				old = &SidecarSetSpec{Containers: []SidecarContainer{tc.old}}
+			}
+			spec.DefaultPlacements(old)
+			if got := spec.Containers[0].Placement; got != tc.want {
+				t.Errorf("placement = %q, want %q", got, tc.want)
 			}
 		})
 	}

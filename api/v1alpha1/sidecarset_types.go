@@ -187,11 +187,17 @@ type SidecarContainer struct {
 	// placement says where the sidecar goes. For mode Native: BeforeInit (default),
 	// ahead of the pod's own init containers, or AfterInit, after them. For mode
 	// Container: BeforeApp (default), ahead of the pod's containers, or AfterApp.
+	// The default is written into the SidecarSet when it is stored; changing the mode
+	// alone moves a placement left unchanged to the new mode's default.
 	// +optional
 	Placement Placement `json:"placement,omitempty"`
 
 	// resourcesPolicy derives the sidecar's resources from the app containers' and keeps
-	// them in step on running pods. Mutually exclusive with resources.
+	// them in step on running pods. Mutually exclusive with resources. In a pod with
+	// pod-level resources (spec.resources), the sidecar's request is lowered to what
+	// the pod-level request (or, without one, the limit) leaves after the pod's other
+	// containers, down to 0, and its limit to the pod-level limit. Fixed resources
+	// that do not fit refuse the pod, naming the SidecarSet and the container.
 	// +optional
 	ResourcesPolicy *ResourcesPolicy `json:"resourcesPolicy,omitempty"`
 

@@ -691,6 +691,9 @@ func annotate(csv *unstructured.Unstructured, in *inputs, o options) error {
 	return nil
 }
 
+// podMetadataWriter is the ConfigMap naming who may change the pods' Outrigger metadata.
+const podMetadataWriter = "pod-metadata-writer"
+
 // otherManifests are the rendered objects OLM installs as they are: those the CSV
 // does not already stand for (such as the aggregated SidecarSet editor and viewer roles
 // and the metrics reader, bound to no one here), minus what OLM provides itself.
@@ -702,6 +705,11 @@ func otherManifests(in *inputs, consumed map[string]bool) ([]*unstructured.Unstr
 		case consumed[objKey(u)]:
 		case kind == "Secret" && u.GetName() == webhookCertSecret:
 			// OLM provides the webhook certificate.
+		case kind == "ValidatingAdmissionPolicy" || kind == "ValidatingAdmissionPolicyBinding" ||
+			(kind == "ConfigMap" && strings.HasSuffix(u.GetName(), podMetadataWriter)):
+			// A registry+v1 bundle cannot carry admission policies, and the writer's
+			// ServiceAccount name depends on the namespace OLM installs to: OLM users apply
+			// config/policy themselves (docs/injection.md).
 		case olmKinds[kind]:
 			out = append(out, u)
 		default:

@@ -19,6 +19,7 @@ package inject
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -68,6 +69,8 @@ const (
 	fuzzPlacement                            // an explicit placement (valid for the mode)
 	fuzzNoGate                               // updateStrategy.drain.readinessGate false
 	fuzzStrayMount                           // a mount of a volume nobody declares
+	fuzzForged                               // the pod's own Outrigger label, upgrade state and readiness gate
+	fuzzPodResources                         // pod-level resources (spec.resources)
 	fuzzAll          = 1<<iota - 1
 )
 
@@ -82,6 +85,7 @@ const (
 	annNullRecord        // {"alpha":null}
 	annArray             // []: valid JSON, not a map
 	annGarbage           // {not json
+	annForged            // records of the sets being injected, with their revisions and hashes
 	annKinds
 )
 
@@ -410,8 +414,65 @@ func (g *fuzzGen) records(pod *corev1.Pod) string {
 	return records.String()
 }
 
-func (g *fuzzGen) annotation(kind int, pod *corev1.Pod, raw string) (string, bool) {
+// forged is the record of each source as Inject would write it, except that the
+// containers it claims were injected are a guess the pod need not bear out.
+func (g *fuzzGen) forged(sources []Source) string {
+	records := sidecarsv1alpha1.InjectionRecords{}
+	for _, src := range sources {
+		rec := sidecarsv1alpha1.InjectionRecord{Revision: src.Revision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash}
+		for _, c := range src.Spec.InitContainers {
+			rec.Containers = append(rec.Containers, c.Name)
+		}
+		for _, c := range src.Spec.Containers {
+			if g.intn(3) == 0 {
+				rec.Overridden = append(rec.Overridden, c.Name)
+			} else {
+				rec.Containers = append(rec.Containers, c.Name)
+			}
+		}
+		records[src.Set.Name] = rec
+	}
+	return records.String()
+}
+
+// forgeMetadata gives the pod Outrigger's label, an upgrade state and the readiness
+// gate, as a request may.
+func (g *fuzzGen) forgeMetadata(pod *corev1.Pod, raw string) {
+	if !g.has(fuzzForged) {
+		return
+	}
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Labels[sidecarsv1alpha1.InjectedLabel] = fuzzPick(g, []string{"true", "false", ""})
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = raw
+	gate := corev1.PodReadinessGate{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}
+	if !slices.Contains(pod.Spec.ReadinessGates, gate) {
+		pod.Spec.ReadinessGates = append(pod.Spec.ReadinessGates, gate)
+	}
+}
+
+// podResources gives the pod pod-level limits, and sometimes requests.
+func (g *fuzzGen) podResources(pod *corev1.Pod) {
+	if !g.has(fuzzPodResources) {
+		return
+	}
+	res := &corev1.ResourceRequirements{Limits: corev1.ResourceList{}}
+	res.Limits[corev1.ResourceCPU] = resource.MustParse(fuzzPick(g, fuzzCPU[3:]))
+	res.Limits[corev1.ResourceMemory] = resource.MustParse(fuzzPick(g, fuzzMemory[3:]))
+	if g.intn(4) == 0 {
+		res.Requests = corev1.ResourceList{corev1.ResourceCPU: res.Limits[corev1.ResourceCPU]}
+	}
+	pod.Spec.Resources = res
+}
+
+func (g *fuzzGen) annotation(kind int, pod *corev1.Pod, raw string, sources []Source) (string, bool) {
 	switch kind {
+	case annForged:
+		return g.forged(sources), true
 	case annRecord:
 		return g.records(pod), true
 	case annRaw:
@@ -465,16 +526,19 @@ func FuzzInject(f *testing.F) {
 	f.Add(uint8(1), uint8(0), uint8(1), uint8(annGarbage), uint16(0), []byte{}, "")
 	f.Add(uint8(1), uint8(0), uint8(2), uint8(annNullRecord), uint16(0), []byte{}, "")
 	f.Add(uint8(1), uint8(0), uint8(1), uint8(annEmptyMap), uint16(fuzzPodMetadata), []byte{}, "")
+	// Records forged for the very sets being injected, with the pod's own Outrigger
+	// label, upgrade state and readiness gate: the sidecars go in all the same.
+	f.Add(uint8(2), uint8(1), uint8(3), uint8(annForged), uint16(fuzzForged|fuzzSetInits), fuzzBytes(10, 256), `{"sidecar":"proxy"}`)
+	f.Add(uint8(1), uint8(0), uint8(2), uint8(annForged), all|uint16(fuzzForged|fuzzNoGate), fuzzBytes(11, 512), "garbage")
+	// Pod-level resources with policies and fixed resources.
+	f.Add(uint8(2), uint8(1), uint8(3), uint8(annNone), uint16(fuzzPodResources|fuzzPolicy|fuzzResources|fuzzSetInits), fuzzBytes(12, 512), "")
+	f.Add(uint8(3), uint8(0), uint8(2), uint8(annNone), uint16(fuzzPodResources|fuzzPolicy), fuzzBytes(13, 256), "")
 
 	f.Fuzz(func(t *testing.T, numApps, numInits, numSets, annKind uint8, features uint16, data []byte, raw string) {
 		g := &fuzzGen{data: data, features: fuzzFeature(features)}
 		pod := g.pod(int(numApps%4), int(numInits%3))
-		if a, ok := g.annotation(int(annKind%annKinds), pod, raw); ok {
-			if pod.Annotations == nil {
-				pod.Annotations = map[string]string{}
-			}
-			pod.Annotations[sidecarsv1alpha1.InjectedAnnotation] = a
-		}
+		g.podResources(pod)
+		g.forgeMetadata(pod, raw)
 		var podVolumes []string
 		for _, v := range pod.Spec.Volumes {
 			podVolumes = append(podVolumes, v.Name)
@@ -490,6 +554,12 @@ func FuzzInject(f *testing.F) {
 		for _, s := range setsIn {
 			sources = append(sources, SourceOf(s))
 			setsBefore = append(setsBefore, s.DeepCopy())
+		}
+		if a, ok := g.annotation(int(annKind%annKinds), pod, raw, sources); ok {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[sidecarsv1alpha1.InjectedAnnotation] = a
 		}
 		podBefore := pod.DeepCopy()
 
@@ -511,6 +581,8 @@ func FuzzInject(f *testing.F) {
 		checkDeterministic(t, pod, got, sources)
 		checkValid(t, got.Pod)
 		checkRecorded(t, pod, got, sources)
+		checkOwnedMetadata(t, got.Pod, sources)
+		checkPodResources(t, pod, got.Pod)
 	})
 }
 
@@ -570,22 +642,27 @@ func checkValid(t *testing.T, pod *corev1.Pod) {
 	}
 }
 
-// checkRecorded checks the annotation against the sources, and every container a set
-// injected now: where it is, that it is the set's, and that its mounts resolve.
+// checkRecorded checks the annotation against the sources: it records exactly the
+// sources, each with its revision and hashes; every container of every set is in the
+// pod (injected where its mode puts it, with the set's image, or the pod's own); and the
+// sets injected now are those whose record the request did not already carry as Inject
+// writes it.
 func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) {
 	t.Helper()
 	before, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
 	if err != nil {
-		t.Fatalf("Inject accepted an annotation that does not parse: %v", err)
+		before = sidecarsv1alpha1.InjectionRecords{}
 	}
 	after, err := sidecarsv1alpha1.ParseInjectionRecords(got.Pod.Annotations)
 	if err != nil {
 		t.Fatalf("the injected pod's annotation does not parse: %v", err)
 	}
-	for name, rec := range before {
-		if diff := fuzzDiff(rec, after[name]); diff != "" {
-			t.Fatalf("the record of %s changed (-before +after):\n%s", name, diff)
-		}
+	var wantNames []string
+	for _, src := range sources {
+		wantNames = append(wantNames, src.Set.Name)
+	}
+	if diff := fuzzDiff(slices.Sorted(slices.Values(wantNames)), slices.Sorted(maps.Keys(after))); diff != "" {
+		t.Fatalf("recorded sets (-sources +recorded):\n%s", diff)
 	}
 
 	volumes := sets.New[string]()
@@ -603,48 +680,14 @@ func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) 
 	var todo []Source
 	for _, src := range sources {
 		name := src.Set.Name
-		rec, ok := after[name]
-		if !ok {
-			t.Fatalf("SidecarSet %s is not recorded on the pod", name)
+		rec := after[name]
+		if rec.Revision != src.Revision || rec.Hash != src.Hash || rec.ImageFreeHash != src.ImageFreeHash {
+			t.Fatalf("SidecarSet %s: recorded %+v, not the source's revision %s and hashes", name, rec, src.Revision)
 		}
-		if _, done := before[name]; done {
-			continue
+		if !equality.Semantic.DeepEqual(before[name], rec) {
+			todo = append(todo, src)
 		}
-		todo = append(todo, src)
-		injected := sets.New(rec.Containers...)
-		var want []string
-		for _, ic := range src.Spec.InitContainers {
-			want = append(want, ic.Name)
-			if !injected.Has(ic.Name) {
-				continue
-			}
-			c, ok := inits[ic.Name]
-			if !ok || c.Image != ic.Image || c.RestartPolicy != nil {
-				t.Fatalf("SidecarSet %s: init container %s is recorded but not among the init containers", name, ic.Name)
-			}
-			checkMounts(t, c, volumes)
-		}
-		for _, sc := range src.Spec.Containers {
-			want = append(want, sc.Name)
-			if !injected.Has(sc.Name) {
-				continue
-			}
-			var (
-				c     corev1.Container
-				found bool
-			)
-			if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
-				c, found = inits[sc.Name]
-				found = found && ptr.Deref(c.RestartPolicy, "") == corev1.ContainerRestartPolicyAlways
-			} else {
-				c, found = regular[sc.Name]
-				found = found && c.RestartPolicy == nil
-			}
-			if !found || c.Image != sc.Image {
-				t.Fatalf("SidecarSet %s: %s sidecar %s is recorded but not where its mode puts it", name, sc.EffectiveMode(), sc.Name)
-			}
-			checkMounts(t, c, volumes)
-		}
+		want := checkSetContainers(t, src, rec, inits, regular, volumes)
 		slices.Sort(want)
 		if recorded := slices.Sorted(slices.Values(slices.Concat(rec.Containers, rec.Overridden))); !slices.Equal(want, recorded) {
 			t.Fatalf("SidecarSet %s: containers and overridden %v do not add up to the set's containers %v", name, recorded, want)
@@ -660,6 +703,119 @@ func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) 
 	}
 	if diff := fuzzDiff(want, got.Injected); diff != "" {
 		t.Fatalf("injected sets (-want +got):\n%s", diff)
+	}
+}
+
+// checkSetContainers checks that every container of src's set is in the pod, those rec
+// says were injected where the set's mode puts them, with the set's image; it returns
+// the set's container names.
+func checkSetContainers(t *testing.T, src Source, rec sidecarsv1alpha1.InjectionRecord,
+	inits, regular map[string]corev1.Container, volumes sets.Set[string]) []string {
+	t.Helper()
+	name := src.Set.Name
+	injected := sets.New(rec.Containers...)
+	// present is the invariant a forged record must never break: the set's container
+	// is in the pod, injected or the pod's own.
+	present := func(kind, c string) {
+		t.Helper()
+		_, isInit := inits[c]
+		_, isRegular := regular[c]
+		if !isInit && !isRegular {
+			t.Fatalf("SidecarSet %s: %s %s is not in the pod", name, kind, c)
+		}
+	}
+	var want []string
+	for _, ic := range src.Spec.InitContainers {
+		want = append(want, ic.Name)
+		present("init container", ic.Name)
+		if !injected.Has(ic.Name) {
+			continue
+		}
+		c, ok := inits[ic.Name]
+		if !ok || c.Image != ic.Image || c.RestartPolicy != nil {
+			t.Fatalf("SidecarSet %s: init container %s is recorded but not among the init containers", name, ic.Name)
+		}
+		checkMounts(t, c, volumes)
+	}
+	for _, sc := range src.Spec.Containers {
+		want = append(want, sc.Name)
+		present("sidecar", sc.Name)
+		if !injected.Has(sc.Name) {
+			continue
+		}
+		var (
+			c     corev1.Container
+			found bool
+		)
+		if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
+			c, found = inits[sc.Name]
+			found = found && ptr.Deref(c.RestartPolicy, "") == corev1.ContainerRestartPolicyAlways
+		} else {
+			c, found = regular[sc.Name]
+			found = found && c.RestartPolicy == nil
+		}
+		if !found || c.Image != sc.Image {
+			t.Fatalf("SidecarSet %s: %s sidecar %s is recorded but not where its mode puts it", name, sc.EffectiveMode(), sc.Name)
+		}
+		checkMounts(t, c, volumes)
+	}
+	return want
+}
+
+// checkOwnedMetadata checks that the pod carries Outrigger's keys as Inject writes them,
+// whatever the request carried: no upgrade state, the label and record exactly when a
+// set is recorded, the readiness gate once, exactly when a recorded set wants it.
+func checkOwnedMetadata(t *testing.T, pod *corev1.Pod, sources []Source) {
+	t.Helper()
+	if v, ok := pod.Annotations[sidecarsv1alpha1.UpgradeAnnotation]; ok {
+		t.Fatalf("the pod kept the request's upgrade state %q", v)
+	}
+	label, hasLabel := pod.Labels[sidecarsv1alpha1.InjectedLabel]
+	_, hasRecord := pod.Annotations[sidecarsv1alpha1.InjectedAnnotation]
+	if want := len(sources) > 0; hasLabel != want || hasRecord != want || (hasLabel && label != "true") {
+		t.Fatalf("with %d sources: label %q (present %v), record present %v", len(sources), label, hasLabel, hasRecord)
+	}
+	wantGate := slices.ContainsFunc(sources, func(s Source) bool { return s.Set.Spec.UpdateStrategy.Drain.ReadinessGateEnabled() })
+	gates := 0
+	for _, g := range pod.Spec.ReadinessGates {
+		if g.ConditionType == sidecarsv1alpha1.SidecarsReadyCondition {
+			gates++
+		}
+	}
+	if (gates == 1) != wantGate || gates > 1 {
+		t.Fatalf("readiness gate %s appears %d times, want it: %v", sidecarsv1alpha1.SidecarsReadyCondition, gates, wantGate)
+	}
+}
+
+// checkPodResources checks what the API server checks of pod-level resources, where the
+// pod before injection passed it: the effective container requests within the pod's
+// request (or limit), each regular container's limit within the pod's limit.
+func checkPodResources(t *testing.T, before, pod *corev1.Pod) {
+	t.Helper()
+	if pod.Spec.Resources == nil {
+		return
+	}
+	for _, r := range fitResources {
+		budget, field, ok := podBudget(pod.Spec.Resources, r)
+		if !ok {
+			continue
+		}
+		own := effectiveRequests(before)[r]
+		if own.Cmp(budget) > 0 {
+			continue
+		}
+		if total := effectiveRequests(pod)[r]; total.Cmp(budget) > 0 {
+			t.Fatalf("containers request %s %s, above %s %s", total.String(), r, field, budget.String())
+		}
+		limit, ok := pod.Spec.Resources.Limits[r]
+		if !ok {
+			continue
+		}
+		for _, c := range pod.Spec.Containers {
+			if l, ok := c.Resources.Limits[r]; ok && l.Cmp(limit) > 0 && findContainer(before.Spec.Containers, c.Name) == nil {
+				t.Fatalf("sidecar %s has a %s limit of %s, above the pod's %s", c.Name, r, l.String(), limit.String())
+			}
+		}
 	}
 }
 

@@ -71,26 +71,28 @@ type Result struct {
 // sidecars need, and the pod's own init containers already run with the sidecars.
 //
 // A container name the pod already uses keeps the pod's container (a per-pod override,
-// recorded as such); so do volume names, label and annotation keys. A set already
-// recorded on the pod is skipped, which makes Inject idempotent.
+// recorded as such); so do volume names, label and annotation keys.
+//
+// Outrigger's metadata on the pod is Outrigger's: the injection record and label, the
+// upgrade state and the readiness gate the request carries are dropped, except the
+// record entries Inject itself wrote for these sources (trustedRecords). A set so
+// recorded is skipped, which makes Inject idempotent; every other source is injected.
+//
+// Pod-level resources (spec.resources) bound the sidecars: see fitPodResources.
 //
 // It fails, and the pod must then be refused, only where the result would be an invalid
-// pod: a sidecar mounting a volume neither the set nor the pod declares.
+// pod: a sidecar mounting a volume neither the set nor the pod declares, or sidecar
+// resources beyond the pod-level resources.
 func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 	out := pod.DeepCopy()
-	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
-	if err != nil {
-		return Result{}, err
-	}
+	records := trustedRecords(pod, sources)
+	clearOwnedMetadata(out)
 
 	todo := make([]Source, 0, len(sources))
 	for _, s := range sources {
 		if _, done := records[s.Set.Name]; !done {
 			todo = append(todo, s)
 		}
-	}
-	if len(todo) == 0 {
-		return Result{Pod: out}, nil
 	}
 	slices.SortStableFunc(todo, func(a, b Source) int {
 		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
@@ -102,6 +104,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 		setInits, nativeBefore, nativeAfter, before, after []corev1.Container
 		injected                                           []string
 		owner                                              = map[string]string{}
+		fitted                                             []added
 	)
 	for _, src := range todo {
 		rec := sidecarsv1alpha1.InjectionRecord{Revision: src.Revision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash}
@@ -114,6 +117,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 			owner[ic.Name] = src.Set.Name
 			setInits = append(setInits, *ic.DeepCopy())
 			rec.Containers = append(rec.Containers, ic.Name)
+			fitted = append(fitted, added{name: ic.Name, set: src.Set.Name})
 		}
 		for i := range src.Spec.Containers {
 			sc := &src.Spec.Containers[i]
@@ -136,13 +140,11 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 				after = append(after, c)
 			}
 			rec.Containers = append(rec.Containers, sc.Name)
+			fitted = append(fitted, added{name: sc.Name, set: src.Set.Name, policy: sc.ResourcesPolicy != nil})
 		}
 		addVolumes(out, src.Spec.Volumes)
 		addPullSecrets(out, src.Spec.ImagePullSecrets)
 		addMetadata(out, src.Spec.PodMetadata)
-		if src.Set.Spec.UpdateStrategy.Drain.ReadinessGateEnabled() {
-			addReadinessGate(out)
-		}
 		records[src.Set.Name] = rec
 		injected = append(injected, src.Set.Name)
 	}
@@ -154,14 +156,15 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 		return Result{}, err
 	}
 
-	if out.Labels == nil {
-		out.Labels = map[string]string{}
+	if err := fitPodResources(pod, out, fitted); err != nil {
+		return Result{}, err
 	}
-	out.Labels[sidecarsv1alpha1.InjectedLabel] = "true"
-	if out.Annotations == nil {
-		out.Annotations = map[string]string{}
+
+	settleReadinessGate(out, records, sources)
+	if len(records) > 0 {
+		out.Labels = addOwned(out.Labels, sidecarsv1alpha1.InjectedLabel, "true")
+		out.Annotations = addOwned(out.Annotations, sidecarsv1alpha1.InjectedAnnotation, records.String())
 	}
-	out.Annotations[sidecarsv1alpha1.InjectedAnnotation] = records.String()
 	return Result{Pod: out, Injected: injected}, nil
 }
 
@@ -331,11 +334,12 @@ func addMissing(dst, src map[string]string) map[string]string {
 	return dst
 }
 
-func addReadinessGate(pod *corev1.Pod) {
-	gate := corev1.PodReadinessGate{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}
-	if !slices.Contains(pod.Spec.ReadinessGates, gate) {
-		pod.Spec.ReadinessGates = append(pod.Spec.ReadinessGates, gate)
+func addOwned(m map[string]string, k, v string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
 	}
+	m[k] = v
+	return m
 }
 
 // checkVolumeMounts refuses what the API server would refuse later with a less helpful

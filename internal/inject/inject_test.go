@@ -264,15 +264,6 @@ func TestInject(t *testing.T) {
 				},
 			},
 		},
-		"a set already recorded on the pod is skipped": {
-			pod: pod().Annotation(sidecarsv1alpha1.InjectedAnnotation,
-				`{"mesh":{"revision":"mesh-old","hash":"h","imageFreeHash":"i","containers":["proxy"]}}`).Obj(),
-			sources: sourcesOf(set("mesh").Sidecar(sidecar("proxy").Obj()).Obj()),
-			want: view{
-				Containers: []string{"app"}, Labels: map[string]string{"app": "web"}, Annotations: map[string]string{},
-				Records: map[string]record{"mesh": {Revision: "mesh-old", Containers: []string{"proxy"}}},
-			},
-		},
 		"volumes are added; a pod volume of the same name is kept": {
 			pod: pod().Volume(corev1.Volume{Name: "config", VolumeSource: corev1.VolumeSource{
 				ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "mine"}}}}).Obj(),
@@ -351,10 +342,14 @@ func TestInject(t *testing.T) {
 				Records: map[string]record{"mesh": {Revision: "mesh-rev", Containers: []string{"proxy"}}},
 			},
 		},
-		"a malformed injection record is refused": {
+		"a malformed injection record is replaced": {
 			pod:     pod().Annotation(sidecarsv1alpha1.InjectedAnnotation, "{not json").Obj(),
 			sources: sourcesOf(set("mesh").Sidecar(sidecar("proxy").Obj()).Obj()),
-			wantErr: "annotation sidecars.outrigger.dev/injected is not a valid injection record",
+			want: view{
+				InitContainers: []string{"proxy*"}, Containers: []string{"app"},
+				Labels: injectedLabel, Annotations: map[string]string{}, ReadinessGates: []string{gate},
+				Records: map[string]record{"mesh": {Revision: "mesh-rev", Containers: []string{"proxy"}}},
+			},
 		},
 		"a null injection record counts as none": {
 			pod:     pod().Annotation(sidecarsv1alpha1.InjectedAnnotation, "null").Obj(),

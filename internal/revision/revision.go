@@ -47,8 +47,17 @@ type Spec struct {
 }
 
 // SpecOf extracts the injected spec of a SidecarSet (a deep copy).
+//
+// A placement equal to its mode's default is stored and hashed as unset: the API writes
+// defaults into sets (so users see them), and a set stored before it did, or a pod
+// injected from one, must keep its hash.
 func SpecOf(set *sidecarsv1alpha1.SidecarSet) Spec {
 	s := set.Spec.DeepCopy()
+	for i := range s.Containers {
+		if s.Containers[i].IsDefaultPlacement() {
+			s.Containers[i].Placement = ""
+		}
+	}
 	return Spec{
 		Containers:       s.Containers,
 		InitContainers:   s.InitContainers,

@@ -76,6 +76,16 @@ func TestHashes(t *testing.T) {
 			wantHashChanged:     true,
 			wantImageFreeChange: true,
 		},
+		"writing the default placement keeps the hash": {
+			change: func(s *sidecarsv1alpha1.SidecarSet) { s.Spec.DefaultPlacements(nil) },
+		},
+		"a placement other than the default is not in-place": {
+			change: func(s *sidecarsv1alpha1.SidecarSet) {
+				s.Spec.Containers[0].Placement = sidecarsv1alpha1.PlacementAfterInit
+			},
+			wantHashChanged:     true,
+			wantImageFreeChange: true,
+		},
 		"settings that steer Outrigger are outside the spec": {
 			change: func(s *sidecarsv1alpha1.SidecarSet) {
 				s.Spec.Priority = 7

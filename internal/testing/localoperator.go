@@ -66,8 +66,9 @@ type LocalOperator struct {
 const certSecret = "outrigger-webhook-cert"
 
 // Install creates what the manager expects and `make deploy` would have created: the
-// CRDs (config/crd, server-side applied), its namespace, the certificate Secret, and
-// the webhook configurations of config/webhook, pointing at localhost.
+// CRDs (config/crd, server-side applied), its namespace, the certificate Secret, the
+// webhook configurations of config/webhook, pointing at localhost, and the policy of
+// config/policy naming the kubeconfig's user as the operator.
 func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir string) error {
 	crds, err := Render(configDir + "/crd")
 	if err != nil {
@@ -148,7 +149,8 @@ func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir 
 			}
 		}
 	}
-	return nil
+	_, err = InstallPodMetadataPolicy(ctx, c, configDir, o.Namespace)
+	return err
 }
 
 func isWebhookConfiguration(obj client.Object) bool {

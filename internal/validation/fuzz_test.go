@@ -119,7 +119,11 @@ func FuzzValidateSidecarSet(f *testing.F) {
 		a, b := build(nameA, nameB, selA, selB), build(nameB, nameA, selB, selA)
 		ValidateSidecarSet(a, nil)
 		ValidateSidecarSet(a, b)
-		ValidateConflicts(a, []sidecarsv1alpha1.SidecarSet{*b, *a})
-		ValidateConflicts(b, []sidecarsv1alpha1.SidecarSet{*a})
+		ValidateConflicts(a, nil, []sidecarsv1alpha1.SidecarSet{*b, *a})
+		ValidateConflicts(b, a, []sidecarsv1alpha1.SidecarSet{*a})
+		// Ratcheting: an update that changes nothing never brings a conflict.
+		if errs := ValidateConflicts(a, a, []sidecarsv1alpha1.SidecarSet{*b}); len(errs) > 0 {
+			t.Fatalf("an unchanged update was refused: %v", errs)
+		}
 	})
 }

@@ -122,7 +122,20 @@ func (c *keyConstraint) satisfiable() bool {
 // one of them silently dropped from such pods, depending on priority. others may include
 // set itself (it is skipped by name) and sets being deleted (skipped: they inject nothing
 // new).
-func ValidateConflicts(set *sidecarsv1alpha1.SidecarSet, others []sidecarsv1alpha1.SidecarSet) field.ErrorList {
+//
+// old is the stored set on update, nil on create. Conflicts ratchet: one old already had
+// (same field, same other set and field) is not refused again, so a set that came to
+// overlap another (the other set changed, or both were stored before this check) can
+// still be paused, fixed or otherwise updated; only conflicts the update introduces are.
+func ValidateConflicts(set, old *sidecarsv1alpha1.SidecarSet, others []sidecarsv1alpha1.SidecarSet) field.ErrorList {
+	errs := conflicts(set, others)
+	if old == nil || len(errs) == 0 {
+		return errs
+	}
+	return Ratchet(errs, conflicts(old, others))
+}
+
+func conflicts(set *sidecarsv1alpha1.SidecarSet, others []sidecarsv1alpha1.SidecarSet) field.ErrorList {
 	var overlapping []*sidecarsv1alpha1.SidecarSet
 	for i := range others {
 		o := &others[i]

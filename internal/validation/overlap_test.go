@@ -111,9 +111,30 @@ func TestValidateConflicts(t *testing.T) {
 	tests := []struct {
 		name   string
 		set    *sidecarsv1alpha1.SidecarSet
+		old    *sidecarsv1alpha1.SidecarSet
 		others []sidecarsv1alpha1.SidecarSet
 		want   []conflict
 	}{
+		{
+			name:   "an update keeping a conflict the stored set had is accepted",
+			old:    set("mesh").Sidecar(proxy().Obj()).Obj(),
+			set:    set("mesh").Sidecar(proxy().Obj()).InjectionPaused().Obj(),
+			others: setList(set("other").Sidecar(proxy().Obj()).Obj()),
+		},
+		{
+			name:   "an update adding a conflict to one the stored set had refuses only the new one",
+			old:    set("mesh").Sidecar(proxy().Obj()).Obj(),
+			set:    set("mesh").Sidecar(proxy().Obj()).Volume(emptyDir("certs")).Obj(),
+			others: setList(set("other").Sidecar(proxy().Obj()).Volume(configMapVolume("certs", "ca")).Obj()),
+			want:   []conflict{{errKey{invalid, "spec.volumes[0].name"}, "other", "spec.volumes[0]"}},
+		},
+		{
+			name:   "an update that moves into an overlap is refused",
+			old:    set("mesh").MatchLabels(map[string]string{"app": "api"}).Sidecar(proxy().Obj()).Obj(),
+			set:    set("mesh").Sidecar(proxy().Obj()).Obj(),
+			others: setList(set("other").Sidecar(proxy().Obj()).Obj()),
+			want:   []conflict{{errKey{invalid, "spec.containers[0].name"}, "other", "spec.containers[0].name"}},
+		},
 		{
 			name: "no other set",
 			set:  set("mesh").Sidecar(proxy().Obj()).Obj(),
@@ -223,7 +244,7 @@ func TestValidateConflicts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := ValidateConflicts(tc.set, tc.others)
+			errs := ValidateConflicts(tc.set, tc.old, tc.others)
 			var wantKeys []errKey
 			for _, w := range tc.want {
 				wantKeys = append(wantKeys, w.errKey)
@@ -250,7 +271,7 @@ func TestValidateConflictsLeavesOthersAlone(t *testing.T) {
 	for i := range others {
 		others[i].DeepCopyInto(&before[i])
 	}
-	ValidateConflicts(testingutil.MakeSidecarSet("mesh").Sidecar(proxy().Obj()).Obj(), others)
+	ValidateConflicts(testingutil.MakeSidecarSet("mesh").Sidecar(proxy().Obj()).Obj(), nil, others)
 	if diff := cmp.Diff(before, others); diff != "" {
 		t.Errorf("others changed (-before +after):\n%s", diff)
 	}

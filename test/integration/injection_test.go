@@ -65,20 +65,9 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 		}
 		return out
 	}
-	// createSet creates a SidecarSet and waits until the webhook's cache knows it: a
-	// server-side dry-run of a matching pod comes back injected by it.
 	createSet := func(set *sidecarsv1alpha1.SidecarSet) *sidecarsv1alpha1.SidecarSet {
 		GinkgoHelper()
-		Expect(k8sClient.Create(ctx, set)).To(Succeed())
-		Eventually(func(g Gomega) {
-			probe := newPod().Obj()
-			probe.GenerateName = "probe-"
-			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
-			records, err := sidecarsv1alpha1.ParseInjectionRecords(probe.Annotations)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(records).To(HaveKey(set.Name))
-		}).Should(Succeed())
-		return set
+		return createInjectingSet(set, func() *corev1.Pod { return newPod().Obj() })
 	}
 
 	It("injects native and regular sidecars in their places and records it", func() {

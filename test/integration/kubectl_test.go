@@ -69,6 +69,9 @@ var _ = Describe("kubectl against the API server with the manager running", func
 			"validatingwebhookconfiguration.admissionregistration.k8s.io/outrigger-validating-webhook-configuration",
 			"clusterrole.rbac.authorization.k8s.io/outrigger-manager-role",
 			"secret/outrigger-webhook-cert",
+			"validatingadmissionpolicy.admissionregistration.k8s.io/outrigger-pod-metadata.sidecars.outrigger.dev",
+			"validatingadmissionpolicybinding.admissionregistration.k8s.io/outrigger-pod-metadata.sidecars.outrigger.dev",
+			"configmap/outrigger-pod-metadata-writer",
 		} {
 			Expect(applied).To(ContainSubstring(want + " serverside-applied (server dry run)"))
 		}

@@ -99,6 +99,9 @@ var _ = BeforeSuite(func() {
 	By(fmt.Sprintf("using kube-apiserver %s at %s", version.GitVersion, cfg.Host))
 
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
+	// The manager runs with the suite's admin credentials: the policy names that user.
+	operatorUser, err = utiltesting.InstallPodMetadataPolicy(ctx, k8sClient, filepath.Join(projectRoot(), "config"), operatorNamespace)
+	Expect(err).NotTo(HaveOccurred())
 	stopManager = startManager()
 })
 
@@ -134,6 +137,10 @@ func kubectl(args ...string) (string, error) {
 
 // operatorNamespace is the operator's namespace in the suites, as in config/default.
 const operatorNamespace = "outrigger-system"
+
+// operatorUser is the user the manager runs as, the only one config/policy lets change
+// the pods' Outrigger metadata.
+var operatorUser string
 
 // stopManager stops the manager startManager started last.
 var stopManager func()
@@ -240,4 +247,21 @@ func assetsDir() string {
 		return dir
 	}
 	return filepath.Join(projectRoot(), "bin", "k8s", k8sVersion+"-"+goruntime.GOOS+"-"+goruntime.GOARCH)
+}
+
+// createInjectingSet creates a SidecarSet and waits until the pod webhook's cache knows
+// it: a server-side dry-run of a matching pod (a fresh one from probe on each try) comes
+// back injected by it.
+func createInjectingSet(set *sidecarsv1alpha1.SidecarSet, probe func() *corev1.Pod) *sidecarsv1alpha1.SidecarSet {
+	GinkgoHelper()
+	Expect(k8sClient.Create(ctx, set)).To(Succeed())
+	Eventually(func(g Gomega) {
+		p := probe()
+		p.GenerateName = "probe-"
+		g.Expect(k8sClient.Create(ctx, p, client.DryRunAll)).To(Succeed())
+		records, err := sidecarsv1alpha1.ParseInjectionRecords(p.Annotations)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(records).To(HaveKey(set.Name))
+	}).Should(Succeed())
+	return set
 }

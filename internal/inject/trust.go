@@ -1,0 +1,140 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package inject
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/utils/ptr"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+)
+
+// trustedRecords are the entries of the pod's injection record that Inject itself
+// wrote for the current sources, in an earlier invocation of the same request
+// (reinvocationPolicy IfNeeded) or in the pod this one was copied from. Whatever else a
+// request carries under Outrigger's keys is somebody else's writing and is dropped: a
+// record naming a set must not stand in for that set's sidecars.
+//
+// An entry is trusted when it names a source, carries exactly the source's revision and
+// hashes, accounts for each of the source's containers once (injected or overridden),
+// every container it says was injected sits where the set's mode puts it with the
+// set's image, command and arguments, and every container it says was overridden is in
+// the pod. Other fields are not compared: the API server defaults fields of containers
+// between invocations, and resourcesPolicy, shareVolumes and transferEnv derive from
+// the app.
+func trustedRecords(pod *corev1.Pod, sources []Source) sidecarsv1alpha1.InjectionRecords {
+	trusted := sidecarsv1alpha1.InjectionRecords{}
+	claimed, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
+	if err != nil {
+		return trusted
+	}
+	for _, src := range sources {
+		rec, ok := claimed[src.Set.Name]
+		if ok && recordMatches(pod, src, rec) {
+			trusted[src.Set.Name] = rec
+		}
+	}
+	return trusted
+}
+
+func recordMatches(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRecord) bool {
+	if rec.Revision != src.Revision || rec.Hash != src.Hash || rec.ImageFreeHash != src.ImageFreeHash {
+		return false
+	}
+	injected, overridden := sets.New(rec.Containers...), sets.New(rec.Overridden...)
+	if injected.Len() != len(rec.Containers) || overridden.Len() != len(rec.Overridden) ||
+		injected.Len()+overridden.Len() != len(src.Spec.InitContainers)+len(src.Spec.Containers) ||
+		injected.HasAny(rec.Overridden...) {
+		return false
+	}
+	present := containerNames(pod)
+	for _, name := range rec.Overridden {
+		if !present.Has(name) {
+			return false
+		}
+	}
+	for _, ic := range src.Spec.InitContainers {
+		if !injected.Has(ic.Name) && !overridden.Has(ic.Name) {
+			return false
+		}
+		if injected.Has(ic.Name) && !hasContainer(pod.Spec.InitContainers, &ic, nil) {
+			return false
+		}
+	}
+	for i := range src.Spec.Containers {
+		sc := &src.Spec.Containers[i]
+		if !injected.Has(sc.Name) && !overridden.Has(sc.Name) {
+			return false
+		}
+		if !injected.Has(sc.Name) {
+			continue
+		}
+		if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
+			if !hasContainer(pod.Spec.InitContainers, &sc.Container, ptr.To(corev1.ContainerRestartPolicyAlways)) {
+				return false
+			}
+		} else if !hasContainer(pod.Spec.Containers, &sc.Container, nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasContainer says whether list holds want's name with want's image, command and
+// arguments, and the restart policy Inject gives it.
+func hasContainer(list []corev1.Container, want *corev1.Container, restart *corev1.ContainerRestartPolicy) bool {
+	i := slices.IndexFunc(list, func(c corev1.Container) bool { return c.Name == want.Name })
+	if i < 0 {
+		return false
+	}
+	c := &list[i]
+	return c.Image == want.Image && slices.Equal(c.Command, want.Command) && slices.Equal(c.Args, want.Args) &&
+		ptr.Equal(c.RestartPolicy, restart)
+}
+
+// clearOwnedMetadata removes from a pod being created what only Outrigger writes: the
+// injection record and label (Inject writes them again from the trusted entries and
+// what it injects) and the upgrade state (a pod being created has no upgrade in
+// flight). The readiness gate is settled by settleReadinessGate.
+func clearOwnedMetadata(pod *corev1.Pod) {
+	delete(pod.Annotations, sidecarsv1alpha1.InjectedAnnotation)
+	delete(pod.Annotations, sidecarsv1alpha1.UpgradeAnnotation)
+	delete(pod.Labels, sidecarsv1alpha1.InjectedLabel)
+}
+
+// settleReadinessGate keeps Outrigger's readiness gate on the pod exactly when a set
+// recorded on it wants one.
+func settleReadinessGate(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords, sources []Source) {
+	want := slices.ContainsFunc(sources, func(s Source) bool {
+		_, ok := records[s.Set.Name]
+		return ok && s.Set.Spec.UpdateStrategy.Drain.ReadinessGateEnabled()
+	})
+	gate := corev1.PodReadinessGate{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}
+	has := slices.Contains(pod.Spec.ReadinessGates, gate)
+	switch {
+	case want && !has:
+		pod.Spec.ReadinessGates = append(pod.Spec.ReadinessGates, gate)
+	case !want && has:
+		pod.Spec.ReadinessGates = slices.DeleteFunc(pod.Spec.ReadinessGates, func(g corev1.PodReadinessGate) bool { return g == gate })
+		if len(pod.Spec.ReadinessGates) == 0 {
+			pod.Spec.ReadinessGates = nil
+		}
+	}
+}

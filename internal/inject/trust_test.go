@@ -1,0 +1,146 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package inject
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	corev1 "k8s.io/api/core/v1"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+)
+
+// A pod being created carries Outrigger's metadata only as Inject writes it: a record
+// is trusted only where it is what Inject itself wrote for the current sets.
+func TestInjectTrustsOnlyItsOwnRecord(t *testing.T) {
+	mesh := func() *sidecarsv1alpha1.SidecarSet { return set("mesh").Sidecar(sidecar("proxy").Obj()).Obj() }
+	// injected is the pod Inject makes of pod() with mesh: what an earlier invocation wrote.
+	injected := func(t *testing.T) *corev1.Pod {
+		t.Helper()
+		res, err := Inject(pod().Obj(), sourcesOf(mesh()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Pod
+	}
+	rec := func(src Source, containers ...string) string {
+		return sidecarsv1alpha1.InjectionRecords{"mesh": {
+			Revision: src.Revision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash, Containers: containers,
+		}}.String()
+	}
+	meshInjected := view{
+		InitContainers: []string{"proxy*"}, Containers: []string{"app"},
+		Labels: injectedLabel, Annotations: map[string]string{}, ReadinessGates: []string{gate},
+		Records: map[string]record{"mesh": {Revision: "mesh-rev", Containers: []string{"proxy"}}},
+	}
+	cases := map[string]struct {
+		pod          func(t *testing.T) *corev1.Pod
+		sources      []Source
+		want         view
+		wantInjected []string
+	}{
+		"a record forged with the set's own revision and hashes, without its sidecar, is replaced": {
+			pod: func(*testing.T) *corev1.Pod {
+				return pod().Annotation(sidecarsv1alpha1.InjectedAnnotation, rec(sourcesOf(mesh())[0], "proxy")).Obj()
+			},
+			sources: sourcesOf(mesh()), want: meshInjected, wantInjected: []string{"mesh"},
+		},
+		"a record of an earlier invocation is kept and nothing is injected twice": {
+			pod: func(t *testing.T) *corev1.Pod {
+				p := injected(t)
+				// Another webhook changed the pod in between (why the API server reinvokes).
+				p.Labels["other-webhook"] = "was-here"
+				p.Spec.InitContainers[0].TerminationMessagePath = "/dev/termination-log"
+				return p
+			},
+			sources: sourcesOf(mesh()),
+			want: view{
+				InitContainers: []string{"proxy*"}, Containers: []string{"app"},
+				Labels:      map[string]string{"app": "web", "other-webhook": "was-here", sidecarsv1alpha1.InjectedLabel: "true"},
+				Annotations: map[string]string{}, ReadinessGates: []string{gate},
+				Records: map[string]record{"mesh": {Revision: "mesh-rev", Containers: []string{"proxy"}}},
+			},
+		},
+		"a record whose sidecar has another image is not the injector's: the container is the pod's own": {
+			pod: func(t *testing.T) *corev1.Pod {
+				p := injected(t)
+				p.Spec.InitContainers[0].Image = "attacker.example.com/sleep:1"
+				return p
+			},
+			sources: sourcesOf(mesh()),
+			want: view{
+				InitContainers: []string{"proxy*"}, Containers: []string{"app"},
+				Labels: injectedLabel, Annotations: map[string]string{}, ReadinessGates: []string{gate},
+				Records: map[string]record{"mesh": {Revision: "mesh-rev", Overridden: []string{"proxy"}}},
+			},
+			wantInjected: []string{"mesh"},
+		},
+		"a record of an older revision of the set is replaced": {
+			pod: func(t *testing.T) *corev1.Pod {
+				old := sourcesOf(mesh())[0]
+				old.Hash = "older"
+				return pod().Annotation(sidecarsv1alpha1.InjectedAnnotation, rec(old, "proxy")).Obj()
+			},
+			sources: sourcesOf(mesh()), want: meshInjected, wantInjected: []string{"mesh"},
+		},
+		"a record of a set that does not inject the pod is dropped, with the label and the gate": {
+			pod: func(t *testing.T) *corev1.Pod {
+				p := injected(t)
+				p.Spec.InitContainers = nil
+				return p
+			},
+			want: view{Containers: []string{"app"}, Labels: map[string]string{"app": "web"}, Annotations: map[string]string{}},
+		},
+		"the request's upgrade state goes, whatever the sets": {
+			pod: func(*testing.T) *corev1.Pod {
+				return pod().Annotation(sidecarsv1alpha1.UpgradeAnnotation, `{"sidecarset":"mesh","step":"Swap"}`).
+					Label(sidecarsv1alpha1.InjectedLabel, "true").Obj()
+			},
+			want: view{Containers: []string{"app"}, Labels: map[string]string{"app": "web"}, Annotations: map[string]string{}},
+		},
+		"the request's readiness gate goes when no set wants one": {
+			pod: func(*testing.T) *corev1.Pod {
+				p := pod().Obj()
+				p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: "example.com/mine"}, {ConditionType: gate}}
+				return p
+			},
+			sources: sourcesOf(set("mesh").Sidecar(sidecar("proxy").Obj()).ReadinessGate(false).Obj()),
+			want: view{
+				InitContainers: []string{"proxy*"}, Containers: []string{"app"},
+				Labels: injectedLabel, Annotations: map[string]string{}, ReadinessGates: []string{"example.com/mine"},
+				Records: map[string]record{"mesh": {Revision: "mesh-rev", Containers: []string{"proxy"}}},
+			},
+			wantInjected: []string{"mesh"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := Inject(tc.pod(t), tc.sources)
+			if err != nil {
+				t.Fatalf("Inject: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, viewOf(t, got.Pod), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("injected pod (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantInjected, got.Injected, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("injected sets (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,63 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package webhooks
+
+import (
+	"testing"
+	"time"
+)
+
+// The memo holds one entry per live set: a new generation replaces its set's entry, and
+// a deleted set's entry goes on the first pod a sweep interval later.
+func TestPodInjectorMemoIsBounded(t *testing.T) {
+	reader := benchReader(nil, 20)
+	r := reader.(*memoryReader)
+	injector := &PodInjector{Reader: reader, OperatorNamespace: "outrigger-system"}
+	inject := func() {
+		t.Helper()
+		if err := injector.Default(t.Context(), benchPod()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	inject()
+	// Sets 0 and 10 select the pod.
+	if got := injector.sources.len(); got != 2 {
+		t.Fatalf("memo entries after one pod = %d, want 2", got)
+	}
+	for gen := int64(2); gen < 5; gen++ {
+		r.sets[0].Generation = gen
+		inject()
+	}
+	if got := injector.sources.len(); got != 2 {
+		t.Errorf("memo entries after three new generations = %d, want 2", got)
+	}
+	if src, ok := injector.sources.load(r.sets[0].UID, 4, 0); !ok || src.Hash == "" {
+		t.Errorf("the latest generation of set %s is not memoized", r.sets[0].Name)
+	}
+
+	r.sets = r.sets[1:]
+	inject()
+	if got := injector.sources.len(); got != 2 {
+		t.Errorf("memo entries right after a set was deleted = %d, want 2 (swept at most every %v)", got, sweepInterval)
+	}
+	injector.sources.lastSweep.Store(time.Now().Add(-sweepInterval).UnixNano())
+	inject()
+	if got := injector.sources.len(); got != 1 {
+		t.Errorf("memo entries a sweep interval after a set was deleted = %d, want 1", got)
+	}
+}
