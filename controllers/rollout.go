@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -334,6 +335,10 @@ func (a *actor) finish(ctx context.Context, pod *corev1.Pod, state *upgrade.Stat
 // fail records a failed upgrade on the pod, then says so: the upgradable condition,
 // events on the pod and the set, the metric.
 func (a *actor) fail(ctx context.Context, pod *corev1.Pod, step upgrade.Step) error {
+	if why := a.kubeletWarnings(ctx, pod, step.State); why != "" {
+		step.Reason += "; " + why
+		step.State.Failed = step.Reason
+	}
 	if err := a.writeState(ctx, pod, step.State); err != nil {
 		return err
 	}
@@ -344,6 +349,21 @@ func (a *actor) fail(ctx context.Context, pod *corev1.Pod, step upgrade.Step) er
 		action: "Upgrade", related: pod, message: fmt.Sprintf("The in-place upgrade of pod %s failed: %s", klog.KObj(pod), step.Reason)})
 	_, err := a.setCondition(ctx, pod, sidecarsv1alpha1.UpgradableCondition, false, sidecarsv1alpha1.ReasonUpgradeFailed, msg)
 	return err
+}
+
+// kubeletWarnings quotes the kubelet's Warning events about the containers a failed
+// upgrade replaced: a sidecar it stopped and cannot start (an image it cannot pull)
+// shows why nowhere else. Read past the cache, once per failure.
+func (a *actor) kubeletWarnings(ctx context.Context, pod *corev1.Pod, state *upgrade.State) string {
+	var events corev1.EventList
+	err := a.r.APIReader.List(ctx, &events, client.InNamespace(pod.Namespace), client.MatchingFieldsSelector{
+		Selector: fields.SelectorFromSet(fields.Set{"involvedObject.uid": string(pod.UID), "type": corev1.EventTypeWarning}),
+	})
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot read the pod's events for the failure's cause", "pod", klog.KObj(pod))
+		return ""
+	}
+	return upgrade.KubeletWarnings(events.Items, slices.Collect(maps.Keys(state.Images)))
 }
 
 // evict evicts a pod through the Eviction API, so PodDisruptionBudgets decide.

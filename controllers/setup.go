@@ -76,6 +76,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	r := &SidecarSetReconciler{
 		Client:            mgr.GetClient(),
 		PodMetadata:       podMetadata,
+		APIReader:         mgr.GetAPIReader(),
 		Recorder:          mgr.GetEventRecorder("outrigger-sidecarset"),
 		OperatorNamespace: opts.OperatorNamespace,
 	}

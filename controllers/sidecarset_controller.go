@@ -47,6 +47,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=list
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets/status,verbs=update
 
@@ -58,7 +59,9 @@ type SidecarSetReconciler struct {
 	// Client reads from the manager's cache (pods: only those labelled injected) and writes.
 	Client client.Client
 	// PodMetadata is a metadata-only view of every pod, to find pods never injected.
-	PodMetadata       client.Reader
+	PodMetadata client.Reader
+	// APIReader reads past the cache: the kubelet's events about a failed upgrade.
+	APIReader         client.Reader
 	Recorder          events.EventRecorder
 	OperatorNamespace string
 	// Now is the clock; time.Now when nil.

@@ -21,9 +21,7 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
@@ -35,7 +33,6 @@ import (
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/metrics"
-	"github.com/outrigger-dev/outrigger/internal/revision"
 )
 
 // +kubebuilder:webhook:path=/mutate--v1-pod,mutating=true,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=inject.sidecars.outrigger.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=5
@@ -150,19 +147,7 @@ func (p *PodInjector) newSource(ctx context.Context, set *sidecarsv1alpha1.Sidec
 	if pinned == "" {
 		return inject.SourceOf(set), nil
 	}
-	cr := &appsv1.ControllerRevision{}
-	err := p.Reader.Get(ctx, types.NamespacedName{Namespace: p.OperatorNamespace, Name: pinned}, cr)
-	switch {
-	case apierrors.IsNotFound(err):
-		return inject.Source{}, fmt.Errorf("SidecarSet %q pins spec.injection.revision %q, which does not exist in namespace %s",
-			set.Name, pinned, p.OperatorNamespace)
-	case err != nil:
-		return inject.Source{}, fmt.Errorf("reading revision %s of SidecarSet %q: %w", pinned, set.Name, err)
-	case cr.Labels[sidecarsv1alpha1.RevisionSetLabel] != set.Name:
-		return inject.Source{}, fmt.Errorf("SidecarSet %q pins spec.injection.revision %q, which belongs to another SidecarSet",
-			set.Name, pinned)
-	}
-	spec, err := revision.SpecFromRevision(cr)
+	spec, err := pinnedSpec(ctx, p.Reader, p.OperatorNamespace, set.Name, pinned)
 	if err != nil {
 		return inject.Source{}, err
 	}

@@ -21,9 +21,7 @@ import (
 	"errors"
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/revision"
 	"github.com/outrigger-dev/outrigger/internal/validation"
 )
 
@@ -91,17 +90,20 @@ func (v *SidecarSetValidator) validate(ctx context.Context, set, old *sidecarsv1
 
 func (v *SidecarSetValidator) validatePinnedRevision(ctx context.Context, setName, pinned string) field.ErrorList {
 	path := field.NewPath("spec", "injection", "revision")
-	cr := &appsv1.ControllerRevision{}
-	err := v.Reader.Get(ctx, types.NamespacedName{Namespace: v.OperatorNamespace, Name: pinned}, cr)
+	_, err := pinnedSpec(ctx, v.Reader, v.OperatorNamespace, setName, pinned)
+	var pinErr *revision.PinError
 	switch {
-	case apierrors.IsNotFound(err):
+	case err == nil:
+		return nil
+	case errors.Is(err, revision.ErrPinNotFound):
 		return field.ErrorList{field.NotFound(path, pinned)}
-	case err != nil:
+	case errors.As(err, &pinErr) && pinErr.Owner != "":
+		return field.ErrorList{field.Invalid(path, pinned, fmt.Sprintf("revision belongs to SidecarSet %q", pinErr.Owner))}
+	case errors.As(err, &pinErr):
+		return field.ErrorList{field.Invalid(path, pinned, pinErr.Err.Error())}
+	default:
 		return field.ErrorList{field.InternalError(path, err)}
-	case cr.Labels[sidecarsv1alpha1.RevisionSetLabel] != setName:
-		return field.ErrorList{field.Invalid(path, pinned, fmt.Sprintf("revision belongs to SidecarSet %q", cr.Labels[sidecarsv1alpha1.RevisionSetLabel]))}
 	}
-	return nil
 }
 
 // validatePods has the API server validate a pod injected with set: a server-side

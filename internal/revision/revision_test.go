@@ -17,9 +17,11 @@ limitations under the License.
 package revision
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -165,5 +167,55 @@ func TestControllerRevisionRoundTrip(t *testing.T) {
 	cr.Data.Raw = []byte("{broken")
 	if _, err := SpecFromRevision(cr); err == nil {
 		t.Error("SpecFromRevision accepted broken data")
+	}
+}
+
+func TestPinned(t *testing.T) {
+	set := base().Obj()
+	own, err := NewControllerRevision(set, "outrigger-system", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := own.DeepCopy()
+	foreign.Labels[sidecarsv1alpha1.RevisionSetLabel] = "logging"
+	garbled := own.DeepCopy()
+	garbled.Data.Raw = []byte(`{"containers":`)
+
+	cases := map[string]struct {
+		cr       *appsv1.ControllerRevision
+		wantErr  string
+		notFound bool
+	}{
+		"the set's own revision": {cr: own},
+		"none of that name": {
+			wantErr:  `SidecarSet "mesh" pins spec.injection.revision "mesh-old", which does not exist`,
+			notFound: true,
+		},
+		"another set's revision": {
+			cr:      foreign,
+			wantErr: `SidecarSet "mesh" pins spec.injection.revision "mesh-old", which belongs to SidecarSet "logging"`,
+		},
+		"a revision that holds no spec": {cr: garbled, wantErr: "does not hold a SidecarSet spec"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if tc.cr != nil {
+				tc.cr.Name = "mesh-old"
+			}
+			spec, err := Pinned("mesh", "mesh-old", tc.cr)
+			if tc.wantErr == "" {
+				if err != nil || Hash(spec) != Hash(SpecOf(set)) {
+					t.Fatalf("Pinned = %v, %v; want the stored spec", Hash(spec), err)
+				}
+				return
+			}
+			var pinErr *PinError
+			if !errors.As(err, &pinErr) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Pinned error = %v, want a *PinError containing %q", err, tc.wantErr)
+			}
+			if errors.Is(err, ErrPinNotFound) != tc.notFound {
+				t.Errorf("errors.Is(ErrPinNotFound) = %v, want %v", !tc.notFound, tc.notFound)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ limitations under the License.
 package upgrade
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -278,5 +279,42 @@ func TestSameImage(t *testing.T) {
 		if got := SameImage(tc.reported, tc.spec); got != tc.want {
 			t.Errorf("SameImage(%q, %q) = %v, want %v", tc.reported, tc.spec, got, tc.want)
 		}
+	}
+}
+
+func TestKubeletWarnings(t *testing.T) {
+	event := func(typ, fieldPath, msg string, ago time.Duration) corev1.Event {
+		return corev1.Event{Type: typ, Message: msg, LastTimestamp: metav1.NewTime(now.Add(-ago)),
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web", FieldPath: fieldPath}}
+	}
+	long := strings.Repeat("x", 400)
+	events := []corev1.Event{
+		event(corev1.EventTypeWarning, "spec.initContainers{proxy}", "Failed to pull image: connection refused", 30*time.Second),
+		event(corev1.EventTypeWarning, "spec.initContainers{proxy}", "Error: ImagePullBackOff", time.Second),
+		event(corev1.EventTypeWarning, "spec.initContainers{proxy}", "Error: ImagePullBackOff", 10*time.Second),
+		event(corev1.EventTypeNormal, "spec.initContainers{proxy}", "Pulling image", 2*time.Second),
+		event(corev1.EventTypeWarning, "spec.containers{app}", "Back-off restarting failed container", time.Second),
+		event(corev1.EventTypeWarning, "spec.initContainers{agent}", long, time.Second),
+	}
+	tests := map[string]struct {
+		containers []string
+		want       string
+	}{
+		"the proxy's warnings, newest first, each once": {
+			containers: []string{"proxy"},
+			want:       "the kubelet reports for container proxy: Error: ImagePullBackOff; Failed to pull image: connection refused",
+		},
+		"a long message is cut": {
+			containers: []string{"agent"},
+			want:       "the kubelet reports for container agent: " + strings.Repeat("x", 300) + "...",
+		},
+		"nothing said of the container": {containers: []string{"logger"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := KubeletWarnings(events, tc.containers); got != tc.want {
+				t.Errorf("KubeletWarnings = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

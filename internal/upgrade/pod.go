@@ -349,6 +349,11 @@ func notRunningYet(pod *corev1.Pod, s *State) string {
 		case ran && before.same(st) && !reportsImage(before.Image, s.Images[name]):
 			// Unless the run already was on the target image: a revert that reached the
 			// pod before the kubelet acted on the change it reverts restarts nothing.
+			if st.State.Terminated != nil {
+				// The kubelet stopped the old container and cannot start the new one; it
+				// says why in the pod's events only (ErrImagePull, ImagePullBackOff...).
+				return fmt.Sprintf("container %s stopped and has not started on image %s", name, s.Images[name])
+			}
 			return fmt.Sprintf("container %s has not restarted on image %s yet%s", name, s.Images[name], kubeletSays(st))
 		case !SameImage(st.Image, s.Images[name]):
 			return fmt.Sprintf("container %s runs image %s, not %s yet%s", name, st.Image, s.Images[name], kubeletSays(st))
@@ -397,6 +402,48 @@ func kubeletSays(st corev1.ContainerStatus) string {
 	default:
 		return ": " + reason + ": " + msg
 	}
+}
+
+// maxKubeletNote bounds each kubelet message quoted in a failure.
+const maxKubeletNote = 300
+
+// KubeletWarnings quotes what the kubelet's Warning events on a pod say about the named
+// containers, newest first, each distinct message once: for a sidecar the kubelet
+// stopped and cannot start again (an image it cannot pull), its events are the only
+// place it says why. "" when it said nothing.
+func KubeletWarnings(events []corev1.Event, containers []string) string {
+	sorted := slices.Clone(events)
+	slices.SortStableFunc(sorted, func(a, b corev1.Event) int { return eventTime(b).Compare(eventTime(a)) })
+	var notes []string
+	for _, name := range slices.Sorted(slices.Values(containers)) {
+		var msgs []string
+		for _, e := range sorted {
+			if e.Type != corev1.EventTypeWarning || !strings.HasSuffix(e.InvolvedObject.FieldPath, "{"+name+"}") {
+				continue
+			}
+			msg := e.Message
+			if len(msg) > maxKubeletNote {
+				msg = msg[:maxKubeletNote] + "..."
+			}
+			if !slices.Contains(msgs, msg) && len(msgs) < 3 {
+				msgs = append(msgs, msg)
+			}
+		}
+		if len(msgs) > 0 {
+			notes = append(notes, fmt.Sprintf("the kubelet reports for container %s: %s", name, strings.Join(msgs, "; ")))
+		}
+	}
+	return strings.Join(notes, "; ")
+}
+
+func eventTime(e corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
 }
 
 // SameImage says whether the image a container status reports is the image a spec

@@ -302,6 +302,15 @@ func pullingFails(name string) podChange {
 	}
 }
 
+// oldRunStopped reports the container's last run, from imageID, terminated: the
+// kubelet stopped it for the new spec and has not started the new one.
+func oldRunStopped(name, imageID string) podChange {
+	return func(pod *corev1.Pod) {
+		upsertStatus(pod, corev1.ContainerStatus{Name: name, ImageID: imageID,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}})
+	}
+}
+
 // crashLooping reports the container restarted on imageID and crashing since.
 func crashLooping(name, imageID string) podChange {
 	return func(pod *corev1.Pod) {
@@ -763,6 +772,12 @@ func TestNext(t *testing.T) {
 			state:   proxyToV2(isSwapped),
 			now:     now.Add(10 * time.Minute),
 			want:    Step{Action: ActionFail, State: proxyToV2(isSwapped, failedWith(crashMsg)), Reason: crashMsg},
+		},
+		"swapped, the kubelet stopped the old container and cannot start the new one: waits, saying so": {
+			changes: []podChange{proxyImage(proxyV2), oldRunStopped("proxy", proxyIDv1)},
+			state:   proxyToV2(isSwapped),
+			want: Step{Action: ActionWaitKubelet,
+				Reason: "container proxy stopped and has not started on image " + proxyV2},
 		},
 		"failed for this target, the kubelet got there after all: finishes": {
 			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true)},
