@@ -117,7 +117,13 @@ func TestWebhookExclusions(t *testing.T) {
 			continue
 		}
 		for _, h := range convert[admissionv1.MutatingWebhookConfiguration](t, u).Webhooks {
+			if !slices.ContainsFunc(h.Rules, func(r admissionv1.RuleWithOperations) bool { return slices.Contains(r.Resources, "pods") }) {
+				continue // the SidecarSet defaulter: cluster-scoped objects have no namespace to exclude
+			}
 			found = true
+			if h.NamespaceSelector == nil {
+				t.Fatalf("pod webhook %s has no namespaceSelector", h.Name)
+			}
 			var excluded []string
 			for _, e := range h.NamespaceSelector.MatchExpressions {
 				if e.Key == "kubernetes.io/metadata.name" && e.Operator == "NotIn" {
