@@ -129,7 +129,7 @@ func (r *PodReconciler) membership(ctx context.Context, pod *corev1.Pod, setName
 		return upgrade.Membership{}, nil
 	}
 	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
-	if _, recorded := records[setName]; err != nil || !recorded || pod.Labels[sidecarsv1alpha1.InjectedLabel] != "true" {
+	if _, recorded := records[setName]; err != nil || !recorded || pod.Labels[sidecarsv1alpha1.InjectedLabel] != sidecarsv1alpha1.InjectedLabelValue {
 		return upgrade.Membership{SetExists: true}, nil
 	}
 	ns := &metav1.PartialObjectMetadata{}

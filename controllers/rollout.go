@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -219,6 +220,7 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 			}
 			a.finished = append(a.finished, klog.KObj(pod).String())
 			metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFinished).Inc()
+			a.releaseDisruption(ctx, pod)
 			return nil
 		case upgrade.ActionFail:
 			return a.fail(ctx, pod, step)
@@ -263,6 +265,27 @@ func (a *actor) claimDisruption(ctx context.Context, pod *corev1.Pod) (ok bool, 
 		return false, err
 	}
 	return true, nil
+}
+
+// releaseDisruption takes a pod whose upgrade finished out of the disruptedPods of the
+// budgets that hold it, so it counts as healthy again as soon as it is Ready. Best
+// effort: an entry left behind expires after two minutes.
+func (a *actor) releaseDisruption(ctx context.Context, pod *corev1.Pod) {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var pdbs policyv1.PodDisruptionBudgetList
+		if err := a.r.APIReader.List(ctx, &pdbs, client.InNamespace(pod.Namespace)); err != nil {
+			return err
+		}
+		for _, released := range upgrade.ReleaseDisruption(pod, pdbs.Items) {
+			if err := a.r.Client.Status().Update(ctx, released); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Could not release the pod's disruption; it expires in two minutes", "pod", klog.KObj(pod))
+	}
 }
 
 // writeState records the upgrade state on the pod.
@@ -355,15 +378,15 @@ func (a *actor) fail(ctx context.Context, pod *corev1.Pod, step upgrade.Step) er
 // upgrade replaced: a sidecar it stopped and cannot start (an image it cannot pull)
 // shows why nowhere else. Read past the cache, once per failure.
 func (a *actor) kubeletWarnings(ctx context.Context, pod *corev1.Pod, state *upgrade.State) string {
-	var events corev1.EventList
-	err := a.r.APIReader.List(ctx, &events, client.InNamespace(pod.Namespace), client.MatchingFieldsSelector{
+	var warnings corev1.EventList
+	err := a.r.APIReader.List(ctx, &warnings, client.InNamespace(pod.Namespace), client.MatchingFieldsSelector{
 		Selector: fields.SelectorFromSet(fields.Set{"involvedObject.uid": string(pod.UID), "type": corev1.EventTypeWarning}),
 	})
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot read the pod's events for the failure's cause", "pod", klog.KObj(pod))
 		return ""
 	}
-	return upgrade.KubeletWarnings(events.Items, slices.Collect(maps.Keys(state.Images)))
+	return upgrade.KubeletWarnings(warnings.Items, slices.Collect(maps.Keys(state.Images)))
 }
 
 // evict evicts a pod through the Eviction API, so PodDisruptionBudgets decide.

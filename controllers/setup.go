@@ -50,7 +50,7 @@ func CacheOptions(opts Options) cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{opts.OperatorNamespace: {}}},
 		&corev1.Pod{}: {
-			Label:     labels.SelectorFromSet(labels.Set{sidecarsv1alpha1.InjectedLabel: "true"}),
+			Label:     labels.SelectorFromSet(labels.Set{sidecarsv1alpha1.InjectedLabel: sidecarsv1alpha1.InjectedLabelValue}),
 			Transform: cache.TransformStripManagedFields(),
 		},
 	}}
@@ -144,7 +144,7 @@ func setsOfInjectedPod(_ context.Context, obj client.Object) []reconcile.Request
 // setsSelecting maps a pod that no set injected to the sets that select it, which
 // count it as missing.
 func (r *SidecarSetReconciler) setsSelecting(ctx context.Context, pod *metav1.PartialObjectMetadata) []reconcile.Request {
-	if pod.Labels[sidecarsv1alpha1.InjectedLabel] == "true" {
+	if pod.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
 		return nil // the typed pod watch has it
 	}
 	var sets sidecarsv1alpha1.SidecarSetList

@@ -60,7 +60,8 @@ type SidecarSetReconciler struct {
 	Client client.Client
 	// PodMetadata is a metadata-only view of every pod, to find pods never injected.
 	PodMetadata client.Reader
-	// APIReader reads past the cache: the kubelet's events about a failed upgrade.
+	// APIReader reads past the cache: the kubelet's events about a failed upgrade, and
+	// the budgets whose disruption a finished upgrade releases.
 	APIReader         client.Reader
 	Recorder          events.EventRecorder
 	OperatorNamespace string

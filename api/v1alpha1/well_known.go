@@ -28,6 +28,8 @@ const (
 	// InjectedLabel is "true" on every pod Outrigger injected, so the controller can
 	// cache only those pods.
 	InjectedLabel = Prefix + "injected"
+	// InjectedLabelValue is the value of InjectedLabel on an injected pod.
+	InjectedLabelValue = "true"
 	// UpgradeAnnotation holds the JSON state of an in-flight in-place upgrade of a pod.
 	UpgradeAnnotation = Prefix + "upgrade"
 	// InjectLabel set to "false" on a pod or a namespace opts it out of injection.

@@ -339,7 +339,7 @@ func applySamplesAndDemo(ctx context.Context, c client.Client) error {
 			if err := c.Create(ctx, pod, client.DryRunAll); err != nil {
 				return false, err
 			}
-			if pod.Labels[sidecarsv1alpha1.InjectedLabel] != "true" {
+			if pod.Labels[sidecarsv1alpha1.InjectedLabel] != sidecarsv1alpha1.InjectedLabelValue {
 				return false, nil
 			}
 			pod = demoPod(d.name, d.label, d.value)

@@ -162,7 +162,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 
 	settleReadinessGate(out, records, sources)
 	if len(records) > 0 {
-		out.Labels = addOwned(out.Labels, sidecarsv1alpha1.InjectedLabel, "true")
+		out.Labels = addOwned(out.Labels, sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue)
 		out.Annotations = addOwned(out.Annotations, sidecarsv1alpha1.InjectedAnnotation, records.String())
 	}
 	return Result{Pod: out, Injected: injected}, nil

@@ -92,3 +92,24 @@ func ClaimDisruption(pod *corev1.Pod, pdbs []policyv1.PodDisruptionBudget, now t
 	claim.Status.DisruptedPods[pod.Name] = metav1.NewTime(now)
 	return claim, ""
 }
+
+// ReleaseDisruption returns the budgets that hold pod in status.disruptedPods, with the
+// pod taken out, to be written back once its in-place upgrade finished. The disruption
+// controller keeps such an entry — counting the pod as disrupted — until the pod is
+// deleted or two minutes pass; a pod upgraded in place is never deleted, so without this
+// the next drain would wait out those two minutes.
+func ReleaseDisruption(pod *corev1.Pod, pdbs []policyv1.PodDisruptionBudget) []*policyv1.PodDisruptionBudget {
+	var out []*policyv1.PodDisruptionBudget
+	for i := range pdbs {
+		if pdbs[i].Namespace != pod.Namespace {
+			continue
+		}
+		if _, ok := pdbs[i].Status.DisruptedPods[pod.Name]; !ok {
+			continue
+		}
+		released := pdbs[i].DeepCopy()
+		delete(released.Status.DisruptedPods, pod.Name)
+		out = append(out, released)
+	}
+	return out
+}

@@ -118,3 +118,23 @@ func TestClaimDisruption(t *testing.T) {
 		})
 	}
 }
+
+func TestReleaseDisruption(t *testing.T) {
+	pod := testingutil.MakePod("web-1", "ns").Obj()
+	holding := pdb("web", 0, func(p *policyv1.PodDisruptionBudget) {
+		p.Status.DisruptedPods = map[string]metav1.Time{"web-1": metav1.NewTime(now), "web-2": metav1.NewTime(now)}
+	})
+	elsewhere := pdb("web", 0, func(p *policyv1.PodDisruptionBudget) {
+		p.Namespace = "other"
+		p.Status.DisruptedPods = map[string]metav1.Time{"web-1": metav1.NewTime(now)}
+	})
+	got := ReleaseDisruption(pod, []policyv1.PodDisruptionBudget{holding, pdb("api", 1), elsewhere})
+	want := holding.DeepCopy()
+	delete(want.Status.DisruptedPods, "web-1")
+	if diff := gocmp.Diff([]*policyv1.PodDisruptionBudget{want}, got); diff != "" {
+		t.Errorf("ReleaseDisruption (-want +got):\n%s", diff)
+	}
+	if _, still := holding.Status.DisruptedPods["web-1"]; !still {
+		t.Error("ReleaseDisruption changed its input")
+	}
+}

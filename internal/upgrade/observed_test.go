@@ -139,7 +139,7 @@ func TestKeepPod(t *testing.T) {
 			want:    Upkeep{GateTrue: true, Reason: "SidecarsReady"},
 		},
 		"failed upgrade, a sidecar not ready: gate stays": {
-			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Hour), pullingFails("proxy")},
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Hour), proxyPullFails()},
 			state:   proxyToV2(isSwapped, failedWith("x")),
 			member:  member,
 			want:    Upkeep{},
@@ -155,7 +155,7 @@ func TestKeepPod(t *testing.T) {
 			member  Membership
 			want    Upkeep
 		}{
-			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Second), pullingFails("proxy")},
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Second), proxyPullFails()},
 			state:   st, member: gone,
 			want: Upkeep{ClearState: true, GateTrue: true, Reason: sidecarsv1alpha1.ReasonLeftSidecarSet,
 				Message: "SidecarSet mesh was deleted while it upgraded the pod; the upgrade was abandoned."},

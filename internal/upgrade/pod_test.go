@@ -184,13 +184,13 @@ func withImage(name, image string) func(*State) {
 	}
 }
 
-// ranBefore records the run of a container the swap replaced.
-func ranBefore(name string, run ContainerRun) func(*State) {
+// proxyRanBefore records the run of the proxy the swap replaced.
+func proxyRanBefore(run ContainerRun) func(*State) {
 	return func(s *State) {
 		if s.Before == nil {
 			s.Before = map[string]ContainerRun{}
 		}
-		s.Before[name] = run
+		s.Before["proxy"] = run
 	}
 }
 
@@ -221,7 +221,7 @@ func isSwapped(s *State) {
 	s.Swapped = true
 	s.SwappedAt = &metav1.Time{Time: now}
 	if _, ok := s.Images["proxy"]; ok {
-		ranBefore("proxy", ContainerRun{ImageID: proxyIDv1})(s)
+		proxyRanBefore(ContainerRun{ImageID: proxyIDv1})(s)
 	}
 }
 
@@ -265,10 +265,10 @@ func running(name, imageID string, ready bool) podChange {
 	}
 }
 
-// runningAs reports the container running with the given identity.
-func runningAs(name, containerID, imageID string, restarts int32, ready bool) podChange {
+// runningAs reports the container running and ready with the given identity.
+func runningAs(name, containerID, imageID string, restarts int32) podChange {
 	return func(pod *corev1.Pod) {
-		running(name, imageID, ready)(pod)
+		running(name, imageID, true)(pod)
 		for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
 			for i := range list {
 				if list[i].Name == name {
@@ -282,7 +282,7 @@ func runningAs(name, containerID, imageID string, restarts int32, ready bool) po
 // runningImage reports the container restarted, running and ready on image.
 func runningImage(name, image, imageID string) podChange {
 	return func(pod *corev1.Pod) {
-		runningAs(name, "containerd://new", imageID, 1, true)(pod)
+		runningAs(name, "containerd://new", imageID, 1)(pod)
 		for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
 			for i := range list {
 				if list[i].Name == name {
@@ -293,10 +293,10 @@ func runningImage(name, image, imageID string) podChange {
 	}
 }
 
-// pullingFails reports the kubelet unable to pull the container's image: it never ran.
-func pullingFails(name string) podChange {
+// proxyPullFails reports the kubelet unable to pull the proxy's image: it never ran.
+func proxyPullFails() podChange {
 	return func(pod *corev1.Pod) {
-		upsertStatus(pod, corev1.ContainerStatus{Name: name, State: corev1.ContainerState{
+		upsertStatus(pod, corev1.ContainerStatus{Name: "proxy", State: corev1.ContainerState{
 			Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"},
 		}})
 	}
@@ -731,19 +731,19 @@ func TestNext(t *testing.T) {
 			want:    Step{Action: ActionFinish, State: stateFor(meshV1)},
 		},
 		"revert after the swap to an image that never started: swaps v1 back": {
-			changes: []podChange{proxyImage(proxyV2), pullingFails("proxy"), sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			changes: []podChange{proxyImage(proxyV2), proxyPullFails(), sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
 			state:   proxyToV2(isSwapped),
 			to:      meshV1,
 			want:    Step{Action: ActionBegin, State: stateFor(meshV1, withImage("proxy", proxyV1), draining)},
 		},
 		"revert of a failed upgrade: swaps v1 back": {
-			changes: []podChange{proxyImage(proxyV2), pullingFails("proxy"), sidecarsReadySince(corev1.ConditionFalse, time.Hour)},
+			changes: []podChange{proxyImage(proxyV2), proxyPullFails(), sidecarsReadySince(corev1.ConditionFalse, time.Hour)},
 			state:   proxyToV2(swappedAgo(time.Hour), failedWith("x")),
 			to:      meshV1,
 			want:    Step{Action: ActionBegin, State: stateFor(meshV1, withImage("proxy", proxyV1), draining)},
 		},
 		"re-driven while drained long ago: swaps at once, recording the broken run": {
-			changes:      []podChange{proxyImage(proxyV2), pullingFails("proxy"), sidecarsReadySince(corev1.ConditionFalse, time.Hour)},
+			changes:      []podChange{proxyImage(proxyV2), proxyPullFails(), sidecarsReadySince(corev1.ConditionFalse, time.Hour)},
 			state:        stateFor(meshV1, withImage("proxy", proxyV1), draining),
 			to:           meshV1,
 			drainSeconds: 5,
@@ -756,13 +756,13 @@ func TestNext(t *testing.T) {
 			want:    Step{Action: ActionBegin, State: proxyToV2()},
 		},
 		"swapped, image pull failing within the deadline: waits, saying why": {
-			changes: []podChange{proxyImage(proxyV2), pullingFails("proxy")},
+			changes: []podChange{proxyImage(proxyV2), proxyPullFails()},
 			state:   proxyToV2(swappedAgo(time.Minute)),
 			want: Step{Action: ActionWaitKubelet,
 				Reason: "container proxy is not ready on image " + proxyV2 + ": ImagePullBackOff: Back-off pulling image"},
 		},
 		"swapped, image pull failing past the deadline: fails naming the kubelet's reason": {
-			changes: []podChange{proxyImage(proxyV2), pullingFails("proxy")},
+			changes: []podChange{proxyImage(proxyV2), proxyPullFails()},
 			state:   proxyToV2(swappedAgo(10 * time.Minute)),
 			want: Step{Action: ActionFail, State: proxyToV2(swappedAgo(10*time.Minute), failedWith(deadlineMsg)),
 				Reason: deadlineMsg},
@@ -785,32 +785,32 @@ func TestNext(t *testing.T) {
 			want:    Step{Action: ActionFinish, State: proxyToV2(isSwapped, failedWith("x"))},
 		},
 		"swapped, a tag re-pointed to the same digest: a new container ID confirms": {
-			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://2", proxyIDv1, 0, true)},
-			state:   proxyToV2(isSwapped, ranBefore("proxy", ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1})),
+			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://2", proxyIDv1, 0)},
+			state:   proxyToV2(isSwapped, proxyRanBefore(ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1})),
 			want: Step{Action: ActionFinish,
-				State: proxyToV2(isSwapped, ranBefore("proxy", ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1}))},
+				State: proxyToV2(isSwapped, proxyRanBefore(ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1}))},
 		},
 		"swapped, only the restart count moved: confirms": {
-			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "", proxyIDv1, 1, true)},
+			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "", proxyIDv1, 1)},
 			state:   proxyToV2(isSwapped),
 			want:    Step{Action: ActionFinish, State: proxyToV2(isSwapped)},
 		},
 		"swapped, the same container ID, image ID and restart count: waits": {
-			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://1", proxyIDv1, 0, true)},
-			state:   proxyToV2(isSwapped, ranBefore("proxy", ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1})),
+			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://1", proxyIDv1, 0)},
+			state:   proxyToV2(isSwapped, proxyRanBefore(ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1})),
 			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy has not restarted on image " + proxyV2 + " yet"},
 		},
 		"swapped back before the kubelet restarted anything: the run already on the target confirms": {
 			changes: []podChange{runningImage("proxy", proxyV1, proxyIDv1)},
 			state: stateFor(meshV1, withImage("proxy", proxyV1), draining, isSwapped,
-				ranBefore("proxy", ContainerRun{ContainerID: "containerd://new", ImageID: proxyIDv1, RestartCount: 1, Image: proxyV1})),
+				proxyRanBefore(ContainerRun{ContainerID: "containerd://new", ImageID: proxyIDv1, RestartCount: 1, Image: proxyV1})),
 			to: meshV1,
 			want: Step{Action: ActionFinish, State: stateFor(meshV1, withImage("proxy", proxyV1), draining, isSwapped,
-				ranBefore("proxy", ContainerRun{ContainerID: "containerd://new", ImageID: proxyIDv1, RestartCount: 1, Image: proxyV1}))},
+				proxyRanBefore(ContainerRun{ContainerID: "containerd://new", ImageID: proxyIDv1, RestartCount: 1, Image: proxyV1}))},
 		},
 		"swapped, the same run on an unreported image: waits": {
-			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://1", proxyIDv1, 0, true)},
-			state:   proxyToV2(isSwapped, ranBefore("proxy", ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1, Image: "sha256:1111"})),
+			changes: []podChange{proxyImage(proxyV2), runningAs("proxy", "containerd://1", proxyIDv1, 0)},
+			state:   proxyToV2(isSwapped, proxyRanBefore(ContainerRun{ContainerID: "containerd://1", ImageID: proxyIDv1, Image: "sha256:1111"})),
 			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy has not restarted on image " + proxyV2 + " yet"},
 		},
 		"swapped, restarted but on another image than the spec's: waits": {
@@ -920,7 +920,7 @@ func TestNextWalksAnUpgrade(t *testing.T) {
 
 	step = next(now.Add(7 * time.Second))
 	actions = append(actions, step.Action) // Finish
-	if diff := gocmp.Diff(proxyToV2(isSwapped, swappedAgo(-5*time.Second), ranBefore("proxy", ContainerRun{ImageID: proxyIDv1})), step.State); diff != "" {
+	if diff := gocmp.Diff(proxyToV2(isSwapped, swappedAgo(-5*time.Second), proxyRanBefore(ContainerRun{ImageID: proxyIDv1})), step.State); diff != "" {
 		t.Errorf("finished state (-want +got):\n%s", diff)
 	}
 

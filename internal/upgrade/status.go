@@ -48,9 +48,6 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 	if c.UpToDate == injected && c.Missing == 0 && len(plan.Continue) == 0 && status.UpdateRevision != "" {
 		status.CurrentRevision = status.UpdateRevision
 	}
-	pending := injected - c.UpToDate
-	waiting := c.Waiting
-	started := len(plan.Start) - outcome.DisruptionBlocked
 
 	setCondition := func(t string, ok bool, reason, msg string) {
 		s := metav1.ConditionFalse
@@ -63,6 +60,20 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 		})
 	}
 
+	setReady(setCondition, plan, status.UpdateRevision)
+	setProgressing(setCondition, plan, outcome)
+	setPaused(setCondition, set)
+	setDegraded(setCondition, plan)
+}
+
+// conditionSetter sets one condition of the status being written.
+type conditionSetter func(t string, ok bool, reason, msg string)
+
+func setReady(setCondition conditionSetter, plan Plan, rev string) {
+	c := plan.Counts
+	injected := c.Matched - c.Missing
+	pending := injected - c.UpToDate
+	waiting := c.Waiting
 	switch {
 	case c.Matched == 0:
 		setCondition(sidecarsv1alpha1.ConditionReady, true, sidecarsv1alpha1.ReasonNoMatchingPods, "No pod matches the SidecarSet.")
@@ -71,21 +82,26 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 			fmt.Sprintf("%d matched pods were never injected.", c.Missing))
 	case pending > 0 && c.Failed > 0 && waiting+len(plan.Continue) == 0:
 		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonUpgradeFailed,
-			fmt.Sprintf("%d of %d pods run revision %s; the upgrade of %d failed.", c.UpToDate, injected, status.UpdateRevision, c.Failed))
+			fmt.Sprintf("%d of %d pods run revision %s; the upgrade of %d failed.", c.UpToDate, injected, rev, c.Failed))
 	case pending > 0 && waiting+len(plan.Continue) == 0:
 		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsNotUpgradable,
-			fmt.Sprintf("%d of %d pods run revision %s; the others cannot be updated in place.", c.UpToDate, injected, status.UpdateRevision))
+			fmt.Sprintf("%d of %d pods run revision %s; the others cannot be updated in place.", c.UpToDate, injected, rev))
 	case pending > 0:
 		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonRollingOut,
-			fmt.Sprintf("%d of %d pods run revision %s.", c.UpToDate, injected, status.UpdateRevision))
+			fmt.Sprintf("%d of %d pods run revision %s.", c.UpToDate, injected, rev))
 	case c.UpToDateReady < c.Matched:
 		setCondition(sidecarsv1alpha1.ConditionReady, false, sidecarsv1alpha1.ReasonPodsNotReady,
 			fmt.Sprintf("%d of %d pods are ready.", c.UpToDateReady, c.Matched))
 	default:
 		setCondition(sidecarsv1alpha1.ConditionReady, true, sidecarsv1alpha1.ReasonRolloutComplete,
-			fmt.Sprintf("All %d pods run revision %s and are ready.", c.Matched, status.UpdateRevision))
+			fmt.Sprintf("All %d pods run revision %s and are ready.", c.Matched, rev))
 	}
+}
 
+func setProgressing(setCondition conditionSetter, plan Plan, outcome Outcome) {
+	c := plan.Counts
+	waiting := c.Waiting
+	started := len(plan.Start) - outcome.DisruptionBlocked
 	active := len(plan.Continue)+started+len(plan.Evict) > 0 ||
 		plan.Blocked == BlockedBudget && c.Failed == 0 && outcome.DisruptionBlocked == 0
 	switch {
@@ -119,7 +135,9 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutHeld,
 			fmt.Sprintf("%d pods wait outside updateStrategy.selector.", waiting))
 	}
+}
 
+func setPaused(setCondition conditionSetter, set *sidecarsv1alpha1.SidecarSet) {
 	switch {
 	case set.Spec.UpdateStrategy.Paused:
 		setCondition(sidecarsv1alpha1.ConditionPaused, true, sidecarsv1alpha1.ReasonRolloutPaused, "updateStrategy.paused is true.")
@@ -128,7 +146,10 @@ func SetStatus(status *sidecarsv1alpha1.SidecarSetStatus, set *sidecarsv1alpha1.
 	default:
 		setCondition(sidecarsv1alpha1.ConditionPaused, false, sidecarsv1alpha1.ReasonNotPaused, "")
 	}
+}
 
+func setDegraded(setCondition conditionSetter, plan Plan) {
+	c := plan.Counts
 	switch {
 	case c.Failed > 0:
 		setCondition(sidecarsv1alpha1.ConditionDegraded, true, sidecarsv1alpha1.ReasonUpgradeFailed,

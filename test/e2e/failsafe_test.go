@@ -72,7 +72,7 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 		sc.ImagePullPolicy = corev1.PullIfNotPresent
 		sc.ReadinessProbe, sc.StartupProbe = probe.DeepCopy(), probe.DeepCopy()
 		sc.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("20m")}}
-		set = utiltesting.MakeSidecarSet("failsafe-"+ns.Name).MatchLabels(selector).DrainSeconds(1).
+		set = utiltesting.MakeSidecarSet("failsafe-" + ns.Name).MatchLabels(selector).DrainSeconds(1).
 			MaxUnavailable(intstr.FromInt32(1)).ProgressDeadlineSeconds(20).Sidecar(sc).Obj()
 		set.Labels = map[string]string{"e2e": ns.Name}
 		DeferCleanup(func() {
@@ -186,7 +186,7 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 				}
 			}
 			return n
-		}).WithTimeout(10 * time.Second).Should(Equal(1), "the broken image stops at maxUnavailable")
+		}).WithTimeout(10*time.Second).Should(Equal(1), "the broken image stops at maxUnavailable")
 
 		var events eventsv1.EventList
 		Expect(k8sClient.List(ctx, &events, client.InNamespace(ns.Name))).To(Succeed())
@@ -213,7 +213,7 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 
 	It("leaves no pod NotReady when the SidecarSet is deleted mid-rollout", func() {
 		set.Spec.UpdateStrategy.Drain.Seconds = ptr.To[int32](600)
-		set.Spec.UpdateStrategy.MaxUnavailable = ptr.To(intstr.FromInt32(2))
+		set.Spec.UpdateStrategy.MaxUnavailable = new(intstr.FromInt32(2))
 		createSet()
 		deployment(3)
 		setSidecarImage(images.SidecarV2)
@@ -282,7 +282,7 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 		pdb := &policyv1.PodDisruptionBudget{
 			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
 			Spec: policyv1.PodDisruptionBudgetSpec{
-				MinAvailable: ptr.To(intstr.FromInt32(2)),
+				MinAvailable: new(intstr.FromInt32(2)),
 				Selector:     &metav1.LabelSelector{MatchLabels: selector},
 			},
 		}
@@ -310,7 +310,7 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 
 		By("relaxing the budget to one disruption")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
-		pdb.Spec.MinAvailable = ptr.To(intstr.FromInt32(1))
+		pdb.Spec.MinAvailable = new(intstr.FromInt32(1))
 		Expect(k8sClient.Update(ctx, pdb)).To(Succeed())
 		allBackOn(images.SidecarV2, 2)
 	})

@@ -732,15 +732,19 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).WithTimeout(20 * time.Second).Should(Equal(sidecarsv1alpha1.ReasonDisruptionBudget))
 		Consistently(func(g Gomega) []string { return upgrading(g) }).WithTimeout(3 * time.Second).Should(BeEmpty())
 
-		By("the budget allowing one disruption: one pod drains, and the budget records it")
+		By("the budget allowing one disruption: one pod drains, spending it, then gives it back")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
 		pdb.Status.DisruptionsAllowed, pdb.Status.DesiredHealthy = 1, 2
 		Expect(k8sClient.Status().Update(ctx, pdb)).To(Succeed())
 		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(20 * time.Second).Should(Equal(1))
 		Consistently(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(3 * time.Second).Should(Equal(1))
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
-		Expect(pdb.Status.DisruptionsAllowed).To(BeZero())
-		Expect(pdb.Status.DisruptedPods).To(HaveLen(1))
+		Expect(pdb.Status.DisruptionsAllowed).To(BeZero(), "the drain spent the budget's one disruption")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
+			g.Expect(pdb.Status.DisruptedPods).To(BeEmpty(), "the finished pod counts as healthy again")
+			g.Expect(upgrading(g)).To(BeEmpty())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 
 	It("goes on with the other pods when the API server refuses one pod's writes", func() {
