@@ -111,7 +111,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	spec := r.resolveTarget(set, revisions.Items, status, rep)
 	target := upgrade.Target{Revision: status.UpdateRevision, Hash: revision.Hash(spec), ImageFreeHash: revision.ImageFreeHash(spec)}
 	pods := r.observe(ctx, set)
-	plan, err := upgrade.Compute(set.Spec.UpdateStrategy, target, r.plannerPods(set, target, pods))
+	plan, err := upgrade.Compute(set.Spec.UpdateStrategy, target, r.plannerPods(set, target, spec, pods))
 	if err != nil {
 		// Only an object that bypassed validation gets here; report it, don't retry.
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot plan the rollout")
@@ -265,12 +265,13 @@ func namespacesByName(ctx context.Context, c client.Reader) (map[string]*metav1.
 	return out, nil
 }
 
-func (r *SidecarSetReconciler) plannerPods(set *sidecarsv1alpha1.SidecarSet, target upgrade.Target, pods map[string]upgrade.Observed) []upgrade.Pod {
+func (r *SidecarSetReconciler) plannerPods(set *sidecarsv1alpha1.SidecarSet, target upgrade.Target, spec revision.Spec,
+	pods map[string]upgrade.Observed) []upgrade.Pod {
 	now := r.now()
 	out := make([]upgrade.Pod, 0, len(pods))
 	for key, o := range pods {
 		cacheShows := o.State != nil && o.State.Set == set.Name || upgrade.Classify(o.Record, target) == upgrade.ClassUpToDate
-		out = append(out, upgrade.PlannerPod(set.Name, target, o,
+		out = append(out, upgrade.PlannerPod(set.Name, target, spec, o,
 			r.expectations.Pending(set.Name, key, cacheShows, now), r.backoff.Waiting(set.Name, key, now)))
 	}
 	return out

@@ -206,3 +206,24 @@ func canonical(r corev1.ResourceName, q resource.Quantity) resource.Quantity {
 	}
 	return *resource.NewQuantity(q.Value(), resource.BinarySI)
 }
+
+// FitPolicySidecars sizes the named resourcesPolicy sidecars of pod within its
+// pod-level resources (spec.resources), by the rule injection applies: each one's
+// request is lowered to what the pod-level request (or limit) leaves after every other
+// container, and its limit to the pod-level limit. The rollout uses it when it resizes
+// those sidecars after the app was resized, so they stay within the pod level too.
+func FitPolicySidecars(pod *corev1.Pod, names []string) {
+	if pod.Spec.Resources == nil {
+		return
+	}
+	for _, r := range fitResources {
+		budget, _, ok := podBudget(pod.Spec.Resources, r)
+		if !ok {
+			continue
+		}
+		limit, hasLimit := pod.Spec.Resources.Limits[r]
+		for _, name := range names {
+			sizeWithin(pod, name, r, budget, limit, hasLimit)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/revision"
 )
 
 // Observed is one pod a SidecarSet selects, as the controller read it.
@@ -43,7 +44,10 @@ type Observed struct {
 // pass start more pods than the budget allows.
 //
 // backingOff says a write to the pod failed and is retried later (Backoff).
-func PlannerPod(set string, target Target, o Observed, begun, backingOff bool) Pod {
+//
+// spec is the target's spec: a pod at the target whose resourcesPolicy sidecars drifted
+// from its app (Drift) is a candidate for a resize.
+func PlannerPod(set string, target Target, spec revision.Spec, o Observed, begun, backingOff bool) Pod {
 	p := Pod{
 		Key:         o.Meta.Namespace + "/" + o.Meta.Name,
 		Owner:       owner(o.Meta),
@@ -56,6 +60,8 @@ func PlannerPod(set string, target Target, o Observed, begun, backingOff bool) P
 	if o.Pod != nil {
 		p.Ready = podReady(o.Pod)
 		p.Finished = o.Pod.Status.Phase == corev1.PodSucceeded || o.Pod.Status.Phase == corev1.PodFailed
+		p.Drifted = o.State == nil && !p.Finished && !p.Terminating && Classify(o.Record, target) == ClassUpToDate &&
+			len(Drift(o.Pod, set, spec)) > 0
 	}
 	switch s := o.State; {
 	case s == nil:

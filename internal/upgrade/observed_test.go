@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/revision"
 	testingutil "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
@@ -40,7 +41,10 @@ func TestPlannerPod(t *testing.T) {
 		observed   Observed
 		begun      bool
 		backingOff bool
-		want       Pod
+		// spec and target are meshV2's when unset.
+		spec   revision.Spec
+		target Target
+		want   Pod
 	}{
 		"a pod whose writes fail is backing off": {
 			observed:   Observed{Pod: pod(), Record: record},
@@ -76,6 +80,13 @@ func TestPlannerPod(t *testing.T) {
 			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV2, otherSet, failedWith("x"))},
 			want:     Pod{Key: "ns/web", Ready: true, Record: record, HeldBy: "other"},
 		},
+		"a pod at the target whose app was resized in place has drifted": {
+			observed: Observed{Pod: apply(injected(t, appWithOneCPU(), perApp), onV1,
+				[]podChange{podCondition(corev1.PodReady, corev1.ConditionTrue, time.Hour, "", ""), appRequests(resourceList("2", ""))}),
+				Record: &sidecarsv1alpha1.InjectionRecord{Revision: targetOf(perApp).Revision}},
+			spec: revision.SpecOf(perApp), target: targetOf(perApp),
+			want: Pod{Key: "ns/web", Ready: true, Record: &sidecarsv1alpha1.InjectionRecord{Revision: targetOf(perApp).Revision}, Drifted: true},
+		},
 		"a completed pod is finished": {
 			observed: Observed{Pod: pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), Record: record},
 			want:     Pod{Key: "ns/web", Ready: true, Record: record, Finished: true},
@@ -98,7 +109,11 @@ func TestPlannerPod(t *testing.T) {
 			if o.Meta == nil {
 				o.Meta = &o.Pod.ObjectMeta
 			}
-			got := PlannerPod("mesh", v2, o, tc.begun, tc.backingOff)
+			spec, target := tc.spec, tc.target
+			if spec.Containers == nil {
+				spec, target = revision.SpecOf(meshV2), v2
+			}
+			got := PlannerPod("mesh", target, spec, o, tc.begun, tc.backingOff)
 			got.Labels = nil
 			if diff := gocmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("PlannerPod (-want +got):\n%s", diff)

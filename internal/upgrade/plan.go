@@ -66,6 +66,10 @@ type Pod struct {
 	HeldBy string
 	// Terminating says the pod is being deleted.
 	Terminating bool
+	// Drifted says the pod is at the target but the app it sizes resourcesPolicy
+	// sidecars from was resized in place past the hysteresis (Drift): the sidecars
+	// follow, through an in-place resize within the budget, whatever the partition.
+	Drifted bool
 	// BackingOff says a write to the pod failed recently and is retried later: it is no
 	// candidate until then, so it cannot take the budget of the pods behind it.
 	BackingOff bool
@@ -302,7 +306,7 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 			continue
 		}
 		live++
-		if !p.Upgrading && !p.Failed && (class == ClassInPlace || class == ClassNotUpgradable && lim.evict) {
+		if !p.Upgrading && !p.Failed && (class == ClassInPlace || p.Drifted || class == ClassNotUpgradable && lim.evict) {
 			plan.Counts.Waiting++
 		}
 		switch {
@@ -314,7 +318,7 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 			plan.Failed = append(plan.Failed, p.Key)
 			plan.Counts.Failed++
 			continue
-		case class == ClassUpToDate:
+		case class == ClassUpToDate && !p.Drifted:
 			atTarget++
 			continue
 		case p.HeldBy != "":
@@ -323,7 +327,11 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 		case p.BackingOff:
 			continue
 		}
-		if (class == ClassInPlace || class == ClassNotUpgradable && lim.evict) && lim.canary.Matches(labels.Set(p.Labels)) {
+		switch {
+		case p.Drifted:
+			atTarget++ // at the target revision: the partition does not hold it back
+			candidates = append(candidates, p)
+		case (class == ClassInPlace || class == ClassNotUpgradable && lim.evict) && lim.canary.Matches(labels.Set(p.Labels)):
 			candidates = append(candidates, p)
 		}
 	}
@@ -354,17 +362,23 @@ func (plan *Plan) choose(candidates []Pod, allowed int) {
 		return cmp.Or(cmp.Compare(rank[a.Key], rank[b.Key]), cmp.Compare(a.Owner, b.Owner), cmp.Compare(a.Key, b.Key))
 	})
 	budget := max(0, plan.MaxUnavailable-plan.Unavailable)
-	for _, p := range candidates[:min(allowed, len(candidates))] {
+	for _, p := range candidates {
+		if !p.Drifted {
+			if allowed == 0 {
+				continue // the partition holds the rest of the revision's candidates
+			}
+			allowed--
+		}
 		if p.Ready {
 			if budget == 0 {
 				break // the rest are Ready too
 			}
 			budget--
 		}
-		if plan.Classes[p.Key] == ClassInPlace {
-			plan.Start = append(plan.Start, p.Key)
-		} else {
+		if plan.Classes[p.Key] == ClassNotUpgradable {
 			plan.Evict = append(plan.Evict, p.Key)
+		} else {
+			plan.Start = append(plan.Start, p.Key)
 		}
 	}
 }

@@ -54,6 +54,7 @@ func finished(p Pod) Pod   { p.Finished, p.Ready = true, false; return p }
 func failed(p Pod) Pod     { p.Failed = true; return p }
 func heldBy(p Pod) Pod     { p.HeldBy = "other"; return p }
 func backingOff(p Pod) Pod { p.BackingOff = true; return p }
+func drifted(p Pod) Pod    { p.Drifted = true; return p }
 func ownedBy(p Pod, owner string) Pod {
 	p.Owner = owner
 	return p
@@ -334,6 +335,16 @@ func TestCompute(t *testing.T) {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{backingOff(inPlace("ns/a")), inPlace("ns/b")},
 			want:     Plan{Start: []string{"ns/b"}, MaxUnavailable: 1},
+		},
+		"pods at the target whose app was resized follow it within the budget, whatever the partition": {
+			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(1)).Partition(intstr.FromString("100%"))),
+			pods:     []Pod{drifted(upToDate("ns/a")), drifted(upToDate("ns/b")), inPlace("ns/c")},
+			want:     Plan{Start: []string{"ns/a"}, MaxUnavailable: 1, Partition: 3},
+		},
+		"a drifted pod not ready goes free": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods:     []Pod{notReady(drifted(upToDate("ns/a"))), drifted(upToDate("ns/b"))},
+			want:     Plan{Start: []string{"ns/a"}, MaxUnavailable: 1, Unavailable: 1, Blocked: ""},
 		},
 		"a batch spreads across owners before taking a second pod of one": {
 			strategy: maxUnavailable(intstr.FromInt32(3)),

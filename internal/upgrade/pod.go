@@ -170,7 +170,7 @@ type Input struct {
 // there after all.
 func Next(in Input) Step {
 	s := in.State
-	if s != nil && (s.Set != in.Set || !s.Targets(in.Target)) {
+	if s != nil && (s.Set != in.Set || !s.Targets(in.Target) || s.Failed != "" && resizeMoved(in, s)) {
 		s = nil
 	}
 	if s == nil {
@@ -209,6 +209,26 @@ func Next(in Input) Step {
 		return fail(s, fmt.Sprintf("%s after the progress deadline of %s", waiting, in.ProgressDeadline))
 	}
 	return Step{Action: ActionWaitKubelet, Reason: waiting}
+}
+
+// resizeMoved says whether a failed resize asked for other resources than the pod's
+// app now calls for: the app was resized again since, so the sidecars try again
+// rather than wait for a new target.
+func resizeMoved(in Input, s *State) bool {
+	if len(s.Resources) == 0 {
+		return false
+	}
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(in.Pod.Annotations)
+	if err != nil {
+		return false
+	}
+	sized := PolicyResources(in.Pod, records, in.Spec, sets.KeySet(s.Resources))
+	for name, want := range sized {
+		if !equality.Semantic.DeepEqual(normalize(s.Resources[name]), normalize(want)) {
+			return true
+		}
+	}
+	return false
 }
 
 func fail(s *State, reason string) Step {
@@ -256,7 +276,9 @@ func runsOf(pod *corev1.Pod, images map[string]string) map[string]ContainerRun {
 
 // Changes compares the set's containers on the pod with spec: the images to replace and
 // the resources to resize, by container name. Containers the pod overrides, and
-// run-to-completion init containers (never restarted), are left alone.
+// run-to-completion init containers (never restarted), are left alone. A
+// resourcesPolicy sidecar's resources are computed from what the app containers run
+// with now (PolicyResources), so an app resized in place is followed.
 func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string, map[string]corev1.ResourceRequirements, error) {
 	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
 	if err != nil {
@@ -267,11 +289,11 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 		return nil, nil, fmt.Errorf("SidecarSet %s never injected the pod", set)
 	}
 	ours := sets.New(rec.Containers...)
-	app := inject.AppContainers(pod, records)
 	current := map[string]corev1.Container{}
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		current[c.Name] = c
 	}
+	sized := PolicyResources(pod, records, spec, ours)
 	var images map[string]string
 	var res map[string]corev1.ResourceRequirements
 	for _, sc := range spec.Containers {
@@ -287,7 +309,7 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 		}
 		want := sc.Resources
 		if sc.ResourcesPolicy != nil {
-			want = resources.Compute(sc.ResourcesPolicy, app)
+			want = sized[sc.Name]
 		}
 		if !equality.Semantic.DeepEqual(normalize(want), normalize(c.Resources)) {
 			if res == nil {
@@ -297,6 +319,110 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 		}
 	}
 	return images, res, nil
+}
+
+// PolicyResources computes the resources of spec's resourcesPolicy sidecars on pod
+// (those in ours) from the app containers as they run: the resources the kubelet
+// reports as enacted (containerStatuses[].resources) where it reports them, else the
+// spec's. An app resize the kubelet has not applied (Deferred, Infeasible) is not
+// followed until it is. The results are then fitted within the pod-level resources.
+func PolicyResources(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords, spec revision.Spec,
+	ours sets.Set[string]) map[string]corev1.ResourceRequirements {
+	app := inject.AppContainers(pod, records)
+	statuses := containerStatuses(pod)
+	for i := range app {
+		if st, ok := statuses[app[i].Name]; ok && st.Resources != nil {
+			app[i].Resources = *st.Resources.DeepCopy()
+		}
+	}
+	fitted := pod.DeepCopy()
+	var names []string
+	for _, sc := range spec.Containers {
+		if sc.ResourcesPolicy == nil || !ours.Has(sc.Name) {
+			continue
+		}
+		c := findContainer(fitted, sc.Name)
+		if c == nil {
+			continue
+		}
+		c.Resources = resources.Compute(sc.ResourcesPolicy, app)
+		names = append(names, sc.Name)
+	}
+	inject.FitPolicySidecars(fitted, names)
+	out := make(map[string]corev1.ResourceRequirements, len(names))
+	for _, name := range names {
+		out[name] = findContainer(fitted, name).Resources
+	}
+	return out
+}
+
+func findContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// Resize hysteresis: a resourcesPolicy sidecar follows its app only when one of its
+// computed requests or limits moves by more than ResizeStepPercent of its current value
+// and by more than the resource's floor, so an app resized often, or by a little, does
+// not resize its sidecars each time.
+const ResizeStepPercent = 10
+
+var resizeFloor = map[corev1.ResourceName]resource.Quantity{
+	corev1.ResourceCPU:    resource.MustParse("5m"),
+	corev1.ResourceMemory: resource.MustParse("4Mi"),
+}
+
+// Drift lists the resourcesPolicy sidecars of a pod already at the set's target whose
+// resources, computed from the app as it runs now (PolicyResources), moved past the
+// hysteresis: the app was resized in place and they follow it.
+func Drift(pod *corev1.Pod, set string, spec revision.Spec) []string {
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
+	if err != nil {
+		return nil
+	}
+	rec, ok := records[set]
+	if !ok {
+		return nil
+	}
+	var drifted []string
+	for name, want := range PolicyResources(pod, records, spec, sets.New(rec.Containers...)) {
+		if c := findContainer(pod, name); c != nil && beyondStep(c.Resources, want) {
+			drifted = append(drifted, name)
+		}
+	}
+	slices.Sort(drifted)
+	return drifted
+}
+
+func beyondStep(have, want corev1.ResourceRequirements) bool {
+	for _, lists := range [][2]corev1.ResourceList{{have.Requests, want.Requests}, {have.Limits, want.Limits}} {
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			h, hok := lists[0][r]
+			w, wok := lists[1][r]
+			switch {
+			case hok != wok:
+				return true // a request or limit appears or goes
+			case !hok:
+				continue
+			}
+			delta := w.DeepCopy()
+			delta.Sub(h)
+			if delta.Sign() < 0 {
+				delta.Neg()
+			}
+			floor := resizeFloor[r]
+			if delta.Cmp(floor) > 0 && delta.MilliValue()*100 > h.MilliValue()*ResizeStepPercent {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // normalize drops what only differs in form: empty lists, and claims, which a resize

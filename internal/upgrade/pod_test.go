@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/inject"
@@ -393,6 +394,15 @@ func annotation(k, v string) podChange {
 	return func(pod *corev1.Pod) { pod.Annotations[k] = v }
 }
 
+// proxyRequests is the controller's resize of the proxy's requests.
+func proxyRequests(r corev1.ResourceList) podChange {
+	return func(pod *corev1.Pod) {
+		if c := findContainer(pod, "proxy"); c != nil {
+			c.Resources.Requests = r
+		}
+	}
+}
+
 // appRequests is an in-place resize of the app container's requests.
 func appRequests(r corev1.ResourceList) podChange {
 	return func(pod *corev1.Pod) {
@@ -600,6 +610,25 @@ func TestNext(t *testing.T) {
 			from: perApp,
 			to:   perApp,
 			want: Step{Action: ActionFinish, State: stateFor(perApp)},
+		},
+		"a failed resize, the app resized again since: begins again for the new size": {
+			pod:     appWithOneCPU(),
+			from:    perApp,
+			changes: []podChange{appRequests(resourceList("3", ""))},
+			state: stateFor(perApp, proxyResources(corev1.ResourceRequirements{Requests: resourceList("200m", "")}),
+				swappedAgo(time.Hour), failedWith("the kubelet reports the resize as infeasible: x")),
+			to:   perApp,
+			want: Step{Action: ActionBegin, State: stateFor(perApp, proxyResources(corev1.ResourceRequirements{Requests: resourceList("300m", "")}))},
+		},
+		"a failed resize, the app unchanged since: stays failed": {
+			pod:  appWithOneCPU(),
+			from: perApp,
+			changes: []podChange{appRequests(resourceList("2", "")), proxyRequests(resourceList("200m", "")),
+				runsWith("proxy", corev1.ResourceRequirements{Requests: resourceList("100m", "")})},
+			state: stateFor(perApp, proxyResources(corev1.ResourceRequirements{Requests: resourceList("200m", "")}),
+				swappedAgo(time.Hour), failedWith("the kubelet reports the resize as infeasible: x")),
+			to:   perApp,
+			want: Step{Action: ActionNone, Reason: "the kubelet reports the resize as infeasible: x"},
 		},
 		"swapped resize, pending Infeasible: fails": {
 			from: sizedV1,
@@ -1229,5 +1258,91 @@ func TestParseState(t *testing.T) {
 				t.Errorf("String after a round trip = %s, want %s", got.String(), tc.want.String())
 			}
 		})
+	}
+}
+
+func TestDrift(t *testing.T) {
+	withPodLevel := func(cpu string) podChange {
+		return func(pod *corev1.Pod) {
+			pod.Spec.Resources = &corev1.ResourceRequirements{Requests: resourceList(cpu, "")}
+		}
+	}
+	appEnacted := func(cpu string) podChange {
+		return func(pod *corev1.Pod) {
+			for i := range pod.Status.ContainerStatuses {
+				if pod.Status.ContainerStatuses[i].Name == "app" {
+					pod.Status.ContainerStatuses[i].Resources = &corev1.ResourceRequirements{Requests: resourceList(cpu, "")}
+				}
+			}
+		}
+	}
+	tests := map[string]struct {
+		changes []podChange
+		spec    revision.Spec
+		want    []string
+	}{
+		"the app is unchanged": {},
+		"the app doubled its CPU: the proxy follows": {
+			changes: []podChange{appRequests(resourceList("2", ""))},
+			want:    []string{"proxy"},
+		},
+		"the app grew 20%: past the step, the proxy follows": {
+			changes: []podChange{appRequests(resourceList("1200m", ""))},
+			want:    []string{"proxy"},
+		},
+		"the app grew 5%: within the step, nothing": {
+			changes: []podChange{appRequests(resourceList("1050m", ""))},
+		},
+		"the app shrank 8%: within the step, nothing": {
+			changes: []podChange{appRequests(resourceList("920m", ""))},
+		},
+		"the app's resize is not enacted yet: followed when the kubelet reports it": {
+			changes: []podChange{appRequests(resourceList("2", "")), appEnacted("1")},
+		},
+		"the kubelet reports the app's resize enacted: the proxy follows": {
+			changes: []podChange{appRequests(resourceList("2", "")), appEnacted("2")},
+			want:    []string{"proxy"},
+		},
+		"pod-level requests leave the proxy less than 10% of the grown app: it shrinks to fit": {
+			changes: []podChange{withPodLevel("1150m"), appRequests(resourceList("1100m", ""))},
+			want:    []string{"proxy"},
+		},
+		"a set with fixed resources never drifts": {
+			changes: []podChange{appRequests(resourceList("2", ""))},
+			spec:    revision.SpecOf(sizedV1),
+		},
+		"a set that never injected the pod": {
+			changes: []podChange{annotation(sidecarsv1alpha1.InjectedAnnotation, `{}`)},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			pod := apply(injected(t, appWithOneCPU(), perApp), onV1, tc.changes)
+			spec := tc.spec
+			if spec.Containers == nil {
+				spec = revision.SpecOf(perApp)
+			}
+			if diff := gocmp.Diff(tc.want, Drift(pod, "mesh", spec)); diff != "" {
+				t.Errorf("Drift (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPolicyResourcesFitPodLevel(t *testing.T) {
+	pod := apply(injected(t, appWithOneCPU(), perApp), onV1, []podChange{
+		func(pod *corev1.Pod) {
+			pod.Spec.Resources = &corev1.ResourceRequirements{Requests: resourceList("1150m", "")}
+		},
+		appRequests(resourceList("1100m", "")),
+	})
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := PolicyResources(pod, records, revision.SpecOf(perApp), sets.New("proxy", "init-net"))
+	want := map[string]corev1.ResourceRequirements{"proxy": {Requests: resourceList("50m", "")}}
+	if diff := gocmp.Diff(want, got, quantityEqual); diff != "" {
+		t.Errorf("PolicyResources (-want +got):\n%s", diff)
 	}
 }

@@ -186,6 +186,40 @@ var _ = Describe("Sidecars on a real node", func() {
 		Expect(statusOf(pod, "app").RestartCount).To(BeZero())
 	})
 
+	It("follows an in-place resize of the app with its resourcesPolicy sidecar, restarting nothing", func() {
+		set := sidecarSet(sidecarsv1alpha1.SidecarModeNative, images.SidecarV1, "1s")
+		set.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
+		set.Spec.Containers[0].ResourcesPolicy = &sidecarsv1alpha1.ResourcesPolicy{CPU: &sidecarsv1alpha1.ResourceRule{Percent: 10}}
+		createSet(set)
+		p := appPod(ns.Name, selector)
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}
+		pod := createReadyPod(p)
+		before := pod.DeepCopy()
+		Expect(pod.Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("10m"))
+
+		By("kubectl patch --subresource resize doubles the app's CPU")
+		out, err := node.Kubectl(ctx, "patch", "pod", pod.Name, "-n", ns.Name, "--subresource", "resize",
+			"-p", `{"spec":{"containers":[{"name":"app","resources":{"requests":{"cpu":"200m"}}}]}}`)
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+			st := statusOf(pod, sidecarName)
+			g.Expect(pod.Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("20m"))
+			g.Expect(st.Resources).NotTo(BeNil())
+			g.Expect(st.Resources.Requests.Cpu().String()).To(Equal("20m"), "the kubelet applied the sidecar's new request")
+			g.Expect(pod.Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation))
+		}).WithTimeout(time.Minute).Should(Succeed())
+		out, err = node.Kubectl(ctx, "get", "pod", pod.Name, "-n", ns.Name, "-o",
+			`jsonpath={range .spec.initContainers[*]}{.name}={.resources.requests.cpu} {end}{range .spec.containers[*]}{.name}={.resources.requests.cpu} {end}`)
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("$ kubectl get pod %s -o jsonpath=...\n%s\n", pod.Name, out)
+		Expect(string(out)).To(ContainSubstring("proxy=20m"))
+		Expect(string(out)).To(ContainSubstring("app=200m"))
+		Expect(statusOf(pod, sidecarName).ContainerID).To(Equal(statusOf(before, sidecarName).ContainerID), "the sidecar restarted")
+		Expect(statusOf(pod, "app").ContainerID).To(Equal(statusOf(before, "app").ContainerID), "the app restarted")
+		Expect(statusOf(pod, "app").RestartCount).To(BeZero())
+	})
+
 	DescribeTable("stops the sidecar after the app container when the pod is deleted",
 		func(mode sidecarsv1alpha1.SidecarMode) {
 			set := sidecarSet(mode, images.SidecarV1, "1s")

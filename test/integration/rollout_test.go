@@ -808,6 +808,68 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).Should(Succeed())
 	})
 
+	It("resizes resourcesPolicy sidecars in place when their app is resized, past the hysteresis only", func() {
+		set := createSet(utiltesting.MakeSidecarSet("proxy-" + ns.Name).MatchLabels(selector).DrainSeconds(1).
+			MaxUnavailable(intstr.FromInt32(2)).
+			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:v1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
+				CPU:    &sidecarsv1alpha1.ResourceRule{Percent: 10},
+				Memory: &sidecarsv1alpha1.ResourceRule{Percent: 10},
+			}).Obj()).Obj())
+		app := func(cpu, memory string) corev1.ResourceRequirements {
+			return corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}}
+		}
+		for _, name := range []string{"web-00", "web-01"} {
+			Expect(k8sClient.Create(ctx, utiltesting.MakePod(name, ns.Name).Labels(selector).
+				Containers(corev1.Container{Name: "app", Image: "example.com/app:1", Resources: app("1", "1000Mi")}).Obj())).To(Succeed())
+		}
+		waitAllReady(2)
+		pw := watchPods(ns.Name, "proxy")
+		DeferCleanup(pw.stop)
+		proxyRequests := func(g Gomega, name string) (string, string) {
+			p := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: name}, p)).To(Succeed())
+			r := p.Spec.InitContainers[0].Resources.Requests
+			return r.Cpu().String(), r.Memory().String()
+		}
+		resizeApp := func(name string, r corev1.ResourceRequirements) {
+			GinkgoHelper()
+			p := &corev1.Pod{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: name}, p)).To(Succeed())
+			patch := client.StrategicMergeFrom(p.DeepCopy())
+			p.Spec.Containers[0].Resources = r
+			Expect(k8sClient.SubResource("resize").Patch(ctx, p, patch)).To(Succeed())
+		}
+		Eventually(func(g Gomega) string { c, _ := proxyRequests(g, "web-00"); return c }).Should(Equal("100m"))
+
+		By("doubling web-00's app CPU through pods/resize: its proxy follows, without a drain")
+		resizeApp("web-00", app("2", "1000Mi"))
+		Eventually(func(g Gomega) string { c, _ := proxyRequests(g, "web-00"); return c }).WithTimeout(20 * time.Second).Should(Equal("200m"))
+		Eventually(upgrading).Should(BeEmpty())
+		pw.mu.Lock()
+		Expect(pw.drained).To(BeEmpty(), "a CPU resize needs no drain")
+		pw.mu.Unlock()
+
+		By("resizing web-01's app by less than the step, three times: its proxy stays")
+		for _, cpu := range []string{"1050m", "960m", "1080m"} {
+			resizeApp("web-01", app(cpu, "1000Mi"))
+			time.Sleep(time.Second)
+		}
+		Consistently(func(g Gomega) string { c, _ := proxyRequests(g, "web-01"); return c }).WithTimeout(3 * time.Second).Should(Equal("100m"))
+
+		By("doubling web-01's app memory: its proxy follows through a drain")
+		resizeApp("web-01", app("1080m", "2000Mi"))
+		Eventually(func(g Gomega) string { _, m := proxyRequests(g, "web-01"); return m }).WithTimeout(20 * time.Second).Should(Equal("200Mi"))
+		Eventually(upgrading).Should(BeEmpty())
+		pw.mu.Lock()
+		Expect(pw.drained).To(HaveKey("web-01"), "a memory resize restarts the sidecar: it drains first")
+		pw.mu.Unlock()
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(2))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+
 	It("makes no API writes at steady state", func() {
 		set := createSet(newSet("v1").Obj())
 		createPods(3, nil)
