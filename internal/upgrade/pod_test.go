@@ -147,10 +147,10 @@ func targetOf(set *sidecarsv1alpha1.SidecarSet) Target {
 }
 
 // injected is pod as the webhook returns it with the sets injected.
-func injected(t *testing.T, pod *corev1.Pod, sets ...*sidecarsv1alpha1.SidecarSet) *corev1.Pod {
+func injected(t *testing.T, pod *corev1.Pod, from ...*sidecarsv1alpha1.SidecarSet) *corev1.Pod {
 	t.Helper()
 	var sources []inject.Source
-	for _, s := range sets {
+	for _, s := range from {
 		sources = append(sources, inject.SourceOf(s))
 	}
 	res, err := inject.Inject(pod, sources)
@@ -333,12 +333,12 @@ func completed(name, imageID string) podChange {
 	}
 }
 
-// runsWith reports the resources the kubelet actuated for a container.
-func runsWith(name string, r corev1.ResourceRequirements) podChange {
+// proxyRunsWith reports the resources the kubelet actuated for the proxy.
+func proxyRunsWith(r corev1.ResourceRequirements) podChange {
 	return func(pod *corev1.Pod) {
 		for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
 			for i := range list {
-				if list[i].Name == name {
+				if list[i].Name == "proxy" {
 					list[i].Resources = r.DeepCopy()
 				}
 			}
@@ -624,7 +624,7 @@ func TestNext(t *testing.T) {
 			pod:  appWithOneCPU(),
 			from: perApp,
 			changes: []podChange{appRequests(resourceList("2", "")), proxyRequests(resourceList("200m", "")),
-				runsWith("proxy", corev1.ResourceRequirements{Requests: resourceList("100m", "")})},
+				proxyRunsWith(corev1.ResourceRequirements{Requests: resourceList("100m", "")})},
 			state: stateFor(perApp, proxyResources(corev1.ResourceRequirements{Requests: resourceList("200m", "")}),
 				swappedAgo(time.Hour), failedWith("the kubelet reports the resize as infeasible: x")),
 			to:   perApp,
@@ -686,14 +686,14 @@ func TestNext(t *testing.T) {
 		},
 		"swapped resize, new resources but the proxy not ready: awaits": {
 			from:    sizedV1,
-			changes: []podChange{running("proxy", proxyIDv1, false), runsWith("proxy", cpuV2Resources)},
+			changes: []podChange{running("proxy", proxyIDv1, false), proxyRunsWith(cpuV2Resources)},
 			state:   stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:      cpuV2,
 			want:    Step{Action: ActionWaitKubelet, Reason: "container proxy is not ready after its resize"},
 		},
 		"swapped resize, the kubelet still reports the old resources: awaits": {
 			from: sizedV1,
-			changes: []podChange{runsWith("proxy", corev1.ResourceRequirements{
+			changes: []podChange{proxyRunsWith(corev1.ResourceRequirements{
 				Requests: resourceList("100m", "64Mi"), Limits: resourceList("", "64Mi")})},
 			state: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:    cpuV2,
@@ -701,7 +701,7 @@ func TestNext(t *testing.T) {
 		},
 		"swapped resize, the kubelet reports the new resources: finishes": {
 			from:    sizedV1,
-			changes: []podChange{runsWith("proxy", cpuV2Resources)},
+			changes: []podChange{proxyRunsWith(cpuV2Resources)},
 			state:   stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:      cpuV2,
 			want:    Step{Action: ActionFinish, State: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped)},

@@ -57,7 +57,9 @@ type podWatcher struct {
 	stop             context.CancelFunc
 }
 
-func watchPods(namespace, sidecar string) *podWatcher {
+// watchPods watches the pods of a namespace whose sidecar is named "proxy".
+func watchPods(namespace string) *podWatcher {
+	const sidecar = "proxy"
 	GinkgoHelper()
 	wc, err := client.NewWithWatch(cfg, client.Options{})
 	Expect(err).NotTo(HaveOccurred())
@@ -237,7 +239,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		createPods(20, nil)
 		waitAllReady(20)
 
-		pw := watchPods(ns.Name, "proxy")
+		pw := watchPods(ns.Name)
 		DeferCleanup(pw.stop)
 		setImage(set, "v2")
 
@@ -301,7 +303,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).Obj())
 		createPods(8, nil)
 		waitAllReady(8)
-		pw := watchPods(ns.Name, "proxy")
+		pw := watchPods(ns.Name)
 		DeferCleanup(pw.stop)
 		setImage(set, "v2")
 
@@ -416,7 +418,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).Should(Succeed())
 		createPods(2, nil)
 		waitAllReady(2)
-		pw := watchPods(ns.Name, "proxy")
+		pw := watchPods(ns.Name)
 		DeferCleanup(pw.stop)
 
 		By("raising the CPU request: resized through pods/resize, no drain")
@@ -824,7 +826,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 				Containers(corev1.Container{Name: "app", Image: "example.com/app:1", Resources: app("1", "1000Mi")}).Obj())).To(Succeed())
 		}
 		waitAllReady(2)
-		pw := watchPods(ns.Name, "proxy")
+		pw := watchPods(ns.Name)
 		DeferCleanup(pw.stop)
 		proxyRequests := func(g Gomega, name string) (string, string) {
 			p := &corev1.Pod{}
