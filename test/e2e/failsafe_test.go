@@ -33,7 +33,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
@@ -41,7 +40,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
@@ -61,20 +59,13 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "failsafe-"}}
 		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 		selector = map[string]string{"e2e": ns.Name}
-		probe := &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8081)}},
-			PeriodSeconds: 1, FailureThreshold: 60,
-		}
-		sc := utiltesting.MakeSidecar(sidecarName, images.SidecarV1).Env("READY_DELAY", "1s").Obj()
+		set = newSidecarSet("failsafe-"+ns.Name, ns.Name, selector, sidecarsv1alpha1.SidecarModeNative, images.SidecarV1, "1s")
 		// IfNotPresent: the test images are in containerd already, and missingImage is
-		// pulled (and fails) without a change of pull policy, which a running pod
-		// could not take in place.
-		sc.ImagePullPolicy = corev1.PullIfNotPresent
-		sc.ReadinessProbe, sc.StartupProbe = probe.DeepCopy(), probe.DeepCopy()
-		sc.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("20m")}}
-		set = utiltesting.MakeSidecarSet("failsafe-" + ns.Name).MatchLabels(selector).DrainSeconds(1).
-			MaxUnavailable(intstr.FromInt32(1)).ProgressDeadlineSeconds(20).Sidecar(sc).Obj()
-		set.Labels = map[string]string{"e2e": ns.Name}
+		// pulled (and fails) without a change of pull policy, which a running pod could
+		// not take in place.
+		set.Spec.Containers[0].ImagePullPolicy = corev1.PullIfNotPresent
+		set.Spec.UpdateStrategy.MaxUnavailable = new(intstr.FromInt32(1))
+		set.Spec.UpdateStrategy.ProgressDeadlineSeconds = ptr.To[int32](20)
 		DeferCleanup(func() {
 			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, set))).To(Succeed())
 			Expect(k8sClient.Delete(ctx, ns)).To(Succeed())

@@ -59,23 +59,8 @@ var _ = Describe("Sidecars on a real node", func() {
 		})
 	})
 
-	// sidecarSet has one sidecar on the sidecar test image, ready readyDelay after start.
 	sidecarSet := func(mode sidecarsv1alpha1.SidecarMode, image, readyDelay string) *sidecarsv1alpha1.SidecarSet {
-		probe := &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8081)}},
-			PeriodSeconds: 1, FailureThreshold: 60,
-		}
-		sc := utiltesting.MakeSidecar(sidecarName, image).Mode(mode).Env("READY_DELAY", readyDelay).Obj()
-		sc.ImagePullPolicy = corev1.PullNever
-		sc.ReadinessProbe = probe.DeepCopy()
-		if mode == sidecarsv1alpha1.SidecarModeNative {
-			// A native sidecar's startupProbe holds the app back until the sidecar is up.
-			sc.StartupProbe = probe.DeepCopy()
-		}
-		sc.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}}
-		set := utiltesting.MakeSidecarSet("e2e-" + ns.Name).MatchLabels(selector).DrainSeconds(1).Sidecar(sc).Obj()
-		set.Labels = map[string]string{"e2e": ns.Name}
-		return set
+		return newSidecarSet("e2e-"+ns.Name, ns.Name, selector, mode, image, readyDelay)
 	}
 	createSet := func(set *sidecarsv1alpha1.SidecarSet) {
 		GinkgoHelper()
@@ -289,6 +274,26 @@ var _ = Describe("Sidecars on a real node", func() {
 		}
 	})
 })
+
+// newSidecarSet has one sidecar on the sidecar test image, ready readyDelay after start,
+// requesting 50m CPU, drained for a second; it is labelled e2e=namespace.
+func newSidecarSet(name, namespace string, selector map[string]string, mode sidecarsv1alpha1.SidecarMode, image, readyDelay string) *sidecarsv1alpha1.SidecarSet {
+	probe := &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8081)}},
+		PeriodSeconds: 1, FailureThreshold: 60,
+	}
+	sc := utiltesting.MakeSidecar(sidecarName, image).Mode(mode).Env("READY_DELAY", readyDelay).Obj()
+	sc.ImagePullPolicy = corev1.PullNever
+	sc.ReadinessProbe = probe.DeepCopy()
+	if mode == sidecarsv1alpha1.SidecarModeNative {
+		// A native sidecar's startupProbe holds the app back until the sidecar is up.
+		sc.StartupProbe = probe.DeepCopy()
+	}
+	sc.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}}
+	set := utiltesting.MakeSidecarSet(name).MatchLabels(selector).DrainSeconds(1).Sidecar(sc).Obj()
+	set.Labels = map[string]string{"e2e": namespace}
+	return set
+}
 
 func appPod(namespace string, labels map[string]string) *corev1.Pod {
 	p := utiltesting.MakePod("", namespace).Labels(labels).Obj()

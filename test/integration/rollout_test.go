@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -216,6 +217,38 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 			return k8sClient.Update(ctx, set)
 		}).Should(Succeed())
 	}
+	// createBlockingPDB creates a PodDisruptionBudget with maxUnavailable over the
+	// namespace's 3 pods whose status, as a stand-in for kube-controller-manager's
+	// disruption controller (envtest runs none), allows no disruption yet.
+	createBlockingPDB := func(maxUnavailable int32) *policyv1.PodDisruptionBudget {
+		GinkgoHelper()
+		pdb := &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
+			Spec: policyv1.PodDisruptionBudgetSpec{
+				MaxUnavailable: new(intstr.FromInt32(maxUnavailable)),
+				Selector:       &metav1.LabelSelector{MatchLabels: selector},
+			},
+		}
+		Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
+		pdb.Status = policyv1.PodDisruptionBudgetStatus{
+			ObservedGeneration: pdb.Generation, DisruptionsAllowed: 0,
+			CurrentHealthy: 3, DesiredHealthy: 3, ExpectedPods: 3,
+		}
+		Expect(k8sClient.Status().Update(ctx, pdb)).To(Succeed())
+		return pdb
+	}
+	// pauseInjection pauses the set's injection and waits until the webhook sees it.
+	pauseInjection := func(set *sidecarsv1alpha1.SidecarSet) {
+		GinkgoHelper()
+		setImage(set, strings.TrimPrefix(set.Spec.Containers[0].Image, "example.com/proxy:"),
+			func(s *sidecarsv1alpha1.SidecarSet) { s.Spec.Injection.Paused = true })
+		Eventually(func(g Gomega) {
+			probe := utiltesting.MakePod("", ns.Name).Labels(selector).Obj()
+			probe.GenerateName = "probe-"
+			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+			g.Expect(probe.Labels).NotTo(HaveKey(sidecarsv1alpha1.InjectedLabel))
+		}).Should(Succeed())
+	}
 	proxyImage := func(p *corev1.Pod) string {
 		for _, c := range p.Spec.InitContainers {
 			if c.Name == "proxy" {
@@ -374,21 +407,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 
 		By("switching to Evict behind a PodDisruptionBudget that allows no disruption")
-		pdb := &policyv1.PodDisruptionBudget{
-			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
-			Spec: policyv1.PodDisruptionBudgetSpec{
-				MaxUnavailable: new(intstr.FromInt32(0)),
-				Selector:       &metav1.LabelSelector{MatchLabels: selector},
-			},
-		}
-		Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
-		// A stand-in for kube-controller-manager's disruption controller, which envtest
-		// does not run: the budget's status says no disruption is allowed.
-		pdb.Status = policyv1.PodDisruptionBudgetStatus{
-			ObservedGeneration: pdb.Generation, DisruptionsAllowed: 0,
-			CurrentHealthy: 3, DesiredHealthy: 3, ExpectedPods: 3,
-		}
-		Expect(k8sClient.Status().Update(ctx, pdb)).To(Succeed())
+		pdb := createBlockingPDB(0)
 		setImage(set, "v1", func(s *sidecarsv1alpha1.SidecarSet) {
 			s.Spec.UpdateStrategy.OnImmutableChange = sidecarsv1alpha1.ImmutableChangeEvict
 		})
@@ -511,19 +530,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 
 	It("counts a pod created while injection is paused as missing", func() {
 		set := createSet(newSet("v1").Obj())
-		Eventually(func() error {
-			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
-				return err
-			}
-			set.Spec.Injection.Paused = true
-			return k8sClient.Update(ctx, set)
-		}).Should(Succeed())
-		Eventually(func(g Gomega) {
-			probe := utiltesting.MakePod("", ns.Name).Labels(selector).Obj()
-			probe.GenerateName = "probe-"
-			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
-			g.Expect(probe.Labels).NotTo(HaveKey(sidecarsv1alpha1.InjectedLabel))
-		}).Should(Succeed())
+		pauseInjection(set)
 		createPods(1, nil)
 
 		Eventually(func(g Gomega) {
@@ -673,19 +680,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		Expect(k8sClient.Create(ctx, job)).To(Succeed())
 
 		By("creating two pods while injection is paused")
-		Eventually(func() error {
-			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
-				return err
-			}
-			set.Spec.Injection.Paused = true
-			return k8sClient.Update(ctx, set)
-		}).Should(Succeed())
-		Eventually(func(g Gomega) {
-			probe := utiltesting.MakePod("", ns.Name).Labels(selector).Obj()
-			probe.GenerateName = "probe-"
-			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
-			g.Expect(probe.Labels).NotTo(HaveKey(sidecarsv1alpha1.InjectedLabel))
-		}).Should(Succeed())
+		pauseInjection(set)
 		for _, name := range []string{"late-0", "late-1"} {
 			Expect(k8sClient.Create(ctx, utiltesting.MakePod(name, ns.Name).Labels(selector).Label(notReadyLabel, "true").Obj())).To(Succeed())
 		}
@@ -712,21 +707,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(3)).Obj())
 		createPods(3, nil)
 		waitAllReady(3)
-		pdb := &policyv1.PodDisruptionBudget{
-			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
-			Spec: policyv1.PodDisruptionBudgetSpec{
-				MaxUnavailable: new(intstr.FromInt32(1)),
-				Selector:       &metav1.LabelSelector{MatchLabels: selector},
-			},
-		}
-		Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
-		// A stand-in for kube-controller-manager's disruption controller, which envtest
-		// does not run: the budget's status allows no disruption yet.
-		pdb.Status = policyv1.PodDisruptionBudgetStatus{
-			ObservedGeneration: pdb.Generation, DisruptionsAllowed: 0,
-			CurrentHealthy: 3, DesiredHealthy: 3, ExpectedPods: 3,
-		}
-		Expect(k8sClient.Status().Update(ctx, pdb)).To(Succeed())
+		pdb := createBlockingPDB(1)
 
 		setImage(set, "v2")
 		Eventually(func(g Gomega) string {
