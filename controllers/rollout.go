@@ -342,13 +342,19 @@ func sameResources(a, b corev1.ResourceRequirements) bool {
 	return equality.Semantic.DeepEqual(a.Requests, b.Requests) && equality.Semantic.DeepEqual(a.Limits, b.Limits)
 }
 
-// finish records the new revision on the pod and clears the upgrade state, in one
-// write. PodReconciler turns the readiness gate True once the sidecars are ready.
+// finish records the new revision (and the resources it resized to) on the pod and
+// clears the upgrade state, in one write. PodReconciler turns the readiness gate True once the sidecars are ready.
 func (a *actor) finish(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
 	return a.patchPod(ctx, pod, func(p *corev1.Pod) {
 		records, _ := sidecarsv1alpha1.ParseInjectionRecords(p.Annotations)
 		rec := records[a.set.Name]
 		rec.Revision, rec.Hash, rec.ImageFreeHash = state.Revision, state.Hash, state.ImageFreeHash
+		for name, r := range state.Resources {
+			if rec.Resized == nil {
+				rec.Resized = map[string]corev1.ResourceRequirements{}
+			}
+			rec.Resized[name] = r
+		}
 		records[a.set.Name] = rec
 		setAnnotation(p, sidecarsv1alpha1.InjectedAnnotation, records.String())
 		delete(p.Annotations, sidecarsv1alpha1.UpgradeAnnotation)

@@ -19,6 +19,8 @@ package v1alpha1
 import (
 	"encoding/json"
 	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // InjectionRecord is what one SidecarSet injected into a pod, as recorded in the pod's
@@ -39,6 +41,11 @@ type InjectionRecord struct {
 	// Overridden are the names of the set's containers the pod already declared itself,
 	// so the pod's own were kept.
 	Overridden []string `json:"overridden,omitempty"`
+	// Resized are the resources the rollout last gave the set's containers in place, by
+	// container name: a resourcesPolicy sidecar following its app's resizes, or a
+	// resources change of the set. Injection sizes containers in the pod's spec and
+	// records none.
+	Resized map[string]corev1.ResourceRequirements `json:"resized,omitempty"`
 }
 
 // InjectionRecords maps a SidecarSet name to what it injected.
@@ -66,7 +73,7 @@ func ParseInjectionRecords(annotations map[string]string) (InjectionRecords, err
 func (r InjectionRecords) String() string {
 	b, err := json.Marshal(r)
 	if err != nil {
-		// A map of plain strings always marshals.
+		// Plain strings and resource lists always marshal.
 		panic(err)
 	}
 	return string(b)

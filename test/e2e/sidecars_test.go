@@ -171,36 +171,70 @@ var _ = Describe("Sidecars on a real node", func() {
 		Expect(statusOf(pod, "app").RestartCount).To(BeZero())
 	})
 
-	It("follows an in-place resize of the app with its resourcesPolicy sidecar, restarting nothing", func() {
+	It("follows in-place resizes of the app with its resourcesPolicy sidecar: CPU in place, memory through a drain, small ones not at all", func() {
 		set := sidecarSet(sidecarsv1alpha1.SidecarModeNative, images.SidecarV1, "1s")
 		set.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
-		set.Spec.Containers[0].ResourcesPolicy = &sidecarsv1alpha1.ResourcesPolicy{CPU: &sidecarsv1alpha1.ResourceRule{Percent: 10}}
+		set.Spec.Containers[0].ResourcesPolicy = &sidecarsv1alpha1.ResourcesPolicy{
+			CPU:    &sidecarsv1alpha1.ResourceRule{Percent: 10},
+			Memory: &sidecarsv1alpha1.ResourceRule{Percent: 10},
+		}
 		createSet(set)
 		p := appPod(ns.Name, selector)
-		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("100Mi")}}
 		pod := createReadyPod(p)
 		before := pod.DeepCopy()
 		Expect(pod.Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("10m"))
-
-		By("kubectl patch --subresource resize doubles the app's CPU")
-		out, err := node.Kubectl(ctx, "patch", "pod", pod.Name, "-n", ns.Name, "--subresource", "resize",
-			"-p", `{"spec":{"containers":[{"name":"app","resources":{"requests":{"cpu":"200m"}}}]}}`)
-		Expect(err).NotTo(HaveOccurred(), "%s", out)
-		Eventually(func(g Gomega) {
+		resizeApp := func(requests string) {
+			GinkgoHelper()
+			out, err := node.Kubectl(ctx, "patch", "pod", pod.Name, "-n", ns.Name, "--subresource", "resize",
+				"-p", `{"spec":{"containers":[{"name":"app","resources":{"requests":`+requests+`}}]}}`)
+			Expect(err).NotTo(HaveOccurred(), "%s", out)
+		}
+		sidecarApplied := func(g Gomega, cpu, memory string) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+			req := pod.Spec.InitContainers[0].Resources.Requests
+			g.Expect(req.Cpu().String()).To(Equal(cpu))
+			g.Expect(req.Memory().String()).To(Equal(memory))
 			st := statusOf(pod, sidecarName)
-			g.Expect(pod.Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("20m"))
 			g.Expect(st.Resources).NotTo(BeNil())
-			g.Expect(st.Resources.Requests.Cpu().String()).To(Equal("20m"), "the kubelet applied the sidecar's new request")
+			g.Expect(st.Resources.Requests.Cpu().String()).To(Equal(cpu), "the kubelet applied the sidecar's CPU")
+			g.Expect(st.Resources.Requests.Memory().String()).To(Equal(memory), "the kubelet applied the sidecar's memory")
 			g.Expect(pod.Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation))
-		}).WithTimeout(time.Minute).Should(Succeed())
-		out, err = node.Kubectl(ctx, "get", "pod", pod.Name, "-n", ns.Name, "-o",
+			g.Expect(podReady(pod)).To(BeTrue())
+		}
+
+		By("kubectl patch --subresource resize doubles the app's CPU: the sidecar follows in place")
+		resizeApp(`{"cpu":"200m"}`)
+		Eventually(func(g Gomega) { sidecarApplied(g, "20m", "10Mi") }).WithTimeout(time.Minute).Should(Succeed())
+		out, err := node.Kubectl(ctx, "get", "pod", pod.Name, "-n", ns.Name, "-o",
 			`jsonpath={range .spec.initContainers[*]}{.name}={.resources.requests.cpu} {end}{range .spec.containers[*]}{.name}={.resources.requests.cpu} {end}`)
 		Expect(err).NotTo(HaveOccurred())
 		GinkgoWriter.Printf("$ kubectl get pod %s -o jsonpath=...\n%s\n", pod.Name, out)
 		Expect(string(out)).To(ContainSubstring("proxy=20m"))
 		Expect(string(out)).To(ContainSubstring("app=200m"))
 		Expect(statusOf(pod, sidecarName).ContainerID).To(Equal(statusOf(before, sidecarName).ContainerID), "the sidecar restarted")
+		Expect(statusOf(pod, "app").ContainerID).To(Equal(statusOf(before, "app").ContainerID), "the app restarted")
+
+		By("resizing the app's CPU by less than the step, every two seconds: the sidecar stays")
+		for _, cpu := range []string{"210m", "195m", "205m"} {
+			resizeApp(`{"cpu":"` + cpu + `"}`)
+			time.Sleep(2 * time.Second)
+		}
+		Consistently(func(g Gomega) { sidecarApplied(g, "20m", "10Mi") }).WithTimeout(5 * time.Second).Should(Succeed())
+
+		By("doubling the app's memory: the sidecar follows through a drain and a restart of itself only")
+		rec := recordPod(pod)
+		resizeApp(`{"memory":"200Mi"}`)
+		Eventually(func(g Gomega) { sidecarApplied(g, "21m", "20Mi") }).WithTimeout(2 * time.Minute).Should(Succeed())
+		states := rec.stop()
+		drained := false
+		for _, s := range states {
+			if !podReady(s) {
+				drained = true
+			}
+		}
+		Expect(drained).To(BeTrue(), "the pod left its endpoints for the sidecar's restart")
 		Expect(statusOf(pod, "app").ContainerID).To(Equal(statusOf(before, "app").ContainerID), "the app restarted")
 		Expect(statusOf(pod, "app").RestartCount).To(BeZero())
 	})

@@ -829,6 +829,13 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		resizeApp("web-00", app("2", "1000Mi"))
 		Eventually(func(g Gomega) string { c, _ := proxyRequests(g, "web-00"); return c }).WithTimeout(20 * time.Second).Should(Equal("200m"))
 		Eventually(upgrading).Should(BeEmpty())
+		resized := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "web-00"}, resized)).To(Succeed())
+		records, err := sidecarsv1alpha1.ParseInjectionRecords(resized.Annotations)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(records[set.Name].Resized).To(HaveKey("proxy"), "the injection record keeps the new values")
+		resizedTo := records[set.Name].Resized["proxy"].Requests[corev1.ResourceCPU]
+		Expect(resizedTo.String()).To(Equal("200m"))
 		pw.mu.Lock()
 		Expect(pw.drained).To(BeEmpty(), "a CPU resize needs no drain")
 		pw.mu.Unlock()
