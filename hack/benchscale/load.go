@@ -153,15 +153,27 @@ loop:
 	return out, failed.Load()
 }
 
-// createPods creates pods through c, as fast as workers allow; the first error stops it.
-func createPods(ctx context.Context, c client.Client, workers int, pods []*corev1.Pod) error {
+// createPods creates pods through c, as fast as workers allow. A refused create is
+// retried (a webhook timing out under load refuses it) up to 5 times, a second apart;
+// retried counts them. An error after that stops it.
+func createPods(ctx context.Context, c client.Client, workers int, pods []*corev1.Pod, retried *atomic.Int64) error {
 	ch := make(chan *corev1.Pod)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for p := range ch {
-				if err := client.IgnoreAlreadyExists(c.Create(ctx, p)); err != nil {
+				var err error
+				for attempt := range 6 {
+					if attempt > 0 {
+						retried.Add(1)
+						time.Sleep(time.Second)
+					}
+					if err = client.IgnoreAlreadyExists(c.Create(ctx, p.DeepCopy())); err == nil || ctx.Err() != nil {
+						break
+					}
+				}
+				if err != nil {
 					errs <- fmt.Errorf("creating pod %s/%s: %w", p.Namespace, p.Name, err)
 					return
 				}

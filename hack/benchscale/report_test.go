@@ -123,3 +123,24 @@ func TestNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+func TestCountWrites(t *testing.T) {
+	log := strings.Join([]string{
+		`{"stage":"ResponseComplete","verb":"patch","user":{"username":"outrigger"},"objectRef":{"resource":"pods"}}`,
+		`{"stage":"ResponseComplete","verb":"patch","user":{"username":"outrigger"},"objectRef":{"resource":"pods","subresource":"status"}}`,
+		`{"stage":"ResponseComplete","verb":"patch","user":{"username":"outrigger"},"objectRef":{"resource":"pods"}}`,
+		`{"stage":"ResponseStarted","verb":"patch","user":{"username":"outrigger"},"objectRef":{"resource":"pods"}}`,
+		`{"stage":"ResponseComplete","verb":"patch","user":{"username":"kwok"},"objectRef":{"resource":"pods"}}`,
+		`not json`,
+	}, "\n")
+	got, err := countWrites(strings.NewReader(log), "outrigger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]int{"pods patch": 2, "pods/status patch": 1}, got); diff != "" {
+		t.Errorf("countWrites (-want +got):\n%s", diff)
+	}
+	if got, want := breakdown(got, 2), "pods patch 1.00, pods/status patch 0.50"; got != want {
+		t.Errorf("breakdown = %q, want %q", got, want)
+	}
+}
