@@ -102,9 +102,9 @@ func main() {
 		"Name prefix of the webhook configurations whose caBundle the manager keeps in step.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
 		"Address net/http/pprof binds to, e.g. 127.0.0.1:8082; empty disables it.")
-	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 20,
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50,
 		"Requests per second the manager's API client may make on average (client-go's rate limiter).")
-	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 30, "Requests the manager's API client may make in a burst.")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Requests the manager's API client may make in a burst.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
