@@ -53,6 +53,7 @@ func startKWOK(ctx context.Context, binary, kubeconfig, stageDir string, out io.
 		"--cidr=198.18.0.0/15",
 		"--node-ip=198.19.255.254",
 		"--server-address=127.0.0.1:0",
+		"--v=WARN", // a line per patch costs it CPU the run needs
 	}
 	for _, s := range stages {
 		args = append(args, "--config="+s)
