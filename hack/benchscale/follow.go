@@ -45,7 +45,7 @@ type sample struct {
 
 func newFollower(ctx context.Context, cfg *rest.Config, scheme *kruntime.Scheme, n int) (*follower, error) {
 	c, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
-		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{fleetLabel: "true"})},
+		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{fleetLabel: inFleet})},
 	}})
 	if err != nil {
 		return nil, err

@@ -35,6 +35,8 @@ import (
 const (
 	groupLabel = "scale.outrigger.dev/group"
 	fleetLabel = "scale.outrigger.dev/fleet"
+	// inFleet is fleetLabel's value on the rollout's pods.
+	inFleet = "true"
 	// setsPerGroup sets select each group: every injected pod gets that many sidecars,
 	// as in the measurement (10 of the sets select the pod).
 	setsPerGroup = 10
@@ -68,7 +70,7 @@ func fleet(drainSeconds int32) *sidecarsv1alpha1.SidecarSet {
 	return &sidecarsv1alpha1.SidecarSet{
 		ObjectMeta: metav1.ObjectMeta{Name: fleetSet},
 		Spec: sidecarsv1alpha1.SidecarSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{fleetLabel: "true"}},
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{fleetLabel: inFleet}},
 			Containers: []sidecarsv1alpha1.SidecarContainer{{Container: corev1.Container{
 				Name: "fleet-proxy", Image: fleetImage("v1"),
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
@@ -85,14 +87,15 @@ func fleet(drainSeconds int32) *sidecarsv1alpha1.SidecarSet {
 
 func fleetImage(tag string) string { return "registry.local/fleet-proxy:" + tag }
 
-// appPod is an application pod bound to a simulated node (there is no scheduler).
-func appPod(namespace, name, group string, node string, inFleet bool) *corev1.Pod {
+// appPod is an application pod of the injected namespace, bound to a simulated node
+// (there is no scheduler).
+func appPod(name, group, node string, ofFleet bool) *corev1.Pod {
 	labels := map[string]string{"app": "scale", groupLabel: group}
-	if inFleet {
-		labels[fleetLabel] = "true"
+	if ofFleet {
+		labels[fleetLabel] = inFleet
 	}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Namespace: injectedNamespace, Name: name, Labels: labels},
 		Spec: corev1.PodSpec{
 			NodeName: node,
 			Containers: []corev1.Container{{

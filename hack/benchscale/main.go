@@ -278,7 +278,9 @@ func (b *bench) runManager(ctx context.Context) error {
 func (b *bench) stopOperator() {
 	if managerRun.cancel != nil {
 		managerRun.cancel()
-		<-managerRun.done
+		if err := <-managerRun.done; err != nil {
+			say("The manager stopped: %v", err)
+		}
 		managerRun.cancel = nil
 	}
 }
@@ -296,7 +298,7 @@ func (b *bench) createSets(ctx context.Context, from, to int) error {
 // waitInjects waits until a pod of group, created in a dry run, gets want sidecars.
 func (b *bench) waitInjects(ctx context.Context, group string, want int) error {
 	return wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		pod := appPod(injectedNamespace, "probe", group, nodeName(0), false)
+		pod := appPod("probe", group, nodeName(0), false)
 		if err := b.c.Create(ctx, pod, client.DryRunAll); err != nil {
 			return false, nil
 		}
@@ -359,7 +361,7 @@ func (b *bench) latencySeries(ctx context.Context, tag string, sets int) (inject
 	template := map[string]*corev1.Pod{}
 	for g := range groups {
 		group := fmt.Sprintf("g%03d", g)
-		pod := appPod(injectedNamespace, "template", group, nodeName(0), false)
+		pod := appPod("template", group, nodeName(0), false)
 		if err := b.c.Create(ctx, pod, client.DryRunAll); err != nil {
 			return nil, nil, fmt.Errorf("dry run: %w", err)
 		}
@@ -369,7 +371,7 @@ func (b *bench) latencySeries(ctx context.Context, tag string, sets int) (inject
 	}
 	// Warm the connections and the webhook's memo with dry runs, which are not measured.
 	for i := range 50 {
-		pod := appPod(injectedNamespace, fmt.Sprintf("warm-%d", i), fmt.Sprintf("g%03d", i%groups), nodeName(0), false)
+		pod := appPod(fmt.Sprintf("warm-%d", i), fmt.Sprintf("g%03d", i%groups), nodeName(0), false)
 		_ = b.c.Create(ctx, pod, client.DryRunAll)
 	}
 	n := b.o.latencyPods
@@ -385,7 +387,7 @@ func (b *bench) latencySeries(ctx context.Context, tag string, sets int) (inject
 		node := nodeName(k % b.o.nodes)
 		var pod *corev1.Pod
 		if i%2 == 0 {
-			pod = appPod(injectedNamespace, fmt.Sprintf("lat-%s-%05d", tag, k), group, node, false)
+			pod = appPod(fmt.Sprintf("lat-%s-%05d", tag, k), group, node, false)
 		} else {
 			pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: bypassNamespace, Name: fmt.Sprintf("lat-%s-%05d", tag, k),
 				Labels: template[group].Labels, Annotations: template[group].Annotations}, Spec: *template[group].Spec.DeepCopy()}
@@ -444,12 +446,12 @@ func (b *bench) bulk(ctx context.Context) error {
 	var pods []*corev1.Pod
 	for k := 0; b.injected+len(pods) < b.o.pods; k++ {
 		group := fmt.Sprintf("g%03d", k%groups)
-		inFleet := k < b.o.rolloutPods
-		pods = append(pods, appPod(injectedNamespace, fmt.Sprintf("bulk-%05d", k), group, nodeName(k%b.o.nodes), inFleet))
+		member := k < b.o.rolloutPods
+		pods = append(pods, appPod(fmt.Sprintf("bulk-%05d", k), group, nodeName(k%b.o.nodes), member))
 		for s := (k % groups) * setsPerGroup; s < (k%groups+1)*setsPerGroup; s++ {
 			b.expected[setName(s)]++
 		}
-		if inFleet {
+		if member {
 			b.expected[fleetSet]++
 		}
 	}
@@ -465,7 +467,8 @@ func (b *bench) bulk(ctx context.Context) error {
 	took := time.Since(start)
 	say("  created in %s (%.0f/s), %d creates retried", took.Round(time.Second), float64(len(pods))/took.Seconds(), retried.Load())
 	if retried.Load() > 0 {
-		b.notes = append(b.notes, fmt.Sprintf("bulk creation: %d of %d creates were refused and retried (webhook timeouts under load)", retried.Load(), len(pods)))
+		b.notes = append(b.notes, fmt.Sprintf("bulk creation: %d of %d creates were refused and retried (webhook timeouts under load)",
+			retried.Load(), len(pods)))
 	}
 	if err := b.waitCurrent(ctx, "10k pods", 20*time.Minute); err != nil {
 		return err

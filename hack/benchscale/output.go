@@ -83,7 +83,8 @@ func (b *bench) report() error {
 	}
 	rel, _ := filepath.Rel(filepath.Dir(b.o.doc), b.o.outDir)
 	var s strings.Builder
-	fmt.Fprintf(&s, "Run of %s on %s: %d simulated nodes, %d injected pods, %d SidecarSets plus the rollout's; `make bench-scale` took %s after the binaries were built.\n\n",
+	fmt.Fprintf(&s, "Run of %s on %s: %d simulated nodes, %d injected pods, %d SidecarSets plus the rollout's; "+
+		"`make bench-scale` took %s after the binaries were built.\n\n",
 		time.Now().UTC().Format("2006-01-02"), machine(), b.o.nodes, b.injected, b.o.sets, took)
 	s.WriteString(markdownTable(b.rows))
 	for _, n := range b.notes {
