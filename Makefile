@@ -93,6 +93,14 @@ test-integration: ## Run the envtest integration suites only.
 bench: ## Run the Go benchmarks (see docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./internal/... ./webhooks/...
 
+.PHONY: bench-scale
+bench-scale: ## Measure Outrigger at scale on envtest + KWOK (SCALE_PODS, SCALE_SETS, ...; see docs/benchmarks.md). Not part of CI.
+	go build -o $(LOCALBIN)/manager .
+	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
+	kwok="$$(LOCALBIN=$(LOCALBIN) hack/kwok.sh | tail -n 1)"; \
+	go build -o $(LOCALBIN)/benchscale ./hack/benchscale; \
+	$(LOCALBIN)/benchscale --manager $(LOCALBIN)/manager --kwok "$$kwok" --assets "$$assets"
+
 .PHONY: lint
 lint: ## Run golangci-lint (kubebuilder's linter set, .golangci.yml; pinned in hack/tools/go.mod).
 	go tool -modfile=hack/tools/go.mod golangci-lint run --build-tags e2e ./...

@@ -71,6 +71,9 @@ func main() {
 		webhookDNSName       string
 		webhookCertSecret    string
 		webhookConfigPrefix  string
+		pprofAddr            string
+		kubeAPIQPS           float64
+		kubeAPIBurst         int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -97,6 +100,11 @@ func main() {
 		"Secret in the operator namespace that holds the self-managed CA and serving certificate.")
 	flag.StringVar(&webhookConfigPrefix, "webhook-configuration-prefix", "outrigger-",
 		"Name prefix of the webhook configurations whose caBundle the manager keeps in step.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
+		"Address net/http/pprof binds to, e.g. 127.0.0.1:8082; empty disables it.")
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50,
+		"Requests per second the manager's API client may make on average (client-go's rate limiter).")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Requests the manager's API client may make in a burst.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -118,7 +126,9 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsOpts,
 		WebhookServer: webhook.NewServer(webhook.Options{
@@ -128,6 +138,7 @@ func main() {
 		}),
 		Cache:                  controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace}),
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       "outrigger.sidecars.outrigger.dev",
 		// The manager exits right after SetupSignalHandler's context ends, so giving up

@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/upgrade"
 )
 
@@ -87,7 +88,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Owns(&appsv1.ControllerRevision{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(setsOfInjectedPod)).
 		WatchesRawSource(source.Kind(podMetadata, podMeta,
-			handler.TypedEnqueueRequestsFromMapFunc(r.setsSelecting))).
+			handler.TypedEnqueueRequestsFromMapFunc(setsSelecting(r.Client, &inject.Selectors{})))).
 		Named("sidecarset").
 		Complete(r)
 	if err != nil {
@@ -142,22 +143,29 @@ func setsOfInjectedPod(_ context.Context, obj client.Object) []reconcile.Request
 }
 
 // setsSelecting maps a pod that no set injected to the sets that select it, which
-// count it as missing.
-func (r *SidecarSetReconciler) setsSelecting(ctx context.Context, pod *metav1.PartialObjectMetadata) []reconcile.Request {
-	if pod.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
-		return nil // the typed pod watch has it
-	}
-	var sets sidecarsv1alpha1.SidecarSetList
-	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	shell := &corev1.Pod{ObjectMeta: pod.ObjectMeta}
-	var reqs []reconcile.Request
-	for i := range sets.Items {
-		sel, err := metav1.LabelSelectorAsSelector(sets.Items[i].Spec.Selector)
-		if err == nil && sel.Matches(labels.Set(shell.Labels)) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
+// count it as missing. Every such pod event matches every set: selectors keeps them
+// parsed (docs/benchmarks.md).
+func setsSelecting(c client.Reader, selectors *inject.Selectors) func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
+	return func(ctx context.Context, pod *metav1.PartialObjectMetadata) []reconcile.Request {
+		if pod.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
+			return nil // the typed pod watch has it
 		}
+		var sets sidecarsv1alpha1.SidecarSetList
+		if err := c.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
+			return nil
+		}
+		selectors.Retain(sets.Items)
+		var reqs []reconcile.Request
+		for i := range sets.Items {
+			sel, err := selectors.Of(&sets.Items[i])
+			if err != nil {
+				continue
+			}
+			// The pod selector only: the pass checks the namespace.
+			if sel.MatchesLabels(pod.Labels) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
+			}
+		}
+		return reqs
 	}
-	return reqs
 }

@@ -49,7 +49,8 @@ type PodInjector struct {
 	// OperatorNamespace holds the revisions and is never injected.
 	OperatorNamespace string
 
-	sources sourceMemo
+	sources   sourceMemo
+	selectors inject.Selectors
 }
 
 var _ admission.Defaulter[*corev1.Pod] = (*PodInjector)(nil)
@@ -80,6 +81,7 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 		return fmt.Errorf("listing SidecarSets: %w", err)
 	}
 	p.sources.retain(sets.Items, start)
+	p.selectors.Retain(sets.Items)
 
 	var sources []inject.Source
 	var names []string
@@ -88,7 +90,11 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 		if set.Spec.Injection.Paused || set.DeletionTimestamp != nil {
 			continue
 		}
-		ok, err := inject.Match(pod, ns, set)
+		sel, err := p.selectors.Of(set)
+		ok := false
+		if err == nil {
+			ok, err = sel.Matches(pod, ns)
+		}
 		if err != nil {
 			// The validating webhook refuses bad selectors; one stored before it existed
 			// must not block every pod in the cluster.

@@ -17,8 +17,9 @@ limitations under the License.
 package webhooks
 
 import (
-	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 )
@@ -29,15 +30,22 @@ type Options struct {
 	OperatorNamespace string
 }
 
+// podInjectionPath is where the pod webhook is served, the path controller-runtime's
+// builder would give it (config/webhook names it).
+const podInjectionPath = "/mutate--v1-pod"
+
+// podHandler is the pod webhook: injector behind podAdmission, which builds the patch
+// from what it added.
+func podHandler(scheme *runtime.Scheme, injector *PodInjector) *admission.Webhook {
+	return &admission.Webhook{Handler: &podAdmission{injector: injector, decoder: admission.NewDecoder(scheme), scheme: scheme}}
+}
+
 // SetupWithManager registers the pod injector and the SidecarSet defaulter and validator
 // with the manager's webhook server.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	reader := mgr.GetCache()
-	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.Pod{}).
-		WithDefaulter(&PodInjector{Reader: reader, OperatorNamespace: opts.OperatorNamespace}).
-		Complete(); err != nil {
-		return err
-	}
+	mgr.GetWebhookServer().Register(podInjectionPath,
+		podHandler(mgr.GetScheme(), &PodInjector{Reader: reader, OperatorNamespace: opts.OperatorNamespace}))
 	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
 		WithDefaulter(SidecarSetDefaulter{}).
 		WithValidator(&SidecarSetValidator{Reader: reader, Client: mgr.GetClient(), OperatorNamespace: opts.OperatorNamespace}).

@@ -21,7 +21,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -54,21 +53,9 @@ func Excluded(pod *corev1.Pod, ns metav1.Object, operatorNamespace string) strin
 // injection.paused are the caller's to check: they say whether to inject, not whether
 // the set selects the pod, which the controller needs to know too.
 func Match(pod *corev1.Pod, ns metav1.Object, set *sidecarsv1alpha1.SidecarSet) (bool, error) {
-	ok, err := selects(set.Spec.Selector, pod.Labels, false)
-	if err != nil || !ok {
-		return false, err
-	}
-	return selects(set.Spec.NamespaceSelector, ns.GetLabels(), true)
-}
-
-// selects evaluates a label selector; a nil selector matches when nilMatches.
-func selects(sel *metav1.LabelSelector, lbls map[string]string, nilMatches bool) (bool, error) {
-	if sel == nil {
-		return nilMatches, nil
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
+	s, err := NewSelector(set)
 	if err != nil {
 		return false, err
 	}
-	return s.Matches(labels.Set(lbls)), nil
+	return s.Matches(pod, ns)
 }

@@ -58,6 +58,8 @@ type LocalOperator struct {
 	WebhookPort, ProbePort int
 	// Output receives the manager's logs.
 	Output io.Writer
+	// Args are added after the ones Run passes; a flag given twice takes the last value.
+	Args []string
 
 	// process is the manager Run started last.
 	process *os.Process
@@ -179,14 +181,15 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 	go SecretVolumeStandIn(ctx, c, client.ObjectKey{Namespace: o.Namespace, Name: certSecret}, o.CertDir,
 		func(err error) { _, _ = fmt.Fprintln(o.Output, "mounting the webhook certificate:", err) })
 
-	result, err := runProcess(ctx, &o.process, o.Manager, []string{"KUBECONFIG=" + o.Kubeconfig}, o.Output,
-		"--operator-namespace="+o.Namespace,
+	args := append([]string{
+		"--operator-namespace=" + o.Namespace,
 		"--webhook-dns-name=localhost",
-		"--webhook-cert-dir="+o.CertDir,
-		"--webhook-port="+strconv.Itoa(o.WebhookPort),
-		"--health-probe-bind-address=:"+strconv.Itoa(o.ProbePort),
+		"--webhook-cert-dir=" + o.CertDir,
+		"--webhook-port=" + strconv.Itoa(o.WebhookPort),
+		"--health-probe-bind-address=:" + strconv.Itoa(o.ProbePort),
 		"--metrics-bind-address=0",
-	)
+	}, o.Args...)
+	result, err := runProcess(ctx, &o.process, o.Manager, []string{"KUBECONFIG=" + o.Kubeconfig}, o.Output, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +224,14 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 // process dies without cleaning up, the kernel stops it too.
 func RunProcess(ctx context.Context, binary string, env []string, out io.Writer, args ...string) (done <-chan error, err error) {
 	return runProcess(ctx, nil, binary, env, out, args...)
+}
+
+// PID is the process ID of the manager Run started last; 0 before that.
+func (o *LocalOperator) PID() int {
+	if o.process == nil {
+		return 0
+	}
+	return o.process.Pid
 }
 
 // Kill kills the manager Run started last with SIGKILL, as an OOM kill or a node

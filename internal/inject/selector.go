@@ -1,0 +1,121 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package inject
+
+import (
+	"sync"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+)
+
+// Selector is a SidecarSet's selector and namespaceSelector, parsed. Parsing validates
+// every key and value with regular expressions: with a thousand sets it was most of
+// the pod webhook's time (docs/benchmarks.md), so callers that match many pods parse
+// once per set generation (Selectors) and match with Matches.
+type Selector struct {
+	pod labels.Selector
+	// namespace is nil when the set has no namespaceSelector: every namespace matches.
+	namespace labels.Selector
+	// namespaceErr is why the namespaceSelector does not parse; reported only for pods
+	// the selector matches, as Match always did.
+	namespaceErr error
+}
+
+// NewSelector parses set's selectors; an error means its selector does not parse.
+func NewSelector(set *sidecarsv1alpha1.SidecarSet) (Selector, error) {
+	s := Selector{pod: labels.Nothing()}
+	var err error
+	if set.Spec.Selector != nil {
+		if s.pod, err = metav1.LabelSelectorAsSelector(set.Spec.Selector); err != nil {
+			return Selector{}, err
+		}
+	}
+	if set.Spec.NamespaceSelector != nil {
+		s.namespace, s.namespaceErr = metav1.LabelSelectorAsSelector(set.Spec.NamespaceSelector)
+	}
+	return s, nil
+}
+
+// Matches is Match with the selectors parsed.
+func (s Selector) Matches(pod *corev1.Pod, ns metav1.Object) (bool, error) {
+	if s.pod == nil || !s.pod.Matches(labels.Set(pod.Labels)) {
+		return false, nil
+	}
+	if s.namespaceErr != nil {
+		return false, s.namespaceErr
+	}
+	return s.namespace == nil || s.namespace.Matches(labels.Set(ns.GetLabels())), nil
+}
+
+// MatchesLabels says whether the pod selector alone matches lbls.
+func (s Selector) MatchesLabels(lbls map[string]string) bool {
+	return s.pod != nil && s.pod.Matches(labels.Set(lbls))
+}
+
+// Selectors keeps each SidecarSet's parsed Selector for one generation (selectors are
+// spec, so a new generation may change them), keyed by UID. Safe for concurrent use.
+type Selectors struct {
+	entries sync.Map // types.UID -> *selectorEntry (pointers: CompareAndDelete compares them)
+	size    atomic.Int64
+}
+
+type selectorEntry struct {
+	generation int64
+	selector   Selector
+	err        error
+}
+
+// Of is set's Selector, parsed at most once per generation. A set without a UID (not
+// from the API server) is parsed every time.
+func (c *Selectors) Of(set *sidecarsv1alpha1.SidecarSet) (Selector, error) {
+	if v, ok := c.entries.Load(set.UID); ok && set.UID != "" {
+		if e := v.(*selectorEntry); e.generation == set.Generation {
+			return e.selector, e.err
+		}
+	}
+	s, err := NewSelector(set)
+	if set.UID != "" {
+		if _, replaced := c.entries.Swap(set.UID, &selectorEntry{generation: set.Generation, selector: s, err: err}); !replaced {
+			c.size.Add(1)
+		}
+	}
+	return s, err
+}
+
+// Retain forgets the sets not among items, when there are more entries than items
+// (a set was deleted); otherwise it costs nothing.
+func (c *Selectors) Retain(items []sidecarsv1alpha1.SidecarSet) {
+	if c.size.Load() <= int64(len(items)) {
+		return
+	}
+	live := make(map[types.UID]bool, len(items))
+	for i := range items {
+		live[items[i].UID] = true
+	}
+	c.entries.Range(func(k, v any) bool {
+		if !live[k.(types.UID)] && c.entries.CompareAndDelete(k, v) {
+			c.size.Add(-1)
+		}
+		return true
+	})
+}
