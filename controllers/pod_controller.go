@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/metrics"
 	"github.com/outrigger-dev/outrigger/internal/upgrade"
 )
@@ -137,7 +138,11 @@ func (r *PodReconciler) membership(ctx context.Context, pod *corev1.Pod, setName
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: pod.Namespace}, ns); err != nil {
 		return upgrade.Membership{}, err
 	}
-	return upgrade.Membership{SetExists: true, Selected: selects(set, pod, ns, r.OperatorNamespace)}, nil
+	sel, err := inject.NewSelector(set)
+	if err != nil {
+		return upgrade.Membership{SetExists: true}, nil // a selector that does not parse selects nothing
+	}
+	return upgrade.Membership{SetExists: true, Selected: selects(sel, pod, ns, r.OperatorNamespace)}, nil
 }
 
 func (r *PodReconciler) now() time.Time {

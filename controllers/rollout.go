@@ -424,7 +424,7 @@ func (a *actor) evict(ctx context.Context, o upgrade.Observed) error {
 func (a *actor) keepUpgradable(ctx context.Context, o upgrade.Observed, class upgrade.Class) error {
 	want := upgrade.UpgradableCondition(a.set, a.target, class)
 	if want == nil {
-		if !hasCondition(o.Pod, sidecarsv1alpha1.UpgradableCondition, corev1.ConditionFalse) {
+		if !upgrade.HasCondition(o.Pod, sidecarsv1alpha1.UpgradableCondition, corev1.ConditionFalse) {
 			return nil
 		}
 		_, err := a.setCondition(ctx, o.Pod, sidecarsv1alpha1.UpgradableCondition, true, sidecarsv1alpha1.ReasonAsExpected, "")
@@ -465,7 +465,7 @@ func setPodCondition(ctx context.Context, c client.Client, pod *corev1.Pod, t st
 	if ok {
 		status = corev1.ConditionTrue
 	}
-	if hasCondition(pod, t, status) {
+	if upgrade.HasCondition(pod, corev1.PodConditionType(t), status) {
 		return false, nil
 	}
 	orig := pod.DeepCopy()
@@ -487,13 +487,4 @@ func setAnnotation(pod *corev1.Pod, key, value string) {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[key] = value
-}
-
-func hasCondition(pod *corev1.Pod, t string, status corev1.ConditionStatus) bool {
-	for _, c := range pod.Status.Conditions {
-		if string(c.Type) == t {
-			return c.Status == status
-		}
-	}
-	return false
 }

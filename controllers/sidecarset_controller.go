@@ -196,6 +196,11 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 	if err != nil {
 		return nil // an invalid selector selects nothing; the webhook refuses new ones
 	}
+	// Parsed once per pass, not once per pod: parsing validates every key and value.
+	setSelector, err := inject.NewSelector(set)
+	if err != nil {
+		return nil
+	}
 	metas := &metav1.PartialObjectMetadataList{}
 	metas.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
 	if err := r.PodMetadata.List(ctx, metas, client.MatchingLabelsSelector{Selector: sel}); err != nil {
@@ -212,7 +217,7 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 	for i := range metas.Items {
 		m := &metas.Items[i]
 		ns, ok := nsByName[m.Namespace]
-		if !ok || !selects(set, &corev1.Pod{ObjectMeta: m.ObjectMeta}, ns, r.OperatorNamespace) {
+		if !ok || !selects(setSelector, &corev1.Pod{ObjectMeta: m.ObjectMeta}, ns, r.OperatorNamespace) {
 			continue
 		}
 		records, err := sidecarsv1alpha1.ParseInjectionRecords(m.Annotations)
@@ -243,12 +248,13 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 	return out
 }
 
-// selects says whether set selects pod in ns, opt-outs and excluded namespaces included.
-func selects(set *sidecarsv1alpha1.SidecarSet, pod *corev1.Pod, ns *metav1.PartialObjectMetadata, operatorNamespace string) bool {
+// selects says whether a set's selectors select pod in ns, opt-outs and excluded
+// namespaces included.
+func selects(sel inject.Selector, pod *corev1.Pod, ns *metav1.PartialObjectMetadata, operatorNamespace string) bool {
 	if inject.Excluded(pod, ns, operatorNamespace) != "" {
 		return false
 	}
-	match, err := inject.Match(pod, ns, set)
+	match, err := sel.Matches(pod, ns)
 	return err == nil && match
 }
 

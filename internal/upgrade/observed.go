@@ -116,7 +116,7 @@ type Upkeep struct {
 // gate: its pod is as ready as its containers.
 func KeepPod(pod *corev1.Pod, state *State, member Membership) Upkeep {
 	gate := HasReadinessGate(pod)
-	gateTrue := gate && conditionIs(pod, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue)
+	gateTrue := gate && HasCondition(pod, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue)
 	switch {
 	case state != nil && !member.SetExists:
 		return Upkeep{ClearState: true, GateTrue: gate && !gateTrue, Reason: sidecarsv1alpha1.ReasonLeftSidecarSet,
@@ -132,7 +132,8 @@ func KeepPod(pod *corev1.Pod, state *State, member Membership) Upkeep {
 	return Upkeep{}
 }
 
-func conditionIs(pod *corev1.Pod, t corev1.PodConditionType, status corev1.ConditionStatus) bool {
+// HasCondition says whether the pod has condition t with status; false when absent.
+func HasCondition(pod *corev1.Pod, t corev1.PodConditionType, status corev1.ConditionStatus) bool {
 	cond := condition(pod, t)
 	return cond != nil && cond.Status == status
 }

@@ -328,6 +328,16 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 // followed until it is. The results are then fitted within the pod-level resources.
 func PolicyResources(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords, spec revision.Spec,
 	ours sets.Set[string]) map[string]corev1.ResourceRequirements {
+	var policies []sidecarsv1alpha1.SidecarContainer
+	for _, sc := range spec.Containers {
+		if sc.ResourcesPolicy != nil && ours.Has(sc.Name) && findContainer(pod, sc.Name) != nil {
+			policies = append(policies, sc)
+		}
+	}
+	if len(policies) == 0 {
+		// Most sets size nothing from the app: no copy of the pod on every pass.
+		return nil
+	}
 	app := inject.AppContainers(pod, records)
 	statuses := containerStatuses(pod)
 	for i := range app {
@@ -336,16 +346,9 @@ func PolicyResources(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords,
 		}
 	}
 	fitted := pod.DeepCopy()
-	var names []string
-	for _, sc := range spec.Containers {
-		if sc.ResourcesPolicy == nil || !ours.Has(sc.Name) {
-			continue
-		}
-		c := findContainer(fitted, sc.Name)
-		if c == nil {
-			continue
-		}
-		c.Resources = resources.Compute(sc.ResourcesPolicy, app)
+	names := make([]string, 0, len(policies))
+	for _, sc := range policies {
+		findContainer(fitted, sc.Name).Resources = resources.Compute(sc.ResourcesPolicy, app)
 		names = append(names, sc.Name)
 	}
 	inject.FitPolicySidecars(fitted, names)
