@@ -81,19 +81,25 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 	}
 	up := upgrade.KeepPod(pod, state, member)
-	if up.ClearState {
-		orig := pod.DeepCopy()
-		delete(pod.Annotations, sidecarsv1alpha1.UpgradeAnnotation)
-		if err := r.Client.Patch(ctx, pod, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
+	if !up.ClearState && !up.GateTrue {
+		return ctrl.Result{}, nil
+	}
+	// One write of the status subresource (which takes metadata too): the state cleared
+	// and the gate True together, so the pod never shows one without the other.
+	err = patchPodStatus(ctx, r.Client, pod, func(p *corev1.Pod) {
+		if up.ClearState {
+			delete(p.Annotations, sidecarsv1alpha1.UpgradeAnnotation)
 		}
+		if up.GateTrue {
+			upgrade.SetPodCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, true, up.Reason, up.Message, r.now())
+		}
+	})
+	if err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if up.ClearState {
 		metrics.ReleasedPodsTotal.WithLabelValues(state.Set).Inc()
 		r.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, sidecarsv1alpha1.ReasonLeftSidecarSet, "Release", "%s", up.Message)
-	}
-	if up.GateTrue {
-		if _, err := setPodCondition(ctx, r.Client, pod, sidecarsv1alpha1.SidecarsReadyCondition, true, up.Reason, up.Message, r.now()); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
 	}
 	return ctrl.Result{}, nil
 }

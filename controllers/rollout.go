@@ -189,7 +189,14 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 					return err
 				}
 			}
-			if err := a.writeState(ctx, pod, step.State); err != nil {
+			// One write: the state and, for a drain, the gate False that takes the pod
+			// out of its Services (the drain wait runs from this write).
+			if err := a.patchStatus(ctx, pod, func(p *corev1.Pod) {
+				setAnnotation(p, sidecarsv1alpha1.UpgradeAnnotation, step.State.String())
+				if step.State.Drain {
+					upgrade.SetPodCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, false, "Upgrading", drainMessage(a.set.Name), a.now)
+				}
+			}); err != nil {
 				return err
 			}
 			state = step.State
@@ -198,8 +205,10 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 			metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeStarted).Inc()
 			log.V(1).Info("Began the in-place upgrade", "revision", step.State.Revision, "drain", step.State.Drain)
 		case upgrade.ActionDrain:
+			// A state begun without the gate (by an earlier version, or a gate another
+			// writer turned True): drain now.
 			if _, err := a.setCondition(ctx, pod, sidecarsv1alpha1.SidecarsReadyCondition, false, "Upgrading",
-				fmt.Sprintf("SidecarSet %s is replacing sidecars; the pod left its Services first.", a.set.Name)); err != nil {
+				drainMessage(a.set.Name)); err != nil {
 				return err
 			}
 		case upgrade.ActionWaitDrain:
@@ -207,7 +216,14 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 			return nil
 		case upgrade.ActionSwap:
 			if err := a.swap(ctx, pod, step.State); err != nil {
-				return err
+				if !refused(err) {
+					return err
+				}
+				// An admission policy refuses the new image: retrying cannot help, and
+				// the pod must not stay drained. A failed upgrade, said as such.
+				failed := *state
+				failed.Failed = fmt.Sprintf("the API server refused the image swap: %v", err)
+				return a.fail(ctx, pod, upgrade.Step{Action: upgrade.ActionFail, State: &failed, Reason: failed.Failed})
 			}
 			state = step.State
 		case upgrade.ActionWaitKubelet:
@@ -229,6 +245,12 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 		}
 	}
 	return nil
+}
+
+// refused says whether the API server refused a write for what it asks, not for when:
+// admission (a policy, a webhook) or validation; asking again changes nothing.
+func refused(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
 }
 
 // untilDeadline is when to look again at a pod waiting for the kubelet: in 5 seconds,
@@ -288,9 +310,8 @@ func (a *actor) releaseDisruption(ctx context.Context, pod *corev1.Pod) {
 	}
 }
 
-// writeState records the upgrade state on the pod.
-func (a *actor) writeState(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
-	return a.patchPod(ctx, pod, func(p *corev1.Pod) { setAnnotation(p, sidecarsv1alpha1.UpgradeAnnotation, state.String()) })
+func drainMessage(set string) string {
+	return fmt.Sprintf("SidecarSet %s is replacing sidecars; the pod left its Services first.", set)
 }
 
 // swap patches the images and records the swap in one write, then resizes.
@@ -342,10 +363,11 @@ func sameResources(a, b corev1.ResourceRequirements) bool {
 	return equality.Semantic.DeepEqual(a.Requests, b.Requests) && equality.Semantic.DeepEqual(a.Limits, b.Limits)
 }
 
-// finish records the new revision (and the resources it resized to) on the pod and
-// clears the upgrade state, in one write. PodReconciler turns the readiness gate True once the sidecars are ready.
+// finish records the new revision (and the resources it resized to) on the pod, clears
+// the upgrade state and, when its sidecars are ready, turns the readiness gate True, in
+// one write. (A gate left False, e.g. sidecars not ready yet, is PodReconciler's.)
 func (a *actor) finish(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
-	return a.patchPod(ctx, pod, func(p *corev1.Pod) {
+	return a.patchStatus(ctx, pod, func(p *corev1.Pod) {
 		records, _ := sidecarsv1alpha1.ParseInjectionRecords(p.Annotations)
 		rec := records[a.set.Name]
 		rec.Revision, rec.Hash, rec.ImageFreeHash = state.Revision, state.Hash, state.ImageFreeHash
@@ -358,26 +380,40 @@ func (a *actor) finish(ctx context.Context, pod *corev1.Pod, state *upgrade.Stat
 		records[a.set.Name] = rec
 		setAnnotation(p, sidecarsv1alpha1.InjectedAnnotation, records.String())
 		delete(p.Annotations, sidecarsv1alpha1.UpgradeAnnotation)
+		if upgrade.HasReadinessGate(p) && upgrade.SidecarsReady(p) {
+			upgrade.SetPodCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, true, "SidecarsReady", "", a.now)
+		}
 	})
 }
 
 // fail records a failed upgrade on the pod, then says so: the upgradable condition,
 // events on the pod and the set, the metric.
 func (a *actor) fail(ctx context.Context, pod *corev1.Pod, step upgrade.Step) error {
-	if why := a.kubeletWarnings(ctx, pod, step.State); why != "" {
-		step.Reason += "; " + why
-		step.State.Failed = step.Reason
+	// A swap refused by the API server left the kubelet nothing to warn about.
+	if step.State.Swapped {
+		if why := a.kubeletWarnings(ctx, pod, step.State); why != "" {
+			step.Reason += "; " + why
+			step.State.Failed = step.Reason
+		}
 	}
-	if err := a.writeState(ctx, pod, step.State); err != nil {
+	msg := fmt.Sprintf("The in-place upgrade by SidecarSet %s to revision %s failed: %s", a.set.Name, step.State.Revision, step.Reason)
+	// One write: the failed state and the upgradable condition saying why.
+	if err := a.patchStatus(ctx, pod, func(p *corev1.Pod) {
+		setAnnotation(p, sidecarsv1alpha1.UpgradeAnnotation, step.State.String())
+		upgrade.SetPodCondition(p, sidecarsv1alpha1.UpgradableCondition, false, sidecarsv1alpha1.ReasonUpgradeFailed, msg, a.now)
+		if !step.State.Swapped && upgrade.HasReadinessGate(p) && upgrade.SidecarsReady(p) {
+			// Never swapped: the old sidecars still serve, so the pod goes back into its Services.
+			upgrade.SetPodCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, true, sidecarsv1alpha1.ReasonUpgradeFailed,
+				"The upgrade failed before the sidecars were replaced; they still run.", a.now)
+		}
+	}); err != nil {
 		return err
 	}
 	metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFailed).Inc()
-	msg := fmt.Sprintf("The in-place upgrade by SidecarSet %s to revision %s failed: %s", a.set.Name, step.State.Revision, step.Reason)
 	a.r.Recorder.Eventf(pod, a.set, corev1.EventTypeWarning, sidecarsv1alpha1.ReasonUpgradeFailed, "Upgrade", "%s", msg)
 	a.report.events = append(a.report.events, setEvent{eventType: corev1.EventTypeWarning, reason: sidecarsv1alpha1.ReasonUpgradeFailed,
 		action: "Upgrade", related: pod, message: fmt.Sprintf("The in-place upgrade of pod %s failed: %s", klog.KObj(pod), step.Reason)})
-	_, err := a.setCondition(ctx, pod, sidecarsv1alpha1.UpgradableCondition, false, sidecarsv1alpha1.ReasonUpgradeFailed, msg)
-	return err
+	return nil
 }
 
 // kubeletWarnings quotes the kubelet's Warning events about the containers a failed
@@ -447,15 +483,47 @@ func (a *actor) setCondition(ctx context.Context, pod *corev1.Pod, t string, ok 
 	return changed, err
 }
 
-// patchPod patches what mutate changes, with the pod's resourceVersion.
+// patchPod patches what mutate changes to the pod's spec and metadata, with the pod's
+// resourceVersion. A strategic merge patch names containers by name: the cached pod is
+// trimmed (internal/podcache), so a patch that replaced whole lists would strip the pod.
 func (a *actor) patchPod(ctx context.Context, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
-	orig := pod.DeepCopy()
-	mutate(pod)
-	if err := a.r.Client.Patch(ctx, pod, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := patchPod(ctx, a.r.Client, pod, mutate); err != nil {
 		return err
 	}
 	a.wrote()
 	return nil
+}
+
+// patchStatus writes what mutate changes to the pod's metadata and status in one write
+// of the status subresource (which takes metadata too), with the pod's resourceVersion.
+func (a *actor) patchStatus(ctx context.Context, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
+	if err := patchPodStatus(ctx, a.r.Client, pod, mutate); err != nil {
+		return err
+	}
+	a.wrote()
+	return nil
+}
+
+// patchPod and patchPodStatus leave pod as the server returned it, or as it was when
+// the write failed.
+func patchPod(ctx context.Context, c client.Client, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
+	orig := pod.DeepCopy()
+	mutate(pod)
+	err := c.Patch(ctx, pod, client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{}))
+	if err != nil {
+		*pod = *orig
+	}
+	return err
+}
+
+func patchPodStatus(ctx context.Context, c client.Client, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
+	orig := pod.DeepCopy()
+	mutate(pod)
+	err := c.Status().Patch(ctx, pod, client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{}))
+	if err != nil {
+		*pod = *orig
+	}
+	return err
 }
 
 // setPodCondition sets a pod condition through the status subresource when it differs,
@@ -469,13 +537,7 @@ func setPodCondition(ctx context.Context, c client.Client, pod *corev1.Pod, t st
 		return false, nil
 	}
 	orig := pod.DeepCopy()
-	cond := corev1.PodCondition{Type: corev1.PodConditionType(t), Status: status, Reason: reason, Message: msg,
-		LastTransitionTime: metav1.NewTime(now), LastProbeTime: metav1.NewTime(now)}
-	if i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return string(c.Type) == t }); i >= 0 {
-		pod.Status.Conditions[i] = cond
-	} else {
-		pod.Status.Conditions = append(pod.Status.Conditions, cond)
-	}
+	upgrade.SetPodCondition(pod, t, ok, reason, msg, now)
 	if err := c.Status().Patch(ctx, pod, client.StrategicMergeFrom(orig)); err != nil {
 		return false, err
 	}

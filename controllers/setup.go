@@ -34,6 +34,7 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/inject"
+	"github.com/outrigger-dev/outrigger/internal/podcache"
 	"github.com/outrigger-dev/outrigger/internal/upgrade"
 )
 
@@ -43,16 +44,19 @@ type Options struct {
 	OperatorNamespace string
 }
 
+// interner shares the strings and resource lists of the pods both caches hold.
+var interner = podcache.NewInterner(1 << 14)
+
 // CacheOptions are the manager's cache settings the controllers rely on: revisions only
-// from the operator's namespace, and only the pods Outrigger injected, without their
-// managedFields. Everything else a pod's metadata can tell comes from a separate
-// metadata-only cache that SetupWithManager adds.
+// from the operator's namespace, and only the pods Outrigger injected, trimmed to what
+// the controllers read (internal/podcache). Everything else a pod's metadata can tell
+// comes from a separate metadata-only cache that SetupWithManager adds.
 func CacheOptions(opts Options) cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{opts.OperatorNamespace: {}}},
 		&corev1.Pod{}: {
 			Label:     labels.SelectorFromSet(labels.Set{sidecarsv1alpha1.InjectedLabel: sidecarsv1alpha1.InjectedLabelValue}),
-			Transform: cache.TransformStripManagedFields(),
+			Transform: podcache.PodTransform(interner),
 		},
 	}}
 }
@@ -63,7 +67,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// through this metadata-only view of every pod.
 	podMetadata, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: podcache.MetadataTransform(interner, sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue),
 	})
 	if err != nil {
 		return err

@@ -19,11 +19,11 @@ package controllers
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -73,7 +73,13 @@ type SidecarSetReconciler struct {
 	// backoff spaces out the retries of one pod's failing writes, so a pod the API
 	// server keeps refusing neither holds the pass nor is hammered by it.
 	backoff upgrade.Backoff
+	// statusWritten is when each set's status was last written (upgrade.WhenToWrite).
+	statusWritten sync.Map
 }
+
+// statusInterval is the least time between two status writes of a set that change
+// only its pod counts and condition messages.
+const statusInterval = 2 * time.Second
 
 // Reconcile runs one pass: fetch → revisions → target → observe → plan → act → status.
 // Errors about one pod are that pod's: reported and retried with backoff while the pass
@@ -85,6 +91,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			metrics.ForgetSidecarSet(req.Name)
 			r.expectations.ForgetSet(req.Name)
 			r.backoff.ForgetSet(req.Name)
+			r.statusWritten.Delete(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -104,7 +111,8 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 	if collided {
-		return ctrl.Result{}, r.writeStatusThenReport(ctx, set, status, rep)
+		_, err := r.writeStatusThenReport(ctx, set, status, rep)
+		return ctrl.Result{}, err
 	}
 
 	current := status.UpdateRevision // the current spec's revision, whatever the pin
@@ -116,7 +124,8 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		// Only an object that bypassed validation gets here; report it, don't retry.
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot plan the rollout")
 		rep.warn("InvalidUpdateStrategy", "Plan", "%v", err)
-		return ctrl.Result{}, r.writeStatusThenReport(ctx, set, status, rep)
+		_, err := r.writeStatusThenReport(ctx, set, status, rep)
+		return ctrl.Result{}, err
 	}
 
 	a := &actor{r: r, set: set, spec: spec, target: target, now: r.now(), report: rep}
@@ -135,8 +144,12 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	upgrade.SetStatus(status, set, plan, a.outcome, metav1.NewTime(a.now))
 	recordPodMetrics(set.Name, plan)
 	a.reportPass()
-	if err := r.writeStatusThenReport(ctx, set, status, rep); err != nil {
+	held, err := r.writeStatusThenReport(ctx, set, status, rep)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if held > 0 {
+		a.requeue(held)
 	}
 	return ctrl.Result{RequeueAfter: a.requeueAfter}, nil
 }
@@ -171,19 +184,29 @@ func (r *SidecarSetReconciler) now() time.Time {
 	return time.Now()
 }
 
-// writeStatusThenReport writes status when it changed and, once that succeeded, emits
-// the pass's events: a pass retried after a failed write does not repeat them.
+// writeStatusThenReport writes status when it changed (counts alone at most once per
+// statusInterval: held says when to write them) and, once that succeeded, emits the
+// pass's events: a pass retried after a failed write does not repeat them.
 func (r *SidecarSetReconciler) writeStatusThenReport(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
-	status *sidecarsv1alpha1.SidecarSetStatus, rep *report) error {
-	if !equality.Semantic.DeepEqual(status, &set.Status) {
+	status *sidecarsv1alpha1.SidecarSetStatus, rep *report) (held time.Duration, err error) {
+	var last time.Time
+	if t, ok := r.statusWritten.Load(set.Name); ok {
+		last = t.(time.Time)
+	}
+	now := r.now()
+	switch when := upgrade.WhenToWrite(&set.Status, status, last, now, statusInterval); {
+	case when.Now:
 		patch := client.MergeFrom(set.DeepCopy())
 		set.Status = *status
 		if err := r.Client.Status().Patch(ctx, set, patch); err != nil {
-			return err
+			return 0, err
 		}
+		r.statusWritten.Store(set.Name, now)
+	default:
+		held = when.After
 	}
 	rep.emit(r.Recorder, set)
-	return nil
+	return held, nil
 }
 
 // observe lists the pods the set selects: those matching its selectors in namespaces
@@ -203,7 +226,8 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 	}
 	metas := &metav1.PartialObjectMetadataList{}
 	metas.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-	if err := r.PodMetadata.List(ctx, metas, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+	// Read only: the list shares the cache's objects.
+	if err := r.PodMetadata.List(ctx, metas, client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
 		log.Error(err, "Cannot list pods")
 		return nil
 	}
@@ -220,32 +244,53 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 		if !ok || !selects(setSelector, &corev1.Pod{ObjectMeta: m.ObjectMeta}, ns, r.OperatorNamespace) {
 			continue
 		}
-		records, err := sidecarsv1alpha1.ParseInjectionRecords(m.Annotations)
-		if err != nil {
+		o, ok := r.observePod(ctx, set, m)
+		if !ok {
 			continue
-		}
-		o := upgrade.Observed{Meta: &m.ObjectMeta}
-		if rec, ok := records[set.Name]; ok {
-			o.Record = &rec
-			pod := &corev1.Pod{}
-			if err := r.Client.Get(ctx, client.ObjectKeyFromObject(m), pod); err != nil {
-				// NotFound: the pod cache lags the metadata view; the pod event brings us back.
-				if !apierrors.IsNotFound(err) {
-					log.Error(err, "Cannot read a pod; it waits for the next pass", "pod", klog.KObj(m))
-				}
-				continue
-			}
-			o.Pod, o.Meta = pod, &pod.ObjectMeta
-			if o.State, err = upgrade.ParseState(pod); err != nil {
-				log.Error(err, "Ignored a malformed upgrade state", "pod", klog.KObj(pod))
-				o.State = nil
-			}
-		} else if m.CreationTimestamp.Before(&set.CreationTimestamp) {
-			continue // older than the set: never meant to be injected by it
 		}
 		out[m.Namespace+"/"+m.Name] = o
 	}
 	return out
+}
+
+// observePod is what the pass knows of one selected pod. The metadata view keeps no
+// annotations of injected pods: their records and upgrade states are read from the
+// typed cache. ok false leaves the pod out of the pass.
+func (r *SidecarSetReconciler) observePod(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
+	m *metav1.PartialObjectMetadata) (upgrade.Observed, bool) {
+	o := upgrade.Observed{Meta: &m.ObjectMeta}
+	annotations := m.Annotations
+	var pod *corev1.Pod
+	if m.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
+		pod = &corev1.Pod{}
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(m), pod); err != nil {
+			// NotFound: the pod cache lags the metadata view; the pod event brings us back.
+			if !apierrors.IsNotFound(err) {
+				ctrl.LoggerFrom(ctx).Error(err, "Cannot read a pod; it waits for the next pass", "pod", klog.KObj(m))
+			}
+			return o, false
+		}
+		annotations = pod.Annotations
+	}
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(annotations)
+	if err != nil {
+		return o, false
+	}
+	rec, recorded := records[set.Name]
+	switch {
+	case recorded && pod == nil:
+		return o, false // a record on a pod without the injected label: the pod left Outrigger
+	case recorded:
+		o.Record = &rec
+		o.Pod, o.Meta = pod, &pod.ObjectMeta
+		if o.State, err = upgrade.ParseState(pod); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Ignored a malformed upgrade state", "pod", klog.KObj(pod))
+			o.State = nil
+		}
+	case m.CreationTimestamp.Before(&set.CreationTimestamp):
+		return o, false // older than the set: never meant to be injected by it
+	}
+	return o, true
 }
 
 // selects says whether a set's selectors select pod in ns, opt-outs and excluded

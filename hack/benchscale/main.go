@@ -72,7 +72,14 @@ type options struct {
 	rate                          float64
 	drainSeconds                  int32
 	steadyWindow                  time.Duration
-	managerArgs                   string
+	managerArgs, managerMemLimit  string
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
 }
 
 func envInt(key string, fallback int) int {
@@ -100,6 +107,8 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 100, "Pod creates per second in the latency series.")
 	flag.DurationVar(&o.steadyWindow, "steady-window", 30*time.Second, "How long writes are counted at steady state.")
 	flag.StringVar(&o.managerArgs, "manager-args", os.Getenv("SCALE_MANAGER_ARGS"), "Extra manager flags, space separated (SCALE_MANAGER_ARGS).")
+	flag.StringVar(&o.managerMemLimit, "manager-memory-limit", envOr("SCALE_MANAGER_GOMEMLIMIT", "256MiB"),
+		"GOMEMLIMIT of the manager, as config/manager sets it from the container's limit (SCALE_MANAGER_GOMEMLIMIT).")
 	o.drainSeconds = 2
 	flag.Parse()
 	// controller-runtime's own logs (cache, client) are not the report's business.
@@ -255,6 +264,9 @@ func (b *bench) startOperator(ctx context.Context, installer client.Client, kube
 			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", b.probe.metricsPort), "--metrics-secure=false",
 			fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", b.probe.pprofPort),
 		}, strings.Fields(b.o.managerArgs)...),
+		// As config/manager runs it: the Go runtime's soft limit is the container's
+		// memory limit (256Mi), so the figures are those of the manager as shipped.
+		Env: []string{"GOMEMLIMIT=" + b.o.managerMemLimit},
 	}
 	b.probe.pid = b.op.PID
 	say("Installing Outrigger (CRDs, webhooks) and starting %s", b.o.manager)

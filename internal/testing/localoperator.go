@@ -60,6 +60,8 @@ type LocalOperator struct {
 	Output io.Writer
 	// Args are added after the ones Run passes; a flag given twice takes the last value.
 	Args []string
+	// Env is added to the manager's environment (this process's, plus KUBECONFIG).
+	Env []string
 
 	// process is the manager Run started last.
 	process *os.Process
@@ -189,7 +191,7 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 		"--health-probe-bind-address=:" + strconv.Itoa(o.ProbePort),
 		"--metrics-bind-address=0",
 	}, o.Args...)
-	result, err := runProcess(ctx, &o.process, o.Manager, []string{"KUBECONFIG=" + o.Kubeconfig}, o.Output, args...)
+	result, err := runProcess(ctx, &o.process, o.Manager, append([]string{"KUBECONFIG=" + o.Kubeconfig}, o.Env...), o.Output, args...)
 	if err != nil {
 		return nil, err
 	}

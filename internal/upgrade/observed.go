@@ -18,6 +18,8 @@ package upgrade
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -157,4 +159,25 @@ func UpgradableCondition(set *sidecarsv1alpha1.SidecarSet, target Target, class 
 	return &NotUpgradable{Reason: "ImmutableChange", Message: fmt.Sprintf(
 		"SidecarSet %s changed more than images and resources (revision %s); the pod gets it when it is recreated%s.",
 		set.Name, target.Revision, evicting)}
+}
+
+// SetPodCondition sets condition t of pod to ok (True or False) with reason and
+// message, as of now; a condition already at that status is left as it is. It says
+// whether it changed the pod.
+func SetPodCondition(pod *corev1.Pod, t string, ok bool, reason, msg string, now time.Time) bool {
+	status := corev1.ConditionFalse
+	if ok {
+		status = corev1.ConditionTrue
+	}
+	if HasCondition(pod, corev1.PodConditionType(t), status) {
+		return false
+	}
+	cond := corev1.PodCondition{Type: corev1.PodConditionType(t), Status: status, Reason: reason, Message: msg,
+		LastTransitionTime: metav1.NewTime(now), LastProbeTime: metav1.NewTime(now)}
+	if i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return string(c.Type) == t }); i >= 0 {
+		pod.Status.Conditions[i] = cond
+	} else {
+		pod.Status.Conditions = append(pod.Status.Conditions, cond)
+	}
+	return true
 }

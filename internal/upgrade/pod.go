@@ -177,6 +177,11 @@ func Next(in Input) Step {
 		return begin(in)
 	}
 	if !s.Swapped {
+		if s.Failed != "" {
+			// The swap itself was refused (an admission policy on images): the old
+			// sidecars still run; only a new target tries again.
+			return Step{Action: ActionNone, Reason: s.Failed}
+		}
 		if s.Drain {
 			cond := condition(in.Pod, sidecarsv1alpha1.SidecarsReadyCondition)
 			if cond == nil || cond.Status != corev1.ConditionFalse {

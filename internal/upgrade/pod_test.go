@@ -18,6 +18,7 @@ package upgrade
 
 import (
 	"cmp"
+	"iter"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +32,7 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/inject"
+	"github.com/outrigger-dev/outrigger/internal/podcache"
 	"github.com/outrigger-dev/outrigger/internal/revision"
 	testingutil "github.com/outrigger-dev/outrigger/internal/testing"
 )
@@ -710,6 +712,20 @@ func TestNext(t *testing.T) {
 			state: proxyToV2(isSwapped, failedWith("the kubelet reports the resize as infeasible: x")),
 			want:  Step{Action: ActionNone, Reason: "the kubelet reports the resize as infeasible: x"},
 		},
+		"failed before the swap (the API server refused it), drained: nothing to do, never drains or swaps again": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:   proxyToV2(draining, failedWith("the API server refused the image swap: denied")),
+			want:    Step{Action: ActionNone, Reason: "the API server refused the image swap: denied"},
+		},
+		"failed before the swap, gate back True: nothing to do": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionTrue, time.Minute)},
+			state:   proxyToV2(draining, failedWith("the API server refused the image swap: denied")),
+			want:    Step{Action: ActionNone, Reason: "the API server refused the image swap: denied"},
+		},
+		"failed before the swap for an older revision: begins again": {
+			state: stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining, failedWith("the API server refused the image swap: denied")),
+			want:  Step{Action: ActionBegin, State: proxyToV2()},
+		},
 		"failed for an older revision: begins again": {
 			state: stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining, isSwapped,
 				failedWith("the kubelet reports the resize as infeasible: x")),
@@ -895,17 +911,30 @@ func TestNext(t *testing.T) {
 				target.Revision = ""
 			}
 
-			got := Next(Input{
-				Pod: pod, State: state, Set: to.Name, Spec: revision.SpecOf(to), Target: target,
-				DrainSeconds: tc.drainSeconds, ProgressDeadline: 10 * time.Minute, Now: cmp.Or(tc.now, now),
-			})
-			if diff := gocmp.Diff(tc.want, got, quantityEqual); diff != "" {
-				t.Errorf("Next (-want +got):\n%s", diff)
+			// The controller decides on the pod as its cache keeps it: the same step.
+			for form, pod := range fullAndCached(pod) {
+				got := Next(Input{
+					Pod: pod, State: state, Set: to.Name, Spec: revision.SpecOf(to), Target: target,
+					DrainSeconds: tc.drainSeconds, ProgressDeadline: 10 * time.Minute, Now: cmp.Or(tc.now, now),
+				})
+				if diff := gocmp.Diff(tc.want, got, quantityEqual); diff != "" {
+					t.Errorf("Next on the %s pod (-want +got):\n%s", form, diff)
+				}
 			}
 			if diff := gocmp.Diff(before, pod, quantityEqual); diff != "" {
 				t.Errorf("Next changed the pod (-before +after):\n%s", diff)
 			}
 		})
+	}
+}
+
+// fullAndCached yields pod as the API server has it and as the controller's cache
+// keeps it (podcache.Trim): every decision must be the same on both.
+func fullAndCached(pod *corev1.Pod) iter.Seq2[string, *corev1.Pod] {
+	return func(yield func(string, *corev1.Pod) bool) {
+		if yield("full", pod) {
+			yield("cached", podcache.Trim(pod.DeepCopy(), podcache.NewInterner(64)))
+		}
 	}
 }
 
@@ -1072,15 +1101,17 @@ func TestChanges(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			images, res, err := Changes(tc.pod, tc.set, tc.spec)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("Changes error = %v, want error %v", err, tc.wantErr)
-			}
-			if diff := gocmp.Diff(tc.wantImages, images); diff != "" {
-				t.Errorf("images (-want +got):\n%s", diff)
-			}
-			if diff := gocmp.Diff(tc.wantResources, res, quantityEqual); diff != "" {
-				t.Errorf("resources (-want +got):\n%s", diff)
+			for form, pod := range fullAndCached(tc.pod) {
+				images, res, err := Changes(pod, tc.set, tc.spec)
+				if (err != nil) != tc.wantErr {
+					t.Fatalf("Changes on the %s pod: error = %v, want error %v", form, err, tc.wantErr)
+				}
+				if diff := gocmp.Diff(tc.wantImages, images); diff != "" {
+					t.Errorf("images on the %s pod (-want +got):\n%s", form, diff)
+				}
+				if diff := gocmp.Diff(tc.wantResources, res, quantityEqual); diff != "" {
+					t.Errorf("resources on the %s pod (-want +got):\n%s", form, diff)
+				}
 			}
 		})
 	}
@@ -1322,8 +1353,10 @@ func TestDrift(t *testing.T) {
 			if spec.Containers == nil {
 				spec = revision.SpecOf(perApp)
 			}
-			if diff := gocmp.Diff(tc.want, Drift(pod, "mesh", spec)); diff != "" {
-				t.Errorf("Drift (-want +got):\n%s", diff)
+			for form, pod := range fullAndCached(pod) {
+				if diff := gocmp.Diff(tc.want, Drift(pod, "mesh", spec)); diff != "" {
+					t.Errorf("Drift on the %s pod (-want +got):\n%s", form, diff)
+				}
 			}
 		})
 	}

@@ -18,7 +18,10 @@ package upgrade
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -163,4 +166,45 @@ func setDegraded(setCondition conditionSetter, plan Plan) {
 	default:
 		setCondition(sidecarsv1alpha1.ConditionDegraded, false, sidecarsv1alpha1.ReasonAsExpected, "")
 	}
+}
+
+// StatusWrite is when to write a changed status: now, or after a delay.
+type StatusWrite struct {
+	// Now says write it in this pass.
+	Now bool
+	// After is when to look again, for a change held back; zero otherwise.
+	After time.Duration
+}
+
+// WhenToWrite decides whether a pass writes want over have. A change of what users
+// and tools act on — observed generation, revisions, collision count, any condition's
+// status or reason — is written at once; a change of pod counts and condition
+// messages alone, which every pod event of a rollout brings, at most once per interval
+// since the last write: a 1,000-pod rollout then writes its set's status a few times a
+// batch instead of once per pod step.
+func WhenToWrite(have, want *sidecarsv1alpha1.SidecarSetStatus, lastWrite, now time.Time, interval time.Duration) StatusWrite {
+	if equality.Semantic.DeepEqual(have, want) {
+		return StatusWrite{}
+	}
+	if statusShape(have) != statusShape(want) || interval <= 0 {
+		return StatusWrite{Now: true}
+	}
+	if elapsed := now.Sub(lastWrite); elapsed < interval {
+		return StatusWrite{After: interval - elapsed}
+	}
+	return StatusWrite{Now: true}
+}
+
+// statusShape is what of a status is written without delay.
+func statusShape(s *sidecarsv1alpha1.SidecarSetStatus) string {
+	var b strings.Builder
+	collisions := int32(0)
+	if s.CollisionCount != nil {
+		collisions = *s.CollisionCount
+	}
+	fmt.Fprintf(&b, "%d|%s|%s|%d", s.ObservedGeneration, s.CurrentRevision, s.UpdateRevision, collisions)
+	for _, c := range s.Conditions {
+		fmt.Fprintf(&b, "|%s=%s/%s/%d", c.Type, c.Status, c.Reason, c.ObservedGeneration)
+	}
+	return b.String()
 }

@@ -576,3 +576,83 @@ func TestSetStatusLastTransitionTime(t *testing.T) {
 		})
 	}
 }
+
+func TestWhenToWrite(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	base := func(edits ...func(*sidecarsv1alpha1.SidecarSetStatus)) *sidecarsv1alpha1.SidecarSetStatus {
+		s := &sidecarsv1alpha1.SidecarSetStatus{
+			ObservedGeneration: 2, MatchedPods: 10, UpdatedPods: 3, UpdateRevision: "mesh-2", CurrentRevision: "mesh-1",
+			Conditions: []metav1.Condition{
+				{Type: sidecarsv1alpha1.ConditionProgressing, Status: metav1.ConditionTrue, Reason: "RollingUpdate", Message: "3 of 10 pods updated", ObservedGeneration: 2},
+				{Type: sidecarsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "Updating", ObservedGeneration: 2},
+			},
+		}
+		for _, e := range edits {
+			e(s)
+		}
+		return s
+	}
+	counts := func(s *sidecarsv1alpha1.SidecarSetStatus) {
+		s.UpdatedPods = 4
+		s.Conditions[0].Message = "4 of 10 pods updated"
+	}
+	tests := map[string]struct {
+		want      *sidecarsv1alpha1.SidecarSetStatus
+		lastWrite time.Time
+		now       time.Time
+		wantWrite StatusWrite
+	}{
+		"nothing changed: no write": {
+			want: base(), lastWrite: t0, now: t0.Add(time.Second),
+		},
+		"counts changed, written a second ago: held for the rest of the interval": {
+			want: base(counts), lastWrite: t0, now: t0.Add(time.Second),
+			wantWrite: StatusWrite{After: time.Second},
+		},
+		"counts changed, written an interval ago: now": {
+			want: base(counts), lastWrite: t0, now: t0.Add(2 * time.Second),
+			wantWrite: StatusWrite{Now: true},
+		},
+		"counts changed, never written by this process: now": {
+			want: base(counts), now: t0,
+			wantWrite: StatusWrite{Now: true},
+		},
+		"a condition's status changed: now, however recent the last write": {
+			want: base(counts, func(s *sidecarsv1alpha1.SidecarSetStatus) {
+				s.Conditions[1].Status, s.Conditions[1].Reason = metav1.ConditionTrue, "AllUpdated"
+			}),
+			lastWrite: t0, now: t0.Add(time.Millisecond), wantWrite: StatusWrite{Now: true},
+		},
+		"a condition's reason changed: now": {
+			want:      base(func(s *sidecarsv1alpha1.SidecarSetStatus) { s.Conditions[0].Reason = "ProgressDeadlineExceeded" }),
+			lastWrite: t0, now: t0.Add(time.Millisecond), wantWrite: StatusWrite{Now: true},
+		},
+		"a new generation observed: now": {
+			want: base(func(s *sidecarsv1alpha1.SidecarSetStatus) {
+				s.ObservedGeneration = 3
+				for i := range s.Conditions {
+					s.Conditions[i].ObservedGeneration = 3
+				}
+			}),
+			lastWrite: t0, now: t0.Add(time.Millisecond), wantWrite: StatusWrite{Now: true},
+		},
+		"the revision changed: now": {
+			want:      base(func(s *sidecarsv1alpha1.SidecarSetStatus) { s.CurrentRevision = "mesh-2" }),
+			lastWrite: t0, now: t0.Add(time.Millisecond), wantWrite: StatusWrite{Now: true},
+		},
+		"a condition appeared: now": {
+			want: base(func(s *sidecarsv1alpha1.SidecarSetStatus) {
+				s.Conditions = append(s.Conditions, metav1.Condition{Type: sidecarsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: "UpgradeFailed"})
+			}),
+			lastWrite: t0, now: t0.Add(time.Millisecond), wantWrite: StatusWrite{Now: true},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := WhenToWrite(base(), tc.want, tc.lastWrite, tc.now, 2*time.Second)
+			if diff := cmp.Diff(tc.wantWrite, got); diff != "" {
+				t.Errorf("WhenToWrite (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -115,31 +115,44 @@ var _ = Describe("Admission you can trust", func() {
 				"the upgrade state": func(p *corev1.Pod) { p.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = `{"x":1}` },
 				"the label":         func(p *corev1.Pod) { delete(p.Labels, sidecarsv1alpha1.InjectedLabel) },
 			}
+			// The status subresource takes metadata changes too, so it is guarded as well.
+			writers := map[string]func(client.Object, client.Patch) error{
+				"":                func(o client.Object, p client.Patch) error { return userClient.Patch(ctx, o, p) },
+				" through status": func(o client.Object, p client.Patch) error { return userClient.Status().Patch(ctx, o, p) },
+			}
 			for what, edit := range edits {
-				By("a user changing " + what)
-				Eventually(func(g Gomega) {
-					current := &corev1.Pod{}
-					g.Expect(userClient.Get(ctx, client.ObjectKeyFromObject(pod), current)).To(Succeed())
-					patch := client.MergeFrom(current.DeepCopy())
-					edit(current)
-					err := userClient.Patch(ctx, current, patch)
-					g.Expect(err).To(MatchError(And(
-						ContainSubstring("written by Outrigger only"), ContainSubstring("app-team may not change them"))))
-				}).Should(Succeed())
+				for through, writer := range writers {
+					By("a user changing " + what + through)
+					Eventually(func(g Gomega) {
+						current := &corev1.Pod{}
+						g.Expect(userClient.Get(ctx, client.ObjectKeyFromObject(pod), current)).To(Succeed())
+						patch := client.MergeFrom(current.DeepCopy())
+						edit(current)
+						err := writer(current, patch)
+						g.Expect(err).To(MatchError(And(
+							ContainSubstring("written by Outrigger only"), ContainSubstring("app-team may not change them"))))
+					}).Should(Succeed())
+				}
 			}
 
-			By("a user changing another annotation")
+			By("a user changing another annotation, and the pod's status")
 			current := &corev1.Pod{}
 			Expect(userClient.Get(ctx, client.ObjectKeyFromObject(pod), current)).To(Succeed())
 			patch := client.MergeFrom(current.DeepCopy())
 			current.Annotations["team"] = "web"
 			Expect(userClient.Patch(ctx, current, patch)).To(Succeed())
+			patch = client.MergeFrom(current.DeepCopy())
+			current.Status.Conditions = append(current.Status.Conditions, corev1.PodCondition{Type: "example.com/warm", Status: corev1.ConditionTrue})
+			Expect(userClient.Status().Patch(ctx, current, patch)).To(Succeed())
 
-			By("the operator (" + operatorUser + ") changing the upgrade state")
+			By("the operator (" + operatorUser + ") changing the upgrade state, directly and through status")
 			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), current)).To(Succeed())
 			patch = client.MergeFrom(current.DeepCopy())
 			current.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = `{"x":1}`
 			Expect(k8sClient.Patch(ctx, current, patch)).To(Succeed())
+			patch = client.MergeFrom(current.DeepCopy())
+			current.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = `{"x":2}`
+			Expect(k8sClient.Status().Patch(ctx, current, patch)).To(Succeed())
 		})
 	})
 

@@ -40,6 +40,7 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+	"github.com/outrigger-dev/outrigger/internal/upgrade"
 )
 
 // podWatcher records every state of every pod in a namespace, from a watch, and checks
@@ -739,43 +740,13 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		refused.Labels["refuse-updates"] = "true"
 		Expect(k8sClient.Update(ctx, refused)).To(Succeed())
 
-		By("a ValidatingAdmissionPolicy refusing every update of web-00")
-		policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-			ObjectMeta: metav1.ObjectMeta{Name: "refuse-" + ns.Name},
-			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-				FailurePolicy: new(admissionregistrationv1.Fail),
-				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
-						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
-					},
-				}}},
-				Validations: []admissionregistrationv1.Validation{{
-					Expression: "!has(oldObject.metadata.labels) || !('refuse-updates' in oldObject.metadata.labels)",
-					Message:    "this pod refuses updates",
-				}},
-			},
-		}
-		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
-			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-				PolicyName:        policy.Name,
-				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-				MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-					MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns.Name},
-				}},
-			},
-		}
-		Expect(k8sClient.Create(ctx, policy)).To(Succeed())
-		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
-		DeferCleanup(func() {
-			Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
-			Expect(k8sClient.Delete(ctx, policy)).To(Succeed())
-		})
+		By("a ValidatingAdmissionPolicy refusing every update of web-00, its status included")
+		refusePodUpdates(ns.Name, []string{"pods", "pods/status"},
+			"!has(oldObject.metadata.labels) || !('refuse-updates' in oldObject.metadata.labels)", "this pod refuses updates")
 		Eventually(func(g Gomega) {
 			p := refused.DeepCopy()
 			p.Annotations = map[string]string{"probe": "1"}
-			g.Expect(k8sClient.Update(ctx, p, client.DryRunAll)).NotTo(Succeed())
+			g.Expect(k8sClient.Status().Update(ctx, p, client.DryRunAll)).NotTo(Succeed())
 		}).Should(Succeed())
 
 		setImage(set, "v2")
@@ -789,6 +760,48 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 			g.Expect(k8sClient.List(ctx, &events.EventList)).To(Succeed())
 			g.Expect(events.notesFor("PodUpdateFailed")).To(ContainElement(ContainSubstring("this pod refuses updates")))
 		}).Should(Succeed())
+	})
+
+	It("fails the upgrade of a pod whose image swap an admission policy refuses, and puts it back into its Services", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).Obj())
+		createPods(4, nil)
+		waitAllReady(4)
+		refused := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "web-00"}, refused)).To(Succeed())
+		refused.Labels["pinned-images"] = "true"
+		Expect(k8sClient.Update(ctx, refused)).To(Succeed())
+
+		By("a ValidatingAdmissionPolicy refusing any image change of web-00 (its drain, a status write, passes)")
+		refusePodUpdates(ns.Name, []string{"pods"},
+			"!has(oldObject.metadata.labels) || !('pinned-images' in oldObject.metadata.labels) || "+
+				"object.spec.initContainers.map(c, c.image) == oldObject.spec.initContainers.map(c, c.image)",
+			"images of this pod are pinned")
+		Eventually(func(g Gomega) {
+			p := refused.DeepCopy()
+			p.Spec.InitContainers[0].Image = "example.com/other:v9"
+			g.Expect(k8sClient.Update(ctx, p, client.DryRunAll)).NotTo(Succeed())
+		}).Should(Succeed())
+
+		setImage(set, "v2")
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(30 * time.Second).Should(Equal(3))
+		By("web-00: failed, saying why, back in its Services on its old sidecar")
+		Eventually(func(g Gomega) {
+			pod := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(refused), pod)).To(Succeed())
+			state, err := upgrade.ParseState(pod)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(state).NotTo(BeNil())
+			g.Expect(state.Failed).To(ContainSubstring("images of this pod are pinned"))
+			g.Expect(upgrade.HasCondition(pod, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue)).To(BeTrue())
+			g.Expect(upgrade.HasCondition(pod, sidecarsv1alpha1.UpgradableCondition, corev1.ConditionFalse)).To(BeTrue())
+			g.Expect(pod.Spec.InitContainers).To(ContainElement(And(
+				HaveField("Name", "proxy"), HaveField("Image", "example.com/proxy:v1"))))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(3))
+			g.Expect(meta.IsStatusConditionTrue(set.Status.Conditions, sidecarsv1alpha1.ConditionDegraded)).To(BeTrue())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 
 	It("resizes resourcesPolicy sidecars in place when their app is resized, past the hysteresis only", func() {
@@ -915,4 +928,38 @@ func (l *eventsv1List) reasonsFor(name string) []string {
 		}
 	}
 	return out
+}
+
+// refusePodUpdates installs, for this spec, a ValidatingAdmissionPolicy refusing UPDATEs
+// of resources (pods, pods/status) in namespace where expression is false.
+func refusePodUpdates(namespace string, resources []string, expression, message string) {
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "refuse-" + namespace + "-"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: new(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: resources},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{Expression: expression, Message: message}},
+		},
+	}
+	Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": namespace},
+			}},
+		},
+	}
+	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	DeferCleanup(func() {
+		Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, policy)).To(Succeed())
+	})
 }
