@@ -24,10 +24,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -90,9 +92,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&sidecarsv1alpha1.SidecarSet{}).
 		Owns(&appsv1.ControllerRevision{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(setsOfInjectedPod)).
+		Watches(&corev1.Pod{}, injectedPodHandler()).
 		WatchesRawSource(source.Kind(podMetadata, podMeta,
 			handler.TypedEnqueueRequestsFromMapFunc(setsSelecting(r.Client, &inject.Selectors{})))).
+		// Passes of different sets run side by side (one set is never reconciled twice
+		// at once); writes to a shared pod carry its resourceVersion, so two sets never
+		// both begin upgrading it.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("sidecarset").
 		Complete(r)
 	if err != nil {
@@ -127,6 +133,42 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named("pod").
 		Complete(p)
+}
+
+// injectedPodHandler wakes, for an injected pod's creation or deletion, every set
+// recorded on it or upgrading it; for an update, only the sets it concerns
+// (upgrade.SetsToWake).
+func injectedPodHandler() handler.Funcs {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], names []string) {
+		for _, name := range names {
+			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		}
+	}
+	all := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
+		for _, req := range setsOfInjectedPod(context.Background(), obj) {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			all(q, e.Object)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			oldPod, okOld := e.ObjectOld.(*corev1.Pod)
+			newPod, okNew := e.ObjectNew.(*corev1.Pod)
+			if !okOld || !okNew {
+				all(q, e.ObjectNew)
+				return
+			}
+			enqueue(q, upgrade.SetsToWake(oldPod, newPod))
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			all(q, e.Object)
+		},
+		GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			all(q, e.Object)
+		},
+	}
 }
 
 // setsOfInjectedPod maps an injected pod to the sets recorded on it or upgrading it.

@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -76,6 +77,9 @@ type SidecarSetReconciler struct {
 	// statusWritten is when each set's status was last written (upgrade.WhenToWrite).
 	statusWritten sync.Map
 }
+
+// rolloutPriority is the work queue priority of a pass that moves a rollout on.
+const rolloutPriority = 10
 
 // statusInterval is the least time between two status writes of a set that change
 // only its pod counts and condition messages.
@@ -151,7 +155,13 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if held > 0 {
 		a.requeue(held)
 	}
-	return ctrl.Result{RequeueAfter: a.requeueAfter}, nil
+	res := ctrl.Result{RequeueAfter: a.requeueAfter}
+	if len(plan.Continue) > 0 || len(plan.Start) > 0 {
+		// A rollout's next step (a drain that ended, a batch to start) goes ahead of the
+		// count-only passes its pods' events bring to the other sets.
+		res.Priority = ptr.To(rolloutPriority)
+	}
+	return res, nil
 }
 
 // resolveTarget is the spec pods are moved to: the current one, or the revision

@@ -18,10 +18,12 @@ package upgrade
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -180,4 +182,70 @@ func SetPodCondition(pod *corev1.Pod, t string, ok bool, reason, msg string, now
 		pod.Status.Conditions = append(pod.Status.Conditions, cond)
 	}
 	return true
+}
+
+// SetsToWake names the SidecarSets whose pass an update of an injected pod from old to
+// new concerns. The set upgrading the pod (in either version's state) always: each
+// kubelet report may move its upgrade on. A set recorded on the pod when its own record
+// changed, or when what every set's status and plan read changed — labels, other
+// annotations, deletion, phase, readiness, the containers' images and resources, the
+// resources the kubelet reports — so the many status reports and state writes of one
+// set's rollout do not bring a pass of every set sharing its pods.
+func SetsToWake(old, new *corev1.Pod) []string {
+	var names []string
+	add := func(name string) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, p := range []*corev1.Pod{old, new} {
+		if s, err := ParseState(p); err == nil && s != nil {
+			add(s.Set)
+		}
+	}
+	oldRecords, _ := sidecarsv1alpha1.ParseInjectionRecords(old.Annotations)
+	newRecords, _ := sidecarsv1alpha1.ParseInjectionRecords(new.Annotations)
+	all := concernsEverySet(old, new)
+	for _, records := range []sidecarsv1alpha1.InjectionRecords{oldRecords, newRecords} {
+		for _, name := range sortedKeys(records) {
+			o, inOld := oldRecords[name]
+			n, inNew := newRecords[name]
+			if all || inOld != inNew || !equality.Semantic.DeepEqual(o, n) {
+				add(name)
+			}
+		}
+	}
+	return names
+}
+
+func concernsEverySet(old, new *corev1.Pod) bool {
+	otherAnnotations := func(m map[string]string) map[string]string {
+		out := maps.Clone(m)
+		delete(out, sidecarsv1alpha1.InjectedAnnotation)
+		delete(out, sidecarsv1alpha1.UpgradeAnnotation)
+		return out
+	}
+	switch {
+	case !maps.Equal(old.Labels, new.Labels), !maps.Equal(otherAnnotations(old.Annotations), otherAnnotations(new.Annotations)),
+		!old.DeletionTimestamp.Equal(new.DeletionTimestamp), old.Status.Phase != new.Status.Phase,
+		podReady(old) != podReady(new):
+		return true
+	}
+	for _, lists := range [][2][]corev1.Container{{old.Spec.InitContainers, new.Spec.InitContainers}, {old.Spec.Containers, new.Spec.Containers}} {
+		if !slices.EqualFunc(lists[0], lists[1], func(a, b corev1.Container) bool {
+			return a.Name == b.Name && a.Image == b.Image && equality.Semantic.DeepEqual(a.Resources, b.Resources)
+		}) {
+			return true
+		}
+	}
+	for _, lists := range [][2][]corev1.ContainerStatus{
+		{old.Status.InitContainerStatuses, new.Status.InitContainerStatuses}, {old.Status.ContainerStatuses, new.Status.ContainerStatuses},
+	} {
+		if !slices.EqualFunc(lists[0], lists[1], func(a, b corev1.ContainerStatus) bool {
+			return a.Name == b.Name && equality.Semantic.DeepEqual(a.Resources, b.Resources)
+		}) {
+			return true
+		}
+	}
+	return false
 }

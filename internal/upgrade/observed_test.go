@@ -22,7 +22,9 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -329,6 +331,91 @@ func TestKubeletWarnings(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := KubeletWarnings(events, tc.containers); got != tc.want {
 				t.Errorf("KubeletWarnings = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSetsToWake(t *testing.T) {
+	records := func(revs map[string]string) string {
+		r := sidecarsv1alpha1.InjectionRecords{}
+		for set, rev := range revs {
+			r[set] = sidecarsv1alpha1.InjectionRecord{Revision: rev, Containers: []string{set + "-c"}}
+		}
+		return r.String()
+	}
+	ready := func(s corev1.ConditionStatus) func(*corev1.Pod) {
+		return func(p *corev1.Pod) { p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: s}} }
+	}
+	base := func(edits ...func(*corev1.Pod)) *corev1.Pod {
+		p := testingutil.MakePod("web", "ns").
+			Annotation(sidecarsv1alpha1.InjectedAnnotation, records(map[string]string{"a": "a-1", "b": "b-1"})).
+			Containers(corev1.Container{Name: "app", Image: "app:v1"}).Obj()
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", RestartCount: 0}}
+		ready(corev1.ConditionTrue)(p)
+		for _, e := range edits {
+			e(p)
+		}
+		return p
+	}
+	upgradingBy := func(set string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = (&State{Set: set, Revision: set + "-2"}).String()
+		}
+	}
+	tests := map[string]struct {
+		old, new *corev1.Pod
+		want     []string
+	}{
+		"a kubelet report of a pod nobody upgrades (a restart count): no set": {
+			old: base(), new: base(func(p *corev1.Pod) { p.Status.ContainerStatuses[0].RestartCount = 1 }),
+		},
+		"a kubelet report of a pod set a upgrades: a only": {
+			old: base(upgradingBy("a")), new: base(upgradingBy("a"), func(p *corev1.Pod) { p.Status.ContainerStatuses[0].RestartCount = 1 }),
+			want: []string{"a"},
+		},
+		"the state cleared at the end of a's upgrade, with a's record: a only": {
+			old: base(upgradingBy("a")),
+			new: base(func(p *corev1.Pod) {
+				p.Annotations[sidecarsv1alpha1.InjectedAnnotation] = records(map[string]string{"a": "a-2", "b": "b-1"})
+			}),
+			want: []string{"a"},
+		},
+		"readiness changed: every set counting the pod": {
+			old: base(upgradingBy("a")), new: base(upgradingBy("a"), ready(corev1.ConditionFalse)),
+			want: []string{"a", "b"},
+		},
+		"a label changed: every set": {
+			old: base(), new: base(func(p *corev1.Pod) { p.Labels = map[string]string{"tier": "gold"} }),
+			want: []string{"a", "b"},
+		},
+		"the app resized: every set (resourcesPolicy follows the app)": {
+			old: base(), new: base(func(p *corev1.Pod) {
+				p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
+			}),
+			want: []string{"a", "b"},
+		},
+		"the kubelet reports resized resources: every set": {
+			old: base(), new: base(func(p *corev1.Pod) {
+				p.Status.ContainerStatuses[0].Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}
+			}),
+			want: []string{"a", "b"},
+		},
+		"the pod is being deleted: every set": {
+			old: base(), new: base(func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: time.Unix(1, 0)} }),
+			want: []string{"a", "b"},
+		},
+		"a set's record dropped: that set": {
+			old: base(), new: base(func(p *corev1.Pod) {
+				p.Annotations[sidecarsv1alpha1.InjectedAnnotation] = records(map[string]string{"b": "b-1"})
+			}),
+			want: []string{"a"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if diff := gocmp.Diff(tc.want, SetsToWake(tc.old, tc.new), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+				t.Errorf("SetsToWake (-want +got):\n%s", diff)
 			}
 		})
 	}
