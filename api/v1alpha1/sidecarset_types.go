@@ -408,11 +408,15 @@ type SidecarSetStatus struct {
 	// +optional
 	UpdatedPods int32 `json:"updatedPods"`
 
-	// readyPods is the number of matched pods that are ready.
+	// readyPods is the number of matched pods that are ready. A pod another SidecarSet
+	// has taken out of its Services for an in-place upgrade in flight counts as ready:
+	// that disruption is planned and reported by that set (a failed upgrade counts as
+	// not ready).
 	// +optional
 	ReadyPods int32 `json:"readyPods"`
 
-	// updatedReadyPods is the number of matched pods at updateRevision that are ready.
+	// updatedReadyPods is the number of matched pods at updateRevision that are ready,
+	// counted as readyPods is.
 	// +optional
 	UpdatedReadyPods int32 `json:"updatedReadyPods"`
 

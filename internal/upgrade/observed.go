@@ -70,7 +70,7 @@ func PlannerPod(set string, target Target, spec revision.Spec, o Observed, begun
 	switch s := o.State; {
 	case s == nil:
 	case s.Set != set:
-		p.HeldBy = s.Set
+		p.HeldBy, p.DrainedByOther = s.Set, s.Failed == ""
 	case s.Failed != "" && s.Targets(target):
 		p.Failed, p.Upgrading = true, false
 	default:
@@ -187,10 +187,11 @@ func SetPodCondition(pod *corev1.Pod, t string, ok bool, reason, msg string, now
 // SetsToWake names the SidecarSets whose pass an update of an injected pod from old to
 // new concerns. The set upgrading the pod (in either version's state) always: each
 // kubelet report may move its upgrade on. A set recorded on the pod when its own record
-// changed, or when what every set's status and plan read changed — labels, other
-// annotations, deletion, phase, readiness, the containers' images and resources, the
-// resources the kubelet reports — so the many status reports and state writes of one
-// set's rollout do not bring a pass of every set sharing its pods.
+// changed, when the pod's readiness as that set counts it changed (a drain by another
+// set's upgrade in flight does not count), or when what every set's status and plan
+// read changed — labels, other annotations, deletion, phase, the containers' images and
+// resources, the resources the kubelet reports — so the many steps of one set's rollout
+// do not bring a pass of every set sharing its pods.
 func SetsToWake(old, new *corev1.Pod) []string {
 	var names []string
 	add := func(name string) {
@@ -205,17 +206,25 @@ func SetsToWake(old, new *corev1.Pod) []string {
 	}
 	oldRecords, _ := sidecarsv1alpha1.ParseInjectionRecords(old.Annotations)
 	newRecords, _ := sidecarsv1alpha1.ParseInjectionRecords(new.Annotations)
+	oldState, _ := ParseState(old)
+	newState, _ := ParseState(new)
 	all := concernsEverySet(old, new)
 	for _, records := range []sidecarsv1alpha1.InjectionRecords{oldRecords, newRecords} {
 		for _, name := range sortedKeys(records) {
 			o, inOld := oldRecords[name]
 			n, inNew := newRecords[name]
-			if all || inOld != inNew || !equality.Semantic.DeepEqual(o, n) {
+			if all || inOld != inNew || !equality.Semantic.DeepEqual(o, n) ||
+				countedReady(old, oldState, name) != countedReady(new, newState, name) {
 				add(name)
 			}
 		}
 	}
 	return names
+}
+
+// countedReady is whether set counts pod as ready (PlannerPod's DrainedByOther).
+func countedReady(pod *corev1.Pod, state *State, set string) bool {
+	return podReady(pod) || state != nil && state.Set != set && state.Failed == ""
 }
 
 func concernsEverySet(old, new *corev1.Pod) bool {
@@ -227,8 +236,7 @@ func concernsEverySet(old, new *corev1.Pod) bool {
 	}
 	switch {
 	case !maps.Equal(old.Labels, new.Labels), !maps.Equal(otherAnnotations(old.Annotations), otherAnnotations(new.Annotations)),
-		!old.DeletionTimestamp.Equal(new.DeletionTimestamp), old.Status.Phase != new.Status.Phase,
-		podReady(old) != podReady(new):
+		!old.DeletionTimestamp.Equal(new.DeletionTimestamp), old.Status.Phase != new.Status.Phase:
 		return true
 	}
 	for _, lists := range [][2][]corev1.Container{{old.Spec.InitContainers, new.Spec.InitContainers}, {old.Spec.Containers, new.Spec.Containers}} {

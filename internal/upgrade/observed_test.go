@@ -78,9 +78,13 @@ func TestPlannerPod(t *testing.T) {
 			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV1_5, failedWith("x"))},
 			want:     Pod{Key: "ns/web", Ready: true, Record: record, Upgrading: true},
 		},
-		"another set's state holds the pod, in flight or failed": {
+		"another set's failed state holds the pod": {
 			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV2, otherSet, failedWith("x"))},
 			want:     Pod{Key: "ns/web", Ready: true, Record: record, HeldBy: "other"},
+		},
+		"another set's upgrade in flight holds the pod and drains it": {
+			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV2, otherSet)},
+			want:     Pod{Key: "ns/web", Ready: true, Record: record, HeldBy: "other", DrainedByOther: true},
 		},
 		"a pod at the target whose app was resized in place has drifted": {
 			observed: Observed{Pod: apply(injected(t, appWithOneCPU(), perApp), onV1,
@@ -381,8 +385,19 @@ func TestSetsToWake(t *testing.T) {
 			}),
 			want: []string{"a"},
 		},
-		"readiness changed: every set counting the pod": {
+		"a's drain makes the pod not ready: a only (b counts a pod another set drains as ready)": {
 			old: base(upgradingBy("a")), new: base(upgradingBy("a"), ready(corev1.ConditionFalse)),
+			want: []string{"a"},
+		},
+		"a's upgrade failed, the pod is not ready: every set": {
+			old: base(upgradingBy("a"), ready(corev1.ConditionFalse)),
+			new: base(upgradingBy("a"), ready(corev1.ConditionFalse), func(p *corev1.Pod) {
+				p.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = (&State{Set: "a", Revision: "a-2", Failed: "image never started"}).String()
+			}),
+			want: []string{"a", "b"},
+		},
+		"readiness changed, nobody upgrades the pod: every set": {
+			old: base(), new: base(ready(corev1.ConditionFalse)),
 			want: []string{"a", "b"},
 		},
 		"a label changed: every set": {

@@ -64,6 +64,10 @@ type Pod struct {
 	// HeldBy names another SidecarSet whose upgrade state (in flight or failed) is on
 	// the pod. One upgrade runs on a pod at a time: this set waits for that one to end.
 	HeldBy string
+	// DrainedByOther says HeldBy's upgrade is in flight (not failed): the pod is out of
+	// its Services by that set's plan, so this set counts it as ready (status readyPods)
+	// and its status does not follow every step of the other set's rollout.
+	DrainedByOther bool
 	// Terminating says the pod is being deleted.
 	Terminating bool
 	// Drifted says the pod is at the target but the app it sizes resourcesPolicy
@@ -121,7 +125,8 @@ type Counts struct {
 	Matched int
 	// UpToDate counts pods of ClassUpToDate (status updatedPods).
 	UpToDate int
-	// Ready counts Ready pods (status readyPods).
+	// Ready counts Ready pods, and those another set drains for its in-place upgrade
+	// (status readyPods).
 	Ready int
 	// UpToDateReady counts Ready pods of ClassUpToDate (status updatedReadyPods).
 	UpToDateReady int
@@ -297,7 +302,7 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 		class := Classify(p.Record, target)
 		plan.Classes[p.Key] = class
 		plan.Counts.Matched++
-		plan.Counts.add(class, p.Ready)
+		plan.Counts.add(class, p.Ready || p.DrainedByOther)
 
 		if p.Record != nil && (!p.Ready || p.Upgrading || p.Failed || p.Terminating) {
 			plan.Unavailable++

@@ -49,12 +49,13 @@ func inPlace(key string) Pod   { return withRecord(key, recordV1) }
 func immutable(key string) Pod { return withRecord(key, recordV0) }
 func missing(key string) Pod   { return Pod{Key: key, Ready: true} }
 
-func notReady(p Pod) Pod   { p.Ready = false; return p }
-func finished(p Pod) Pod   { p.Finished, p.Ready = true, false; return p }
-func failed(p Pod) Pod     { p.Failed = true; return p }
-func heldBy(p Pod) Pod     { p.HeldBy = "other"; return p }
-func backingOff(p Pod) Pod { p.BackingOff = true; return p }
-func drifted(p Pod) Pod    { p.Drifted = true; return p }
+func notReady(p Pod) Pod       { p.Ready = false; return p }
+func finished(p Pod) Pod       { p.Finished, p.Ready = true, false; return p }
+func failed(p Pod) Pod         { p.Failed = true; return p }
+func heldBy(p Pod) Pod         { p.HeldBy = "other"; return p }
+func drainedByOther(p Pod) Pod { p.DrainedByOther = true; return p }
+func backingOff(p Pod) Pod     { p.BackingOff = true; return p }
+func drifted(p Pod) Pod        { p.Drifted = true; return p }
 func ownedBy(p Pod, owner string) Pod {
 	p.Owner = owner
 	return p
@@ -422,8 +423,10 @@ func TestComputeCounts(t *testing.T) {
 		immutable("ns/f"), notReady(immutable("ns/g")),
 		missing("ns/h"),
 		finished(inPlace("ns/i")), heldBy(inPlace("ns/j")), notReady(failed(inPlace("ns/k"))),
+		// Drained by another set's upgrade in flight: counted ready; held by a failed one: not.
+		drainedByOther(notReady(heldBy(upToDate("ns/l")))), notReady(heldBy(upToDate("ns/m"))),
 	}
-	want := Counts{Matched: 10, UpToDate: 3, Ready: 6, UpToDateReady: 2, InPlace: 4, NotUpgradable: 2, Missing: 1,
+	want := Counts{Matched: 12, UpToDate: 5, Ready: 7, UpToDateReady: 3, InPlace: 4, NotUpgradable: 2, Missing: 1,
 		Failed: 1, Held: 1, Waiting: 2}
 	got, err := Compute(strategyOf(set()), target, pods)
 	if err != nil {
