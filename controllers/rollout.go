@@ -22,6 +22,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,6 +79,8 @@ type actor struct {
 	now    time.Time
 	report *report
 
+	// mu guards what follows: the pass drives its pods side by side.
+	mu                         sync.Mutex
 	outcome                    upgrade.Outcome
 	requeueAfter               time.Duration
 	started, finished, evicted []string
@@ -85,15 +88,33 @@ type actor struct {
 	podErrors                  []string
 }
 
+// parallelPods is how many pods one pass writes to at once: a batch of a large
+// rollout is begun, swapped and finished in a few round trips, not one per pod.
+const parallelPods = 16
+
+// locked runs f holding the actor's lock.
+func (a *actor) locked(f func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f()
+}
+
 // act drives the upgrades in flight and those the plan starts, evicts, looks at failed
 // upgrades (a late kubelet finishes them), and keeps the upgradable condition of the
 // other pods. Each pod's errors stay that pod's.
 func (a *actor) act(ctx context.Context, plan upgrade.Plan, pods map[string]upgrade.Observed) {
 	driven := map[string]bool{}
+	sem := make(chan struct{}, parallelPods)
+	var wg sync.WaitGroup
 	for _, key := range slices.Concat(plan.Continue, plan.Start, plan.Failed) {
 		driven[key] = true
-		a.podDone(ctx, key, a.drive(ctx, pods[key]))
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			a.podDone(ctx, key, a.drive(ctx, pods[key]))
+		})
 	}
+	wg.Wait()
 	for _, key := range plan.Evict {
 		driven[key] = true
 		a.podDone(ctx, key, a.evict(ctx, pods[key]))
@@ -116,7 +137,7 @@ func (a *actor) podDone(ctx context.Context, key string, err error) {
 	default:
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to update a pod; retrying it with backoff", "pod", key)
 		metrics.PodErrorsTotal.WithLabelValues(a.set.Name).Inc()
-		a.podErrors = append(a.podErrors, fmt.Sprintf("%s: %v", key, err))
+		a.locked(func() { a.podErrors = append(a.podErrors, fmt.Sprintf("%s: %v", key, err)) })
 		a.requeue(a.r.backoff.Failed(a.set.Name, key, a.now))
 	}
 }
@@ -158,9 +179,11 @@ func podCount(n int) string {
 func (a *actor) wrote() { a.requeue(time.Second) }
 
 func (a *actor) requeue(d time.Duration) {
-	if a.requeueAfter == 0 || d < a.requeueAfter {
-		a.requeueAfter = d
-	}
+	a.locked(func() {
+		if a.requeueAfter == 0 || d < a.requeueAfter {
+			a.requeueAfter = d
+		}
+	})
 }
 
 // drive moves one pod's upgrade forward as far as it can go now. Each step is decided
@@ -201,7 +224,7 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 			}
 			state = step.State
 			a.r.expectations.Begun(a.set.Name, client.ObjectKeyFromObject(pod).String(), a.now)
-			a.started = append(a.started, klog.KObj(pod).String())
+			a.locked(func() { a.started = append(a.started, klog.KObj(pod).String()) })
 			metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeStarted).Inc()
 			log.V(1).Info("Began the in-place upgrade", "revision", step.State.Revision, "drain", step.State.Drain)
 		case upgrade.ActionDrain:
@@ -234,7 +257,7 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 			if err := a.finish(ctx, pod, step.State); err != nil {
 				return err
 			}
-			a.finished = append(a.finished, klog.KObj(pod).String())
+			a.locked(func() { a.finished = append(a.finished, klog.KObj(pod).String()) })
 			metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFinished).Inc()
 			a.releaseDisruption(ctx, pod)
 			return nil
@@ -273,8 +296,10 @@ func (a *actor) claimDisruption(ctx context.Context, pod *corev1.Pod) (ok bool, 
 	}
 	claim, blocked := upgrade.ClaimDisruption(pod, pdbs.Items, a.now)
 	if blocked != "" {
-		a.outcome.DisruptionBlocked++
-		a.blocked = append(a.blocked, fmt.Sprintf("%s: %s", klog.KObj(pod), blocked))
+		a.locked(func() {
+			a.outcome.DisruptionBlocked++
+			a.blocked = append(a.blocked, fmt.Sprintf("%s: %s", klog.KObj(pod), blocked))
+		})
 		a.requeue(5 * time.Second)
 		return false, nil
 	}
@@ -411,8 +436,10 @@ func (a *actor) fail(ctx context.Context, pod *corev1.Pod, step upgrade.Step) er
 	}
 	metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFailed).Inc()
 	a.r.Recorder.Eventf(pod, a.set, corev1.EventTypeWarning, sidecarsv1alpha1.ReasonUpgradeFailed, "Upgrade", "%s", msg)
-	a.report.events = append(a.report.events, setEvent{eventType: corev1.EventTypeWarning, reason: sidecarsv1alpha1.ReasonUpgradeFailed,
-		action: "Upgrade", related: pod, message: fmt.Sprintf("The in-place upgrade of pod %s failed: %s", klog.KObj(pod), step.Reason)})
+	a.locked(func() {
+		a.report.events = append(a.report.events, setEvent{eventType: corev1.EventTypeWarning, reason: sidecarsv1alpha1.ReasonUpgradeFailed,
+			action: "Upgrade", related: pod, message: fmt.Sprintf("The in-place upgrade of pod %s failed: %s", klog.KObj(pod), step.Reason)})
+	})
 	return nil
 }
 

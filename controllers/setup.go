@@ -92,7 +92,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&sidecarsv1alpha1.SidecarSet{}).
 		Owns(&appsv1.ControllerRevision{}).
-		Watches(&corev1.Pod{}, injectedPodHandler()).
+		Watches(&corev1.Pod{}, injectedPodHandler(r.isRolling)).
 		WatchesRawSource(source.Kind(podMetadata, podMeta,
 			handler.TypedEnqueueRequestsFromMapFunc(setsSelecting(r.Client, &inject.Selectors{})))).
 		// Passes of different sets run side by side (one set is never reconciled twice
@@ -138,7 +138,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 // injectedPodHandler wakes, for an injected pod's creation or deletion, every set
 // recorded on it or upgrading it; for an update, only the sets it concerns
 // (upgrade.SetsToWake).
-func injectedPodHandler() handler.Funcs {
+func injectedPodHandler(rolling func(set string) bool) handler.Funcs {
 	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], names []string) {
 		for _, name := range names {
 			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
@@ -160,7 +160,7 @@ func injectedPodHandler() handler.Funcs {
 				all(q, e.ObjectNew)
 				return
 			}
-			enqueue(q, upgrade.SetsToWake(oldPod, newPod))
+			enqueue(q, upgrade.SetsToWake(oldPod, newPod, rolling))
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			all(q, e.Object)

@@ -76,6 +76,14 @@ type SidecarSetReconciler struct {
 	backoff upgrade.Backoff
 	// statusWritten is when each set's status was last written (upgrade.WhenToWrite).
 	statusWritten sync.Map
+	// rolling holds the sets whose last pass left pods to upgrade (upgrade.SetsToWake).
+	rolling sync.Map
+}
+
+// isRolling says whether set's last pass left pods to upgrade.
+func (r *SidecarSetReconciler) isRolling(set string) bool {
+	_, ok := r.rolling.Load(set)
+	return ok
 }
 
 // rolloutPriority is the work queue priority of a pass that moves a rollout on.
@@ -96,6 +104,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.expectations.ForgetSet(req.Name)
 			r.backoff.ForgetSet(req.Name)
 			r.statusWritten.Delete(req.Name)
+			r.rolling.Delete(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -145,6 +154,11 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 
+	if len(plan.Continue) > 0 || plan.Counts.Waiting > 0 {
+		r.rolling.Store(set.Name, true)
+	} else {
+		r.rolling.Delete(set.Name)
+	}
 	upgrade.SetStatus(status, set, plan, a.outcome, metav1.NewTime(a.now))
 	recordPodMetrics(set.Name, plan)
 	a.reportPass()

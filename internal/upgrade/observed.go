@@ -63,6 +63,7 @@ func PlannerPod(set string, target Target, spec revision.Spec, o Observed, begun
 	}
 	if o.Pod != nil {
 		p.Ready = podReady(o.Pod)
+		p.CountedReady = countedReady(o.Pod, o.State, set)
 		p.Finished = o.Pod.Status.Phase == corev1.PodSucceeded || o.Pod.Status.Phase == corev1.PodFailed
 		p.Drifted = o.State == nil && !p.Finished && !p.Terminating && Classify(o.Record, target) == ClassUpToDate &&
 			len(Drift(o.Pod, set, spec)) > 0
@@ -70,7 +71,7 @@ func PlannerPod(set string, target Target, spec revision.Spec, o Observed, begun
 	switch s := o.State; {
 	case s == nil:
 	case s.Set != set:
-		p.HeldBy, p.DrainedByOther = s.Set, s.Failed == ""
+		p.HeldBy = s.Set
 	case s.Failed != "" && s.Targets(target):
 		p.Failed, p.Upgrading = true, false
 	default:
@@ -191,8 +192,9 @@ func SetPodCondition(pod *corev1.Pod, t string, ok bool, reason, msg string, now
 // set's upgrade in flight does not count), or when what every set's status and plan
 // read changed — labels, other annotations, deletion, phase, the containers' images and
 // resources, the resources the kubelet reports — so the many steps of one set's rollout
-// do not bring a pass of every set sharing its pods.
-func SetsToWake(old, new *corev1.Pod) []string {
+// do not bring a pass of every set sharing its pods. A set rolling out (rolling says
+// which) also when the pod's Ready changed: its budget counts Ready only.
+func SetsToWake(old, new *corev1.Pod, rolling func(set string) bool) []string {
 	var names []string
 	add := func(name string) {
 		if !slices.Contains(names, name) {
@@ -214,7 +216,8 @@ func SetsToWake(old, new *corev1.Pod) []string {
 			o, inOld := oldRecords[name]
 			n, inNew := newRecords[name]
 			if all || inOld != inNew || !equality.Semantic.DeepEqual(o, n) ||
-				countedReady(old, oldState, name) != countedReady(new, newState, name) {
+				countedReady(old, oldState, name) != countedReady(new, newState, name) ||
+				podReady(old) != podReady(new) && rolling(name) {
 				add(name)
 			}
 		}
@@ -222,9 +225,23 @@ func SetsToWake(old, new *corev1.Pod) []string {
 	return names
 }
 
-// countedReady is whether set counts pod as ready (PlannerPod's DrainedByOther).
+// countedReady is whether set counts pod as ready (Pod.CountedReady).
 func countedReady(pod *corev1.Pod, state *State, set string) bool {
-	return podReady(pod) || state != nil && state.Set != set && state.Failed == ""
+	return podReady(pod) || readyOnceReported(pod) || state != nil && state.Set != set && state.Failed == ""
+}
+
+// readyOnceReported says the pod's containers and every readiness gate are ready, so
+// the kubelet is about to report it Ready (Ready is exactly their conjunction).
+func readyOnceReported(pod *corev1.Pod) bool {
+	if !HasCondition(pod, corev1.ContainersReady, corev1.ConditionTrue) {
+		return false
+	}
+	for _, g := range pod.Spec.ReadinessGates {
+		if !HasCondition(pod, g.ConditionType, corev1.ConditionTrue) {
+			return false
+		}
+	}
+	return true
 }
 
 func concernsEverySet(old, new *corev1.Pod) bool {

@@ -17,6 +17,7 @@ limitations under the License.
 package upgrade
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,14 +49,34 @@ func TestPlannerPod(t *testing.T) {
 		target Target
 		want   Pod
 	}{
+		"containers and every gate ready, the kubelet not yet reporting Ready: counted ready, not for the budget": {
+			observed: Observed{Pod: pod(func(p *corev1.Pod) {
+				apply(p, []podChange{
+					podCondition(corev1.PodReady, corev1.ConditionFalse, time.Second, "", ""),
+					podCondition(corev1.ContainersReady, corev1.ConditionTrue, time.Second, "", ""),
+					podCondition(sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue, 0, "", ""),
+				})
+			}), Record: record},
+			want: Pod{Key: "ns/web", CountedReady: true, Record: record},
+		},
+		"a gate False: not counted ready": {
+			observed: Observed{Pod: pod(func(p *corev1.Pod) {
+				apply(p, []podChange{
+					podCondition(corev1.PodReady, corev1.ConditionFalse, time.Second, "", ""),
+					podCondition(corev1.ContainersReady, corev1.ConditionTrue, time.Second, "", ""),
+					podCondition(sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionFalse, 0, "", ""),
+				})
+			}), Record: record},
+			want: Pod{Key: "ns/web", Record: record},
+		},
 		"a pod whose writes fail is backing off": {
 			observed:   Observed{Pod: pod(), Record: record},
 			backingOff: true,
-			want:       Pod{Key: "ns/web", Ready: true, Record: record, BackingOff: true},
+			want:       Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, BackingOff: true},
 		},
 		"a ready pod with no state": {
 			observed: Observed{Pod: pod(), Record: record},
-			want:     Pod{Key: "ns/web", Ready: true, Record: record},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record},
 		},
 		"a pod the set never injected, seen as metadata only": {
 			observed: Observed{Meta: &metav1.ObjectMeta{Name: "web", Namespace: "ns"}},
@@ -64,49 +85,49 @@ func TestPlannerPod(t *testing.T) {
 		"an upgrade this process began that the cache does not show counts as upgrading": {
 			observed: Observed{Pod: pod(), Record: record},
 			begun:    true,
-			want:     Pod{Key: "ns/web", Ready: true, Record: record, Upgrading: true},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, Upgrading: true},
 		},
 		"this set's state in flight": {
 			observed: Observed{Pod: pod(), Record: record, State: proxyToV2()},
-			want:     Pod{Key: "ns/web", Ready: true, Record: record, Upgrading: true},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, Upgrading: true},
 		},
 		"this set's failed state for the target": {
 			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV2, failedWith("x"))},
-			want:     Pod{Key: "ns/web", Ready: true, Record: record, Failed: true},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, Failed: true},
 		},
 		"this set's failed state for an older target is driven again": {
 			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV1_5, failedWith("x"))},
-			want:     Pod{Key: "ns/web", Ready: true, Record: record, Upgrading: true},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, Upgrading: true},
 		},
 		"another set's failed state holds the pod": {
 			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV2, otherSet, failedWith("x"))},
-			want:     Pod{Key: "ns/web", Ready: true, Record: record, HeldBy: "other"},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, HeldBy: "other"},
 		},
 		"another set's upgrade in flight holds the pod and drains it": {
 			observed: Observed{Pod: pod(), Record: record, State: stateFor(meshV2, otherSet)},
-			want:     Pod{Key: "ns/web", Ready: true, Record: record, HeldBy: "other", DrainedByOther: true},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, HeldBy: "other"},
 		},
 		"a pod at the target whose app was resized in place has drifted": {
 			observed: Observed{Pod: apply(injected(t, appWithOneCPU(), perApp), onV1,
 				[]podChange{podCondition(corev1.PodReady, corev1.ConditionTrue, time.Hour, "", ""), appRequests(resourceList("2", ""))}),
 				Record: &sidecarsv1alpha1.InjectionRecord{Revision: targetOf(perApp).Revision}},
 			spec: revision.SpecOf(perApp), target: targetOf(perApp),
-			want: Pod{Key: "ns/web", Ready: true, Record: &sidecarsv1alpha1.InjectionRecord{Revision: targetOf(perApp).Revision}, Drifted: true},
+			want: Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: &sidecarsv1alpha1.InjectionRecord{Revision: targetOf(perApp).Revision}, Drifted: true},
 		},
 		"a completed pod is finished": {
 			observed: Observed{Pod: pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), Record: record},
-			want:     Pod{Key: "ns/web", Ready: true, Record: record, Finished: true},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, Finished: true},
 		},
 		"a failed pod is finished": {
 			observed: Observed{Pod: pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), Record: record},
-			want:     Pod{Key: "ns/web", Ready: true, Record: record, Finished: true},
+			want:     Pod{Key: "ns/web", Ready: true, CountedReady: true, Record: record, Finished: true},
 		},
 		"a terminating pod owned by a ReplicaSet": {
 			observed: Observed{Pod: pod(func(p *corev1.Pod) {
 				p.DeletionTimestamp = &metav1.Time{Time: now}
 				p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-1", Controller: new(true)}}
 			}), Record: record},
-			want: Pod{Key: "ns/web", Owner: "ReplicaSet/web-1", Ready: true, Record: record, Terminating: true},
+			want: Pod{Key: "ns/web", Owner: "ReplicaSet/web-1", Ready: true, CountedReady: true, Record: record, Terminating: true},
 		},
 	}
 	for name, tc := range tests {
@@ -369,7 +390,9 @@ func TestSetsToWake(t *testing.T) {
 	}
 	tests := map[string]struct {
 		old, new *corev1.Pod
-		want     []string
+		// rolling names the sets with a rollout in progress.
+		rolling []string
+		want    []string
 	}{
 		"a kubelet report of a pod nobody upgrades (a restart count): no set": {
 			old: base(), new: base(func(p *corev1.Pod) { p.Status.ContainerStatuses[0].RestartCount = 1 }),
@@ -395,6 +418,35 @@ func TestSetsToWake(t *testing.T) {
 				p.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = (&State{Set: "a", Revision: "a-2", Failed: "image never started"}).String()
 			}),
 			want: []string{"a", "b"},
+		},
+		"a's upgrade finished, the kubelet not yet reporting Ready: a only": {
+			old: base(upgradingBy("a"), ready(corev1.ConditionFalse)),
+			new: base(func(p *corev1.Pod) {
+				p.Annotations[sidecarsv1alpha1.InjectedAnnotation] = records(map[string]string{"a": "a-2", "b": "b-1"})
+				p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}}
+				p.Status.Conditions = []corev1.PodCondition{
+					{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+					{Type: sidecarsv1alpha1.SidecarsReadyCondition, Status: corev1.ConditionTrue},
+				}
+			}),
+			want: []string{"a"},
+		},
+		"the kubelet reports Ready after a's upgrade finished: a set rolling out (its budget counts Ready), no other": {
+			old: base(ready(corev1.ConditionFalse), func(p *corev1.Pod) {
+				p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}}
+				p.Status.Conditions = append(p.Status.Conditions,
+					corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+					corev1.PodCondition{Type: sidecarsv1alpha1.SidecarsReadyCondition, Status: corev1.ConditionTrue})
+			}),
+			new: base(func(p *corev1.Pod) {
+				p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}}
+				p.Status.Conditions = append(p.Status.Conditions,
+					corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+					corev1.PodCondition{Type: sidecarsv1alpha1.SidecarsReadyCondition, Status: corev1.ConditionTrue})
+			}),
+			rolling: []string{"a"},
+			want:    []string{"a"},
 		},
 		"readiness changed, nobody upgrades the pod: every set": {
 			old: base(), new: base(ready(corev1.ConditionFalse)),
@@ -429,7 +481,7 @@ func TestSetsToWake(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if diff := gocmp.Diff(tc.want, SetsToWake(tc.old, tc.new), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			if diff := gocmp.Diff(tc.want, SetsToWake(tc.old, tc.new, func(set string) bool { return slices.Contains(tc.rolling, set) }), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 				t.Errorf("SetsToWake (-want +got):\n%s", diff)
 			}
 		})

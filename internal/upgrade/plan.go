@@ -64,10 +64,12 @@ type Pod struct {
 	// HeldBy names another SidecarSet whose upgrade state (in flight or failed) is on
 	// the pod. One upgrade runs on a pod at a time: this set waits for that one to end.
 	HeldBy string
-	// DrainedByOther says HeldBy's upgrade is in flight (not failed): the pod is out of
-	// its Services by that set's plan, so this set counts it as ready (status readyPods)
-	// and its status does not follow every step of the other set's rollout.
-	DrainedByOther bool
+	// CountedReady is how the set's status counts the pod (readyPods): Ready, or about
+	// to be (its containers and every readiness gate are, the kubelet has yet to say
+	// so), or drained by another set's upgrade in flight — planned and reported there.
+	// So one set's rollout does not flip the status of every set sharing its pods at
+	// each step. The budget counts Ready only.
+	CountedReady bool
 	// Terminating says the pod is being deleted.
 	Terminating bool
 	// Drifted says the pod is at the target but the app it sizes resourcesPolicy
@@ -302,7 +304,7 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 		class := Classify(p.Record, target)
 		plan.Classes[p.Key] = class
 		plan.Counts.Matched++
-		plan.Counts.add(class, p.Ready || p.DrainedByOther)
+		plan.Counts.add(class, p.CountedReady)
 
 		if p.Record != nil && (!p.Ready || p.Upgrading || p.Failed || p.Terminating) {
 			plan.Unavailable++

@@ -41,26 +41,26 @@ var (
 )
 
 func withRecord(key string, r sidecarsv1alpha1.InjectionRecord) Pod {
-	return Pod{Key: key, Ready: true, Record: &r}
+	return Pod{Key: key, Ready: true, CountedReady: true, Record: &r}
 }
 
 func upToDate(key string) Pod  { return withRecord(key, recordV2) }
 func inPlace(key string) Pod   { return withRecord(key, recordV1) }
 func immutable(key string) Pod { return withRecord(key, recordV0) }
-func missing(key string) Pod   { return Pod{Key: key, Ready: true} }
+func missing(key string) Pod   { return Pod{Key: key, Ready: true, CountedReady: true} }
 
-func notReady(p Pod) Pod       { p.Ready = false; return p }
-func finished(p Pod) Pod       { p.Finished, p.Ready = true, false; return p }
+func notReady(p Pod) Pod       { p.Ready, p.CountedReady = false, false; return p }
+func finished(p Pod) Pod       { p.Finished, p.Ready, p.CountedReady = true, false, false; return p }
 func failed(p Pod) Pod         { p.Failed = true; return p }
 func heldBy(p Pod) Pod         { p.HeldBy = "other"; return p }
-func drainedByOther(p Pod) Pod { p.DrainedByOther = true; return p }
+func readyAsCounted(p Pod) Pod { p.CountedReady = true; return p }
 func backingOff(p Pod) Pod     { p.BackingOff = true; return p }
 func drifted(p Pod) Pod        { p.Drifted = true; return p }
 func ownedBy(p Pod, owner string) Pod {
 	p.Owner = owner
 	return p
 }
-func upgrading(p Pod) Pod   { p.Upgrading, p.Ready = true, false; return p }
+func upgrading(p Pod) Pod   { p.Upgrading, p.Ready, p.CountedReady = true, false, false; return p }
 func terminating(p Pod) Pod { p.Terminating = true; return p }
 func labelled(p Pod, k, v string) Pod {
 	p.Labels = map[string]string{k: v}
@@ -424,7 +424,7 @@ func TestComputeCounts(t *testing.T) {
 		missing("ns/h"),
 		finished(inPlace("ns/i")), heldBy(inPlace("ns/j")), notReady(failed(inPlace("ns/k"))),
 		// Drained by another set's upgrade in flight: counted ready; held by a failed one: not.
-		drainedByOther(notReady(heldBy(upToDate("ns/l")))), notReady(heldBy(upToDate("ns/m"))),
+		readyAsCounted(notReady(heldBy(upToDate("ns/l")))), notReady(heldBy(upToDate("ns/m"))),
 	}
 	want := Counts{Matched: 12, UpToDate: 5, Ready: 7, UpToDateReady: 3, InPlace: 4, NotUpgradable: 2, Missing: 1,
 		Failed: 1, Held: 1, Waiting: 2}

@@ -762,6 +762,34 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).Should(Succeed())
 	})
 
+	It("keeps another SidecarSet sharing the pods Ready, its status unchanged, while one set rolls out", func() {
+		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).Obj())
+		other := createSet(utiltesting.MakeSidecarSet("audit-" + ns.Name).MatchLabels(selector).
+			Sidecar(utiltesting.MakeSidecar("audit", "example.com/audit:v1").Obj()).Obj())
+		createPods(4, nil)
+		waitAllReady(4)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(other), other)).To(Succeed())
+			g.Expect(other.Status.ReadyPods).To(BeEquivalentTo(4))
+			g.Expect(meta.IsStatusConditionTrue(other.Status.Conditions, sidecarsv1alpha1.ConditionReady)).To(BeTrue())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		written := other.ResourceVersion
+
+		setImage(set, "v2")
+		By("every poll during the rollout: the other set Ready, its status not rewritten")
+		drained := false
+		Eventually(func(g Gomega) int {
+			current := &sidecarsv1alpha1.SidecarSet{}
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(other), current)).To(Succeed())
+			Expect(current.ResourceVersion).To(Equal(written), "the other set's status was rewritten: %+v", current.Status)
+			for _, p := range allPods(g) {
+				drained = drained || upgrade.HasCondition(&p, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionFalse)
+			}
+			return countAt(g, "v2")
+		}).WithPolling(100 * time.Millisecond).WithTimeout(30 * time.Second).Should(Equal(4))
+		Expect(drained).To(BeTrue(), "no pod was seen drained: the spec proved nothing")
+	})
+
 	It("fails the upgrade of a pod whose image swap an admission policy refuses, and puts it back into its Services", func() {
 		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).Obj())
 		createPods(4, nil)
