@@ -78,6 +78,8 @@ type actor struct {
 	target upgrade.Target
 	now    time.Time
 	report *report
+	// awaitingCache are pods whose upgrade this process began, not in the cache yet.
+	awaitingCache map[string]bool
 
 	// mu guards what follows: the pass drives its pods side by side.
 	mu                         sync.Mutex
@@ -108,6 +110,10 @@ func (a *actor) act(ctx context.Context, plan upgrade.Plan, pods map[string]upgr
 	var wg sync.WaitGroup
 	for _, key := range slices.Concat(plan.Continue, plan.Start, plan.Failed) {
 		driven[key] = true
+		if a.awaitingCache[key] {
+			a.requeue(time.Second) // its event brings the pass back sooner
+			continue
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()

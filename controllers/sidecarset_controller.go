@@ -132,7 +132,8 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	spec := r.resolveTarget(set, revisions.Items, status, rep)
 	target := upgrade.Target{Revision: status.UpdateRevision, Hash: revision.Hash(spec), ImageFreeHash: revision.ImageFreeHash(spec)}
 	pods := r.observe(ctx, set)
-	plan, err := upgrade.Compute(set.Spec.UpdateStrategy, target, r.plannerPods(set, target, spec, pods))
+	planned, awaitingCache := r.plannerPods(set, target, spec, pods)
+	plan, err := upgrade.Compute(set.Spec.UpdateStrategy, target, planned)
 	if err != nil {
 		// Only an object that bypassed validation gets here; report it, don't retry.
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot plan the rollout")
@@ -141,7 +142,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 
-	a := &actor{r: r, set: set, spec: spec, target: target, now: r.now(), report: rep}
+	a := &actor{r: r, set: set, spec: spec, target: target, now: r.now(), report: rep, awaitingCache: awaitingCache}
 	a.act(ctx, plan, pods)
 
 	inUse := map[string]bool{current: true, status.UpdateRevision: true}
@@ -340,16 +341,24 @@ func namespacesByName(ctx context.Context, c client.Reader) (map[string]*metav1.
 	return out, nil
 }
 
+// plannerPods is what the planner needs of each pod; awaitingCache holds the pods whose
+// upgrade this process began and the cache does not show yet: counted as upgrading,
+// but not driven from a copy that predates the upgrade's first write (it would only
+// conflict).
 func (r *SidecarSetReconciler) plannerPods(set *sidecarsv1alpha1.SidecarSet, target upgrade.Target, spec revision.Spec,
-	pods map[string]upgrade.Observed) []upgrade.Pod {
+	pods map[string]upgrade.Observed) (out []upgrade.Pod, awaitingCache map[string]bool) {
 	now := r.now()
-	out := make([]upgrade.Pod, 0, len(pods))
+	out = make([]upgrade.Pod, 0, len(pods))
+	awaitingCache = map[string]bool{}
 	for key, o := range pods {
 		cacheShows := o.State != nil && o.State.Set == set.Name || upgrade.Classify(o.Record, target) == upgrade.ClassUpToDate
-		out = append(out, upgrade.PlannerPod(set.Name, target, spec, o,
-			r.expectations.Pending(set.Name, key, cacheShows, now), r.backoff.Waiting(set.Name, key, now)))
+		pending := r.expectations.Pending(set.Name, key, cacheShows, now)
+		if pending {
+			awaitingCache[key] = true
+		}
+		out = append(out, upgrade.PlannerPod(set.Name, target, spec, o, pending, r.backoff.Waiting(set.Name, key, now)))
 	}
-	return out
+	return out, awaitingCache
 }
 
 func recordPodMetrics(set string, plan upgrade.Plan) {
