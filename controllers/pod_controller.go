@@ -18,6 +18,8 @@ package controllers
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -156,6 +158,19 @@ func (r *PodReconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
+}
+
+// recordedSetIndex indexes cached pods by the SidecarSets recorded on them, so a pass
+// reads its set's pods without a copy of each.
+const recordedSetIndex = "outrigger.recordedSet"
+
+// indexRecordedSets is the recordedSetIndex of a cached pod.
+func indexRecordedSets(obj client.Object) []string {
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(obj.GetAnnotations())
+	if err != nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(records))
 }
 
 // indexUpgradingSet is the upgradingSetIndex of a cached pod.

@@ -200,10 +200,11 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 	if o.Pod == nil {
 		return nil
 	}
-	pod, state := o.Pod, o.State
-	if state != nil && state.Set != a.set.Name {
+	if o.State != nil && o.State.Set != a.set.Name {
 		return nil // another SidecarSet is upgrading this pod; it comes back when that one is done
 	}
+	// The observed pod is the cache's: each write below changes the pod it is given.
+	pod, state := o.Pod.DeepCopy(), o.State
 	log := ctrl.LoggerFrom(ctx).WithValues("pod", klog.KObj(pod))
 	strategy := &a.set.Spec.UpdateStrategy
 	for range 6 {
@@ -496,10 +497,13 @@ func (a *actor) keepUpgradable(ctx context.Context, o upgrade.Observed, class up
 		if !upgrade.HasCondition(o.Pod, sidecarsv1alpha1.UpgradableCondition, corev1.ConditionFalse) {
 			return nil
 		}
-		_, err := a.setCondition(ctx, o.Pod, sidecarsv1alpha1.UpgradableCondition, true, sidecarsv1alpha1.ReasonAsExpected, "")
+		_, err := a.setCondition(ctx, o.Pod.DeepCopy(), sidecarsv1alpha1.UpgradableCondition, true, sidecarsv1alpha1.ReasonAsExpected, "")
 		return err
 	}
-	changed, err := a.setCondition(ctx, o.Pod, sidecarsv1alpha1.UpgradableCondition, false, want.Reason, want.Message)
+	if upgrade.HasCondition(o.Pod, sidecarsv1alpha1.UpgradableCondition, corev1.ConditionFalse) {
+		return nil // the observed pod is the cache's: copied only to be written
+	}
+	changed, err := a.setCondition(ctx, o.Pod.DeepCopy(), sidecarsv1alpha1.UpgradableCondition, false, want.Reason, want.Message)
 	if err == nil && changed {
 		a.r.Recorder.Eventf(o.Pod, a.set, corev1.EventTypeWarning, "NotUpgradable", "Upgrade", "%s", want.Message)
 	}

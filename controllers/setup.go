@@ -80,6 +80,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, upgradingSetIndex, indexUpgradingSet); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, recordedSetIndex, indexRecordedSets); err != nil {
+		return err
+	}
 	r := &SidecarSetReconciler{
 		Client:            mgr.GetClient(),
 		PodMetadata:       podMetadata,

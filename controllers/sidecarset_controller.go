@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -78,6 +79,8 @@ type SidecarSetReconciler struct {
 	statusWritten sync.Map
 	// rolling holds the sets whose last pass left pods to upgrade (upgrade.SetsToWake).
 	rolling sync.Map
+	// records keeps parsed injection records: pods of one workload share their record.
+	records recordsMemo
 }
 
 // isRolling says whether set's last pass left pods to upgrade.
@@ -236,8 +239,11 @@ func (r *SidecarSetReconciler) writeStatusThenReport(ctx context.Context, set *s
 
 // observe lists the pods the set selects: those matching its selectors in namespaces
 // Outrigger may inject, that it injected, or that were created since it exists (and so
-// should have been). Injected pods come whole from the cache; others as metadata. A
+// should have been). Injected pods come from the typed cache, others as metadata. A
 // pod that cannot be read is left for the next pass, not the whole pass.
+//
+// The pods are the cache's own objects, not copies: a pass reads thousands of pods and
+// writes to a few, so whoever writes copies first (actor).
 func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) map[string]upgrade.Observed {
 	log := ctrl.LoggerFrom(ctx)
 	sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
@@ -261,6 +267,15 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 		log.Error(err, "Cannot list namespaces")
 		return nil
 	}
+	recorded := &corev1.PodList{}
+	if err := r.Client.List(ctx, recorded, client.MatchingFields{recordedSetIndex: set.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		log.Error(err, "Cannot list the pods the set injected")
+		return nil
+	}
+	injected := make(map[types.NamespacedName]*corev1.Pod, len(recorded.Items))
+	for i := range recorded.Items {
+		injected[client.ObjectKeyFromObject(&recorded.Items[i])] = &recorded.Items[i]
+	}
 
 	out := map[string]upgrade.Observed{}
 	for i := range metas.Items {
@@ -269,7 +284,7 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 		if !ok || !selects(setSelector, &corev1.Pod{ObjectMeta: m.ObjectMeta}, ns, r.OperatorNamespace) {
 			continue
 		}
-		o, ok := r.observePod(ctx, set, m)
+		o, ok := r.observePod(ctx, set, m, injected[client.ObjectKeyFromObject(m)])
 		if !ok {
 			continue
 		}
@@ -278,15 +293,16 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 	return out
 }
 
-// observePod is what the pass knows of one selected pod. The metadata view keeps no
-// annotations of injected pods: their records and upgrade states are read from the
-// typed cache. ok false leaves the pod out of the pass.
+// observePod is what the pass knows of one selected pod; cached is the cached pod
+// when the set's record is on it. The metadata view keeps no annotations of injected
+// pods: an injected pod the set did not record is read from the typed cache (another
+// set's, or one the cache shows late). ok false leaves the pod out of the pass.
 func (r *SidecarSetReconciler) observePod(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
-	m *metav1.PartialObjectMetadata) (upgrade.Observed, bool) {
+	m *metav1.PartialObjectMetadata, cached *corev1.Pod) (upgrade.Observed, bool) {
 	o := upgrade.Observed{Meta: &m.ObjectMeta}
 	annotations := m.Annotations
-	var pod *corev1.Pod
-	if m.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
+	pod := cached
+	if pod == nil && m.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
 		pod = &corev1.Pod{}
 		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(m), pod); err != nil {
 			// NotFound: the pod cache lags the metadata view; the pod event brings us back.
@@ -295,9 +311,11 @@ func (r *SidecarSetReconciler) observePod(ctx context.Context, set *sidecarsv1al
 			}
 			return o, false
 		}
+	}
+	if pod != nil {
 		annotations = pod.Annotations
 	}
-	records, err := sidecarsv1alpha1.ParseInjectionRecords(annotations)
+	records, err := r.records.of(annotations[sidecarsv1alpha1.InjectedAnnotation])
 	if err != nil {
 		return o, false
 	}
