@@ -178,10 +178,11 @@ uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconf
 
 .PHONY: deploy
 deploy: manifests ## Deploy the operator (config/default with image IMG) to the cluster of the current kubeconfig.
-	@# Through a throwaway overlay, so that the image set leaves config/ as committed.
+	@# Through a throwaway overlay, so that the image set leaves config/ as committed;
+	@# config/manager has already renamed the image "controller" to outrigger:dev.
 	@mkdir -p $(LOCALBIN); overlay="$$(mktemp -d $(LOCALBIN)/deploy.XXXXXX)"; trap 'rm -rf "$$overlay"' EXIT; \
 	printf 'resources:\n- %s\n' "$$(realpath --relative-to="$$overlay" config/default)" >"$$overlay/kustomization.yaml"; \
-	(cd "$$overlay" && $(KUSTOMIZE) edit set image controller=$(IMG)); \
+	(cd "$$overlay" && $(KUSTOMIZE) edit set image outrigger=$(IMG)); \
 	$(KUSTOMIZE) build "$$overlay" | $(KUBECTL) apply --server-side -f -
 
 .PHONY: deploy-local
