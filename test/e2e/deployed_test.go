@@ -508,7 +508,7 @@ func (pl *podLogs) follow(ctx context.Context, cs kubernetes.Interface, pod core
 			}
 			_ = stream.Close()
 		}
-		since = ptr.To(metav1.Now())
+		since = new(metav1.Now())
 		if ctx.Err() != nil {
 			return
 		}
