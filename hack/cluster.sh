@@ -455,6 +455,11 @@ setup_host() {
 		fi
 	done
 	echo "cgroup $CGROUP_ROOT" >>"$HOST_STATE"
+	# The kubelet makes iptables chains (KUBE-FIREWALL, canaries) wherever iptables is
+	# installed; the tables that do not exist yet are the cluster's to remove on down.
+	if command -v nft >/dev/null; then
+		nft list tables 2>/dev/null | while read -r _ family table; do echo "nft-table $family $table"; done >>"$HOST_STATE"
+	fi
 }
 
 # kill_cgroup_processes: every process left in the node's cgroups (containers).
@@ -498,15 +503,34 @@ unmount_all() {
 	log "still mounted: $mounts"
 }
 
-# remove_nft_tables: kube-proxy's nftables tables (it leaves them when it stops).
+# remove_nft_tables: kube-proxy's nftables tables (it leaves them when it stops), and
+# the iptables(-nft) tables the kubelet created for its chains, when they did not exist
+# before up and hold nothing but KUBE-* chains and jumps to them.
 remove_nft_tables() {
 	command -v nft >/dev/null || return 0
-	local family
+	local family table
 	for family in ip ip6; do
 		if nft list table "$family" kube-proxy >/dev/null 2>&1; then
 			log "deleting nftables table $family kube-proxy"
 			nft delete table "$family" kube-proxy || true
 		fi
+	done
+	[ -f "$HOST_STATE" ] || return 0
+	for family in ip ip6; do
+		for table in filter nat mangle; do
+			grep -qx "nft-table $family $table" "$HOST_STATE" && continue
+			nft list table "$family" "$table" >/dev/null 2>&1 || continue
+			# Any line but the table's frame, base chain headers, KUBE-* chains, jumps to
+			# them and KUBE-FIREWALL's rule (drop DNATed traffic to 127/8) is someone else's.
+			if nft list table "$family" "$table" 2>/dev/null | sed -E 's/^[[:space:]]+//' |
+				grep -vE '^$|^table |^}$|^#|^type [a-z]+ hook |^chain (KUBE-[A-Z-]+|INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) \{$|jump KUBE-[A-Z-]+$|^ip6? saddr != .* ct status dnat counter packets [0-9]+ bytes [0-9]+ drop$' |
+				grep -q .; then
+				log "leaving nftables table $family $table: it holds more than the kubelet's chains"
+				continue
+			fi
+			log "deleting nftables table $family $table (the kubelet's chains)"
+			nft delete table "$family" "$table" || true
+		done
 	done
 }
 
@@ -754,8 +778,8 @@ cmd_down() {
 	known_bin
 	local c
 	stop kube-proxy
-	remove_nft_tables
 	stop kubelet 30
+	remove_nft_tables
 	kill_containers
 	stop containerd 15
 	stop registry
