@@ -6,6 +6,13 @@
 # otherwise a build from the Go module proxy.
 
 IMG ?= outrigger:dev
+# The local cluster's registry (hack/cluster.sh), where make image-push puts the image.
+REGISTRY ?= 127.0.0.1:15000
+IMAGE_DIR ?= $(LOCALBIN)/image
+KUBECTL ?= kubectl
+# Which operator the e2e suite tests: host (the manager binary on this machine, webhooks
+# by URL, as make run) or deployed (config/default from its image, make deploy-local).
+E2E_OPERATOR ?= host
 # The operator version the OLM bundle (make bundle) describes.
 VERSION ?= 0.1.0
 ENVTEST_K8S_VERSION ?= 1.37.2
@@ -13,6 +20,9 @@ LOCALBIN ?= $(shell pwd)/bin
 
 CONTROLLER_GEN ?= go tool controller-gen
 KUSTOMIZE ?= go tool kustomize
+# crane, pinned with ko in hack/image/go.mod (a module of its own: their dependencies stay
+# out of the project's).
+CRANE ?= go tool -modfile=$(shell pwd)/hack/image/go.mod crane
 # CI logs read better without colour codes.
 GINKGO_FLAGS ?= $(if $(CI),-ginkgo.no-color)
 TEST_FLAGS ?=
@@ -63,6 +73,7 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for the tests; prints their
 .PHONY: test
 test: manifests generate fmt vet ## Run all unit and integration tests (the integration suites on a real kube-apiserver).
 	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/integration) -coverprofile cover.out
+	cd hack/image && go test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz
 	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
@@ -104,6 +115,7 @@ bench-scale: ## Measure Outrigger at scale on envtest + KWOK (SCALE_PODS, SCALE_
 .PHONY: lint
 lint: ## Run golangci-lint (kubebuilder's linter set, .golangci.yml; pinned in hack/tools/go.mod).
 	go tool -modfile=hack/tools/go.mod golangci-lint run --build-tags e2e ./...
+	cd hack/image && go tool -modfile=../tools/go.mod golangci-lint run ./...
 
 .PHONY: verify
 verify: ## Regenerate everything and fail on any drift from what is committed.
@@ -116,6 +128,7 @@ verify: ## Regenerate everything and fail on any drift from what is committed.
 	fi
 	go vet ./...
 	go mod tidy -diff
+	cd hack/image && go vet ./... && go mod tidy -diff
 
 ##@ Build
 
@@ -129,9 +142,23 @@ run: manifests generate fmt vet build ## Run the operator: on the current kubeco
 	go build -o $(LOCALBIN)/localcluster ./hack/localcluster; \
 	exec $(LOCALBIN)/localcluster --manager $(LOCALBIN)/manager --assets "$$assets" --local-dir $(LOCALBIN)/local
 
+.PHONY: image
+image: ## Build the manager image without a container engine (ko, linux/amd64 + linux/arm64) into bin/image: OCI layout outrigger/, archive outrigger.tar; prints its digest.
+	@mkdir -p $(IMAGE_DIR)
+	cd hack/image && go run . -module-root ../.. -out $(IMAGE_DIR)/outrigger -version $(VERSION) -tag outrigger:$(VERSION) > $(IMAGE_DIR)/digest
+	@# The archive of the layout, reproducible like the layout: sorted, no times, no owners.
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
+		-cf $(IMAGE_DIR)/outrigger.tar -C $(IMAGE_DIR)/outrigger oci-layout index.json blobs
+	@cat $(IMAGE_DIR)/digest
+
+.PHONY: image-push
+image-push: image ## Push the image to REGISTRY (the local cluster's, 127.0.0.1:15000); prints its reference by digest.
+	@$(CRANE) push $(IMAGE_DIR)/outrigger $(REGISTRY)/outrigger:$(VERSION) --image-refs $(IMAGE_DIR)/pushed >/dev/null
+	@cat $(IMAGE_DIR)/pushed; echo
+
 .PHONY: docker-build
-docker-build: ## Build the manager image (needs a Docker engine).
-	docker build -t $(IMG) .
+docker-build: ## Build the manager image with a container engine (the Dockerfile; same layout as make image).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
 
 .PHONY: build-installer
 build-installer: manifests generate ## Write dist/install.yaml: every resource needed to install Outrigger.
@@ -150,13 +177,28 @@ uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconf
 	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests ## Deploy the operator to the cluster of the current kubeconfig.
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
+deploy: manifests ## Deploy the operator (config/default with image IMG) to the cluster of the current kubeconfig.
+	@# Through a throwaway overlay, so that the image set leaves config/ as committed;
+	@# config/manager has already renamed the image "controller" to outrigger:dev.
+	@mkdir -p $(LOCALBIN); overlay="$$(mktemp -d $(LOCALBIN)/deploy.XXXXXX)"; trap 'rm -rf "$$overlay"' EXIT; \
+	printf 'resources:\n- %s\n' "$$(realpath --relative-to="$$overlay" config/default)" >"$$overlay/kustomization.yaml"; \
+	(cd "$$overlay" && $(KUSTOMIZE) edit set image outrigger=$(IMG)); \
+	$(KUSTOMIZE) build "$$overlay" | $(KUBECTL) apply --server-side -f -
+
+.PHONY: deploy-local
+deploy-local: ## On the local cluster (make cluster-up): make image, image-push, deploy; waits for both replicas to be Ready.
+	@env="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh env 2>/dev/null)" || \
+		{ echo "deploy-local: the local cluster is not up; start it with make cluster-up (as root)"; exit 1; }; \
+	eval "$$env"; start=$$(date +%s); \
+	$(MAKE) --no-print-directory image-push REGISTRY="$$OUTRIGGER_E2E_REGISTRY"; \
+	KUBECONFIG="$$KUBECONFIG" $(MAKE) --no-print-directory deploy IMG="$$(cat $(IMAGE_DIR)/pushed)" KUBECTL="$$OUTRIGGER_E2E_BIN/kubectl"; \
+	"$$OUTRIGGER_E2E_BIN/kubectl" --kubeconfig "$$KUBECONFIG" -n outrigger-system rollout status deployment/outrigger-controller-manager --timeout=5m; \
+	"$$OUTRIGGER_E2E_BIN/kubectl" --kubeconfig "$$KUBECONFIG" -n outrigger-system get pods -o wide; \
+	echo "deploy-local: $$(( $$(date +%s) - start ))s; export KUBECONFIG=$$KUBECONFIG"
 
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster of the current kubeconfig.
-	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: bundle
 bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile).
@@ -185,12 +227,16 @@ cluster-status: ## Show the e2e cluster's processes and node.
 	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh status
 
 .PHONY: test-e2e
-test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator, tear it down (as root); prints its time.
-	@start=$$(date +%s); status=0; \
+test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator (E2E_OPERATOR=host|deployed), tear it down (as root); prints its time.
+	@case "$(E2E_OPERATOR)" in host|deployed) ;; *) echo "E2E_OPERATOR must be host or deployed"; exit 2 ;; esac; \
+	start=$$(date +%s); status=0; \
 	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh up || status=$$?; \
+	if [ $$status -eq 0 ] && [ "$(E2E_OPERATOR)" = deployed ]; then \
+		$(MAKE) --no-print-directory deploy-local || status=$$?; \
+	fi; \
 	if [ $$status -eq 0 ]; then \
-		go test -tags e2e ./test/e2e/ -count=1 -timeout 30m -v -args -ginkgo.v $(GINKGO_FLAGS) || status=$$?; \
+		E2E_OPERATOR=$(E2E_OPERATOR) go test -tags e2e ./test/e2e/ -count=1 -timeout 30m -v -args -ginkgo.v $(GINKGO_FLAGS) || status=$$?; \
 	fi; \
 	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh down || true; \
-	echo "test-e2e: $$(( $$(date +%s) - start ))s, exit $$status"; \
+	echo "test-e2e ($(E2E_OPERATOR)): $$(( $$(date +%s) - start ))s, exit $$status"; \
 	exit $$status

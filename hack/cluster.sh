@@ -9,19 +9,30 @@
 #
 # What runs (binaries from hack/node-binaries.sh, images from test/e2e/images):
 #   etcd                     http://127.0.0.1:12379 (peer 12380)
-#   kube-apiserver           https://127.0.0.1:16443, client-cert TLS, Node,RBAC, SA keys
+#   kube-apiserver           https://198.18.0.1:16443 (the node IP, so that pods reach it
+#                            through the kubernetes Service), client-cert TLS, Node,RBAC, SA keys
 #   kube-controller-manager  127.0.0.1:10257 (service accounts, Deployments, Jobs, ...)
 #   kube-scheduler           127.0.0.1:10259
 #   containerd               private: own config, root, state, socket under bin/cluster
 #   kubelet                  node "outrigger-node", 198.18.0.1:10250, cgroup root /outrigger
+#   kube-proxy               nftables mode: Service ClusterIPs for pods and the host
+#                            (metrics 127.0.0.1:10249, healthz 127.0.0.1:10256)
+#   registry                 go-containerregistry's (crane registry serve), plain HTTP on
+#                            127.0.0.1:15000, blobs under bin/cluster/registry: where
+#                            `make image-push` puts the operator's image and containerd
+#                            pulls it from (bin/cluster/containerd/certs.d)
 # Fixed ports below 32768, so envtest's random (ephemeral) ports never clash with them.
 #
 # Network, so that no packet leaves the machine: pods sit on bridge outr0 in
-# 198.18.0.0/24 (host-local IPAM, no routes, isGateway false, ipMasq false): their only
-# route is the pod subnet, no default route. The host holds 198.18.0.1 on the bridge
-# (node IP: the kubelet serves there and probes pods from there) and an "unreachable"
-# route for all of 198.18.0.0/15, so service IPs (198.19.0.0/16, clusterDNS 198.19.0.10;
-# there is no kube-proxy) never follow the default route. IP forwarding is left as it is.
+# 198.18.0.0/24 (host-local IPAM, isGateway false, ipMasq false): their routes are the
+# pod subnet and the ClusterIPs (below), no default route. The host holds 198.18.0.1 on the bridge
+# (node IP: the kubelet and the API server serve there, the kubelet probes pods from there)
+# and an "unreachable" route for all of 198.18.0.0/15, so nothing in it ever follows the
+# default route. Pods have one more route, 198.19.0.0/16 (ClusterIPs) via the node IP:
+# kube-proxy's DNAT on the host turns a ClusterIP into a pod IP or the API server's node
+# IP, so Service traffic ends on the host or on the bridge; a ClusterIP without
+# endpoints is refused (the cluster DNS, 198.19.0.10, has none: there is no DNS server).
+# IP forwarding is left as it is: nothing needs it.
 #
 # Everything lives under bin/cluster (CLUSTER_DIR): pki/, kubeconfig (admin), pids/,
 # logs/ (kept after down), cluster.env (what `env` prints).
@@ -42,6 +53,10 @@ CONTAINED=198.18.0.0/15 # nothing in here may follow the default route
 SERVICE_CIDR=198.19.0.0/16
 KUBERNETES_SERVICE_IP=198.19.0.1
 CLUSTER_DNS=198.19.0.10
+REGISTRY_PORT=15000
+REGISTRY=127.0.0.1:$REGISTRY_PORT
+KUBE_PROXY_METRICS_PORT=10249
+KUBE_PROXY_HEALTHZ_PORT=10256
 ETCD_PORT=12379
 ETCD_PEER_PORT=12380
 APISERVER_PORT=16443
@@ -59,13 +74,15 @@ SOCK="$DIR/containerd/containerd.sock"
 KUBELET_DIR="$DIR/kubelet"
 HOST_STATE="$DIR/host-state"
 ENV_FILE="$DIR/cluster.env"
-SERVER="https://127.0.0.1:$APISERVER_PORT"
+SERVER="https://$NODE_IP:$APISERVER_PORT"
 
-START_ORDER=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet)
-# kubelet and containerd first, etcd last.
-STOP_ORDER=(kubelet containerd kube-controller-manager kube-scheduler kube-apiserver etcd)
-# What the kubelet changes unless protectKernelDefaults; restored on down.
-SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+START_ORDER=(etcd kube-apiserver kube-controller-manager kube-scheduler registry containerd kubelet kube-proxy)
+# kube-proxy, the kubelet and containerd first, etcd last.
+STOP_ORDER=(kube-proxy kubelet containerd registry kube-controller-manager kube-scheduler kube-apiserver etcd)
+# What the kubelet (unless protectKernelDefaults) and kube-proxy change; restored on down.
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes
+	net.ipv4.conf.all.route_localnet net.netfilter.nf_conntrack_max net.netfilter.nf_conntrack_tcp_timeout_established
+	net.netfilter.nf_conntrack_tcp_timeout_close_wait net.netfilter.nf_conntrack_tcp_be_liberal)
 # Host paths the kubelet or containerd may create despite their private directories
 # (e.g. /var/lib/kubelet/device-plugins and /var/log/containers are fixed in the
 # kubelet): removed on down when they did not exist before up.
@@ -96,10 +113,19 @@ pid_of() {
 start() {
 	local name="$1"
 	shift
+	start_as "$name" "$BIN/$name" "$@"
+}
+
+# start_as NAME BINARY ARGS...: start for a binary named otherwise (crane runs as the
+# registry); its argv[0] is then NAME, which pid_of checks.
+start_as() {
+	local name="$1" binary="$2" argv0="$2"
+	shift 2
+	[ "$(basename "$binary")" = "$name" ] || argv0="$name"
 	log "starting $name"
 	rm -f "$PIDS/$name.pid"
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDS/$name.pid" "$BIN/$name" "$@" \
+	setsid bash -c 'echo $$ >"$0"; argv0="$1"; shift; exec -a "$argv0" "$@"' "$PIDS/$name.pid" "$argv0" "$binary" "$@" \
 		</dev/null >"$LOGS/$name.log" 2>&1 &
 	local i
 	for i in $(seq 50); do
@@ -204,12 +230,13 @@ make_pki() {
 	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
 		-keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 3650 -subj "/CN=outrigger-e2e-ca" \
 		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
-	cert apiserver "/CN=kube-apiserver" "$server_ext\nsubjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:$KUBERNETES_SERVICE_IP"
+	cert apiserver "/CN=kube-apiserver" "$server_ext\nsubjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:$NODE_IP,IP:$KUBERNETES_SERVICE_IP"
 	cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client_ext"
 	cert admin "/O=system:masters/CN=outrigger-admin" "$client_ext"
 	cert controller-manager "/CN=system:kube-controller-manager" "$client_ext"
 	cert scheduler "/CN=system:kube-scheduler" "$client_ext"
 	cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "$client_ext"
+	cert kube-proxy "/CN=system:kube-proxy" "$client_ext"
 	cert kubelet-serving "/O=system:nodes/CN=system:node:$NODE_NAME" "$server_ext\nsubjectAltName=DNS:$NODE_NAME,DNS:localhost,IP:$NODE_IP,IP:127.0.0.1"
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null
 	openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -217,12 +244,14 @@ make_pki() {
 	kubeconfig "$DIR/kubeconfigs/controller-manager" controller-manager
 	kubeconfig "$DIR/kubeconfigs/scheduler" scheduler
 	kubeconfig "$DIR/kubeconfigs/kubelet" kubelet
+	kubeconfig "$DIR/kubeconfigs/kube-proxy" kube-proxy
 }
 
 # --- configuration files ---------------------------------------------------------
 
 write_configs() {
-	mkdir -p "$DIR/containerd" "$DIR/cni/net.d" "$DIR/cni/ipam" "$DIR/pod-logs" "$KUBELET_DIR"
+	mkdir -p "$DIR/containerd" "$DIR/cni/net.d" "$DIR/cni/ipam" "$DIR/pod-logs" "$KUBELET_DIR" \
+		"$DIR/containerd/certs.d/$REGISTRY" "$DIR/containerd/certs.d/_default" "$DIR/registry"
 	cat >"$DIR/containerd/config.toml" <<EOF
 # containerd of the e2e cluster (hack/cluster.sh): nothing shared with a system containerd.
 version = 4
@@ -249,6 +278,10 @@ disabled_plugins = [
 
   [plugins.'io.containerd.cri.v1.images']
     snapshotter = 'overlayfs'
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      # Hosts by directory: the loopback registry (plain HTTP), and _default for all
+      # others: a closed port on loopback.
+      config_path = '$DIR/containerd/certs.d'
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       sandbox = 'outrigger.test/pause:3.10'
 
@@ -277,8 +310,23 @@ disabled_plugins = [
     stream_server_port = '0'
 EOF
 
+	cat >"$DIR/containerd/certs.d/$REGISTRY/hosts.toml" <<EOF
+# The cluster's registry (hack/cluster.sh): plain HTTP on loopback.
+server = 'http://$REGISTRY'
+
+[host.'http://$REGISTRY']
+  capabilities = ['pull', 'resolve']
+EOF
+	# Any other registry (docker.io for an image named without one, ...): a pull fails at
+	# once on a closed loopback port, with no DNS lookup and no packet off the machine.
+	cat >"$DIR/containerd/certs.d/_default/hosts.toml" <<EOF
+# Every registry but $REGISTRY (hack/cluster.sh): none is reachable from here.
+[host.'http://127.0.0.1:1']
+  capabilities = ['pull', 'resolve']
+EOF
+
 	# isGateway false: the bridge plugin gives the bridge no address and pods no default
-	# route; no IPAM routes either: a pod's only route is its subnet.
+	# route; one IPAM route: ClusterIPs via the node, where kube-proxy translates them.
 	cat >"$DIR/cni/net.d/10-outrigger.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -294,7 +342,7 @@ EOF
         "type": "host-local",
         "dataDir": "$DIR/cni/ipam",
         "ranges": [[{"subnet": "$POD_SUBNET", "rangeStart": "$POD_RANGE_START", "rangeEnd": "$POD_RANGE_END"}]],
-        "routes": []
+        "routes": [{"dst": "$SERVICE_CIDR", "gw": "$NODE_IP"}]
       }
     }
   ]
@@ -347,6 +395,27 @@ evictionHard:
 serializeImagePulls: false
 staticPodPath: ""
 EOF
+
+	cat >"$DIR/kube-proxy-config.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: $DIR/kubeconfigs/kube-proxy
+hostnameOverride: $NODE_NAME
+mode: nftables
+clusterCIDR: $POD_SUBNET
+bindAddress: 127.0.0.1
+metricsBindAddress: 127.0.0.1:$KUBE_PROXY_METRICS_PORT
+healthzBindAddress: 127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT
+# NodePorts on the node IP only, never on the host's other interfaces.
+nodePortAddresses: [$NODE_IP/32]
+# Leave the host's conntrack settings alone (0: do not change them).
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+EOF
 }
 
 # --- host: network, cgroups, sysctls, host paths ---------------------------------
@@ -362,8 +431,10 @@ setup_host() {
 	for p in "${HOST_PATHS[@]}"; do
 		[ -e "$p" ] || echo "created $p" >>"$HOST_STATE"
 	done
+	local v
 	for s in "${SYSCTLS[@]}"; do
-		echo "sysctl $s $(sysctl -n "$s")" >>"$HOST_STATE"
+		# Only those this kernel has (the netfilter ones come with its conntrack).
+		if v="$(sysctl -n "$s" 2>/dev/null)"; then echo "sysctl $s $v" >>"$HOST_STATE"; fi
 	done
 
 	ip link add "$BRIDGE" type bridge
@@ -384,6 +455,11 @@ setup_host() {
 		fi
 	done
 	echo "cgroup $CGROUP_ROOT" >>"$HOST_STATE"
+	# The kubelet makes iptables chains (KUBE-FIREWALL, canaries) wherever iptables is
+	# installed; the tables that do not exist yet are the cluster's to remove on down.
+	if command -v nft >/dev/null; then
+		nft list tables 2>/dev/null | while read -r _ family table; do echo "nft-table $family $table"; done >>"$HOST_STATE"
+	fi
 }
 
 # kill_cgroup_processes: every process left in the node's cgroups (containers).
@@ -425,6 +501,37 @@ unmount_all() {
 		done
 	done
 	log "still mounted: $mounts"
+}
+
+# remove_nft_tables: kube-proxy's nftables tables (it leaves them when it stops), and
+# the iptables(-nft) tables the kubelet created for its chains, when they did not exist
+# before up and hold nothing but KUBE-* chains and jumps to them.
+remove_nft_tables() {
+	command -v nft >/dev/null || return 0
+	local family table
+	for family in ip ip6; do
+		if nft list table "$family" kube-proxy >/dev/null 2>&1; then
+			log "deleting nftables table $family kube-proxy"
+			nft delete table "$family" kube-proxy || true
+		fi
+	done
+	[ -f "$HOST_STATE" ] || return 0
+	for family in ip ip6; do
+		for table in filter nat mangle; do
+			grep -qx "nft-table $family $table" "$HOST_STATE" && continue
+			nft list table "$family" "$table" >/dev/null 2>&1 || continue
+			# Any line but the table's frame, base chain headers, KUBE-* chains, jumps to
+			# them and KUBE-FIREWALL's rule (drop DNATed traffic to 127/8) is someone else's.
+			if nft list table "$family" "$table" 2>/dev/null | sed -E 's/^[[:space:]]+//' |
+				grep -vE '^$|^table |^}$|^#|^type [a-z]+ hook |^chain (KUBE-[A-Z-]+|INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) \{$|jump KUBE-[A-Z-]+$|^ip6? saddr != .* ct status dnat counter packets [0-9]+ bytes [0-9]+ drop$' |
+				grep -q .; then
+				log "leaving nftables table $family $table: it holds more than the kubelet's chains"
+				continue
+			fi
+			log "deleting nftables table $family $table (the kubelet's chains)"
+			nft delete table "$family" "$table" || true
+		done
+	done
 }
 
 teardown_network() {
@@ -538,7 +645,8 @@ any_trace() {
 
 check_ports() {
 	local p busy=""
-	for p in $ETCD_PORT $ETCD_PEER_PORT $APISERVER_PORT $KUBELET_PORT $KUBELET_HEALTHZ_PORT $KCM_PORT $SCHEDULER_PORT; do
+	for p in $ETCD_PORT $ETCD_PEER_PORT $APISERVER_PORT $KUBELET_PORT $KUBELET_HEALTHZ_PORT $KCM_PORT $SCHEDULER_PORT \
+		$REGISTRY_PORT $KUBE_PROXY_METRICS_PORT $KUBE_PROXY_HEALTHZ_PORT; do
 		[ -n "$(ss -Hltn "sport = :$p")" ] && busy+=" $p"
 	done
 	[ -z "$busy" ] || die "ports in use:$busy (see ss -ltnp); is another cluster running?"
@@ -564,7 +672,7 @@ cmd_up() {
 	[ ${#tarballs[@]} -gt 0 ] || die "building the test images failed"
 	check_ports
 
-	rm -rf --one-file-system "$DIR/etcd" "$DIR/containerd" "$KUBELET_DIR" "$DIR/pod-logs" "$DIR/cni" "$PKI" "$DIR/kubeconfigs" "$LOGS"
+	rm -rf --one-file-system "$DIR/etcd" "$DIR/containerd" "$KUBELET_DIR" "$DIR/pod-logs" "$DIR/cni" "$PKI" "$DIR/kubeconfigs" "$LOGS" "$DIR/registry"
 	mkdir -p "$DIR" "$PIDS" "$LOGS"
 	UP_DONE=""
 	trap up_exit EXIT
@@ -581,7 +689,9 @@ cmd_up() {
 		--unsafe-no-fsync=true --log-level=warn
 	wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health" || { check_alive etcd || true; die "etcd not healthy"; }
 
-	start kube-apiserver --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+	# On the node IP: pods reach it there through the kubernetes Service (kube-proxy), as
+	# the lease endpoint reconciler advertises it; the host's clients use it too.
+	start kube-apiserver --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port="$APISERVER_PORT" \
 		--etcd-servers="http://127.0.0.1:$ETCD_PORT" --cert-dir="$PKI/generated" \
 		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
 		--client-ca-file="$PKI/ca.crt" \
@@ -589,7 +699,7 @@ cmd_up() {
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
 		--service-cluster-ip-range="$SERVICE_CIDR" --enable-aggregator-routing=true \
-		--endpoint-reconciler-type=none \
+		--endpoint-reconciler-type=lease \
 		--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
 		--kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP \
 		--profiling=false --v=1
@@ -605,6 +715,10 @@ cmd_up() {
 	start kube-scheduler --kubeconfig="$DIR/kubeconfigs/scheduler" \
 		--authentication-kubeconfig="$DIR/kubeconfigs/scheduler" --authorization-kubeconfig="$DIR/kubeconfigs/scheduler" \
 		--bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false --profiling=false --v=1
+
+	# The registry keeps manifests in memory: a new cluster starts with an empty one.
+	start_as registry "$BIN/crane" registry serve --address="$REGISTRY" --disk="$DIR/registry"
+	wait_for registry 30 curl -sf "http://$REGISTRY/v2/" || { check_alive registry || true; die "registry not answering on $REGISTRY"; }
 
 	start containerd --config="$DIR/containerd/config.toml" --log-level=info
 	wait_for containerd 30 ctr_ version || { check_alive containerd || true; die "containerd not answering on $SOCK"; }
@@ -622,6 +736,9 @@ cmd_up() {
 		check_alive containerd || true
 		die "node $NODE_NAME not Ready after 120s; see $LOGS/kubelet.log"
 	}
+	start kube-proxy --config="$DIR/kube-proxy-config.yaml" --v=1
+	wait_for kube-proxy 60 curl -sf "http://127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT/healthz" ||
+		{ check_alive kube-proxy || true; die "kube-proxy not healthy; see $LOGS/kube-proxy.log"; }
 	for c in kube-controller-manager kube-scheduler; do check_alive "$c" || die "$c exited"; done
 	wait_for kube-controller-manager 60 "${kc[@]}" get serviceaccount default -n default ||
 		die "no default service account; see $LOGS/kube-controller-manager.log"
@@ -639,6 +756,7 @@ OUTRIGGER_E2E_SERVICE_CIDR=$SERVICE_CIDR
 OUTRIGGER_E2E_CONTAINERD_SOCK=$SOCK
 OUTRIGGER_E2E_API_SERVER=$SERVER
 OUTRIGGER_E2E_LOGS=$LOGS
+OUTRIGGER_E2E_REGISTRY=$REGISTRY
 EOF
 	log "up in $((SECONDS - t0))s: node $NODE_NAME Ready; kubectl is $BIN/kubectl"
 	echo "$KUBECONFIG_PATH"
@@ -659,9 +777,12 @@ cmd_down() {
 	need_root
 	known_bin
 	local c
+	stop kube-proxy
 	stop kubelet 30
+	remove_nft_tables
 	kill_containers
 	stop containerd 15
+	stop registry
 	kill_shims
 	kill_cgroup_processes
 	remove_cgroups
@@ -676,7 +797,8 @@ cmd_down() {
 	restore_host
 	if [ -d "$DIR" ]; then
 		rm -rf --one-file-system "$DIR/etcd" "$DIR/containerd" "$KUBELET_DIR" "$DIR/pod-logs" "$DIR/cni" \
-			"$PKI" "$DIR/kubeconfigs" "$KUBECONFIG_PATH" "$ENV_FILE" "$PIDS" "$DIR/resolv.conf" "$DIR/kubelet-config.yaml"
+			"$PKI" "$DIR/kubeconfigs" "$KUBECONFIG_PATH" "$ENV_FILE" "$PIDS" "$DIR/resolv.conf" "$DIR/kubelet-config.yaml" \
+			"$DIR/kube-proxy-config.yaml" "$DIR/registry"
 	fi
 	log "down"
 }

@@ -3,16 +3,20 @@
 #
 #   kube-apiserver, etcd, kubectl          from hack/envtest.sh (setup-envtest's store)
 #   kubelet, kube-scheduler,
-#   kube-controller-manager                built from k8s.io/kubernetes, the same wrapper
+#   kube-controller-manager, kube-proxy    built from k8s.io/kubernetes, the same wrapper
 #                                          module and build cache as kube-apiserver
 #   containerd, containerd-shim-runc-v2,
 #   ctr                                    built from github.com/containerd/containerd/v2
-#   runc, CNI plugins (/usr/lib/cni)       Debian packages, installed with apt when absent
+#   crane (the cluster's registry)         built from go-containerregistry, the version
+#                                          hack/image/go.mod pins
+#   runc, CNI plugins (/usr/lib/cni),
+#   nft (kube-proxy's nftables mode)       Debian packages, installed with apt when absent
 #
 # Builds land in versioned stores shared by every clone on the machine and are reused:
 #   ${OUTRIGGER_STORE:-${XDG_DATA_HOME:-~/.local/share}/outrigger}/node/<k8s>-<os>-<arch>
 #   ${OUTRIGGER_STORE:-...}/containerd/<containerd>-<os>-<arch>
-# bin/node/<k8s>-<os>-<arch> is a directory of links to all nine binaries.
+#   ${OUTRIGGER_STORE:-...}/crane/<go-containerregistry>-<os>-<arch>
+# bin/node/<k8s>-<os>-<arch> is a directory of links to all eleven binaries.
 #
 # The last line of output is that directory.
 set -euo pipefail
@@ -27,8 +31,10 @@ PLATFORM="${K8S_VERSION}-${GOOS}-${GOARCH}"
 STORE="${OUTRIGGER_STORE:-${XDG_DATA_HOME:-$HOME/.local/share}/outrigger}"
 K8S_DEST="$STORE/node/$PLATFORM"
 CTRD_DEST="$STORE/containerd/${CONTAINERD_VERSION}-${GOOS}-${GOARCH}"
-K8S_BINARIES=(kubelet kube-scheduler kube-controller-manager)
+K8S_BINARIES=(kubelet kube-scheduler kube-controller-manager kube-proxy)
 CTRD_BINARIES=(containerd containerd-shim-runc-v2 ctr)
+GGCR_VERSION="$(sed -n 's#^[[:space:]]*github.com/google/go-containerregistry \(v[^ ]*\).*#\1#p' "$ROOT/hack/image/go.mod")"
+CRANE_DEST="$STORE/crane/${GGCR_VERSION}-${GOOS}-${GOARCH}"
 
 log() { echo "node-binaries: $*" >&2; }
 
@@ -58,6 +64,7 @@ apt_packages() {
 	[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
 		missing+=(containernetworking-plugins)
 	command -v ip >/dev/null || missing+=(iproute2)
+	command -v nft >/dev/null || missing+=(nftables)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" = 0 ] || { log "missing ${missing[*]}: install them as root (apt-get install ${missing[*]})"; exit 1; }
 	log "apt-get install ${missing[*]}"
@@ -92,6 +99,7 @@ package tools
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubelet"
 )
@@ -107,7 +115,8 @@ GO
 		cd "$work/k8s"
 		GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
 		GOFLAGS=-mod=mod CGO_ENABLED=0 go build -tags tools -trimpath -ldflags "$ldflags" -o "$stage/" \
-			k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-controller-manager
+			k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-controller-manager \
+			k8s.io/kubernetes/cmd/kube-proxy
 	)
 	complete "$stage" "${K8S_BINARIES[@]}" || { log "build did not produce ${K8S_BINARIES[*]}"; exit 1; }
 	install_into "$stage" "$K8S_DEST" "${K8S_BINARIES[@]}"
@@ -131,6 +140,17 @@ build_containerd() {
 	log "installed ${CTRD_BINARIES[*]} into $CTRD_DEST in $((SECONDS - start))s"
 }
 
+# --- crane -----------------------------------------------------------------------
+build_crane() {
+	local work="$1" start=$SECONDS
+	mkdir -p "$work"
+	log "building crane $GGCR_VERSION (under a minute)"
+	# From hack/image's module, so its go.sum pins it.
+	(cd "$ROOT/hack/image" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/crane" github.com/google/go-containerregistry/cmd/crane)
+	install_into "$work" "$CRANE_DEST" crane
+	log "installed crane into $CRANE_DEST in $((SECONDS - start))s"
+}
+
 apt_packages
 
 # kube-apiserver, etcd, kubectl: hack/envtest.sh's contract (last line is their folder).
@@ -150,9 +170,16 @@ else
 	build_containerd "$WORK/containerd-build"
 fi
 
+if complete "$CRANE_DEST" crane; then
+	log "reusing $CRANE_DEST"
+else
+	build_crane "$WORK/crane-build"
+fi
+
 OUT="$LOCALBIN/node/$PLATFORM"
 mkdir -p "$OUT"
 for b in kube-apiserver etcd kubectl; do ln -sfn "$ENVTEST_DIR/$b" "$OUT/$b"; done
 for b in "${K8S_BINARIES[@]}"; do ln -sfn "$K8S_DEST/$b" "$OUT/$b"; done
 for b in "${CTRD_BINARIES[@]}"; do ln -sfn "$CTRD_DEST/$b" "$OUT/$b"; done
+ln -sfn "$CRANE_DEST/crane" "$OUT/crane"
 echo "$OUT"

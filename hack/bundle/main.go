@@ -68,6 +68,8 @@ const (
 	// webhookCertSecret is the Secret config/default adds for --cert-management=self
 	// (main.go's --webhook-cert-secret default, with the kustomize name prefix).
 	webhookCertSecret = "outrigger-webhook-cert"
+	// webhookCertVolume mounts webhookCertSecret into the manager (config/default).
+	webhookCertVolume = "webhook-cert"
 	// externalCerts makes the manager use the certificate OLM mounts at
 	// /tmp/k8s-webhook-server/serving-certs (main.go's --webhook-cert-dir default)
 	// instead of generating its own and patching the webhook configurations, which OLM
@@ -414,9 +416,19 @@ func installDeployments(in *inputs, image string) ([]any, []string, error) {
 			args, _, _ := unstructured.NestedStringSlice(c, "args")
 			args = slices.DeleteFunc(args, func(a string) bool { return strings.HasPrefix(a, "--cert-management=") })
 			c["args"] = toAnySlice(append(args, externalCerts))
+			// OLM mounts its own certificate where config/default mounts the Secret.
+			if mounts, ok, _ := unstructured.NestedSlice(c, "volumeMounts"); ok {
+				c["volumeMounts"] = slices.DeleteFunc(mounts, func(m any) bool { return m.(map[string]any)[nameKey] == webhookCertVolume })
+			}
 		}
 		if !found {
 			return nil, nil, fmt.Errorf("deployment %s has no container %q", d.Name, managerContainer)
+		}
+		if volumes, ok, _ := unstructured.NestedSlice(spec, "template", "spec", "volumes"); ok {
+			volumes = slices.DeleteFunc(volumes, func(v any) bool { return v.(map[string]any)[nameKey] == webhookCertVolume })
+			if err := unstructured.SetNestedSlice(spec, volumes, "template", "spec", "volumes"); err != nil {
+				return nil, nil, err
+			}
 		}
 		if err := unstructured.SetNestedSlice(spec, containers, "template", "spec", "containers"); err != nil {
 			return nil, nil, err

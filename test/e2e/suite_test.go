@@ -19,6 +19,12 @@ limitations under the License.
 // Package e2e runs Outrigger against a real node — kubelet, containerd, runc — so that
 // start order, in-place restarts, resizes and termination order are Kubernetes' own.
 // `make test-e2e` brings the node up, runs these specs and tears it down.
+//
+// E2E_OPERATOR says which operator the specs test: "host" (the default) runs the
+// manager binary on this machine with cluster-admin credentials, its webhooks registered
+// by URL, as `make run` does; "deployed" tests the operator `make deploy-local` installed
+// from its image and config/default: two replicas behind the webhook Service, under its
+// own ServiceAccount and RBAC, in a namespace enforcing Pod Security "restricted".
 package e2e
 
 import (
@@ -26,11 +32,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,9 +57,34 @@ var (
 	node      *cluster.Cluster
 	cfg       *rest.Config
 	k8sClient client.Client
-	// operator is the manager the suite runs; specs may kill it and run it again.
-	operator *utiltesting.LocalOperator
+	// operator is the operator under test; specs may crash it.
+	operator operatorUnderTest
+	// deployed is E2E_OPERATOR=deployed: the operator runs as config/default's pods.
+	deployed = os.Getenv("E2E_OPERATOR") == "deployed"
+	// managerLogs follows the deployed manager pods' logs over the whole suite.
+	managerLogs *podLogs
 )
+
+// operatorNamespace is where both kinds of operator live (config/default's namespace).
+const operatorNamespace = "outrigger-system"
+
+// operatorUnderTest is the operator as specs break it.
+type operatorUnderTest interface {
+	// Crash ends the active manager abruptly, as an OOM kill or a node failure would (no
+	// shutdown, no lease released), and lets a manager come back.
+	Crash(ctx context.Context) error
+}
+
+// hostOperator is the manager binary on this machine: Crash kills it and starts it again.
+type hostOperator struct{ *utiltesting.LocalOperator }
+
+func (o hostOperator) Crash(ctx context.Context) error {
+	if err := o.Kill(); err != nil {
+		return err
+	}
+	_, err := o.Run(ctx, k8sClient)
+	return err
+}
 
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -72,20 +106,54 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	if deployed {
+		By("testing the operator make deploy-local installed: config/default's Deployment")
+		Eventually(func(g Gomega) {
+			d := &appsv1.Deployment{}
+			g.Expect(k8sClient.Get(ctx, managerDeployment, d)).To(Succeed(), "deploy it first: make deploy-local")
+			g.Expect(d.Status.ReadyReplicas).To(BeEquivalentTo(2))
+		}).WithTimeout(3 * time.Minute).Should(Succeed())
+		managerLogs = followPodLogs(ctx, operatorNamespace, managerLabels, "manager")
+		operator = deployedOperator{}
+		return
+	}
+
 	By("running the operator against it, as make run does")
 	manager := filepath.Join(root, "bin", "manager")
 	_, err = os.Stat(manager)
 	Expect(err).NotTo(HaveOccurred(), "build the manager first: make build")
-	operator = &utiltesting.LocalOperator{
-		Manager: manager, Kubeconfig: node.Kubeconfig, Namespace: "outrigger-system",
+	local := &utiltesting.LocalOperator{
+		Manager: manager, Kubeconfig: node.Kubeconfig, Namespace: operatorNamespace,
 		CertDir: GinkgoT().TempDir(), WebhookPort: freePort(), ProbePort: freePort(), Output: GinkgoWriter,
 	}
-	Expect(operator.Install(ctx, k8sClient, filepath.Join(root, "config"))).To(Succeed())
-	_, err = operator.Run(ctx, k8sClient)
+	Expect(local.Install(ctx, k8sClient, filepath.Join(root, "config"))).To(Succeed())
+	_, err = local.Run(ctx, k8sClient)
 	Expect(err).NotTo(HaveOccurred())
+	operator = hostOperator{local}
 })
 
 var _ = AfterSuite(func() {
+	if managerLogs != nil {
+		// The manager's RBAC is enough for everything the suite made it do: an API call
+		// it was refused shows in its log (a client error, a failed watch or list).
+		lines := managerLogs.stop()
+		GinkgoWriter.Printf("followed %d lines of manager logs\n", len(lines))
+		Expect(lines).NotTo(BeEmpty(), "no manager log was read")
+		// The authorizer's refusal names the ServiceAccount: `... is forbidden: User
+		// "system:serviceaccount:..." cannot list resource ...` (quotes escaped in JSON).
+		denied := regexp.MustCompile(`forbidden: User \\?"` + regexp.QuoteMeta(managerSA) + `\\?" cannot`)
+		var forbidden []string
+		for _, l := range lines {
+			switch {
+			case denied.MatchString(l):
+				forbidden = append(forbidden, l)
+			case strings.Contains(strings.ToLower(l), "forbidden"):
+				// Refused by admission (a policy on the request), not by RBAC: shown, not failed.
+				GinkgoWriter.Printf("manager log, forbidden but not by RBAC: %s\n", l)
+			}
+		}
+		Expect(forbidden).To(BeEmpty(), "the manager was refused API calls: its RBAC (config/rbac) is not enough")
+	}
 	if cancel != nil {
 		cancel()
 	}

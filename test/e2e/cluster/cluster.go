@@ -52,10 +52,11 @@ type Cluster struct {
 	Node             string // the node's name
 	NodeIP           string // the node's InternalIP, on the pod bridge
 	PodSubnet        string // every pod IP is in it
-	ServiceCIDR      string // ClusterIPs: allocated, but nothing routes them (no kube-proxy)
+	ServiceCIDR      string // ClusterIPs: pods route them to the node, kube-proxy translates them
 	ContainerdSocket string // the private containerd (namespace k8s.io)
-	APIServer        string // https://127.0.0.1:<port>
+	APIServer        string // https://<NodeIP>:<port>
 	Logs             string // one <component>.log per process, kept after Down
+	Registry         string // the registry containerd pulls from: 127.0.0.1:<port>
 
 	moduleRoot string
 }
@@ -106,6 +107,7 @@ func Get(ctx context.Context, moduleRoot string) (*Cluster, error) {
 		ContainerdSocket: kv["OUTRIGGER_E2E_CONTAINERD_SOCK"],
 		APIServer:        kv["OUTRIGGER_E2E_API_SERVER"],
 		Logs:             kv["OUTRIGGER_E2E_LOGS"],
+		Registry:         kv["OUTRIGGER_E2E_REGISTRY"],
 		moduleRoot:       moduleRoot,
 	}
 	if c.Kubeconfig == "" || c.BinDir == "" {
