@@ -17,6 +17,9 @@ limitations under the License.
 package integration
 
 import (
+	"slices"
+	"sync"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -248,6 +251,37 @@ var _ = Describe("Admission you can trust", func() {
 			set := utiltesting.MakeSidecarSet("good-" + ns.Name).MatchLabels(selector).Sidecar(sidecar().Obj()).Obj()
 			Expect(k8sClient.Create(ctx, set)).To(Succeed())
 		})
+
+		It("still validates the pods when the operator's namespace enforces Pod Security restricted, as config/default's does", func() {
+			operatorNS := &corev1.Namespace{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: operatorNamespace}, operatorNS)).To(Succeed())
+			patch := client.MergeFrom(operatorNS.DeepCopy())
+			if operatorNS.Labels == nil {
+				operatorNS.Labels = map[string]string{}
+			}
+			operatorNS.Labels["pod-security.kubernetes.io/enforce"] = "restricted"
+			Expect(k8sClient.Patch(ctx, operatorNS, patch)).To(Succeed())
+			DeferCleanup(func() {
+				current := &corev1.Namespace{}
+				Expect(k8sClient.Get(ctx, client.ObjectKey{Name: operatorNamespace}, current)).To(Succeed())
+				patch := client.MergeFrom(current.DeepCopy())
+				delete(current.Labels, "pod-security.kubernetes.io/enforce")
+				Expect(k8sClient.Patch(ctx, current, patch)).To(Succeed())
+			})
+			warnings := &warningRecorder{}
+			warnCfg := *cfg
+			warnCfg.WarningHandler = warnings
+			warnClient, err := client.New(&warnCfg, client.Options{Scheme: scheme.Scheme})
+			Expect(err).NotTo(HaveOccurred())
+
+			By("a valid set whose plain sidecar restricted would refuse: accepted, its pods validated")
+			Expect(warnClient.Create(ctx, utiltesting.MakeSidecarSet("plain-"+ns.Name).MatchLabels(selector).Sidecar(sidecar().Obj()).Obj())).To(Succeed())
+			Expect(warnings.all()).NotTo(ContainElement(ContainSubstring("not validated")))
+			By("an invalid one: refused at its field")
+			bad := utiltesting.MakeSidecarSet("badport-" + ns.Name).MatchLabels(selector).Sidecar(sidecar().Obj()).Obj()
+			bad.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 70000}}
+			Expect(warnClient.Create(ctx, bad)).To(MatchError(ContainSubstring("spec.containers[0].ports[0].containerPort")))
+		})
 	})
 
 	Context("pod-level resources", func() {
@@ -334,3 +368,21 @@ var _ = Describe("Admission you can trust", func() {
 			To(MatchError(ContainSubstring(`also declares a container named "extra"`)))
 	})
 })
+
+// warningRecorder keeps the warnings the API server sends a client.
+type warningRecorder struct {
+	mu       sync.Mutex
+	messages []string
+}
+
+func (w *warningRecorder) HandleWarningHeader(_ int, _ string, message string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.messages = append(w.messages, message)
+}
+
+func (w *warningRecorder) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.messages)
+}
