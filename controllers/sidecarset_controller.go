@@ -29,7 +29,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -177,7 +176,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if len(plan.Continue) > 0 || len(plan.Start) > 0 {
 		// A rollout's next step (a drain that ended, a batch to start) goes ahead of the
 		// count-only passes its pods' events bring to the other sets.
-		res.Priority = ptr.To(rolloutPriority)
+		res.Priority = new(rolloutPriority)
 	}
 	return res, nil
 }

@@ -27,7 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
-	"k8s.io/utils/ptr"
 )
 
 func requests(cpu, memory string) corev1.ResourceList {
@@ -43,8 +42,8 @@ func fullPod(name string) *corev1.Pod {
 			Labels:      map[string]string{"app": "web", "sidecars.outrigger.dev/injected": "true"},
 			Annotations: map[string]string{"sidecars.outrigger.dev/injected": `{"mesh":{"revision":"mesh-1"}}`},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate,
-				FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{}}`)}}},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9", UID: "rs", Controller: ptr.To(true)}},
+				FieldsV1: metav1.NewFieldsV1(`{"f:status":{}}`)}},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9", UID: "rs", Controller: new(true)}},
 		},
 		Spec: corev1.PodSpec{
 			InitContainers: []corev1.Container{{
@@ -71,7 +70,7 @@ func fullPod(name string) *corev1.Pod {
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 			PodIP:      "198.18.0.20",
 			InitContainerStatuses: []corev1.ContainerStatus{{
-				Name: "proxy", Ready: true, Started: ptr.To(true), RestartCount: 1,
+				Name: "proxy", Ready: true, Started: new(true), RestartCount: 1,
 				Image: "example.com/proxy:v1", ImageID: "example.com/proxy@sha256:1", ContainerID: "containerd://p1",
 				State:              corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
 				Resources:          &corev1.ResourceRequirements{Requests: requests("10m", "32Mi")},
@@ -94,7 +93,7 @@ func TestTrim(t *testing.T) {
 			Name: "web-1", Namespace: "shop", UID: "uid-" + "name", ResourceVersion: "42",
 			Labels:          map[string]string{"app": "web", "sidecars.outrigger.dev/injected": "true"},
 			Annotations:     map[string]string{"sidecars.outrigger.dev/injected": `{"mesh":{"revision":"mesh-1"}}`},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9", UID: "rs", Controller: ptr.To(true)}},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9", UID: "rs", Controller: new(true)}},
 		},
 		Spec: corev1.PodSpec{
 			InitContainers: []corev1.Container{{
@@ -111,7 +110,7 @@ func TestTrim(t *testing.T) {
 			Phase:      corev1.PodRunning,
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 			InitContainerStatuses: []corev1.ContainerStatus{{
-				Name: "proxy", Ready: true, Started: ptr.To(true), RestartCount: 1,
+				Name: "proxy", Ready: true, Started: new(true), RestartCount: 1,
 				Image: "example.com/proxy:v1", ImageID: "example.com/proxy@sha256:1", ContainerID: "containerd://p1",
 				State:     corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
 				Resources: &corev1.ResourceRequirements{Requests: requests("10m", "32Mi")},

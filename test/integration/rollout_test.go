@@ -669,9 +669,12 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 				g.Expect(podIsReady(p)).To(BeTrue(), "pod %s", name)
 			}
 		}).WithTimeout(20 * time.Second).Should(Succeed())
-		var events eventsv1List
-		Expect(k8sClient.List(ctx, &events.EventList, client.InNamespace(ns.Name))).To(Succeed())
-		Expect(events.notesFor(sidecarsv1alpha1.ReasonLeftSidecarSet)).To(HaveLen(2))
+		// The event follows the release's one write, sent asynchronously.
+		Eventually(func(g Gomega) {
+			var events eventsv1List
+			g.Expect(k8sClient.List(ctx, &events.EventList, client.InNamespace(ns.Name))).To(Succeed())
+			g.Expect(events.notesFor(sidecarsv1alpha1.ReasonLeftSidecarSet)).To(HaveLen(2))
+		}).Should(Succeed())
 	})
 
 	It("completes a rollout although a finished Job pod and never-injected pods share the selector", func() {
