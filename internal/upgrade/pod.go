@@ -390,6 +390,10 @@ var resizeFloor = map[corev1.ResourceName]resource.Quantity{
 // resources, computed from the app as it runs now (PolicyResources), moved past the
 // hysteresis: the app was resized in place and they follow it.
 func Drift(pod *corev1.Pod, set string, spec revision.Spec) []string {
+	if !slices.ContainsFunc(spec.Containers, func(c sidecarsv1alpha1.SidecarContainer) bool { return c.ResourcesPolicy != nil }) {
+		// Nothing follows the app: no record to parse (every pass asks, for every pod).
+		return nil
+	}
 	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
 	if err != nil {
 		return nil
