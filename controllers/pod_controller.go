@@ -166,11 +166,11 @@ const recordedSetIndex = "outrigger.recordedSet"
 
 // indexRecordedSets is the recordedSetIndex of a cached pod.
 func indexRecordedSets(obj client.Object) []string {
-	records, err := sidecarsv1alpha1.ParseInjectionRecords(obj.GetAnnotations())
+	recorded, err := injectionRecords.of(obj.GetAnnotations()[sidecarsv1alpha1.InjectedAnnotation])
 	if err != nil {
 		return nil
 	}
-	return slices.Sorted(maps.Keys(records))
+	return slices.Sorted(maps.Keys(recorded))
 }
 
 // indexUpgradingSet is the upgradingSetIndex of a cached pod.

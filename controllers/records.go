@@ -36,6 +36,10 @@ type recordsOrError struct {
 	err     error
 }
 
+// injectionRecords is the memo every reader of cached pods' records shares: the SidecarSet
+// passes and the index of pods by recorded set, which runs on every pod event.
+var injectionRecords recordsMemo
+
 // recordsMemoSize bounds the memo; past it, it starts over.
 const recordsMemoSize = 4096
 

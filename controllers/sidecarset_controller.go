@@ -78,8 +78,6 @@ type SidecarSetReconciler struct {
 	statusWritten sync.Map
 	// rolling holds the sets whose last pass left pods to upgrade (upgrade.SetsToWake).
 	rolling sync.Map
-	// records keeps parsed injection records: pods of one workload share their record.
-	records recordsMemo
 }
 
 // isRolling says whether set's last pass left pods to upgrade.
@@ -314,15 +312,15 @@ func (r *SidecarSetReconciler) observePod(ctx context.Context, set *sidecarsv1al
 	if pod != nil {
 		annotations = pod.Annotations
 	}
-	records, err := r.records.of(annotations[sidecarsv1alpha1.InjectedAnnotation])
+	recorded, err := injectionRecords.of(annotations[sidecarsv1alpha1.InjectedAnnotation])
 	if err != nil {
 		return o, false
 	}
-	rec, recorded := records[set.Name]
+	rec, ok := recorded[set.Name]
 	switch {
-	case recorded && pod == nil:
+	case ok && pod == nil:
 		return o, false // a record on a pod without the injected label: the pod left Outrigger
-	case recorded:
+	case ok:
 		o.Record = &rec
 		o.Pod, o.Meta = pod, &pod.ObjectMeta
 		if o.State, err = upgrade.ParseState(pod); err != nil {

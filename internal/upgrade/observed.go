@@ -201,15 +201,15 @@ func SetsToWake(old, new *corev1.Pod, rolling func(set string) bool) []string {
 			names = append(names, name)
 		}
 	}
-	for _, p := range []*corev1.Pod{old, new} {
-		if s, err := ParseState(p); err == nil && s != nil {
+	oldState, _ := ParseState(old)
+	newState, _ := ParseState(new)
+	for _, s := range []*State{oldState, newState} {
+		if s != nil {
 			add(s.Set)
 		}
 	}
 	oldRecords, _ := sidecarsv1alpha1.ParseInjectionRecords(old.Annotations)
 	newRecords, _ := sidecarsv1alpha1.ParseInjectionRecords(new.Annotations)
-	oldState, _ := ParseState(old)
-	newState, _ := ParseState(new)
 	all := concernsEverySet(old, new)
 	for _, records := range []sidecarsv1alpha1.InjectionRecords{oldRecords, newRecords} {
 		for _, name := range sortedKeys(records) {
