@@ -165,12 +165,16 @@ func (r *PodReconciler) now() time.Time {
 const recordedSetIndex = "outrigger.recordedSet"
 
 // indexRecordedSets is the recordedSetIndex of a cached pod.
-func indexRecordedSets(obj client.Object) []string {
-	recorded, err := injectionRecords.of(obj.GetAnnotations()[sidecarsv1alpha1.InjectedAnnotation])
-	if err != nil {
-		return nil
+func indexRecordedSets(obj any) ([]string, error) {
+	pod, ok := obj.(client.Object)
+	if !ok {
+		return nil, nil
 	}
-	return slices.Sorted(maps.Keys(recorded))
+	recorded, err := injectionRecords.of(pod.GetAnnotations()[sidecarsv1alpha1.InjectedAnnotation])
+	if err != nil {
+		return nil, nil // a record that does not parse records no set
+	}
+	return slices.Sorted(maps.Keys(recorded)), nil
 }
 
 // indexUpgradingSet is the upgradingSetIndex of a cached pod.

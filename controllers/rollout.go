@@ -78,7 +78,8 @@ type actor struct {
 	target upgrade.Target
 	now    time.Time
 	report *report
-	// awaitingCache are pods whose upgrade this process began, not in the cache yet.
+	// awaitingCache are pods whose cached copy predates this process's last write to
+	// them (their upgrade's beginning included): not driven until the cache catches up.
 	awaitingCache map[string]bool
 
 	// mu guards what follows: the pass drives its pods side by side.
@@ -207,7 +208,16 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 	pod, state := o.Pod.DeepCopy(), o.State
 	log := ctrl.LoggerFrom(ctx).WithValues("pod", klog.KObj(pod))
 	strategy := &a.set.Spec.UpdateStrategy
+	// The versions this pass's writes replace: until the cache shows another, later
+	// passes leave the pod alone rather than redo a step (plannerPods).
+	var replaced []string
+	defer func() {
+		a.r.expectations.Wrote(a.set.Name, client.ObjectKeyFromObject(pod).String(), replaced, pod.ResourceVersion, a.now)
+	}()
 	for range 6 {
+		if v := pod.ResourceVersion; len(replaced) == 0 || replaced[len(replaced)-1] != v {
+			replaced = append(replaced, v)
+		}
 		step := upgrade.Next(upgrade.Input{
 			Pod: pod, State: state, Set: a.set.Name, Spec: a.spec, Target: a.target,
 			DrainSeconds: strategy.Drain.EffectiveSeconds(), ProgressDeadline: strategy.EffectiveProgressDeadline(), Now: a.now,

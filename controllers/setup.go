@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -35,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/cacheview"
 	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/podcache"
 	"github.com/outrigger-dev/outrigger/internal/upgrade"
@@ -80,24 +82,35 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, upgradingSetIndex, indexUpgradingSet); err != nil {
 		return err
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, recordedSetIndex, indexRecordedSets); err != nil {
+	ctx := context.Background()
+	pods, err := cacheview.New(ctx, mgr.GetCache(), &corev1.Pod{}, toolscache.Indexers{recordedSetIndex: indexRecordedSets})
+	if err != nil {
+		return err
+	}
+	podMeta := &metav1.PartialObjectMetadata{}
+	podMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
+	podMetas, err := cacheview.New(ctx, podMetadata, podMeta, cacheview.LabelIndexers())
+	if err != nil {
+		return err
+	}
+	sets, err := cacheview.New(ctx, mgr.GetCache(), &sidecarsv1alpha1.SidecarSet{}, nil)
+	if err != nil {
 		return err
 	}
 	r := &SidecarSetReconciler{
 		Client:            mgr.GetClient(),
-		PodMetadata:       podMetadata,
+		Pods:              pods,
+		PodMetadata:       podMetas,
 		APIReader:         mgr.GetAPIReader(),
 		Recorder:          mgr.GetEventRecorder("outrigger-sidecarset"),
 		OperatorNamespace: opts.OperatorNamespace,
 	}
-	podMeta := &metav1.PartialObjectMetadata{}
-	podMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&sidecarsv1alpha1.SidecarSet{}).
 		Owns(&appsv1.ControllerRevision{}).
 		Watches(&corev1.Pod{}, injectedPodHandler(r.isRolling)).
 		WatchesRawSource(source.Kind(podMetadata, podMeta,
-			handler.TypedEnqueueRequestsFromMapFunc(setsSelecting(r.Client, &inject.Selectors{})))).
+			handler.TypedEnqueueRequestsFromMapFunc(setsSelecting(sets, &inject.Selectors{})))).
 		// Passes of different sets run side by side (one set is never reconciled twice
 		// at once); writes to a shared pod carry its resourceVersion, so two sets never
 		// both begin upgrading it.
@@ -194,25 +207,22 @@ func setsOfInjectedPod(_ context.Context, obj client.Object) []reconcile.Request
 // setsSelecting maps a pod that no set injected to the sets that select it, which
 // count it as missing. Every such pod event matches every set: selectors keeps them
 // parsed (docs/benchmarks.md).
-func setsSelecting(c client.Reader, selectors *inject.Selectors) func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
-	return func(ctx context.Context, pod *metav1.PartialObjectMetadata) []reconcile.Request {
+func setsSelecting(sets *cacheview.View[*sidecarsv1alpha1.SidecarSet], selectors *inject.Selectors) func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
+	return func(_ context.Context, pod *metav1.PartialObjectMetadata) []reconcile.Request {
 		if pod.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
 			return nil // the typed pod watch has it
 		}
-		var sets sidecarsv1alpha1.SidecarSetList
-		if err := c.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
-			return nil
-		}
-		selectors.Retain(sets.Items)
+		all := sets.List()
+		selectors.Retain(all)
 		var reqs []reconcile.Request
-		for i := range sets.Items {
-			sel, err := selectors.Of(&sets.Items[i])
+		for _, set := range all {
+			sel, err := selectors.Of(set)
 			if err != nil {
 				continue
 			}
 			// The pod selector only: the pass checks the namespace.
 			if sel.MatchesLabels(pod.Labels) {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: set.Name}})
 			}
 		}
 		return reqs

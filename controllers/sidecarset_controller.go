@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/cacheview"
 	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/metrics"
 	"github.com/outrigger-dev/outrigger/internal/revision"
@@ -59,8 +60,11 @@ import (
 type SidecarSetReconciler struct {
 	// Client reads from the manager's cache (pods: only those labelled injected) and writes.
 	Client client.Client
-	// PodMetadata is a metadata-only view of every pod, to find pods never injected.
-	PodMetadata client.Reader
+	// Pods is the store of the typed pod cache (injected pods), indexed by recorded set.
+	Pods *cacheview.View[*corev1.Pod]
+	// PodMetadata is the store of a metadata-only view of every pod, indexed by label,
+	// to find the pods a set selects that it never injected.
+	PodMetadata *cacheview.View[*metav1.PartialObjectMetadata]
 	// APIReader reads past the cache: the kubelet's events about a failed upgrade, and
 	// the budgets whose disruption a finished upgrade releases.
 	APIReader         client.Reader
@@ -252,10 +256,8 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 	if err != nil {
 		return nil
 	}
-	metas := &metav1.PartialObjectMetadataList{}
-	metas.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-	// Read only: the list shares the cache's objects.
-	if err := r.PodMetadata.List(ctx, metas, client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+	metas, err := r.PodMetadata.Selecting(sel)
+	if err != nil {
 		log.Error(err, "Cannot list pods")
 		return nil
 	}
@@ -264,19 +266,18 @@ func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha
 		log.Error(err, "Cannot list namespaces")
 		return nil
 	}
-	recorded := &corev1.PodList{}
-	if err := r.Client.List(ctx, recorded, client.MatchingFields{recordedSetIndex: set.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	recorded, err := r.Pods.ByIndex(recordedSetIndex, set.Name)
+	if err != nil {
 		log.Error(err, "Cannot list the pods the set injected")
 		return nil
 	}
-	injected := make(map[types.NamespacedName]*corev1.Pod, len(recorded.Items))
-	for i := range recorded.Items {
-		injected[client.ObjectKeyFromObject(&recorded.Items[i])] = &recorded.Items[i]
+	injected := make(map[types.NamespacedName]*corev1.Pod, len(recorded))
+	for _, pod := range recorded {
+		injected[client.ObjectKeyFromObject(pod)] = pod
 	}
 
 	out := map[string]upgrade.Observed{}
-	for i := range metas.Items {
-		m := &metas.Items[i]
+	for _, m := range metas {
 		ns, ok := nsByName[m.Namespace]
 		if !ok || !selects(setSelector, &corev1.Pod{ObjectMeta: m.ObjectMeta}, ns, r.OperatorNamespace) {
 			continue
@@ -300,13 +301,9 @@ func (r *SidecarSetReconciler) observePod(ctx context.Context, set *sidecarsv1al
 	annotations := m.Annotations
 	pod := cached
 	if pod == nil && m.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
-		pod = &corev1.Pod{}
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(m), pod); err != nil {
-			// NotFound: the pod cache lags the metadata view; the pod event brings us back.
-			if !apierrors.IsNotFound(err) {
-				ctrl.LoggerFrom(ctx).Error(err, "Cannot read a pod; it waits for the next pass", "pod", klog.KObj(m))
-			}
-			return o, false
+		var found bool
+		if pod, found = r.Pods.Get(m.Namespace + "/" + m.Name); !found {
+			return o, false // the pod cache lags the metadata view; the pod event brings us back
 		}
 	}
 	if pod != nil {
@@ -357,9 +354,9 @@ func namespacesByName(ctx context.Context, c client.Reader) (map[string]*metav1.
 }
 
 // plannerPods is what the planner needs of each pod; awaitingCache holds the pods whose
-// upgrade this process began and the cache does not show yet: counted as upgrading,
-// but not driven from a copy that predates the upgrade's first write (it would only
-// conflict).
+// cached copy predates this process's last write to them (it would only conflict):
+// not driven now. Those whose upgrade began and the cache does not show yet are also
+// counted as upgrading.
 func (r *SidecarSetReconciler) plannerPods(set *sidecarsv1alpha1.SidecarSet, target upgrade.Target, spec revision.Spec,
 	pods map[string]upgrade.Observed) (out []upgrade.Pod, awaitingCache map[string]bool) {
 	now := r.now()
@@ -368,7 +365,7 @@ func (r *SidecarSetReconciler) plannerPods(set *sidecarsv1alpha1.SidecarSet, tar
 	for key, o := range pods {
 		cacheShows := o.State != nil && o.State.Set == set.Name || upgrade.Classify(o.Record, target) == upgrade.ClassUpToDate
 		pending := r.expectations.Pending(set.Name, key, cacheShows, now)
-		if pending {
+		if pending || o.Pod != nil && r.expectations.Stale(set.Name, key, o.Pod.ResourceVersion, now) {
 			awaitingCache[key] = true
 		}
 		out = append(out, upgrade.PlannerPod(set.Name, target, spec, o, pending, r.backoff.Waiting(set.Name, key, now)))

@@ -48,7 +48,7 @@ func BenchmarkAdmission(b *testing.B) {
 	}}
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("sets=%d", n), func(b *testing.B) {
-			injector := &PodInjector{Reader: benchReader(b, n), OperatorNamespace: "outrigger-system"}
+			injector := benchInjector(benchReader(b, n))
 			handler := podHandler(scheme, injector)
 			ctx := context.Background()
 			durations := make([]time.Duration, 0, b.N)

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/cacheview"
 	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/metrics"
 )
@@ -45,7 +46,10 @@ import (
 // It reads SidecarSets, namespaces and revisions from the manager's cache only: the
 // admission hot path makes no API calls.
 type PodInjector struct {
+	// Reader reads namespaces and revisions.
 	Reader client.Reader
+	// Sets lists the SidecarSets: the cache's store, with no copy per request.
+	Sets SetLister
 	// OperatorNamespace holds the revisions and is never injected.
 	OperatorNamespace string
 
@@ -54,6 +58,13 @@ type PodInjector struct {
 }
 
 var _ admission.Defaulter[*corev1.Pod] = (*PodInjector)(nil)
+
+// SetLister lists SidecarSets. What it returns is shared: read only.
+type SetLister interface {
+	List() []*sidecarsv1alpha1.SidecarSet
+}
+
+var _ SetLister = (*cacheview.View[*sidecarsv1alpha1.SidecarSet])(nil)
 
 // Default injects pod in place. An error refuses the pod with its message.
 func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
@@ -75,18 +86,13 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 		return nil
 	}
 
-	var sets sidecarsv1alpha1.SidecarSetList
-	// Read-only use of the cached objects, so no copy of every set per pod.
-	if err := p.Reader.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing SidecarSets: %w", err)
-	}
-	p.sources.retain(sets.Items, start)
-	p.selectors.Retain(sets.Items)
+	sets := p.Sets.List()
+	p.sources.retain(sets, start)
+	p.selectors.Retain(sets)
 
 	var sources []inject.Source
 	var names []string
-	for i := range sets.Items {
-		set := &sets.Items[i]
+	for _, set := range sets {
 		if set.Spec.Injection.Paused || set.DeletionTimestamp != nil {
 			continue
 		}

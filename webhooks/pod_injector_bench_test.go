@@ -40,7 +40,7 @@ import (
 func BenchmarkInject(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("sets=%d", n), func(b *testing.B) {
-			injector := &PodInjector{Reader: benchReader(b, n), OperatorNamespace: "outrigger-system"}
+			injector := benchInjector(benchReader(b, n))
 			pod := benchPod()
 			ctx := context.Background()
 			durations := make([]time.Duration, 0, b.N)
@@ -67,7 +67,7 @@ func BenchmarkInject(b *testing.B) {
 
 // benchReader stands in for the manager's informer cache: objects in memory, handed
 // out as the cache's reader does (deep copies, unless the caller asks for none).
-func benchReader(b testing.TB, sets int) client.Reader {
+func benchReader(b testing.TB, sets int) *memoryReader {
 	if b != nil {
 		b.Helper()
 	}
@@ -112,22 +112,25 @@ func (r *memoryReader) Get(_ context.Context, key client.ObjectKey, obj client.O
 	return nil
 }
 
-func (r *memoryReader) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	sets, ok := list.(*sidecarsv1alpha1.SidecarSetList)
-	if !ok {
-		return fmt.Errorf("memoryReader: unexpected List of %T", list)
+// List is never called: the injector lists sets through its SetLister (memorySets).
+func (r *memoryReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return fmt.Errorf("memoryReader: unexpected List")
+}
+
+// memorySets lists benchReader's sets as the cache's store would: its own objects.
+type memorySets struct{ r *memoryReader }
+
+func (s memorySets) List() []*sidecarsv1alpha1.SidecarSet {
+	out := make([]*sidecarsv1alpha1.SidecarSet, 0, len(s.r.sets))
+	for i := range s.r.sets {
+		out = append(out, &s.r.sets[i])
 	}
-	var o client.ListOptions
-	o.ApplyOptions(opts)
-	if o.UnsafeDisableDeepCopy != nil && *o.UnsafeDisableDeepCopy {
-		sets.Items = slices.Clone(r.sets)
-		return nil
-	}
-	sets.Items = make([]sidecarsv1alpha1.SidecarSet, len(r.sets))
-	for i := range r.sets {
-		r.sets[i].DeepCopyInto(&sets.Items[i])
-	}
-	return nil
+	return out
+}
+
+// benchInjector is a PodInjector reading benchReader's objects.
+func benchInjector(reader *memoryReader) *PodInjector {
+	return &PodInjector{Reader: reader, Sets: memorySets{reader}, OperatorNamespace: "outrigger-system"}
 }
 
 func benchPod() *corev1.Pod {

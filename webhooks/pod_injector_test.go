@@ -24,9 +24,8 @@ import (
 // The memo holds one entry per live set: a new generation replaces its set's entry, and
 // a deleted set's entry goes on the first pod a sweep interval later.
 func TestPodInjectorMemoIsBounded(t *testing.T) {
-	reader := benchReader(nil, 20)
-	r := reader.(*memoryReader)
-	injector := &PodInjector{Reader: reader, OperatorNamespace: "outrigger-system"}
+	r := benchReader(nil, 20)
+	injector := benchInjector(r)
 	inject := func() {
 		t.Helper()
 		if err := injector.Default(t.Context(), benchPod()); err != nil {

@@ -90,8 +90,8 @@ func TestPodAdmissionMatchesDefaulter(t *testing.T) {
 			reader := benchReader(t, tc.sets)
 			ctx := context.Background()
 			want := admission.WithDefaulter[*corev1.Pod](scheme,
-				&PodInjector{Reader: reader, OperatorNamespace: "outrigger-system"}).Handle(ctx, req)
-			got := podHandler(scheme, &PodInjector{Reader: reader, OperatorNamespace: "outrigger-system"}).Handle(ctx, req)
+				benchInjector(reader)).Handle(ctx, req)
+			got := podHandler(scheme, benchInjector(reader)).Handle(ctx, req)
 			if got.Allowed != want.Allowed || (got.PatchType == nil) != (want.PatchType == nil) {
 				t.Fatalf("got allowed %v, patch type %v; controller-runtime: %v, %v", got.Allowed, got.PatchType, want.Allowed, want.PatchType)
 			}

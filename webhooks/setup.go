@@ -17,11 +17,14 @@ limitations under the License.
 package webhooks
 
 import (
+	"context"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/cacheview"
 )
 
 // Options configure the webhooks.
@@ -44,8 +47,12 @@ func podHandler(scheme *runtime.Scheme, injector *PodInjector) *admission.Webhoo
 // with the manager's webhook server.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	reader := mgr.GetCache()
+	sets, err := cacheview.New(context.Background(), reader, &sidecarsv1alpha1.SidecarSet{}, nil)
+	if err != nil {
+		return err
+	}
 	mgr.GetWebhookServer().Register(podInjectionPath,
-		podHandler(mgr.GetScheme(), &PodInjector{Reader: reader, OperatorNamespace: opts.OperatorNamespace}))
+		podHandler(mgr.GetScheme(), &PodInjector{Reader: reader, Sets: sets, OperatorNamespace: opts.OperatorNamespace}))
 	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
 		WithDefaulter(SidecarSetDefaulter{}).
 		WithValidator(&SidecarSetValidator{Reader: reader, Client: mgr.GetClient(), OperatorNamespace: opts.OperatorNamespace}).

@@ -69,7 +69,7 @@ func (m *sourceMemo) store(uid types.UID, generation int64, collisionCount int32
 
 // retain drops the entries of sets not among items, when one can be stale: after
 // sweepInterval, or when there are more entries than sets.
-func (m *sourceMemo) retain(items []sidecarsv1alpha1.SidecarSet, now time.Time) {
+func (m *sourceMemo) retain(items []*sidecarsv1alpha1.SidecarSet, now time.Time) {
 	last := m.lastSweep.Load()
 	if m.size.Load() <= int64(len(items)) && now.UnixNano()-last < int64(sweepInterval) {
 		return
@@ -78,8 +78,8 @@ func (m *sourceMemo) retain(items []sidecarsv1alpha1.SidecarSet, now time.Time) 
 		return // another request sweeps
 	}
 	live := sets.New[types.UID]()
-	for i := range items {
-		live.Insert(items[i].UID)
+	for _, set := range items {
+		live.Insert(set.UID)
 	}
 	m.entries.Range(func(k, v any) bool {
 		if uid := k.(types.UID); !live.Has(uid) && m.entries.CompareAndDelete(k, v) {

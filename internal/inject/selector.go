@@ -104,13 +104,13 @@ func (c *Selectors) Of(set *sidecarsv1alpha1.SidecarSet) (Selector, error) {
 
 // Retain forgets the sets not among items, when there are more entries than items
 // (a set was deleted); otherwise it costs nothing.
-func (c *Selectors) Retain(items []sidecarsv1alpha1.SidecarSet) {
+func (c *Selectors) Retain(items []*sidecarsv1alpha1.SidecarSet) {
 	if c.size.Load() <= int64(len(items)) {
 		return
 	}
 	live := make(map[types.UID]bool, len(items))
-	for i := range items {
-		live[items[i].UID] = true
+	for _, set := range items {
+		live[set.UID] = true
 	}
 	c.entries.Range(func(k, v any) bool {
 		if !live[k.(types.UID)] && c.entries.CompareAndDelete(k, v) {

@@ -61,7 +61,7 @@ func TestSelectorsOf(t *testing.T) {
 	if _, err := c.Of(other); err != nil {
 		t.Fatal(err)
 	}
-	c.Retain([]sidecarsv1alpha1.SidecarSet{*other})
+	c.Retain([]*sidecarsv1alpha1.SidecarSet{other})
 	if _, ok := c.entries.Load(types.UID("uid-1")); ok || c.size.Load() != 1 {
 		t.Errorf("Retain kept a deleted set: %d entries", c.size.Load())
 	}

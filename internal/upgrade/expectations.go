@@ -17,6 +17,7 @@ limitations under the License.
 package upgrade
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -33,7 +34,18 @@ const ExpectationTimeout = time.Minute
 type Expectations struct {
 	mu    sync.Mutex
 	begun map[expectationKey]time.Time
+	// superseded are, per pod, the resourceVersions this process's latest writes
+	// replaced: a cached pod at one of them predates a write of ours.
+	superseded map[expectationKey]supersededVersions
 }
+
+type supersededVersions struct {
+	versions []string
+	at       time.Time
+}
+
+// maxSuperseded bounds the versions kept per pod: one pass writes a pod a few times.
+const maxSuperseded = 8
 
 type expectationKey struct{ set, pod string }
 
@@ -66,6 +78,48 @@ func (e *Expectations) Pending(set, pod string, cacheShows bool, now time.Time) 
 	return true
 }
 
+// Wrote notes that the set's writes to pod (namespace/name) at now replaced its
+// resourceVersions from, oldest first; to is what the last write returned.
+func (e *Expectations) Wrote(set, pod string, from []string, to string, now time.Time) {
+	if len(from) == 0 || to == "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.superseded == nil {
+		e.superseded = map[expectationKey]supersededVersions{}
+	}
+	key := expectationKey{set, pod}
+	versions := append(e.superseded[key].versions, from...)
+	versions = slices.DeleteFunc(versions, func(v string) bool { return v == to })
+	if len(versions) == 0 {
+		return // nothing written: the pod's last write, if any, stands as noted
+	}
+	if len(versions) > maxSuperseded {
+		versions = versions[len(versions)-maxSuperseded:]
+	}
+	e.superseded[key] = supersededVersions{versions: versions, at: now}
+}
+
+// Stale says whether the cached copy of pod, at resourceVersion cached, predates a
+// write of the set's in this process: driving it would decide a step already taken
+// and be refused with a conflict. Once the cache shows another version, or
+// ExpectationTimeout passed, the pod is forgotten.
+func (e *Expectations) Stale(set, pod, cached string, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := expectationKey{set, pod}
+	s, ok := e.superseded[key]
+	if !ok {
+		return false
+	}
+	if now.Sub(s.at) >= ExpectationTimeout || !slices.Contains(s.versions, cached) {
+		delete(e.superseded, key)
+		return false
+	}
+	return true
+}
+
 // ForgetSet drops the expectations of a deleted set.
 func (e *Expectations) ForgetSet(set string) {
 	e.mu.Lock()
@@ -73,6 +127,11 @@ func (e *Expectations) ForgetSet(set string) {
 	for k := range e.begun {
 		if k.set == set {
 			delete(e.begun, k)
+		}
+	}
+	for k := range e.superseded {
+		if k.set == set {
+			delete(e.superseded, k)
 		}
 	}
 }

@@ -271,6 +271,58 @@ func TestExpectations(t *testing.T) {
 	}
 }
 
+// TestExpectationsStale: a cached pod at a version this process's writes replaced is
+// stale until the cache shows any other version.
+func TestExpectationsStale(t *testing.T) {
+	cases := []struct {
+		name   string
+		wrote  func(e *Expectations)
+		cached string
+		at     time.Duration
+		want   bool
+	}{
+		{name: "nothing written", wrote: func(*Expectations) {}, cached: "1"},
+		{name: "cache before the first write", cached: "1", want: true,
+			wrote: func(e *Expectations) { e.Wrote("mesh", "ns/a", []string{"1", "2"}, "3", now) }},
+		{name: "cache between two writes", cached: "2", want: true,
+			wrote: func(e *Expectations) { e.Wrote("mesh", "ns/a", []string{"1", "2"}, "3", now) }},
+		{name: "cache shows the last write", cached: "3",
+			wrote: func(e *Expectations) { e.Wrote("mesh", "ns/a", []string{"1", "2"}, "3", now) }},
+		{name: "cache past the last write (the kubelet wrote)", cached: "9",
+			wrote: func(e *Expectations) { e.Wrote("mesh", "ns/a", []string{"1", "2"}, "3", now) }},
+		{name: "two passes' writes accumulate", cached: "1", want: true,
+			wrote: func(e *Expectations) {
+				e.Wrote("mesh", "ns/a", []string{"1"}, "2", now)
+				e.Wrote("mesh", "ns/a", []string{"2"}, "3", now)
+			}},
+		{name: "another pod", cached: "1",
+			wrote: func(e *Expectations) { e.Wrote("mesh", "ns/b", []string{"1"}, "2", now) }},
+		{name: "another set", cached: "1",
+			wrote: func(e *Expectations) { e.Wrote("other", "ns/a", []string{"1"}, "2", now) }},
+		{name: "expired", cached: "1", at: ExpectationTimeout,
+			wrote: func(e *Expectations) { e.Wrote("mesh", "ns/a", []string{"1"}, "2", now) }},
+		{name: "set forgotten", cached: "1",
+			wrote: func(e *Expectations) {
+				e.Wrote("mesh", "ns/a", []string{"1"}, "2", now)
+				e.ForgetSet("mesh")
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var e Expectations
+			tc.wrote(&e)
+			if got := e.Stale("mesh", "ns/a", tc.cached, now.Add(tc.at)); got != tc.want {
+				t.Errorf("Stale(%q) = %v, want %v", tc.cached, got, tc.want)
+			}
+		})
+	}
+	var e Expectations
+	e.Wrote("mesh", "ns/a", []string{"1"}, "2", now)
+	if e.Stale("mesh", "ns/a", "2", now) || e.Stale("mesh", "ns/a", "1", now) {
+		t.Error("Stale after the cache showed a newer version once: the pod should be forgotten")
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	var b Backoff
 	if b.Waiting("mesh", "ns/a", now) {
