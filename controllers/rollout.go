@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -32,6 +33,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -563,14 +565,37 @@ func patchPod(ctx context.Context, c client.Client, pod *corev1.Pod, mutate func
 	return err
 }
 
+// patchPodStatus guards the write with what it was decided on where it can
+// (upgrade.GuardedStatusPatch), so the kubelet's reports in between do not refuse it;
+// otherwise with the pod's resourceVersion. A guard that failed is a conflict.
 func patchPodStatus(ctx context.Context, c client.Client, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
 	orig := pod.DeepCopy()
 	mutate(pod)
-	err := c.Status().Patch(ctx, pod, client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{}))
+	patch := client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{})
+	guarded, isGuarded := upgrade.GuardedStatusPatch(orig, pod)
+	if isGuarded {
+		patch = client.RawPatch(types.JSONPatchType, guarded)
+	}
+	err := c.Status().Patch(ctx, pod, patch)
 	if err != nil {
 		*pod = *orig
 	}
+	if isGuarded && guardFailed(err) {
+		return apierrors.NewConflict(corev1.Resource("pods"), pod.Name, err)
+	}
 	return err
+}
+
+// guardFailed says whether the API server refused a guarded JSON patch because it did
+// not apply to the pod as it is now (a failed test): 422 without the field causes a
+// validation error carries.
+func guardFailed(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) {
+		return false
+	}
+	details := status.Status().Details
+	return details == nil || len(details.Causes) == 0
 }
 
 // setPodCondition sets a pod condition through the status subresource when it differs,
