@@ -87,6 +87,24 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float
 
 func mib(bytes float64) string { return fmt.Sprintf("%.0f MiB", bytes/(1<<20)) }
 
+// notIsolated is the verdict of an added latency the run cannot resolve.
+const notIsolated = "not isolated"
+
+// isolationFactor bounds the baseline p99 against which an added latency is still
+// read: a difference of p99s resolves a target only if the baseline's own p99 is
+// within a few times that target (the measurement without KWOK: 12–17 ms
+// against 10 ms). Past it, run-to-run swings of the baseline exceed the target.
+const isolationFactor = 10
+
+// addedVerdict says whether a latency added to a baseline meets target, or that the
+// run cannot tell.
+func addedVerdict(added, baselineP99, target time.Duration) string {
+	if baselineP99 > isolationFactor*target {
+		return notIsolated
+	}
+	return metOrNot(added <= target)
+}
+
 func metOrNot(ok bool) string {
 	if ok {
 		return "met"

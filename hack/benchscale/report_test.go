@@ -24,6 +24,28 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+func TestAddedVerdict(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		name                    string
+		added, baseline, target time.Duration
+		want                    string
+	}{
+		{name: "quiet baseline, within target", added: 8 * ms, baseline: 15 * ms, target: 10 * ms, want: "met"},
+		{name: "quiet baseline, above target", added: 60 * ms, baseline: 15 * ms, target: 10 * ms, want: "not met"},
+		{name: "saturated baseline, negative difference", added: -123 * ms, baseline: 964 * ms, target: 10 * ms, want: notIsolated},
+		{name: "saturated baseline, positive difference", added: 183 * ms, baseline: 1400 * ms, target: 20 * ms, want: notIsolated},
+		{name: "at the bound", added: 5 * ms, baseline: 100 * ms, target: 10 * ms, want: "met"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := addedVerdict(tc.added, tc.baseline, tc.target); got != tc.want {
+				t.Errorf("addedVerdict(%v, %v, %v) = %q, want %q", tc.added, tc.baseline, tc.target, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestPercentile(t *testing.T) {
 	ms := func(v ...int) []time.Duration {
 		var out []time.Duration
