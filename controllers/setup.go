@@ -207,7 +207,8 @@ func setsOfInjectedPod(_ context.Context, obj client.Object) []reconcile.Request
 // setsSelecting maps a pod that no set injected to the sets that select it, which
 // count it as missing. Every such pod event matches every set: selectors keeps them
 // parsed (docs/benchmarks.md).
-func setsSelecting(sets *cacheview.View[*sidecarsv1alpha1.SidecarSet], selectors *inject.Selectors) func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
+func setsSelecting(sets *cacheview.View[*sidecarsv1alpha1.SidecarSet],
+	selectors *inject.Selectors) func(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
 	return func(_ context.Context, pod *metav1.PartialObjectMetadata) []reconcile.Request {
 		if pod.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
 			return nil // the typed pod watch has it
