@@ -1,0 +1,534 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package admissionpolicy
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/inject"
+)
+
+// Name is the name of the generated policy and of its binding.
+const Name = "inject.sidecars.outrigger.dev"
+
+// Options configure Compile.
+type Options struct {
+	// OperatorNamespace is never injected, as in the webhook.
+	OperatorNamespace string
+}
+
+// Compiled is what Compile made.
+type Compiled struct {
+	Policy  *admissionregistrationv1.MutatingAdmissionPolicy
+	Binding *admissionregistrationv1.MutatingAdmissionPolicyBinding
+	// Unsupported are the sets left out of the policy, by name, with the reason.
+	Unsupported map[string]string
+}
+
+// Compile returns one MutatingAdmissionPolicy that injects every source as
+// inject.Inject does, and the binding that applies it to the pods the webhook is called
+// for.
+//
+// One policy for all sets, one JSON patch evaluated once, on the pod as the request
+// carries it: the API server evaluates several policies in no defined order (it ranges
+// over a map of them), and the webhook's result — sets by priority, the first set to
+// name a container, volume or key wins, one injection record — depends on the order.
+// So a change of any set rewrites the one policy.
+//
+// The pod's Outrigger metadata is replaced as the webhook replaces it, with one
+// difference: CEL cannot parse the record a request carries, so the policy trusts no
+// entry of it (see docs/design/admission-policy.md). The policy is never reinvoked
+// (reinvocationPolicy Never): it would take its own record for a forged one.
+//
+// A policy with no sources still strips the request's Outrigger metadata.
+func Compile(sources []inject.Source, opts Options) Compiled {
+	out := Compiled{Unsupported: map[string]string{}}
+	ordered := slices.Clone(sources)
+	slices.SortStableFunc(ordered, func(a, b inject.Source) int {
+		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
+	})
+	c := &compiler{}
+	c.prelude()
+	var kept []inject.Source
+	for _, src := range ordered {
+		if why := c.addSet(len(kept), src); why != "" {
+			out.Unsupported[src.Set.Name] = why
+			continue
+		}
+		kept = append(kept, src)
+	}
+	out.Policy = &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: Name},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+						Rule: admissionregistrationv1.Rule{
+							APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+						},
+					},
+				}},
+			},
+			Variables:          c.vars,
+			Mutations:          []admissionregistrationv1.Mutation{{PatchType: admissionregistrationv1.PatchTypeJSONPatch, JSONPatch: &admissionregistrationv1.JSONPatch{Expression: c.patch()}}},
+			FailurePolicy:      ptr.To(admissionregistrationv1.Fail),
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+		},
+	}
+	out.Binding = &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: Name},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{
+			PolicyName:     Name,
+			MatchResources: matchResources(opts.OperatorNamespace),
+		},
+	}
+	return out
+}
+
+// matchResources are the webhook configuration's exclusions
+// (config/webhook/pod_injection_selectors_patch.yaml): the system namespaces, the
+// operator's, and namespaces and pods labelled sidecars.outrigger.dev/inject=false.
+func matchResources(operatorNamespace string) *admissionregistrationv1.MatchResources {
+	optOut := metav1.LabelSelectorRequirement{Key: sidecarsv1alpha1.InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}}
+	excluded := []string{metav1.NamespaceSystem, corev1.NamespaceNodeLease}
+	if operatorNamespace != "" {
+		excluded = append(excluded, operatorNamespace)
+	}
+	return &admissionregistrationv1.MatchResources{
+		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: excluded},
+			optOut,
+		}},
+		ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{optOut}},
+	}
+}
+
+// compiler collects the policy's variables: named CEL expressions the API server
+// evaluates at most once per request, and only when referenced.
+type compiler struct {
+	vars []admissionregistrationv1.Variable
+	sets []compiledSet
+}
+
+// compiledSet is what the patch needs to know of one set.
+type compiledSet struct {
+	src   inject.Source
+	match string // variable: the set selects the pod
+	// containers in record order (init containers, then sidecars).
+	containers []compiledContainer
+	volumes    []corev1.Volume
+	secrets    []corev1.LocalObjectReference
+	metadata   *sidecarsv1alpha1.PodMetadata
+}
+
+type compiledContainer struct {
+	name     string
+	zone     zone
+	injected string // variable: this container is injected
+	value    string // variable: the container
+}
+
+// zone is where a container goes, in the order of Inject.
+type zone int
+
+const (
+	zoneSetInit zone = iota
+	zoneNativeBefore
+	zoneNativeAfter
+	zoneBeforeApp
+	zoneAfterApp
+)
+
+func (c *compiler) variable(name, expression string) {
+	c.vars = append(c.vars, admissionregistrationv1.Variable{Name: name, Expression: expression})
+}
+
+func (c *compiler) prelude() {
+	c.variable("podLabels", "object.metadata.?labels.orValue({})")
+	c.variable("nsLabels", "namespaceObject.metadata.?labels.orValue({})")
+	// The names the pod uses: a sidecar of the same name keeps the pod's (an override).
+	c.variable("used", "object.spec.?initContainers.orValue([]).map(c, c.name) + object.spec.containers.map(c, c.name) + "+
+		"object.spec.?ephemeralContainers.orValue([]).map(c, c.name)")
+	// The app containers resourcesPolicy, shareVolumes and transferEnv read: the pod's
+	// own, as no record entry is trusted.
+	c.variable("app", "object.spec.containers")
+	c.variable("volumeNames", "object.spec.?volumes.orValue([]).map(v, v.name)")
+	c.variable("secretNames", "object.spec.?imagePullSecrets.orValue([]).map(s, s.name)")
+	c.variable("memoryResize", "object.spec.?restartPolicy.orValue('Always') in ['', 'Always'] ? 'RestartContainer' : 'NotRequired'")
+}
+
+// addSet compiles src as the i-th set in injection order; a reason when it cannot.
+func (c *compiler) addSet(i int, src inject.Source) string {
+	pods, err := selectorExpr(src.Set.Spec.Selector, "variables.podLabels")
+	if err != nil {
+		return fmt.Sprintf("selector: %v", err)
+	}
+	nss := "true"
+	if src.Set.Spec.NamespaceSelector != nil {
+		if nss, err = selectorExpr(src.Set.Spec.NamespaceSelector, "variables.nsLabels"); err != nil {
+			return fmt.Sprintf("namespaceSelector: %v", err)
+		}
+	}
+	set := compiledSet{src: src, match: fmt.Sprintf("m%d", i), volumes: src.Spec.Volumes, secrets: src.Spec.ImagePullSecrets,
+		metadata: src.Spec.PodMetadata}
+	// Variables are only appended once the set is known to compile: a set left out must
+	// leave none behind.
+	mark := len(c.vars)
+	c.variable(set.match, fmt.Sprintf("(%s) && (%s)", pods, nss))
+	k := 0
+	add := func(name string, z zone, value any) error {
+		prefix := fmt.Sprintf("s%dc%d", i, k)
+		k++
+		earlier := c.earlierClaims(name, i)
+		injected := fmt.Sprintf("variables.%s && !(%s in variables.used)", set.match, quote(name))
+		if len(earlier) > 0 {
+			injected += " && !" + anyOf(earlier)
+		}
+		c.variable(prefix+"_in", injected)
+		c.variable(prefix, literal(value))
+		set.containers = append(set.containers, compiledContainer{name: name, zone: z, injected: prefix + "_in", value: prefix})
+		return nil
+	}
+	for _, ic := range src.Spec.InitContainers {
+		v, err := toJSONValue(ic)
+		if err != nil {
+			c.vars = c.vars[:mark]
+			return err.Error()
+		}
+		_ = add(ic.Name, zoneSetInit, v)
+	}
+	drain := src.Set.Spec.UpdateStrategy.Drain.EffectiveSeconds()
+	for j := range src.Spec.Containers {
+		sc := &src.Spec.Containers[j]
+		v, err := c.container(fmt.Sprintf("s%dc%d", i, k), sc, drain)
+		if err != nil {
+			c.vars = c.vars[:mark]
+			return err.Error()
+		}
+		var z zone
+		switch sc.EffectivePlacement() {
+		case sidecarsv1alpha1.PlacementBeforeInit:
+			z = zoneNativeBefore
+		case sidecarsv1alpha1.PlacementAfterInit:
+			z = zoneNativeAfter
+		case sidecarsv1alpha1.PlacementBeforeApp:
+			z = zoneBeforeApp
+		default:
+			z = zoneAfterApp
+		}
+		_ = add(sc.Name, z, v)
+	}
+	c.sets = append(c.sets, set)
+	return ""
+}
+
+// earlierClaims are the match variables of the sets before the i-th that declare a
+// container of this name: the first matching set takes the name.
+func (c *compiler) earlierClaims(name string, i int) []string {
+	var out []string
+	for _, s := range c.sets[:min(i, len(c.sets))] {
+		if slices.ContainsFunc(s.containers, func(cc compiledContainer) bool { return cc.name == name }) {
+			out = append(out, "variables."+s.match)
+		}
+	}
+	return out
+}
+
+// container is the JSON value of a sidecar, with CEL where the webhook derives a field
+// from the pod: resources (resourcesPolicy), volumeMounts (shareVolumes), env
+// (transferEnv) and the memory resize policy (the pod's restartPolicy).
+func (c *compiler) container(prefix string, sc *sidecarsv1alpha1.SidecarContainer, drain int32) (any, error) {
+	built := inject.Sidecar(sc, drain)
+	value, err := toJSONValue(built)
+	if err != nil {
+		return nil, err
+	}
+	fields := value.(map[string]any)
+	if !slices.ContainsFunc(sc.ResizePolicy, func(p corev1.ContainerResizePolicy) bool { return p.ResourceName == corev1.ResourceMemory }) {
+		for _, p := range fields["resizePolicy"].([]any) {
+			if p := p.(map[string]any); p["resourceName"] == string(corev1.ResourceMemory) {
+				p["restartPolicy"] = expr("variables.memoryResize")
+			}
+		}
+	}
+	if sc.ResourcesPolicy != nil {
+		fields["resources"] = c.resourceVars(prefix, sc.ResourcesPolicy)
+	}
+	if sc.ShareVolumes {
+		paths := make([]string, 0, len(built.VolumeMounts))
+		for _, m := range built.VolumeMounts {
+			paths = append(paths, m.MountPath)
+		}
+		c.variable(prefix+"_mounts", "variables.app.map(a, a.?volumeMounts.orValue([])).flatten()")
+		m := "variables." + prefix + "_mounts"
+		c.variable(prefix+"_shared", fmt.Sprintf("%s.transformList(i, m, !(m.mountPath in %s) && !%s.slice(0, i).exists(x, x.mountPath == m.mountPath), m)",
+			m, stringList(paths), m))
+		fields["volumeMounts"] = expr(fmt.Sprintf("dyn(%s) + dyn(variables.%s_shared)", literal(fields["volumeMounts"]), prefix))
+	}
+	if len(sc.TransferEnv) > 0 {
+		have := make([]string, 0, len(built.Env))
+		for _, e := range built.Env {
+			have = append(have, e.Name)
+		}
+		env := []string{"dyn(" + literal(fields["env"]) + ")"}
+		haveExpr := stringList(have)
+		for j, t := range sc.TransferEnv {
+			name := fmt.Sprintf("%s_env%d", prefix, j)
+			c.variable(name+"_src", fmt.Sprintf("variables.app.exists(c, c.name == %s) ? variables.app.filter(c, c.name == %s)[0].?env.orValue([]) : []",
+				quote(t.SourceContainer), quote(t.SourceContainer)))
+			src := "variables." + name + "_src"
+			wanted := "true"
+			if len(t.Names) > 0 {
+				wanted = fmt.Sprintf("e.name in %s", stringList(t.Names))
+			}
+			c.variable(name, fmt.Sprintf("%s.transformList(i, e, %s && !(e.name in %s) && !%s.slice(0, i).exists(x, x.name == e.name), e)",
+				src, wanted, haveExpr, src))
+			env = append(env, "dyn(variables."+name+")")
+			haveExpr = fmt.Sprintf("(%s + variables.%s.map(e, e.name))", haveExpr, name)
+		}
+		fields["env"] = expr(strings.Join(env, " + "))
+	}
+	return fields, nil
+}
+
+// patch is the JSON patch expression of the policy's one mutation.
+func (c *compiler) patch() string {
+	ops := []string{
+		c.containersOp("/spec/initContainers", "object.spec.?initContainers.orValue([])", []zone{zoneSetInit, zoneNativeBefore}, []zone{zoneNativeAfter}),
+		c.containersOp("/spec/containers", "object.spec.containers", []zone{zoneBeforeApp}, []zone{zoneAfterApp}),
+		c.volumesOp(),
+		c.secretsOp(),
+		c.metadataOp("labels", func(md *sidecarsv1alpha1.PodMetadata) map[string]string { return md.Labels }, c.labelOps()),
+		c.metadataOp("annotations", func(md *sidecarsv1alpha1.PodMetadata) map[string]string { return md.Annotations }, c.annotationOps()),
+		c.readinessGateOp(),
+	}
+	for i, op := range ops {
+		ops[i] = "(" + op + ")"
+	}
+	return strings.Join(ops, " + ")
+}
+
+// recorded is true when some set selects the pod: every such set is recorded, even one
+// whose containers the pod all overrides.
+func (c *compiler) recorded() string {
+	var terms []string
+	for _, s := range c.sets {
+		terms = append(terms, "variables."+s.match)
+	}
+	return anyOf(terms)
+}
+
+func (c *compiler) containersOp(path, own string, before, after []zone) string {
+	pick := func(zones []zone) (string, []string) {
+		var elems, any []string
+		for _, z := range zones {
+			for _, s := range c.sets {
+				for _, cc := range s.containers {
+					if cc.zone == z {
+						elems = append(elems, fmt.Sprintf("?(variables.%s ? optional.of(variables.%s) : optional.none())", cc.injected, cc.value))
+						any = append(any, "variables."+cc.injected)
+					}
+				}
+			}
+		}
+		return list(elems), any
+	}
+	b, anyB := pick(before)
+	a, anyA := pick(after)
+	injected := slices.Concat(anyB, anyA)
+	if len(injected) == 0 {
+		return "[]"
+	}
+	return fmt.Sprintf("%s ? [JSONPatch{op: 'add', path: %s, value: dyn(%s) + dyn(%s) + dyn(%s)}] : []", anyOf(injected), quote(path), b, own, a)
+}
+
+// volumesOp adds each set's volumes the pod does not have by name, the first set's
+// where two name the same volume.
+func (c *compiler) volumesOp() string {
+	var elems []string
+	for i, s := range c.sets {
+		for _, v := range s.volumes {
+			cond := fmt.Sprintf("variables.%s && !(%s in variables.volumeNames)", s.match, quote(v.Name))
+			if earlier := c.earlier(i, func(o compiledSet) bool {
+				return slices.ContainsFunc(o.volumes, func(ov corev1.Volume) bool { return ov.Name == v.Name })
+			}); len(earlier) > 0 {
+				cond += " && !" + anyOf(earlier)
+			}
+			value, err := toJSONValue(v)
+			if err != nil {
+				panic(err) // a Volume always marshals
+			}
+			elems = append(elems, fmt.Sprintf("?(%s ? optional.of(%s) : optional.none())", cond, literal(value)))
+		}
+	}
+	if len(elems) == 0 {
+		return "[]"
+	}
+	c.variable("addVolumes", list(elems))
+	return "size(variables.addVolumes) > 0 ? [JSONPatch{op: 'add', path: '/spec/volumes', " +
+		"value: dyn(object.spec.?volumes.orValue([])) + dyn(variables.addVolumes)}] : []"
+}
+
+func (c *compiler) secretsOp() string {
+	var elems []string
+	for i, s := range c.sets {
+		for _, ps := range s.secrets {
+			cond := fmt.Sprintf("variables.%s && !(%s in variables.secretNames)", s.match, quote(ps.Name))
+			if earlier := c.earlier(i, func(o compiledSet) bool { return slices.Contains(o.secrets, ps) }); len(earlier) > 0 {
+				cond += " && !" + anyOf(earlier)
+			}
+			elems = append(elems, fmt.Sprintf("?(%s ? optional.of({'name': %s}) : optional.none())", cond, quote(ps.Name)))
+		}
+	}
+	if len(elems) == 0 {
+		return "[]"
+	}
+	c.variable("addSecrets", list(elems))
+	return "size(variables.addSecrets) > 0 ? [JSONPatch{op: 'add', path: '/spec/imagePullSecrets', " +
+		"value: dyn(object.spec.?imagePullSecrets.orValue([])) + dyn(variables.addSecrets)}] : []"
+}
+
+// earlier are the match variables of the sets before the i-th for which has holds.
+func (c *compiler) earlier(i int, has func(compiledSet) bool) []string {
+	var out []string
+	for _, o := range c.sets[:i] {
+		if has(o) {
+			out = append(out, "variables."+o.match)
+		}
+	}
+	return out
+}
+
+// metadataOp adds the sets' podMetadata entries of one map (labels or annotations) the
+// pod does not have, the first set's where two name the same key, followed by owned,
+// the operations on Outrigger's own keys.
+func (c *compiler) metadataOp(field string, entries func(*sidecarsv1alpha1.PodMetadata) map[string]string, owned []string) string {
+	podMap := "object.metadata.?" + field + ".orValue({})"
+	var elems []string
+	for i, s := range c.sets {
+		if s.metadata == nil {
+			continue
+		}
+		m := entries(s.metadata)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			cond := fmt.Sprintf("variables.%s && !(%s in %s)", s.match, quote(k), podMap)
+			if earlier := c.earlier(i, func(o compiledSet) bool {
+				if o.metadata == nil {
+					return false
+				}
+				_, ok := entries(o.metadata)[k]
+				return ok
+			}); len(earlier) > 0 {
+				cond += " && !" + anyOf(earlier)
+			}
+			elems = append(elems, fmt.Sprintf("?(%s ? optional.of(%s) : optional.none())", cond, opData("add", "/metadata/"+field+"/"+escapePointer(k), quote(m[k]))))
+		}
+	}
+	elems = append(elems, owned...)
+	// JSONPatch values cannot be built in variables: the operations are data there and
+	// become JSONPatch in the mutation.
+	name := field + "Ops"
+	c.variable(name, list(elems))
+	ops := fmt.Sprintf("variables.%s.map(o, o.op == 'remove' ? JSONPatch{op: 'remove', path: string(o.path)} : "+
+		"JSONPatch{op: 'add', path: string(o.path), value: o.value})", name)
+	return fmt.Sprintf("(size(variables.%s) > 0 && !has(object.metadata.%s) ? [JSONPatch{op: 'add', path: '/metadata/%s', value: {}}] : []) + %s",
+		name, field, field, ops)
+}
+
+// opData is a JSON patch operation as a CEL map, value a CEL expression (empty: none).
+func opData(op, path, value string) string {
+	if value == "" {
+		value = "null"
+	}
+	return fmt.Sprintf("{'op': dyn(%s), 'path': dyn(%s), 'value': dyn(%s)}", quote(op), quote(path), value)
+}
+
+// ownedKeyOps write key with value when recorded, else remove it if the pod has it.
+func ownedKeyOps(field, key, recorded, value string) []string {
+	path := "/metadata/" + field + "/" + escapePointer(key)
+	has := fmt.Sprintf("%s in object.metadata.?%s.orValue({})", quote(key), field)
+	return []string{
+		fmt.Sprintf("?(%s ? optional.of(%s) : optional.none())", recorded, opData("add", path, value)),
+		fmt.Sprintf("?(!(%s) && %s ? optional.of(%s) : optional.none())", recorded, has, opData("remove", path, "")),
+	}
+}
+
+func (c *compiler) labelOps() []string {
+	return ownedKeyOps("labels", sidecarsv1alpha1.InjectedLabel, c.recorded(), quote(sidecarsv1alpha1.InjectedLabelValue))
+}
+
+func (c *compiler) annotationOps() []string {
+	c.recordVars()
+	ops := ownedKeyOps("annotations", sidecarsv1alpha1.InjectedAnnotation, c.recorded(), "variables.record")
+	// A pod being created has no upgrade in flight.
+	upgrade := sidecarsv1alpha1.UpgradeAnnotation
+	return append(ops, fmt.Sprintf("?(%s in object.metadata.?annotations.orValue({}) ? optional.of(%s) : optional.none())",
+		quote(upgrade), opData("remove", "/metadata/annotations/"+escapePointer(upgrade), "")))
+}
+
+// recordVars adds the variable record: the injection record's JSON exactly as
+// InjectionRecords.String writes it — keys sorted, fields in struct order, containers
+// null when empty, overridden omitted when empty.
+func (c *compiler) recordVars() {
+	byName := slices.Clone(c.sets)
+	slices.SortFunc(byName, func(a, b compiledSet) int { return cmp.Compare(a.src.Set.Name, b.src.Set.Name) })
+	var entries []string
+	for _, s := range byName {
+		var injected, overridden []string
+		for _, cc := range s.containers {
+			injected = append(injected, fmt.Sprintf("?(variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
+			overridden = append(overridden, fmt.Sprintf("?(!variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
+		}
+		c.variable(s.match+"_rc", list(injected))
+		c.variable(s.match+"_ro", list(overridden))
+		rc, ro := "variables."+s.match+"_rc", "variables."+s.match+"_ro"
+		head := fmt.Sprintf(`"%s":{"revision":"%s","hash":"%s","imageFreeHash":"%s","containers":`, s.src.Set.Name, s.src.Revision, s.src.Hash, s.src.ImageFreeHash)
+		entries = append(entries, fmt.Sprintf(
+			`variables.%s ? %s + (size(%s) == 0 ? 'null' : '["' + %s.join('","') + '"]') + (size(%s) == 0 ? '' : ',"overridden":["' + %s.join('","') + '"]') + '}' : ''`,
+			s.match, quote(head), rc, rc, ro, ro))
+	}
+	c.variable("record", "'{' + "+list(entries)+".filter(e, e != '').join(',') + '}'")
+}
+
+// readinessGateOp keeps Outrigger's readiness gate on the pod exactly when a recorded set
+// wants one, as settleReadinessGate does.
+func (c *compiler) readinessGateOp() string {
+	var want []string
+	for _, s := range c.sets {
+		if s.src.Set.Spec.UpdateStrategy.Drain.ReadinessGateEnabled() {
+			want = append(want, "variables."+s.match)
+		}
+	}
+	gate := quote(sidecarsv1alpha1.SidecarsReadyCondition)
+	c.variable("gates", "object.spec.?readinessGates.orValue([])")
+	c.variable("hasGate", "variables.gates.exists(g, g.conditionType == "+gate+")")
+	c.variable("wantGate", anyOf(want))
+	return fmt.Sprintf("variables.wantGate && !variables.hasGate ? [JSONPatch{op: 'add', path: '/spec/readinessGates', value: dyn(variables.gates) + dyn([{'conditionType': %s}])}] : "+
+		"(!variables.wantGate && variables.hasGate ? (variables.gates.all(g, g.conditionType == %s) ? [JSONPatch{op: 'remove', path: '/spec/readinessGates'}] : "+
+		"[JSONPatch{op: 'add', path: '/spec/readinessGates', value: variables.gates.filter(g, g.conditionType != %s)}]) : [])", gate, gate, gate)
+}
