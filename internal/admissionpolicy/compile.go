@@ -75,6 +75,10 @@ func Compile(sources []inject.Source, opts Options) Compiled {
 	c.prelude()
 	var kept []inject.Source
 	for _, src := range ordered {
+		// A paused set injects no new pod; it is not a set the policy cannot express.
+		if src.Set.Spec.Injection.Paused || src.Set.DeletionTimestamp != nil {
+			continue
+		}
 		if why := c.addSet(len(kept), src); why != "" {
 			out.Unsupported[src.Set.Name] = why
 			continue
@@ -164,7 +168,13 @@ const (
 	zoneAfterApp
 )
 
+// variable appends a variable. A name used twice is a bug of the compiler, and a
+// dangerous one: the second definition then refers to itself, and kube-apiserver 1.37.2
+// admitted such a policy and died of a stack overflow evaluating it.
 func (c *compiler) variable(name, expression string) {
+	if slices.ContainsFunc(c.vars, func(v admissionregistrationv1.Variable) bool { return v.Name == name }) {
+		panic(fmt.Sprintf("admissionpolicy: variable %s defined twice", name))
+	}
 	c.vars = append(c.vars, admissionregistrationv1.Variable{Name: name, Expression: expression})
 }
 

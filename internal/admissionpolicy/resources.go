@@ -62,7 +62,9 @@ var cpuUnits = resourceUnits{
 	bound:        func(q resource.Quantity) int64 { return max(q.MilliValue(), 0) },
 	// The API server parses "1500m" and writes it canonically ("1500m", "1", "2k"), as
 	// resource.NewMilliQuantity(v, DecimalSI).String() does.
-	format: func(v string) string { return "string(" + v + ") + 'm'" },
+	// string() of an optional's value does not resolve on the API server (no such
+	// overload: string(int)); int() first does.
+	format: func(v string) string { return "string(int(" + v + ")) + 'm'" },
 }
 
 var memoryUnits = resourceUnits{
@@ -81,6 +83,7 @@ var memoryUnits = resourceUnits{
 // the decimal form (so 1000 is "1k"), above the largest binary suffix that divides v
 // exactly, else the plain number.
 func binarySI(v string) string {
+	v = "int(" + v + ")"
 	out := "string(" + v + ")"
 	for _, s := range []struct {
 		suffix string
@@ -123,7 +126,7 @@ func (c *compiler) resourceVars(prefix string, policy *sidecarsv1alpha1.Resource
 		}
 		// A request above the limit is lowered to it: a pod with request > limit is invalid.
 		req, lim := results["requests"][r.u.name], results["limits"][r.u.name]
-		fixed := fmt.Sprintf("%s_%s_req", prefix, r.u.name)
+		fixed := fmt.Sprintf("%s_%s_request", prefix, r.u.name)
 		c.variable(fixed, fmt.Sprintf("%s.hasValue() && %s.hasValue() && %s.value() > %s.value() ? %s : %s", req, lim, req, lim, lim, req))
 		results["requests"][r.u.name] = "variables." + fixed
 	}
@@ -153,7 +156,7 @@ func (c *compiler) ruleVars(name, targets, kind string, u resourceUnits, rule *s
 	aggregate sidecarsv1alpha1.Aggregate) string {
 	res := quote(string(u.name))
 	c.variable(name+"_v", fmt.Sprintf("%s.filter(c, c.?resources.?%s[?%s].hasValue()).map(c, %s)",
-		targets, kind, res, u.fine("string(c.resources."+kind+"["+res+"])")))
+		targets, kind, res, u.fine("string(dyn(c.resources."+kind+"["+res+"]))")))
 	values := "variables." + name + "_v"
 	agg := values + ".sum()"
 	if aggregate == sidecarsv1alpha1.AggregateMax {

@@ -17,7 +17,6 @@ limitations under the License.
 package integration
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -35,6 +34,7 @@ import (
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
 	"github.com/outrigger-dev/outrigger/internal/inject"
+	"github.com/outrigger-dev/outrigger/internal/revision"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
@@ -154,7 +154,7 @@ type policyCase struct {
 	pod      func() *corev1.Pod
 }
 
-var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Ordered, func() {
+var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Ordered, ContinueOnFailure, func() {
 	var (
 		// referenceNS takes the webhook's result as is: opted out, so neither the policy
 		// nor the webhook touches it and the API server only defaults it, as it defaults
@@ -205,7 +205,9 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 		Expect(cmp.Diff(comparable(want), comparable(got))).To(BeEmpty(), "webhook (-) and policy (+) differ")
 	}
 
-	app := func(name string) corev1.Container { return corev1.Container{Name: name, Image: "example.com/" + name + ":1"} }
+	app := func(name string) corev1.Container {
+		return corev1.Container{Name: name, Image: "example.com/" + name + ":1"}
+	}
 	set := func(name string) *utiltesting.SidecarSetWrapper {
 		return utiltesting.MakeSidecarSet(name).MatchLabels(map[string]string{"app": "web"})
 	}
@@ -223,7 +225,7 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 		same,
 		Entry("native and regular sidecars in every placement, with the set's init containers", policyCase{
 			sources: func(s string) []inject.Source {
-				return srcs(set("mesh-"+s).
+				return srcs(set("mesh-" + s).
 					InitContainer(app("prepare")).
 					Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).
 					Sidecar(sidecar("late", "example.com/late:1").Placement(sidecarsv1alpha1.PlacementAfterInit).Obj()).
@@ -233,8 +235,213 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 			},
 			pod: func() *corev1.Pod { return webPod().InitContainer(app("migrate")).Obj() },
 		}),
+		Entry("sets by priority, then name; the first set to name a container takes it; the pod's own container overrides", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(
+					set("b-low-"+s).Priority(1).Sidecar(sidecar("log", "example.com/log:b").Obj()).Obj(),
+					set("a-low-"+s).Priority(1).Sidecar(sidecar("trace", "example.com/trace:a").Obj()).
+						Sidecar(sidecar("log", "example.com/log:a").Obj()).Obj(),
+					set("z-high-"+s).Priority(10).Sidecar(sidecar("proxy", "example.com/proxy:z").Obj()).
+						Sidecar(sidecar("app", "example.com/not-the-app:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).Obj(),
+				)
+			},
+			pod: func() *corev1.Pod { return webPod().Obj() },
+		}),
+		Entry("a set whose containers the pod all declares is recorded with containers null", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("own-" + s).Sidecar(sidecar("app", "example.com/other:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).Obj())
+			},
+			pod: func() *corev1.Pod { return webPod().Obj() },
+		}),
+		Entry("selector expressions and namespaceSelector: only the matching sets", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(
+					utiltesting.MakeSidecarSet("expr-"+s).Selector(&metav1.LabelSelector{
+						MatchLabels: map[string]string{"app": "web"},
+						MatchExpressions: []metav1.LabelSelectorRequirement{
+							{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"front", "back"}},
+							{Key: "track", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"canary"}},
+							{Key: "team", Operator: metav1.LabelSelectorOpExists},
+							{Key: "legacy", Operator: metav1.LabelSelectorOpDoesNotExist},
+						}}).Sidecar(sidecar("yes", "example.com/yes:1").Obj()).Obj(),
+					utiltesting.MakeSidecarSet("notin-"+s).Selector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+						{Key: "tier", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"front"}}}}).
+						Sidecar(sidecar("no1", "example.com/no:1").Obj()).Obj(),
+					set("ns-yes-"+s).NamespaceSelector(map[string]string{"mesh": "on"}).Sidecar(sidecar("nsyes", "example.com/ns:1").Obj()).Obj(),
+					set("ns-no-"+s).NamespaceSelector(map[string]string{"mesh": "off"}).Sidecar(sidecar("nsno", "example.com/ns:1").Obj()).Obj(),
+					set("paused-"+s).InjectionPaused().Sidecar(sidecar("paused", "example.com/p:1").Obj()).Obj(),
+				)
+			},
+			nsLabels: map[string]string{"mesh": "on"},
+			pod: func() *corev1.Pod {
+				return webPod().Label("tier", "front").Label("team", "a").Label("track", "stable").Obj()
+			},
+		}),
+		Entry("a pod labelled sidecars.outrigger.dev/inject=false is not touched, its forged record kept as the webhook keeps it", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("optout-" + s).Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				return webPod().Label(sidecarsv1alpha1.InjectLabel, "false").Annotation(sidecarsv1alpha1.InjectedAnnotation, `{"x":{}}`).Obj()
+			},
+		}),
+		Entry("a namespace labelled sidecars.outrigger.dev/inject=false is not touched", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("nsoptout-" + s).Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).Obj())
+			},
+			nsLabels: map[string]string{sidecarsv1alpha1.InjectLabel: "false"},
+			pod:      func() *corev1.Pod { return webPod().Obj() },
+		}),
+		Entry("an unmatched pod loses its forged record, label, upgrade state and readiness gate", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("forged-" + s).MatchLabels(map[string]string{"app": "other"}).Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				p := webPod().Label(sidecarsv1alpha1.InjectedLabel, "true").Annotation(sidecarsv1alpha1.InjectedAnnotation, `{"forged":{}}`).
+					Annotation(sidecarsv1alpha1.UpgradeAnnotation, `{}`).Annotation("keep", "me").Obj()
+				p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}, {ConditionType: "other"}}
+				return p
+			},
+		}),
+		Entry("a matched pod's forged record is replaced; a set without readiness gate drops the forged gate", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("nogate-" + s).ReadinessGate(false).Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				p := webPod().Annotation(sidecarsv1alpha1.InjectedAnnotation, `{"nogate":{"revision":"x"}}`).Obj()
+				p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}}
+				return p
+			},
+		}),
+		Entry("volumes, pull secrets and podMetadata: the pod's win, then the first set's", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(
+					set("vol-a-"+s).Priority(2).Volume(utiltesting.EmptyDir("shared")).Volume(utiltesting.EmptyDir("data")).
+						PullSecret("regcred").PullSecret("a-cred").
+						PodMetadata(map[string]string{"team": "a", "mesh": "on"}, map[string]string{"a/x": "1", "keep": "set"}).
+						Sidecar(sidecar("agent", "example.com/agent:1").Mount("shared", "/shared").Mount("data", "/data").Obj()).Obj(),
+					set("vol-b-"+s).Priority(1).Volume(corev1.Volume{Name: "shared", VolumeSource: corev1.VolumeSource{
+						ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cm"}}}}).
+						PullSecret("a-cred").PullSecret("b-cred").
+						PodMetadata(map[string]string{"mesh": "b", "b": "yes"}, nil).
+						Sidecar(sidecar("b-agent", "example.com/agent:1").Mount("shared", "/shared").Obj()).Obj(),
+				)
+			},
+			pod: func() *corev1.Pod {
+				return webPod().Volume(utiltesting.EmptyDir("data")).PullSecret("regcred").Label("team", "own").Annotation("keep", "pod").Obj()
+			},
+		}),
+		Entry("transferEnv: named and all variables, the sidecar's own win, a missing source copies nothing", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("env-" + s).Sidecar(sidecar("agent", "example.com/agent:1").Env("OWN", "sidecar").
+					TransferEnv("app", "POD_NAME", "OWN", "MISSING").TransferEnv("worker").TransferEnv("nope").Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				a := app("app")
+				a.Env = []corev1.EnvVar{{Name: "OWN", Value: "app"}, {Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
+					FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}, {Name: "OTHER", Value: "x"}}
+				w := app("worker")
+				w.Env = []corev1.EnvVar{{Name: "POD_NAME", Value: "dup"}, {Name: "W1", Value: "1"}, {Name: "W2", Value: "2"}}
+				return webPod().Containers(a, w).Obj()
+			},
+		}),
+		Entry("shareVolumes: the app's mounts except at paths the sidecar mounts", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("share-" + s).Volume(utiltesting.EmptyDir("own")).Sidecar(sidecar("agent", "example.com/agent:1").
+					Mount("own", "/data").ShareVolumes().Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				a := app("app")
+				a.VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}, {Name: "data", MountPath: "/data", ReadOnly: true}}
+				w := app("worker")
+				w.VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}, {Name: "logs", MountPath: "/logs", SubPath: "w"}}
+				return webPod().Containers(a, w).Volume(utiltesting.EmptyDir("cache")).Volume(utiltesting.EmptyDir("data")).
+					Volume(utiltesting.EmptyDir("logs")).Obj()
+			},
+		}),
+		Entry("resourcesPolicy: Sum and Max, percent rounded up, min and max, request lowered to the limit", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("res-" + s).
+					Sidecar(sidecar("sum", "example.com/a:1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
+						CPU:    &sidecarsv1alpha1.ResourceRule{Percent: 10},
+						Memory: &sidecarsv1alpha1.ResourceRule{Percent: 33, Min: ptrQ("32Mi"), Max: ptrQ("1Gi")}}).Obj()).
+					Sidecar(sidecar("max", "example.com/a:1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
+						Aggregate: sidecarsv1alpha1.AggregateMax, TargetContainers: []string{"app", "worker", "absent"},
+						CPU: &sidecarsv1alpha1.ResourceRule{Percent: 150, Min: ptrQ("50m"), Max: ptrQ("1500m")}}).Obj()).
+					Sidecar(sidecar("unset", "example.com/a:1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
+						TargetContainers: []string{"nothing"},
+						CPU:              &sidecarsv1alpha1.ResourceRule{Percent: 10, Min: ptrQ("25m")},
+						Memory:           &sidecarsv1alpha1.ResourceRule{Percent: 10}}).Obj()).
+					Sidecar(sidecar("clamped", "example.com/a:1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
+						TargetContainers: []string{"worker"},
+						CPU:              &sidecarsv1alpha1.ResourceRule{Percent: 1000, Max: ptrQ("2")}}).Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				a := app("app")
+				a.Resources = corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("333m"), corev1.ResourceMemory: resource.MustParse("1.5Gi")},
+					Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1.5"), corev1.ResourceMemory: resource.MustParse("3Gi")},
+				}
+				w := app("worker")
+				w.Resources = corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("100M")},
+					Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+				}
+				return webPod().Containers(a, w).Obj()
+			},
+		}),
+		Entry("resourcesPolicy: memory in odd units and exact rounding", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("odd-" + s).Sidecar(sidecar("odd", "example.com/a:1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
+					CPU:    &sidecarsv1alpha1.ResourceRule{Percent: 7},
+					Memory: &sidecarsv1alpha1.ResourceRule{Percent: 1}}).Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				a := app("app")
+				a.Resources = corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500e-3"), corev1.ResourceMemory: resource.MustParse("1e3")},
+					Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3"), corev1.ResourceMemory: resource.MustParse("123456789")},
+				}
+				w := app("worker")
+				w.Resources = corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1m"), corev1.ResourceMemory: resource.MustParse("1Ki")},
+				}
+				return webPod().Containers(a, w).Obj()
+			},
+		}),
+		Entry("a Container sidecar gets the drain as preStop sleep unless it has its own; a Never pod resizes memory without restart", policyCase{
+			sources: func(s string) []inject.Source {
+				own := sidecar("hooked", "example.com/a:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()
+				own.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"stop"}}}}
+				own.ResizePolicy = []corev1.ContainerResizePolicy{{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired}}
+				return srcs(set("drain-" + s).DrainSeconds(7).
+					Sidecar(sidecar("plain", "example.com/a:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).
+					Sidecar(own).Sidecar(sidecar("native", "example.com/a:1").Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				p := webPod().Obj()
+				p.Spec.RestartPolicy = corev1.RestartPolicyNever
+				return p
+			},
+		}),
+		Entry("a pinned revision injects the stored spec under the revision's name and hashes", policyCase{
+			sources: func(s string) []inject.Source {
+				live := set("pinned-" + s).Sidecar(sidecar("proxy", "example.com/proxy:2").Obj()).Obj()
+				old := set("pinned-" + s).Sidecar(sidecar("proxy", "example.com/proxy:1").Env("V", "1").Obj()).Obj()
+				return []inject.Source{inject.NewSource(live, "pinned-"+s+"-oldrev", revision.SpecOf(old))}
+			},
+			pod: func() *corev1.Pod { return webPod().Obj() },
+		}),
+		Entry("a sidecar mounting a volume nobody declares: the webhook and the API server both refuse the pod", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("badmount-" + s).Sidecar(sidecar("agent", "example.com/a:1").Mount("nowhere", "/x").Obj()).Obj())
+			},
+			pod: func() *corev1.Pod { return webPod().Obj() },
+		}),
 	)
 })
 
-var _ = fmt.Sprintf
-var _ = resource.MustParse
+func ptrQ(s string) *resource.Quantity {
+	q := resource.MustParse(s)
+	return &q
+}
