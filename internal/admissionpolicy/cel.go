@@ -45,9 +45,15 @@ func literal(v any) string {
 	case string:
 		return quote(v)
 	case []any:
+		// The elements of a list from JSON are of one Go type; dyn() only where an element
+		// holds CEL of its own, whose type may differ.
+		wrap := slices.ContainsFunc(v, holdsExpr)
 		parts := make([]string, len(v))
 		for i, e := range v {
-			parts[i] = "dyn(" + literal(e) + ")"
+			parts[i] = literal(e)
+			if wrap {
+				parts[i] = "dyn(" + parts[i] + ")"
+			}
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]any:
@@ -56,32 +62,61 @@ func literal(v any) string {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
+		// A map whose values are all strings is homogeneous as it is; in any other, every
+		// value needs dyn() (the API server refuses a dyn first value with others typed).
+		wrap := false
+		for _, e := range v {
+			if _, ok := e.(string); !ok {
+				wrap = true
+			}
+		}
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = quote(k) + ": dyn(" + literal(v[k]) + ")"
+			parts[i] = quote(k) + ": " + literal(v[k])
+			if wrap {
+				parts[i] = quote(k) + ": dyn(" + literal(v[k]) + ")"
+			}
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	panic(fmt.Sprintf("admissionpolicy: no CEL literal for %T", v))
 }
 
+// holdsExpr says whether v is or contains CEL of its own.
+func holdsExpr(v any) bool {
+	switch v := v.(type) {
+	case expr:
+		return true
+	case []any:
+		return slices.ContainsFunc(v, holdsExpr)
+	case map[string]any:
+		for _, e := range v {
+			if holdsExpr(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // quote is s as a CEL string literal. CEL's escapes are a superset of the ones Go's
 // strconv.Quote writes.
 func quote(s string) string { return strconv.Quote(s) }
 
-// toJSONValue is v marshalled to JSON and decoded into maps, lists and json.Numbers.
-func toJSONValue(v any) (any, error) {
+// mustJSONValue is v — an API type, which always marshals — marshalled to JSON and
+// decoded into maps, lists and json.Numbers.
+func mustJSONValue(v any) any {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, err
+		panic(err)
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var out any
 	if err := d.Decode(&out); err != nil {
-		return nil, err
+		panic(err)
 	}
-	return out, nil
+	return out
 }
 
 // list is a CEL list literal of the given element expressions.

@@ -18,6 +18,7 @@ package admissionpolicy
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -39,7 +40,14 @@ const Name = "inject.sidecars.outrigger.dev"
 type Options struct {
 	// OperatorNamespace is never injected, as in the webhook.
 	OperatorNamespace string
+	// MaxBytes bounds the policy's size; 0 is MaxPolicyBytes.
+	MaxBytes int
 }
+
+// MaxPolicyBytes is the default bound of the policy's size. etcd refuses to store an
+// object of more than 1.5 MiB (its default --max-request-bytes); this leaves room for the
+// object's metadata and for growth between two compilations.
+const MaxPolicyBytes = 1_200_000
 
 // Compiled is what Compile made.
 type Compiled struct {
@@ -67,25 +75,76 @@ type Compiled struct {
 // A policy with no sources still strips the request's Outrigger metadata.
 func Compile(sources []inject.Source, opts Options) Compiled {
 	out := Compiled{Unsupported: map[string]string{}}
-	ordered := slices.Clone(sources)
-	slices.SortStableFunc(ordered, func(a, b inject.Source) int {
-		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
-	})
-	c := &compiler{}
-	c.prelude()
-	var kept []inject.Source
-	for _, src := range ordered {
+	ordered := make([]inject.Source, 0, len(sources))
+	for _, src := range sources {
 		// A paused set injects no new pod; it is not a set the policy cannot express.
 		if src.Set.Spec.Injection.Paused || src.Set.DeletionTimestamp != nil {
 			continue
 		}
-		if why := c.addSet(len(kept), src); why != "" {
+		if _, why := matchExpr(src.Set); why != "" {
 			out.Unsupported[src.Set.Name] = why
 			continue
 		}
-		kept = append(kept, src)
+		ordered = append(ordered, src)
 	}
-	out.Policy = &admissionregistrationv1.MutatingAdmissionPolicy{
+	slices.SortStableFunc(ordered, func(a, b inject.Source) int {
+		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
+	})
+	budget := cmp.Or(opts.MaxBytes, MaxPolicyBytes)
+	out.Policy = policyOf(ordered)
+	if size(out.Policy) > budget {
+		// The first n sets in injection order that fit: a set that does not fit leaves
+		// the sets before it as they are, so the cut is the same on every compilation.
+		lo, hi := 0, len(ordered)
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if size(policyOf(ordered[:mid])) <= budget {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		for _, src := range ordered[lo:] {
+			out.Unsupported[src.Set.Name] = fmt.Sprintf("the admission policy holds the first %d of %d SidecarSets in injection order "+
+				"within %d bytes (etcd stores objects of at most 1.5 MiB); this one is beyond them", lo, len(ordered), budget)
+		}
+		out.Policy = policyOf(ordered[:lo])
+	}
+	out.Binding = &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: Name},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{
+			PolicyName:     Name,
+			MatchResources: matchResources(opts.OperatorNamespace),
+		},
+	}
+	return out
+}
+
+// size is the policy's size as JSON, about what etcd stores.
+func size(p *admissionregistrationv1.MutatingAdmissionPolicy) int {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err) // an API object always marshals
+	}
+	return len(b)
+}
+
+// policyOf is the policy injecting ordered, sets that compile, in injection order.
+func policyOf(ordered []inject.Source) *admissionregistrationv1.MutatingAdmissionPolicy {
+	c := &compiler{}
+	c.prelude()
+	// Every set's match variable first: variables may only refer to variables before
+	// them, and the claims of one set refer to the match of others.
+	for _, src := range ordered {
+		match, _ := matchExpr(src.Set)
+		set := compiledSet{src: src, match: fmt.Sprintf("m%d", len(c.sets))}
+		c.variable(set.match, match)
+		c.sets = append(c.sets, set)
+	}
+	for i := range c.sets {
+		c.addSet(i)
+	}
+	return &admissionregistrationv1.MutatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: Name},
 		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
 			MatchConstraints: &admissionregistrationv1.MatchResources{
@@ -104,14 +163,6 @@ func Compile(sources []inject.Source, opts Options) Compiled {
 			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
 		},
 	}
-	out.Binding = &admissionregistrationv1.MutatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: Name},
-		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{
-			PolicyName:     Name,
-			MatchResources: matchResources(opts.OperatorNamespace),
-		},
-	}
-	return out
 }
 
 // matchResources are the webhook configuration's exclusions
@@ -137,6 +188,8 @@ func matchResources(operatorNamespace string) *admissionregistrationv1.MatchReso
 type compiler struct {
 	vars []admissionregistrationv1.Variable
 	sets []compiledSet
+	// claims names the claims variable of each container name some set declares twice.
+	claims map[string]string
 }
 
 // compiledSet is what the patch needs to know of one set.
@@ -189,57 +242,64 @@ func (c *compiler) prelude() {
 	c.variable("app", "object.spec.containers")
 	c.variable("volumeNames", "object.spec.?volumes.orValue([]).map(v, v.name)")
 	c.variable("secretNames", "object.spec.?imagePullSecrets.orValue([]).map(s, s.name)")
+	c.binaryVars()
+	c.variable(cpuUnits.unitsVariable(), cpuUnits.unitsExpr())
+	c.variable(memoryUnits.unitsVariable(), memoryUnits.unitsExpr())
 	c.variable("memoryResize", "object.spec.?restartPolicy.orValue('Always') in ['', 'Always'] ? 'RestartContainer' : 'NotRequired'")
 }
 
-// addSet compiles src as the i-th set in injection order; a reason when it cannot.
-func (c *compiler) addSet(i int, src inject.Source) string {
-	pods, err := selectorExpr(src.Set.Spec.Selector, "variables.podLabels")
+// matchExpr is CEL saying whether set selects the pod, or why it cannot be said.
+func matchExpr(set *sidecarsv1alpha1.SidecarSet) (string, string) {
+	pods, err := selectorExpr(set.Spec.Selector, "variables.podLabels")
 	if err != nil {
-		return fmt.Sprintf("selector: %v", err)
+		return "", fmt.Sprintf("selector: %v", err)
 	}
 	nss := "true"
-	if src.Set.Spec.NamespaceSelector != nil {
-		if nss, err = selectorExpr(src.Set.Spec.NamespaceSelector, "variables.nsLabels"); err != nil {
-			return fmt.Sprintf("namespaceSelector: %v", err)
+	if set.Spec.NamespaceSelector != nil {
+		if nss, err = selectorExpr(set.Spec.NamespaceSelector, "variables.nsLabels"); err != nil {
+			return "", fmt.Sprintf("namespaceSelector: %v", err)
 		}
 	}
-	set := compiledSet{src: src, match: fmt.Sprintf("m%d", i), volumes: src.Spec.Volumes, secrets: src.Spec.ImagePullSecrets,
-		metadata: src.Spec.PodMetadata}
-	// Variables are only appended once the set is known to compile: a set left out must
-	// leave none behind.
-	mark := len(c.vars)
-	c.variable(set.match, fmt.Sprintf("(%s) && (%s)", pods, nss))
+	return fmt.Sprintf("(%s) && (%s)", pods, nss), ""
+}
+
+// names are the names of the containers src adds, in record order.
+func names(src inject.Source) []string {
+	var out []string
+	for _, ic := range src.Spec.InitContainers {
+		out = append(out, ic.Name)
+	}
+	for _, sc := range src.Spec.Containers {
+		out = append(out, sc.Name)
+	}
+	return out
+}
+
+// addSet compiles the i-th set in injection order: its containers, and what the patch
+// needs to know of its volumes, pull secrets and pod metadata.
+func (c *compiler) addSet(i int) {
+	set := &c.sets[i]
+	src := set.src
+	set.volumes, set.secrets, set.metadata = src.Spec.Volumes, src.Spec.ImagePullSecrets, src.Spec.PodMetadata
 	k := 0
-	add := func(name string, z zone, value any) error {
+	add := func(name string, z zone, value any) {
 		prefix := fmt.Sprintf("s%dc%d", i, k)
 		k++
-		earlier := c.earlierClaims(name, i)
 		injected := fmt.Sprintf("variables.%s && !(%s in variables.used)", set.match, quote(name))
-		if len(earlier) > 0 {
-			injected += " && !" + anyOf(earlier)
+		if earlier := c.claimedBefore("container/"+name, i, func(o compiledSet) bool { return slices.Contains(names(o.src), name) }); earlier != "" {
+			injected += " && !" + earlier
 		}
 		c.variable(prefix+"_in", injected)
 		c.variable(prefix, literal(value))
 		set.containers = append(set.containers, compiledContainer{name: name, zone: z, injected: prefix + "_in", value: prefix})
-		return nil
 	}
 	for _, ic := range src.Spec.InitContainers {
-		v, err := toJSONValue(ic)
-		if err != nil {
-			c.vars = c.vars[:mark]
-			return err.Error()
-		}
-		_ = add(ic.Name, zoneSetInit, v)
+		add(ic.Name, zoneSetInit, mustJSONValue(ic))
 	}
 	drain := src.Set.Spec.UpdateStrategy.Drain.EffectiveSeconds()
 	for j := range src.Spec.Containers {
 		sc := &src.Spec.Containers[j]
-		v, err := c.container(fmt.Sprintf("s%dc%d", i, k), sc, drain)
-		if err != nil {
-			c.vars = c.vars[:mark]
-			return err.Error()
-		}
+		v := c.container(fmt.Sprintf("s%dc%d", i, k), sc, drain)
 		var z zone
 		switch sc.EffectivePlacement() {
 		case sidecarsv1alpha1.PlacementBeforeInit:
@@ -251,34 +311,49 @@ func (c *compiler) addSet(i int, src inject.Source) string {
 		default:
 			z = zoneAfterApp
 		}
-		_ = add(sc.Name, z, v)
+		add(sc.Name, z, v)
 	}
-	c.sets = append(c.sets, set)
-	return ""
 }
 
-// earlierClaims are the match variables of the sets before the i-th that declare a
-// container of this name: the first matching set takes the name.
-func (c *compiler) earlierClaims(name string, i int) []string {
-	var out []string
-	for _, s := range c.sets[:min(i, len(c.sets))] {
-		if slices.ContainsFunc(s.containers, func(cc compiledContainer) bool { return cc.name == name }) {
-			out = append(out, "variables."+s.match)
+// claimedBefore is CEL saying that one of the sets before the i-th for which declares
+// holds selects the pod — the first matching set takes a container name, a volume
+// name, a label key — or "" when none before it declares. The declarers of one key
+// share one list of their match variables, sliced: a thousand sets naming their sidecar
+// alike cost the policy a thousand list elements, not half a million terms.
+func (c *compiler) claimedBefore(key string, i int, declares func(compiledSet) bool) string {
+	v, ok := c.claims[key]
+	if !ok {
+		var matches []string
+		for _, s := range c.sets {
+			if declares(s) {
+				matches = append(matches, "variables."+s.match)
+			}
+		}
+		if c.claims == nil {
+			c.claims = map[string]string{}
+		}
+		v = fmt.Sprintf("claims%d", len(c.claims))
+		c.claims[key] = v
+		c.variable(v, list(matches))
+	}
+	k := 0
+	for _, s := range c.sets[:i] {
+		if declares(s) {
+			k++
 		}
 	}
-	return out
+	if k == 0 {
+		return ""
+	}
+	return fmt.Sprintf("variables.%s.slice(0, %d).exists(t, t)", v, k)
 }
 
 // container is the JSON value of a sidecar, with CEL where the webhook derives a field
 // from the pod: resources (resourcesPolicy), volumeMounts (shareVolumes), env
 // (transferEnv) and the memory resize policy (the pod's restartPolicy).
-func (c *compiler) container(prefix string, sc *sidecarsv1alpha1.SidecarContainer, drain int32) (any, error) {
+func (c *compiler) container(prefix string, sc *sidecarsv1alpha1.SidecarContainer, drain int32) any {
 	built := inject.Sidecar(sc, drain)
-	value, err := toJSONValue(built)
-	if err != nil {
-		return nil, err
-	}
-	fields := value.(map[string]any)
+	fields := mustJSONValue(built).(map[string]any)
 	if !slices.ContainsFunc(sc.ResizePolicy, func(p corev1.ContainerResizePolicy) bool { return p.ResourceName == corev1.ResourceMemory }) {
 		for _, p := range fields["resizePolicy"].([]any) {
 			if p := p.(map[string]any); p["resourceName"] == string(corev1.ResourceMemory) {
@@ -323,11 +398,12 @@ func (c *compiler) container(prefix string, sc *sidecarsv1alpha1.SidecarContaine
 		}
 		fields["env"] = expr(strings.Join(env, " + "))
 	}
-	return fields, nil
+	return fields
 }
 
 // patch is the JSON patch expression of the policy's one mutation.
 func (c *compiler) patch() string {
+	c.recordedVar()
 	ops := []string{
 		c.containersOp("/spec/initContainers", "object.spec.?initContainers.orValue([])", []zone{zoneSetInit, zoneNativeBefore}, []zone{zoneNativeAfter}),
 		c.containersOp("/spec/containers", "object.spec.containers", []zone{zoneBeforeApp}, []zone{zoneAfterApp}),
@@ -343,38 +419,72 @@ func (c *compiler) patch() string {
 	return strings.Join(ops, " + ")
 }
 
-// recorded is true when some set selects the pod: every such set is recorded, even one
-// whose containers the pod all overrides.
-func (c *compiler) recorded() string {
-	var terms []string
-	for _, s := range c.sets {
-		terms = append(terms, "variables."+s.match)
+// maxExpression is how many bytes of CEL one variable holds at most: the API server
+// refuses an expression of more than 100,000 code points.
+const maxExpression = 60_000
+
+// listVariable defines the list of elems as variables of at most maxExpression bytes
+// each and returns CEL for the whole list.
+func (c *compiler) listVariable(name string, elems []string) string {
+	var chunks [][]string
+	size := 0
+	for _, e := range elems {
+		if len(chunks) == 0 || size+len(e) > maxExpression {
+			chunks = append(chunks, nil)
+			size = 0
+		}
+		chunks[len(chunks)-1] = append(chunks[len(chunks)-1], e)
+		size += len(e) + 2
 	}
-	return anyOf(terms)
+	switch len(chunks) {
+	case 0:
+		return "[]"
+	case 1:
+		c.variable(name, list(chunks[0]))
+		return "variables." + name
+	}
+	parts := make([]string, len(chunks))
+	for i, chunk := range chunks {
+		c.variable(fmt.Sprintf("%s%d", name, i), list(chunk))
+		parts[i] = fmt.Sprintf("variables.%s%d", name, i)
+	}
+	c.variable(name, strings.Join(parts, " + "))
+	return "variables." + name
 }
 
+// recordedVar defines the variable recorded, true when some set selects the pod: every
+// such set is recorded, even one whose containers the pod all overrides.
+func (c *compiler) recordedVar() {
+	terms := make([]string, len(c.sets))
+	for i, s := range c.sets {
+		terms[i] = "variables." + s.match
+	}
+	c.variable("recorded", c.listVariable("matches", terms)+".exists(t, t)")
+}
+
+func (c *compiler) recorded() string { return "variables.recorded" }
+
 func (c *compiler) containersOp(path, own string, before, after []zone) string {
-	pick := func(zones []zone) (string, []string) {
-		var elems, any []string
+	pick := func(zones []zone) []string {
+		var elems []string
 		for _, z := range zones {
 			for _, s := range c.sets {
 				for _, cc := range s.containers {
 					if cc.zone == z {
 						elems = append(elems, fmt.Sprintf("?(variables.%s ? optional.of(variables.%s) : optional.none())", cc.injected, cc.value))
-						any = append(any, "variables."+cc.injected)
 					}
 				}
 			}
 		}
-		return list(elems), any
+		return elems
 	}
-	b, anyB := pick(before)
-	a, anyA := pick(after)
-	injected := slices.Concat(anyB, anyA)
-	if len(injected) == 0 {
+	be, ae := pick(before), pick(after)
+	if len(be)+len(ae) == 0 {
 		return "[]"
 	}
-	return fmt.Sprintf("%s ? [JSONPatch{op: 'add', path: %s, value: dyn(%s) + dyn(%s) + dyn(%s)}] : []", anyOf(injected), quote(path), b, own, a)
+	name := strings.TrimPrefix(path, "/spec/")
+	b, a := c.listVariable(name+"Before", be), c.listVariable(name+"After", ae)
+	return fmt.Sprintf("size(%s) + size(%s) > 0 ? [JSONPatch{op: 'add', path: %s, value: dyn(%s) + dyn(%s) + dyn(%s)}] : []", b, a, quote(path), b, own, a)
 }
 
 // volumesOp adds each set's volumes the pod does not have by name, the first set's
@@ -384,24 +494,19 @@ func (c *compiler) volumesOp() string {
 	for i, s := range c.sets {
 		for _, v := range s.volumes {
 			cond := fmt.Sprintf("variables.%s && !(%s in variables.volumeNames)", s.match, quote(v.Name))
-			if earlier := c.earlier(i, func(o compiledSet) bool {
-				return slices.ContainsFunc(o.volumes, func(ov corev1.Volume) bool { return ov.Name == v.Name })
-			}); len(earlier) > 0 {
-				cond += " && !" + anyOf(earlier)
+			if earlier := c.claimedBefore("volume/"+v.Name, i, func(o compiledSet) bool {
+				return slices.ContainsFunc(o.src.Spec.Volumes, func(ov corev1.Volume) bool { return ov.Name == v.Name })
+			}); earlier != "" {
+				cond += " && !" + earlier
 			}
-			value, err := toJSONValue(v)
-			if err != nil {
-				panic(err) // a Volume always marshals
-			}
-			elems = append(elems, fmt.Sprintf("?(%s ? optional.of(%s) : optional.none())", cond, literal(value)))
+			elems = append(elems, fmt.Sprintf("?(%s ? optional.of(%s) : optional.none())", cond, literal(mustJSONValue(v))))
 		}
 	}
 	if len(elems) == 0 {
 		return "[]"
 	}
-	c.variable("addVolumes", list(elems))
-	return "size(variables.addVolumes) > 0 ? [JSONPatch{op: 'add', path: '/spec/volumes', " +
-		"value: dyn(object.spec.?volumes.orValue([])) + dyn(variables.addVolumes)}] : []"
+	v := c.listVariable("addVolumes", elems)
+	return fmt.Sprintf("size(%s) > 0 ? [JSONPatch{op: 'add', path: '/spec/volumes', value: dyn(object.spec.?volumes.orValue([])) + dyn(%s)}] : []", v, v)
 }
 
 func (c *compiler) secretsOp() string {
@@ -409,8 +514,8 @@ func (c *compiler) secretsOp() string {
 	for i, s := range c.sets {
 		for _, ps := range s.secrets {
 			cond := fmt.Sprintf("variables.%s && !(%s in variables.secretNames)", s.match, quote(ps.Name))
-			if earlier := c.earlier(i, func(o compiledSet) bool { return slices.Contains(o.secrets, ps) }); len(earlier) > 0 {
-				cond += " && !" + anyOf(earlier)
+			if earlier := c.claimedBefore("secret/"+ps.Name, i, func(o compiledSet) bool { return slices.Contains(o.src.Spec.ImagePullSecrets, ps) }); earlier != "" {
+				cond += " && !" + earlier
 			}
 			elems = append(elems, fmt.Sprintf("?(%s ? optional.of({'name': %s}) : optional.none())", cond, quote(ps.Name)))
 		}
@@ -418,20 +523,9 @@ func (c *compiler) secretsOp() string {
 	if len(elems) == 0 {
 		return "[]"
 	}
-	c.variable("addSecrets", list(elems))
-	return "size(variables.addSecrets) > 0 ? [JSONPatch{op: 'add', path: '/spec/imagePullSecrets', " +
-		"value: dyn(object.spec.?imagePullSecrets.orValue([])) + dyn(variables.addSecrets)}] : []"
-}
-
-// earlier are the match variables of the sets before the i-th for which has holds.
-func (c *compiler) earlier(i int, has func(compiledSet) bool) []string {
-	var out []string
-	for _, o := range c.sets[:i] {
-		if has(o) {
-			out = append(out, "variables."+o.match)
-		}
-	}
-	return out
+	v := c.listVariable("addSecrets", elems)
+	return fmt.Sprintf("size(%s) > 0 ? [JSONPatch{op: 'add', path: '/spec/imagePullSecrets', "+
+		"value: dyn(object.spec.?imagePullSecrets.orValue([])) + dyn(%s)}] : []", v, v)
 }
 
 // metadataOp adds the sets' podMetadata entries of one map (labels or annotations) the
@@ -447,14 +541,14 @@ func (c *compiler) metadataOp(field string, entries func(*sidecarsv1alpha1.PodMe
 		m := entries(s.metadata)
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			cond := fmt.Sprintf("variables.%s && !(%s in %s)", s.match, quote(k), podMap)
-			if earlier := c.earlier(i, func(o compiledSet) bool {
-				if o.metadata == nil {
+			if earlier := c.claimedBefore(field+"/"+k, i, func(o compiledSet) bool {
+				if o.src.Spec.PodMetadata == nil {
 					return false
 				}
-				_, ok := entries(o.metadata)[k]
+				_, ok := entries(o.src.Spec.PodMetadata)[k]
 				return ok
-			}); len(earlier) > 0 {
-				cond += " && !" + anyOf(earlier)
+			}); earlier != "" {
+				cond += " && !" + earlier
 			}
 			elems = append(elems, fmt.Sprintf("?(%s ? optional.of(%s) : optional.none())", cond, opData("add", "/metadata/"+field+"/"+escapePointer(k), quote(m[k]))))
 		}
@@ -462,8 +556,7 @@ func (c *compiler) metadataOp(field string, entries func(*sidecarsv1alpha1.PodMe
 	elems = append(elems, owned...)
 	// JSONPatch values cannot be built in variables: the operations are data there and
 	// become JSONPatch in the mutation.
-	name := field + "Ops"
-	c.variable(name, list(elems))
+	name := strings.TrimPrefix(c.listVariable(field+"Ops", elems), "variables.")
 	ops := fmt.Sprintf("variables.%s.map(o, o.op == 'remove' ? JSONPatch{op: 'remove', path: string(o.path)} : "+
 		"JSONPatch{op: 'add', path: string(o.path), value: o.value})", name)
 	return fmt.Sprintf("(size(variables.%s) > 0 && !has(object.metadata.%s) ? [JSONPatch{op: 'add', path: '/metadata/%s', value: {}}] : []) + %s",
@@ -507,6 +600,9 @@ func (c *compiler) annotationOps() []string {
 func (c *compiler) recordVars() {
 	byName := slices.Clone(c.sets)
 	slices.SortFunc(byName, func(a, b compiledSet) int { return cmp.Compare(a.src.Set.Name, b.src.Set.Name) })
+	// One entry per set as data — whether recorded, the constant head, the injected and
+	// the overridden names — formatted by one expression, so that a set costs the policy
+	// its data only.
 	var entries []string
 	for _, s := range byName {
 		var injected, overridden []string
@@ -514,15 +610,13 @@ func (c *compiler) recordVars() {
 			injected = append(injected, fmt.Sprintf("?(variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 			overridden = append(overridden, fmt.Sprintf("?(!variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 		}
-		c.variable(s.match+"_rc", list(injected))
-		c.variable(s.match+"_ro", list(overridden))
-		rc, ro := "variables."+s.match+"_rc", "variables."+s.match+"_ro"
 		head := fmt.Sprintf(`"%s":{"revision":"%s","hash":"%s","imageFreeHash":"%s","containers":`, s.src.Set.Name, s.src.Revision, s.src.Hash, s.src.ImageFreeHash)
-		entries = append(entries, fmt.Sprintf(
-			`variables.%s ? %s + (size(%s) == 0 ? 'null' : '["' + %s.join('","') + '"]') + (size(%s) == 0 ? '' : ',"overridden":["' + %s.join('","') + '"]') + '}' : ''`,
-			s.match, quote(head), rc, rc, ro, ro))
+		entries = append(entries, fmt.Sprintf("{'on': dyn(variables.%s), 'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s)}",
+			s.match, quote(head), list(injected), list(overridden)))
 	}
-	c.variable("record", "'{' + "+list(entries)+".filter(e, e != '').join(',') + '}'")
+	c.variable("record", "'{' + "+c.listVariable("entries", entries)+".filter(e, e.on).map(e, string(e.head) + "+
+		`(size(e.added) == 0 ? 'null' : '["' + e.added.join('","') + '"]') + (size(e.kept) == 0 ? '' : ',"overridden":["' + e.kept.join('","') + '"]') + '}'`+
+		").join(',') + '}'")
 }
 
 // readinessGateOp keeps Outrigger's readiness gate on the pod exactly when a recorded set
@@ -537,7 +631,7 @@ func (c *compiler) readinessGateOp() string {
 	gate := quote(sidecarsv1alpha1.SidecarsReadyCondition)
 	c.variable("gates", "object.spec.?readinessGates.orValue([])")
 	c.variable("hasGate", "variables.gates.exists(g, g.conditionType == "+gate+")")
-	c.variable("wantGate", anyOf(want))
+	c.variable("wantGate", c.listVariable("gateMatches", want)+".exists(t, t)")
 	return fmt.Sprintf("variables.wantGate && !variables.hasGate ? [JSONPatch{op: 'add', path: '/spec/readinessGates', value: dyn(variables.gates) + dyn([{'conditionType': %s}])}] : "+
 		"(!variables.wantGate && variables.hasGate ? (variables.gates.all(g, g.conditionType == %s) ? [JSONPatch{op: 'remove', path: '/spec/readinessGates'}] : "+
 		"[JSONPatch{op: 'add', path: '/spec/readinessGates', value: variables.gates.filter(g, g.conditionType != %s)}]) : [])", gate, gate, gate)

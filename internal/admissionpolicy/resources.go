@@ -80,28 +80,43 @@ var memoryUnits = resourceUnits{
 }
 
 // binarySI is CEL for resource.NewQuantity(v, BinarySI).String() of v >= 0: below 1024
-// the decimal form (so 1000 is "1k"), above the largest binary suffix that divides v
-// exactly, else the plain number.
+// the decimal form (so 1000 is "1k"), above it the largest binary suffix that divides v
+// exactly (variables.binaryDivisors and binarySuffixes, largest first), else the plain
+// number.
 func binarySI(v string) string {
 	v = "int(" + v + ")"
-	out := "string(" + v + ")"
-	for _, s := range []struct {
-		suffix string
-		shift  uint
-	}{{"Ki", 10}, {"Mi", 20}, {"Gi", 30}, {"Ti", 40}, {"Pi", 50}, {"Ei", 60}} {
-		out = fmt.Sprintf("(%s %% %d == 0 ? string(%s / %d) + '%s' : %s)", v, int64(1)<<s.shift, v, int64(1)<<s.shift, s.suffix, out)
-	}
-	return fmt.Sprintf("(%s == 1000 ? '1k' : (%s < 1024 ? string(%s) : %s))", v, v, v, out)
+	first := fmt.Sprintf("variables.binaryDivisors.filter(d, %s %% d == 0)", v)
+	return fmt.Sprintf("%s == 1000 ? '1k' : (%s < 1024 || size(%s) == 0 ? string(%s) : "+
+		"string(%s / %s[0]) + variables.binarySuffixes[variables.binaryDivisors.indexOf(%s[0])])", v, v, first, v, v, first, first)
 }
 
-// fine is CEL turning the quantity string expression q into an int of fine units.
-func (u resourceUnits) fine(q string) string {
+// binaryVars are the shared variables binarySI reads.
+func (c *compiler) binaryVars() {
+	var divisors []string
+	for shift := 60; shift >= 10; shift -= 10 {
+		divisors = append(divisors, fmt.Sprint(int64(1)<<shift))
+	}
+	c.variable("binaryDivisors", list(divisors))
+	c.variable("binarySuffixes", stringList([]string{"Ei", "Pi", "Ti", "Gi", "Mi", "Ki"}))
+}
+
+// unitsVariable is the name of the shared variable holding u's suffix factors.
+func (u resourceUnits) unitsVariable() string { return string(u.name) + "Units" }
+
+// unitsExpr is the CEL map from canonical suffix to fine units.
+func (u resourceUnits) unitsExpr() string {
 	var entries []string
 	for _, k := range slices.Sorted(maps.Keys(u.factors)) {
 		entries = append(entries, fmt.Sprintf("%s: %d", quote(k), u.factors[k]))
 	}
+	return "{" + strings.Join(entries, ", ") + "}"
+}
+
+// fine is CEL turning the canonical quantity string q (a variable of a comprehension)
+// into an int of fine units.
+func (u resourceUnits) fine(q string) string {
 	digits := q + ".find('^[0-9]+')"
-	return fmt.Sprintf("(int(%s) * {%s}[%s.substring(size(%s))])", digits, strings.Join(entries, ", "), q, digits)
+	return fmt.Sprintf("int(%s) * variables.%s[%s.substring(size(%s))]", digits, u.unitsVariable(), q, digits)
 }
 
 // resourceVars adds the variables that size one container's resources by policy and
@@ -138,7 +153,9 @@ func (c *compiler) resourceVars(prefix string, policy *sidecarsv1alpha1.Resource
 			if !ok {
 				continue
 			}
-			entries = append(entries, fmt.Sprintf("?%s: %s.hasValue() ? optional.of(%s) : optional.none()", quote(string(u.name)), v, u.format(v+".value()")))
+			text := strings.TrimPrefix(v, "variables.") + "_s"
+			c.variable(text, u.format(v+".orValue(0)"))
+			entries = append(entries, fmt.Sprintf("?%s: %s.hasValue() ? optional.of(variables.%s) : optional.none()", quote(string(u.name)), v, text))
 			present = append(present, v+".hasValue()")
 		}
 		if len(entries) == 0 {
@@ -155,8 +172,9 @@ func (c *compiler) resourceVars(prefix string, policy *sidecarsv1alpha1.Resource
 func (c *compiler) ruleVars(name, targets, kind string, u resourceUnits, rule *sidecarsv1alpha1.ResourceRule,
 	aggregate sidecarsv1alpha1.Aggregate) string {
 	res := quote(string(u.name))
-	c.variable(name+"_v", fmt.Sprintf("%s.filter(c, c.?resources.?%s[?%s].hasValue()).map(c, %s)",
-		targets, kind, res, u.fine("string(dyn(c.resources."+kind+"["+res+"]))")))
+	// dyn(): a quantity the API server holds as a whole number is an int in CEL.
+	c.variable(name+"_v", fmt.Sprintf("%s.filter(c, c.?resources.?%s[?%s].hasValue()).map(c, string(dyn(c.resources.%s[%s]))).map(q, %s)",
+		targets, kind, res, kind, res, u.fine("q")))
 	values := "variables." + name + "_v"
 	agg := values + ".sum()"
 	if aggregate == sidecarsv1alpha1.AggregateMax {

@@ -17,7 +17,10 @@ limitations under the License.
 package integration
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,6 +28,7 @@ import (
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -439,7 +443,99 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 			pod: func() *corev1.Pod { return webPod().Obj() },
 		}),
 	)
+
+	// The CEL cost and size limits decide how many sets one policy holds: every pod
+	// evaluates every set's selector.
+	DescribeTable("holds many sets within the API server's limits",
+		func(n int, allFit bool) {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-scale-"}}
+			Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+			DeferCleanup(func() { Expect(k8sClient.Delete(ctx, ns)).To(Succeed()) })
+			probe := "probe-" + ns.Name
+			// The probe first in injection order, so that it is never the set cut off.
+			sources := scaleSources(n, ns.Name)
+			ps := probeSource(probe)
+			ps.Set.Spec.Priority = 100
+			sources = append(sources, ps)
+			compiled := admissionpolicy.Compile(sources, admissionpolicy.Options{OperatorNamespace: operatorNamespace})
+			if allFit {
+				Expect(compiled.Unsupported).To(BeEmpty())
+			} else {
+				Expect(compiled.Unsupported).NotTo(BeEmpty(), "sets beyond the size budget")
+			}
+			fit := n - len(compiled.Unsupported)
+			size, err := json.Marshal(compiled.Policy)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(len(size)).To(BeNumerically("<=", admissionpolicy.MaxPolicyBytes))
+			start := time.Now()
+			applyPolicy(compiled, probeNS.Name, probe)
+			_, _ = fmt.Fprintf(GinkgoWriter, "%d sets: %d in the policy, %d bytes, %d variables, active after %v\n",
+				n, fit, len(size), len(compiled.Policy.Spec.Variables), time.Since(start))
+
+			// The last set the policy holds with a resourcesPolicy and a volume, in injection
+			// order (priority i%7, then name).
+			var kept []int
+			for i := range n {
+				if _, cut := compiled.Unsupported[sources[i].Set.Name]; !cut && i%10 == 0 {
+					kept = append(kept, i)
+				}
+			}
+			last := kept[len(kept)-1]
+			pod := utiltesting.MakePod("", ns.Name).Labels(map[string]string{"app": fmt.Sprintf("svc-%d", last)}).Obj()
+			pod.GenerateName = "pod-"
+			pod.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+			want, err := webhookInjects(pod, ns, sources)
+			Expect(err).NotTo(HaveOccurred())
+			var took []time.Duration
+			for range 5 {
+				got := pod.DeepCopy()
+				t := time.Now()
+				Expect(k8sClient.Create(ctx, got, client.DryRunAll)).To(Succeed())
+				took = append(took, time.Since(t))
+				Expect(got.Spec.InitContainers).To(HaveLen(1))
+				Expect(got.Spec.InitContainers[0].Image).To(Equal(want.Spec.InitContainers[0].Image))
+				Expect(apiequality.Semantic.DeepEqual(got.Spec.InitContainers[0].Resources, want.Spec.InitContainers[0].Resources)).To(BeTrue(),
+					"resources %v, want %v", got.Spec.InitContainers[0].Resources, want.Spec.InitContainers[0].Resources)
+				Expect(got.Annotations[sidecarsv1alpha1.InjectedAnnotation]).To(Equal(want.Annotations[sidecarsv1alpha1.InjectedAnnotation]))
+			}
+			slices.Sort(took)
+			_, _ = fmt.Fprintf(GinkgoWriter, "%d sets: dry-run pod create took %v (median of 5, client side)\n", n, took[2])
+
+			// A set cut off is not injected by the policy: the webhook would have.
+			for name := range compiled.Unsupported {
+				i := slices.IndexFunc(sources, func(s inject.Source) bool { return s.Set.Name == name })
+				cut := utiltesting.MakePod("", ns.Name).Labels(map[string]string{"app": fmt.Sprintf("svc-%d", i)}).Obj()
+				cut.GenerateName = "pod-"
+				Expect(k8sClient.Create(ctx, cut, client.DryRunAll)).To(Succeed())
+				Expect(cut.Spec.InitContainers).To(BeEmpty())
+				break
+			}
+		},
+		Entry("100 sets: all fit", 100, true),
+		Entry("1,000 sets: the first ones in injection order fit, the others are reported", 1000, false),
+	)
 })
+
+// scaleSources are n sets as a large installation has them: each selects its own app,
+// every tenth sizes its sidecar by policy, every fifth has a volume and podMetadata.
+func scaleSources(n int, suffix string) []inject.Source {
+	out := make([]inject.Source, 0, n)
+	for i := range n {
+		w := utiltesting.MakeSidecarSet(fmt.Sprintf("scale-%04d-%s", i, suffix)).Priority(int32(i % 7)).
+			MatchLabels(map[string]string{"app": fmt.Sprintf("svc-%d", i)})
+		sc := utiltesting.MakeSidecar("agent", fmt.Sprintf("example.com/agent-%d:1", i)).Env("SET", strconv.Itoa(i))
+		if i%10 == 0 {
+			sc = sc.ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{CPU: &sidecarsv1alpha1.ResourceRule{Percent: 10, Min: ptrQ("10m")},
+				Memory: &sidecarsv1alpha1.ResourceRule{Percent: 20, Max: ptrQ("256Mi")}})
+		}
+		if i%5 == 0 {
+			w = w.Volume(utiltesting.EmptyDir("agent-data")).PodMetadata(map[string]string{"agent": "on"}, map[string]string{"agent/set": strconv.Itoa(i)})
+			sc = sc.Mount("agent-data", "/data")
+		}
+		out = append(out, inject.SourceOf(w.Sidecar(sc.Obj()).Obj()))
+	}
+	return out
+}
 
 func ptrQ(s string) *resource.Quantity {
 	q := resource.MustParse(s)
