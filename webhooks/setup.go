@@ -17,17 +17,25 @@ limitations under the License.
 package webhooks
 
 import (
+	"context"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
 )
 
 // Options configure the webhooks.
 type Options struct {
 	// OperatorNamespace is where the operator runs and keeps SidecarSet revisions.
 	OperatorNamespace string
+	// PolicyInjects says that the generated MutatingAdmissionPolicy injects every set
+	// (--injection-engine=AdmissionPolicy): the pod webhook, should a configuration
+	// still call it, admits pods unchanged. Injecting would add nothing the policy did
+	// not, and its trust model would drop the policy's record, which it did not write.
+	PolicyInjects bool
 }
 
 // podInjectionPath is where the pod webhook is served, the path controller-runtime's
@@ -44,8 +52,13 @@ func podHandler(scheme *runtime.Scheme, injector *PodInjector) *admission.Webhoo
 // with the manager's webhook server.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	reader := mgr.GetCache()
-	mgr.GetWebhookServer().Register(podInjectionPath,
-		podHandler(mgr.GetScheme(), &PodInjector{Reader: reader, OperatorNamespace: opts.OperatorNamespace}))
+	pods := podHandler(mgr.GetScheme(), &PodInjector{Reader: reader, OperatorNamespace: opts.OperatorNamespace})
+	if opts.PolicyInjects {
+		pods = &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+			return admission.Allowed("the MutatingAdmissionPolicy " + admissionpolicy.Name + " injects the sidecars")
+		})}
+	}
+	mgr.GetWebhookServer().Register(podInjectionPath, pods)
 	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
 		WithDefaulter(SidecarSetDefaulter{}).
 		WithValidator(&SidecarSetValidator{Reader: reader, Client: mgr.GetClient(), OperatorNamespace: opts.OperatorNamespace}).

@@ -42,6 +42,8 @@ type Options struct {
 	OperatorNamespace string
 	// MaxBytes bounds the policy's size; 0 is MaxPolicyBytes.
 	MaxBytes int
+	// Name of the policy and binding; empty is Name.
+	Name string
 }
 
 // MaxPolicyBytes is the default bound of the policy's size. etcd refuses to store an
@@ -110,10 +112,12 @@ func Compile(sources []inject.Source, opts Options) Compiled {
 		}
 		out.Policy = policyOf(ordered[:lo])
 	}
+	name := cmp.Or(opts.Name, Name)
+	out.Policy.Name = name
 	out.Binding = &admissionregistrationv1.MutatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: Name},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{
-			PolicyName:     Name,
+			PolicyName:     name,
 			MatchResources: matchResources(opts.OperatorNamespace),
 		},
 	}
@@ -373,14 +377,14 @@ func (c *compiler) container(prefix string, sc *sidecarsv1alpha1.SidecarContaine
 		m := "variables." + prefix + "_mounts"
 		c.variable(prefix+"_shared", fmt.Sprintf("%s.transformList(i, m, !(m.mountPath in %s) && !%s.slice(0, i).exists(x, x.mountPath == m.mountPath), m)",
 			m, stringList(paths), m))
-		fields["volumeMounts"] = expr(fmt.Sprintf("dyn(%s) + dyn(variables.%s_shared)", literal(fields["volumeMounts"]), prefix))
+		fields["volumeMounts"] = expr(fmt.Sprintf("dyn(%s) + dyn(variables.%s_shared)", listLiteral(fields["volumeMounts"]), prefix))
 	}
 	if len(sc.TransferEnv) > 0 {
 		have := make([]string, 0, len(built.Env))
 		for _, e := range built.Env {
 			have = append(have, e.Name)
 		}
-		env := []string{"dyn(" + literal(fields["env"]) + ")"}
+		env := []string{"dyn(" + listLiteral(fields["env"]) + ")"}
 		haveExpr := stringList(have)
 		for j, t := range sc.TransferEnv {
 			name := fmt.Sprintf("%s_env%d", prefix, j)
@@ -399,6 +403,14 @@ func (c *compiler) container(prefix string, sc *sidecarsv1alpha1.SidecarContaine
 		fields["env"] = expr(strings.Join(env, " + "))
 	}
 	return fields
+}
+
+// listLiteral is literal for a list field that JSON omits when empty.
+func listLiteral(v any) string {
+	if v == nil {
+		return "[]"
+	}
+	return literal(v)
 }
 
 // patch is the JSON patch expression of the policy's one mutation.

@@ -30,17 +30,23 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/controllers"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
 	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/revision"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
+
+// spikeOptions compile the specs' own policy, under a name of its own: the suite's
+// manager (engine Webhook) deletes the operator's generated policy.
+var spikeOptions = admissionpolicy.Options{OperatorNamespace: operatorNamespace, Name: "spike.sidecars.outrigger.dev"}
 
 // podWebhookName is the pod injector in the MutatingWebhookConfiguration envtest installs.
 const podWebhookName = "inject.sidecars.outrigger.dev"
@@ -104,8 +110,8 @@ func applyPolicy(compiled admissionpolicy.Compiled, probeNamespace string, probe
 // deletePolicy removes the compiled policy and binding.
 func deletePolicy() {
 	for _, obj := range []client.Object{
-		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}},
-		&admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}},
+		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: spikeOptions.Name}},
+		&admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: spikeOptions.Name}},
 	} {
 		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed())
 	}
@@ -190,7 +196,7 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, ns)).To(Succeed()) })
 		probe := "probe-" + ns.Name
 		sources := append(c.sources(ns.Name), probeSource(probe))
-		compiled := admissionpolicy.Compile(sources, admissionpolicy.Options{OperatorNamespace: operatorNamespace})
+		compiled := admissionpolicy.Compile(sources, spikeOptions)
 		Expect(compiled.Unsupported).To(BeEmpty())
 		applyPolicy(compiled, probeNS.Name, probe)
 
@@ -457,7 +463,7 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 			ps := probeSource(probe)
 			ps.Set.Spec.Priority = 100
 			sources = append(sources, ps)
-			compiled := admissionpolicy.Compile(sources, admissionpolicy.Options{OperatorNamespace: operatorNamespace})
+			compiled := admissionpolicy.Compile(sources, spikeOptions)
 			if allFit {
 				Expect(compiled.Unsupported).To(BeEmpty())
 			} else {
@@ -514,6 +520,135 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 		Entry("100 sets: all fit", 100, true),
 		Entry("1,000 sets: the first ones in injection order fit, the others are reported", 1000, false),
 	)
+})
+
+var _ = Describe("The admission policy engine with the operator stopped", Serial, Ordered, func() {
+	var referenceNS, ns *corev1.Namespace
+	var stopPolicyManager func()
+
+	BeforeAll(func() {
+		// An install with --injection-engine=AdmissionPolicy registers no pod webhook.
+		withoutPodWebhook()
+		stopManager()
+		stopPolicyManager = startManagerWith(controllers.EngineAdmissionPolicy)
+		DeferCleanup(func() {
+			if stopPolicyManager != nil {
+				stopPolicyManager()
+			}
+			// The policy engine's manager is gone: the suite's manager removes the policy.
+			stopManager = startManager()
+			Eventually(func() bool {
+				err := k8sClient.Get(ctx, types.NamespacedName{Name: admissionpolicy.Name}, &admissionregistrationv1.MutatingAdmissionPolicy{})
+				return apierrors.IsNotFound(err)
+			}).Should(BeTrue(), "the webhook engine's manager deletes the generated policy")
+		})
+		referenceNS = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "engine-reference-",
+			Labels: map[string]string{sidecarsv1alpha1.InjectLabel: "false"}}}
+		Expect(k8sClient.Create(ctx, referenceNS)).To(Succeed())
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "engine-", Labels: map[string]string{"mesh": "on"}}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		DeferCleanup(func() {
+			Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{})).To(Succeed())
+			Expect(k8sClient.Delete(ctx, referenceNS)).To(Succeed())
+			Expect(k8sClient.Delete(ctx, ns)).To(Succeed())
+		})
+	})
+
+	// stored is every SidecarSet as the API server holds it (defaulted), as sources.
+	stored := func() []inject.Source {
+		var list sidecarsv1alpha1.SidecarSetList
+		Expect(k8sClient.List(ctx, &list)).To(Succeed())
+		out := make([]inject.Source, len(list.Items))
+		for i := range list.Items {
+			out[i] = inject.SourceOf(&list.Items[i])
+		}
+		return out
+	}
+	policyCondition := func(name string) *metav1.Condition {
+		set := &sidecarsv1alpha1.SidecarSet{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: name}, set)).To(Succeed())
+		c := meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionAdmissionPolicy)
+		if c != nil && c.ObservedGeneration != set.Generation {
+			return nil
+		}
+		return c
+	}
+
+	It("injects new pods exactly as the webhook would, while the operator is stopped", func() {
+		sel := map[string]string{"engine-test": ns.Name}
+		mesh := utiltesting.MakeSidecarSet("engine-mesh-"+ns.Name).MatchLabels(sel).Priority(10).
+			NamespaceSelector(map[string]string{"mesh": "on"}).Volume(utiltesting.EmptyDir("certs")).
+			PodMetadata(map[string]string{"mesh": "on"}, map[string]string{"mesh/version": "1"}).
+			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Mount("certs", "/certs").
+				ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{CPU: &sidecarsv1alpha1.ResourceRule{Percent: 10, Min: ptrQ("10m")},
+					Memory: &sidecarsv1alpha1.ResourceRule{Percent: 25}}).Obj()).Obj()
+		logs := utiltesting.MakeSidecarSet("engine-logs-" + ns.Name).MatchLabels(sel).
+			Sidecar(utiltesting.MakeSidecar("shipper", "example.com/shipper:1").Mode(sidecarsv1alpha1.SidecarModeContainer).
+				Placement(sidecarsv1alpha1.PlacementAfterApp).TransferEnv("app", "LOG_LEVEL").ShareVolumes().Obj()).Obj()
+		paused := utiltesting.MakeSidecarSet("engine-paused-" + ns.Name).MatchLabels(sel).InjectionPaused().
+			Sidecar(utiltesting.MakeSidecar("paused", "example.com/paused:1").Obj()).Obj()
+		for _, set := range []*sidecarsv1alpha1.SidecarSet{mesh, logs, paused} {
+			Expect(k8sClient.Create(ctx, set)).To(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			for _, name := range []string{mesh.Name, logs.Name} {
+				c := policyCondition(name)
+				g.Expect(c).NotTo(BeNil(), name)
+				g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+			}
+		}).Should(Succeed())
+		newPod := func() *corev1.Pod {
+			a := corev1.Container{Name: "app", Image: "example.com/app:1", Env: []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("512Mi")}}}
+			p := utiltesting.MakePod("", ns.Name).Labels(sel).Containers(a).Volume(utiltesting.EmptyDir("data")).
+				InitContainer(corev1.Container{Name: "migrate", Image: "example.com/migrate:1"}).Obj()
+			p.GenerateName = "pod-"
+			return p
+		}
+		// The API server has loaded the policy the controller wrote.
+		Eventually(func(g Gomega) {
+			p := newPod()
+			g.Expect(k8sClient.Create(ctx, p, client.DryRunAll)).To(Succeed())
+			records, err := sidecarsv1alpha1.ParseInjectionRecords(p.Annotations)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(records).To(HaveKey(mesh.Name))
+			g.Expect(records).To(HaveKey(logs.Name))
+		}).Should(Succeed())
+
+		By("writing the policy once per change: a change that does not change the policy writes nothing")
+		policy := &admissionregistrationv1.MutatingAdmissionPolicy{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: admissionpolicy.Name}, policy)).To(Succeed())
+		written := policy.ResourceVersion
+		set := &sidecarsv1alpha1.SidecarSet{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: logs.Name}, set)).To(Succeed())
+		set.Labels = map[string]string{"touched": "yes"}
+		Expect(k8sClient.Update(ctx, set)).To(Succeed())
+		Consistently(func() string {
+			p := &admissionregistrationv1.MutatingAdmissionPolicy{}
+			Expect(k8sClient.Get(ctx, types.NamespacedName{Name: admissionpolicy.Name}, p)).To(Succeed())
+			return p.ResourceVersion
+		}).WithTimeout(2 * time.Second).Should(Equal(written))
+
+		By("stopping the operator")
+		stopPolicyManager()
+		stopPolicyManager = nil
+
+		sources := stored()
+		for range 2 {
+			pod := newPod()
+			want, err := webhookInjects(pod, ns, sources)
+			Expect(err).NotTo(HaveOccurred())
+			got := pod.DeepCopy()
+			Expect(k8sClient.Create(ctx, got)).To(Succeed())
+			want.Namespace = referenceNS.Name
+			Expect(k8sClient.Create(ctx, want)).To(Succeed())
+			Expect(cmp.Diff(comparable(want), comparable(got))).To(BeEmpty(), "webhook (-) and policy (+) differ")
+			Expect(got.Spec.InitContainers).To(HaveLen(2))
+			Expect(got.Spec.Containers).To(HaveLen(2))
+		}
+	})
 })
 
 // scaleSources are n sets as a large installation has them: each selects its own app,
