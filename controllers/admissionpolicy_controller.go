@@ -19,6 +19,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -120,11 +122,10 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, _ reconcile.R
 	}
 	sources, unsupported := r.sources(ctx, sets.Items)
 	compiled := admissionpolicy.Compile(sources, admissionpolicy.Options{OperatorNamespace: r.OperatorNamespace})
-	for name, why := range compiled.Unsupported {
-		unsupported[name] = why
-	}
+	maps.Copy(unsupported, compiled.Unsupported)
 	if err := r.apply(ctx, compiled.Policy, func(got, want client.Object) bool {
-		return equality.Semantic.DeepEqual(got.(*admissionregistrationv1.MutatingAdmissionPolicy).Spec, want.(*admissionregistrationv1.MutatingAdmissionPolicy).Spec)
+		return equality.Semantic.DeepEqual(got.(*admissionregistrationv1.MutatingAdmissionPolicy).Spec,
+			want.(*admissionregistrationv1.MutatingAdmissionPolicy).Spec)
 	}, func(got, want client.Object) {
 		got.(*admissionregistrationv1.MutatingAdmissionPolicy).Spec = want.(*admissionregistrationv1.MutatingAdmissionPolicy).Spec
 	}); err != nil {
@@ -142,7 +143,7 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, _ reconcile.R
 	for i := range sets.Items {
 		if err := r.report(ctx, &sets.Items[i], unsupported); apierrors.IsConflict(err) {
 			// The SidecarSet controller wrote the status meanwhile; the next pass reads it.
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{RequeueAfter: time.Second}, nil
 		} else if err != nil {
 			return ctrl.Result{}, err
 		}

@@ -131,17 +131,11 @@ func stringList(values []string) string {
 	return list(q)
 }
 
-// anyOf is true when one of the boolean expressions is: a flat list, not a chain of
-// ||, so that a thousand terms do not exceed the parser's nesting limit.
-func anyOf(terms []string) string {
-	switch len(terms) {
-	case 0:
-		return "false"
-	case 1:
-		return terms[0]
-	}
-	return list(terms) + ".exists(t, t)"
-}
+// celTrue and celFalse are the CEL constants.
+const (
+	celTrue  = "true"
+	celFalse = "false"
+)
 
 // escapePointer is a JSON Pointer reference token (RFC 6901).
 func escapePointer(s string) string {

@@ -161,8 +161,11 @@ func policyOf(ordered []inject.Source) *admissionregistrationv1.MutatingAdmissio
 					},
 				}},
 			},
-			Variables:          c.vars,
-			Mutations:          []admissionregistrationv1.Mutation{{PatchType: admissionregistrationv1.PatchTypeJSONPatch, JSONPatch: &admissionregistrationv1.JSONPatch{Expression: c.patch()}}},
+			Variables: c.vars,
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: c.patch()},
+			}},
 			FailurePolicy:      ptr.To(admissionregistrationv1.Fail),
 			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
 		},
@@ -173,7 +176,7 @@ func policyOf(ordered []inject.Source) *admissionregistrationv1.MutatingAdmissio
 // (config/webhook/pod_injection_selectors_patch.yaml): the system namespaces, the
 // operator's, and namespaces and pods labelled sidecars.outrigger.dev/inject=false.
 func matchResources(operatorNamespace string) *admissionregistrationv1.MatchResources {
-	optOut := metav1.LabelSelectorRequirement{Key: sidecarsv1alpha1.InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}}
+	optOut := metav1.LabelSelectorRequirement{Key: sidecarsv1alpha1.InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{celFalse}}
 	excluded := []string{metav1.NamespaceSystem, corev1.NamespaceNodeLease}
 	if operatorNamespace != "" {
 		excluded = append(excluded, operatorNamespace)
@@ -258,7 +261,7 @@ func matchExpr(set *sidecarsv1alpha1.SidecarSet) (string, string) {
 	if err != nil {
 		return "", fmt.Sprintf("selector: %v", err)
 	}
-	nss := "true"
+	nss := celTrue
 	if set.Spec.NamespaceSelector != nil {
 		if nss, err = selectorExpr(set.Spec.NamespaceSelector, "variables.nsLabels"); err != nil {
 			return "", fmt.Sprintf("namespaceSelector: %v", err)
@@ -496,7 +499,8 @@ func (c *compiler) containersOp(path, own string, before, after []zone) string {
 	}
 	name := strings.TrimPrefix(path, "/spec/")
 	b, a := c.listVariable(name+"Before", be), c.listVariable(name+"After", ae)
-	return fmt.Sprintf("size(%s) + size(%s) > 0 ? [JSONPatch{op: 'add', path: %s, value: dyn(%s) + dyn(%s) + dyn(%s)}] : []", b, a, quote(path), b, own, a)
+	return fmt.Sprintf("size(%s) + size(%s) > 0 ? [JSONPatch{op: 'add', path: %s, value: dyn(%s) + dyn(%s) + dyn(%s)}] : []",
+		b, a, quote(path), b, own, a)
 }
 
 // volumesOp adds each set's volumes the pod does not have by name, the first set's
@@ -526,7 +530,8 @@ func (c *compiler) secretsOp() string {
 	for i, s := range c.sets {
 		for _, ps := range s.secrets {
 			cond := fmt.Sprintf("variables.%s && !(%s in variables.secretNames)", s.match, quote(ps.Name))
-			if earlier := c.claimedBefore("secret/"+ps.Name, i, func(o compiledSet) bool { return slices.Contains(o.src.Spec.ImagePullSecrets, ps) }); earlier != "" {
+			declares := func(o compiledSet) bool { return slices.Contains(o.src.Spec.ImagePullSecrets, ps) }
+			if earlier := c.claimedBefore("secret/"+ps.Name, i, declares); earlier != "" {
 				cond += " && !" + earlier
 			}
 			elems = append(elems, fmt.Sprintf("?(%s ? optional.of({'name': %s}) : optional.none())", cond, quote(ps.Name)))
@@ -562,7 +567,8 @@ func (c *compiler) metadataOp(field string, entries func(*sidecarsv1alpha1.PodMe
 			}); earlier != "" {
 				cond += " && !" + earlier
 			}
-			elems = append(elems, fmt.Sprintf("?(%s ? optional.of(%s) : optional.none())", cond, opData("add", "/metadata/"+field+"/"+escapePointer(k), quote(m[k]))))
+			op := opData("add", "/metadata/"+field+"/"+escapePointer(k), quote(m[k]))
+			elems = append(elems, fmt.Sprintf("?(%s ? optional.of(%s) : optional.none())", cond, op))
 		}
 	}
 	elems = append(elems, owned...)
@@ -622,13 +628,14 @@ func (c *compiler) recordVars() {
 			injected = append(injected, fmt.Sprintf("?(variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 			overridden = append(overridden, fmt.Sprintf("?(!variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 		}
-		head := fmt.Sprintf(`"%s":{"revision":"%s","hash":"%s","imageFreeHash":"%s","containers":`, s.src.Set.Name, s.src.Revision, s.src.Hash, s.src.ImageFreeHash)
+		head := fmt.Sprintf(`"%s":{"revision":"%s","hash":"%s","imageFreeHash":"%s","containers":`,
+			s.src.Set.Name, s.src.Revision, s.src.Hash, s.src.ImageFreeHash)
 		entries = append(entries, fmt.Sprintf("{'on': dyn(variables.%s), 'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s)}",
 			s.match, quote(head), list(injected), list(overridden)))
 	}
-	c.variable("record", "'{' + "+c.listVariable("entries", entries)+".filter(e, e.on).map(e, string(e.head) + "+
-		`(size(e.added) == 0 ? 'null' : '["' + e.added.join('","') + '"]') + (size(e.kept) == 0 ? '' : ',"overridden":["' + e.kept.join('","') + '"]') + '}'`+
-		").join(',') + '}'")
+	format := `string(e.head) + (size(e.added) == 0 ? 'null' : '["' + e.added.join('","') + '"]') + ` +
+		`(size(e.kept) == 0 ? '' : ',"overridden":["' + e.kept.join('","') + '"]') + '}'`
+	c.variable("record", "'{' + "+c.listVariable("entries", entries)+".filter(e, e.on).map(e, "+format+").join(',') + '}'")
 }
 
 // readinessGateOp keeps Outrigger's readiness gate on the pod exactly when a recorded set
@@ -644,7 +651,9 @@ func (c *compiler) readinessGateOp() string {
 	c.variable("gates", "object.spec.?readinessGates.orValue([])")
 	c.variable("hasGate", "variables.gates.exists(g, g.conditionType == "+gate+")")
 	c.variable("wantGate", c.listVariable("gateMatches", want)+".exists(t, t)")
-	return fmt.Sprintf("variables.wantGate && !variables.hasGate ? [JSONPatch{op: 'add', path: '/spec/readinessGates', value: dyn(variables.gates) + dyn([{'conditionType': %s}])}] : "+
-		"(!variables.wantGate && variables.hasGate ? (variables.gates.all(g, g.conditionType == %s) ? [JSONPatch{op: 'remove', path: '/spec/readinessGates'}] : "+
-		"[JSONPatch{op: 'add', path: '/spec/readinessGates', value: variables.gates.filter(g, g.conditionType != %s)}]) : [])", gate, gate, gate)
+	add := "[JSONPatch{op: 'add', path: '/spec/readinessGates', value: dyn(variables.gates) + dyn([{'conditionType': %s}])}]"
+	remove := "[JSONPatch{op: 'remove', path: '/spec/readinessGates'}]"
+	keepOthers := "[JSONPatch{op: 'add', path: '/spec/readinessGates', value: variables.gates.filter(g, g.conditionType != %s)}]"
+	return fmt.Sprintf("variables.wantGate && !variables.hasGate ? "+add+" : (!variables.wantGate && variables.hasGate ? "+
+		"(variables.gates.all(g, g.conditionType == %s) ? "+remove+" : "+keepOthers+") : [])", gate, gate, gate)
 }

@@ -103,7 +103,7 @@ func policyText(c Compiled) string {
 func TestCompileIsDeterministic(t *testing.T) {
 	var sources []inject.Source
 	for i := range 30 {
-		w := set(fmt.Sprintf("s%02d", i)).Priority(int32(i % 4)).Volume(utiltesting.EmptyDir("shared")).
+		w := set(fmt.Sprintf("s%02d", i)).Priority(int32(i%4)).Volume(utiltesting.EmptyDir("shared")).
 			PodMetadata(map[string]string{"k": fmt.Sprint(i)}, nil)
 		sources = append(sources, source(w))
 	}

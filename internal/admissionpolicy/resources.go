@@ -37,6 +37,12 @@ import (
 // memory quantity in u or n) or beyond int64 in it fails the evaluation, and with
 // failurePolicy Fail the pod is refused rather than sized differently from the webhook.
 
+// The two lists of a container's resources, as JSON names them.
+const (
+	requests = "requests"
+	limits   = "limits"
+)
+
 // resourceUnits describes one resource's arithmetic.
 type resourceUnits struct {
 	name corev1.ResourceName
@@ -127,7 +133,7 @@ func (c *compiler) resourceVars(prefix string, policy *sidecarsv1alpha1.Resource
 		targets = fmt.Sprintf("variables.app.filter(c, c.name in %s)", stringList(policy.TargetContainers))
 	}
 	c.variable(prefix+"_t", targets)
-	results := map[string]map[corev1.ResourceName]string{"requests": {}, "limits": {}}
+	results := map[string]map[corev1.ResourceName]string{requests: {}, limits: {}}
 	for _, r := range []struct {
 		u    resourceUnits
 		rule *sidecarsv1alpha1.ResourceRule
@@ -135,18 +141,18 @@ func (c *compiler) resourceVars(prefix string, policy *sidecarsv1alpha1.Resource
 		if r.rule == nil {
 			continue
 		}
-		for _, kind := range []string{"requests", "limits"} {
+		for _, kind := range []string{requests, limits} {
 			results[kind][r.u.name] = c.ruleVars(fmt.Sprintf("%s_%s_%s", prefix, r.u.name, kind[:3]), "variables."+prefix+"_t",
 				kind, r.u, r.rule, policy.EffectiveAggregate())
 		}
 		// A request above the limit is lowered to it: a pod with request > limit is invalid.
-		req, lim := results["requests"][r.u.name], results["limits"][r.u.name]
+		req, lim := results[requests][r.u.name], results[limits][r.u.name]
 		fixed := fmt.Sprintf("%s_%s_request", prefix, r.u.name)
 		c.variable(fixed, fmt.Sprintf("%s.hasValue() && %s.hasValue() && %s.value() > %s.value() ? %s : %s", req, lim, req, lim, lim, req))
-		results["requests"][r.u.name] = "variables." + fixed
+		results[requests][r.u.name] = "variables." + fixed
 	}
 	var fields []string
-	for _, kind := range []string{"limits", "requests"} {
+	for _, kind := range []string{limits, requests} {
 		var entries, present []string
 		for _, u := range []resourceUnits{cpuUnits, memoryUnits} {
 			v, ok := results[kind][u.name]
@@ -161,7 +167,8 @@ func (c *compiler) resourceVars(prefix string, policy *sidecarsv1alpha1.Resource
 		if len(entries) == 0 {
 			continue
 		}
-		fields = append(fields, fmt.Sprintf("?%s: (%s) ? optional.of({%s}) : optional.none()", quote(kind), strings.Join(present, " || "), strings.Join(entries, ", ")))
+		fields = append(fields, fmt.Sprintf("?%s: (%s) ? optional.of({%s}) : optional.none()",
+			quote(kind), strings.Join(present, " || "), strings.Join(entries, ", ")))
 	}
 	return expr("{" + strings.Join(fields, ", ") + "}")
 }
@@ -198,7 +205,7 @@ func (c *compiler) ruleVars(name, targets, kind string, u resourceUnits, rule *s
 		clamped = fmt.Sprintf("(%s > %d ? %d : %s)", clamped, v, v, clamped)
 	}
 	empty := "optional.none()"
-	if kind == "requests" && lo != nil {
+	if kind == requests && lo != nil {
 		v := *lo
 		if hi != nil && v > *hi {
 			v = *hi

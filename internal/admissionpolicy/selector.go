@@ -30,7 +30,7 @@ import (
 // that selects nothing (a SidecarSet without selector injects no pod).
 func selectorExpr(sel *metav1.LabelSelector, labels string) (string, error) {
 	if sel == nil {
-		return "false", nil
+		return celFalse, nil
 	}
 	// LabelSelectorAsSelector validates keys, values and operators; a selector it refuses
 	// the webhook skips, so the compiler refuses it too.
@@ -62,7 +62,7 @@ func selectorExpr(sel *metav1.LabelSelector, labels string) (string, error) {
 		}
 	}
 	if len(terms) == 0 {
-		return "true", nil
+		return celTrue, nil
 	}
 	return strings.Join(terms, " && "), nil
 }
