@@ -78,6 +78,8 @@ type AdmissionPolicyReconciler struct {
 	Client            client.Client
 	OperatorNamespace string
 	Engine            Engine
+	// MaxPolicyBytes bounds the policy's size; 0 is admissionpolicy.MaxPolicyBytes.
+	MaxPolicyBytes int
 }
 
 // SetupAdmissionPolicyWithManager registers the AdmissionPolicyReconciler.
@@ -121,7 +123,7 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, _ reconcile.R
 		return ctrl.Result{}, err
 	}
 	sources, unsupported := r.sources(ctx, sets.Items)
-	compiled := admissionpolicy.Compile(sources, admissionpolicy.Options{OperatorNamespace: r.OperatorNamespace})
+	compiled := admissionpolicy.Compile(sources, admissionpolicy.Options{OperatorNamespace: r.OperatorNamespace, MaxBytes: r.MaxPolicyBytes})
 	maps.Copy(unsupported, compiled.Unsupported)
 	if err := r.apply(ctx, compiled.Policy, func(got, want client.Object) bool {
 		return equality.Semantic.DeepEqual(got.(*admissionregistrationv1.MutatingAdmissionPolicy).Spec,
