@@ -21,6 +21,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -48,17 +49,22 @@ func podHandler(scheme *runtime.Scheme, injector *PodInjector) *admission.Webhoo
 	return &admission.Webhook{Handler: &podAdmission{injector: injector, decoder: admission.NewDecoder(scheme), scheme: scheme}}
 }
 
+// podWebhook is the pod webhook the options ask for: the injector, or, when the
+// admission policy injects, one that admits every pod unchanged.
+func podWebhook(scheme *runtime.Scheme, reader client.Reader, opts Options) *admission.Webhook {
+	if opts.PolicyInjects {
+		return &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+			return admission.Allowed("the MutatingAdmissionPolicy " + admissionpolicy.Name + " injects the sidecars")
+		})}
+	}
+	return podHandler(scheme, &PodInjector{Reader: reader, OperatorNamespace: opts.OperatorNamespace})
+}
+
 // SetupWithManager registers the pod injector and the SidecarSet defaulter and validator
 // with the manager's webhook server.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	reader := mgr.GetCache()
-	pods := podHandler(mgr.GetScheme(), &PodInjector{Reader: reader, OperatorNamespace: opts.OperatorNamespace})
-	if opts.PolicyInjects {
-		pods = &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
-			return admission.Allowed("the MutatingAdmissionPolicy " + admissionpolicy.Name + " injects the sidecars")
-		})}
-	}
-	mgr.GetWebhookServer().Register(podInjectionPath, pods)
+	mgr.GetWebhookServer().Register(podInjectionPath, podWebhook(mgr.GetScheme(), reader, opts))
 	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
 		WithDefaulter(SidecarSetDefaulter{}).
 		WithValidator(&SidecarSetValidator{Reader: reader, Client: mgr.GetClient(), OperatorNamespace: opts.OperatorNamespace}).
