@@ -69,10 +69,10 @@ type Compiled struct {
 // name a container, volume or key wins, one injection record — depends on the order.
 // So a change of any set rewrites the one policy.
 //
-// The pod's Outrigger metadata is replaced as the webhook replaces it, with one
-// difference: CEL cannot parse the record a request carries, so the policy trusts no
-// entry of it (see docs/design/admission-policy.md). The policy is never reinvoked
-// (reinvocationPolicy Never): it would take its own record for a forged one.
+// The pod's Outrigger metadata is replaced as the webhook replaces it; a record entry
+// the request carries is trusted as the webhook trusts it, within the limits trust.go
+// names. The policy is never reinvoked (reinvocationPolicy Never): its own record would
+// then decide what it injects.
 //
 // A policy with no sources still strips the request's Outrigger metadata.
 func Compile(sources []inject.Source, opts Options) Compiled {
@@ -145,6 +145,7 @@ func policyOf(ordered []inject.Source) *admissionregistrationv1.MutatingAdmissio
 		c.variable(set.match, match)
 		c.sets = append(c.sets, set)
 	}
+	c.trustVars()
 	for i := range c.sets {
 		c.addSet(i)
 	}
@@ -203,6 +204,10 @@ type compiler struct {
 type compiledSet struct {
 	src   inject.Source
 	match string // variable: the set selects the pod
+	// trusted is the variable saying that the request's record entry for the set is one
+	// the webhook would trust (see trust.go); inject, that the policy injects the set:
+	// it selects the pod and is not so recorded.
+	trusted, inject string
 	// containers in record order (init containers, then sidecars).
 	containers []compiledContainer
 	volumes    []corev1.Volume
@@ -244,9 +249,7 @@ func (c *compiler) prelude() {
 	// The names the pod uses: a sidecar of the same name keeps the pod's (an override).
 	c.variable("used", "object.spec.?initContainers.orValue([]).map(c, c.name) + object.spec.containers.map(c, c.name) + "+
 		"object.spec.?ephemeralContainers.orValue([]).map(c, c.name)")
-	// The app containers resourcesPolicy, shareVolumes and transferEnv read: the pod's
-	// own, as no record entry is trusted.
-	c.variable("app", "object.spec.containers")
+	c.variable("record0", "object.metadata.?annotations[?"+quote(sidecarsv1alpha1.InjectedAnnotation)+"].orValue('')")
 	c.variable("volumeNames", "object.spec.?volumes.orValue([]).map(v, v.name)")
 	c.variable("secretNames", "object.spec.?imagePullSecrets.orValue([]).map(s, s.name)")
 	c.binaryVars()
@@ -292,7 +295,7 @@ func (c *compiler) addSet(i int) {
 	add := func(name string, z zone, value any) {
 		prefix := fmt.Sprintf("s%dc%d", i, k)
 		k++
-		injected := fmt.Sprintf("variables.%s && !(%s in variables.used)", set.match, quote(name))
+		injected := fmt.Sprintf("variables.%s && !(%s in variables.used)", set.inject, quote(name))
 		if earlier := c.claimedBefore("container/"+name, i, func(o compiledSet) bool { return slices.Contains(names(o.src), name) }); earlier != "" {
 			injected += " && !" + earlier
 		}
@@ -333,7 +336,7 @@ func (c *compiler) claimedBefore(key string, i int, declares func(compiledSet) b
 		var matches []string
 		for _, s := range c.sets {
 			if declares(s) {
-				matches = append(matches, "variables."+s.match)
+				matches = append(matches, "variables."+s.inject)
 			}
 		}
 		if c.claims == nil {
@@ -509,7 +512,7 @@ func (c *compiler) volumesOp() string {
 	var elems []string
 	for i, s := range c.sets {
 		for _, v := range s.volumes {
-			cond := fmt.Sprintf("variables.%s && !(%s in variables.volumeNames)", s.match, quote(v.Name))
+			cond := fmt.Sprintf("variables.%s && !(%s in variables.volumeNames)", s.inject, quote(v.Name))
 			if earlier := c.claimedBefore("volume/"+v.Name, i, func(o compiledSet) bool {
 				return slices.ContainsFunc(o.src.Spec.Volumes, func(ov corev1.Volume) bool { return ov.Name == v.Name })
 			}); earlier != "" {
@@ -529,7 +532,7 @@ func (c *compiler) secretsOp() string {
 	var elems []string
 	for i, s := range c.sets {
 		for _, ps := range s.secrets {
-			cond := fmt.Sprintf("variables.%s && !(%s in variables.secretNames)", s.match, quote(ps.Name))
+			cond := fmt.Sprintf("variables.%s && !(%s in variables.secretNames)", s.inject, quote(ps.Name))
 			declares := func(o compiledSet) bool { return slices.Contains(o.src.Spec.ImagePullSecrets, ps) }
 			if earlier := c.claimedBefore("secret/"+ps.Name, i, declares); earlier != "" {
 				cond += " && !" + earlier
@@ -557,7 +560,7 @@ func (c *compiler) metadataOp(field string, entries func(*sidecarsv1alpha1.PodMe
 		}
 		m := entries(s.metadata)
 		for _, k := range slices.Sorted(maps.Keys(m)) {
-			cond := fmt.Sprintf("variables.%s && !(%s in %s)", s.match, quote(k), podMap)
+			cond := fmt.Sprintf("variables.%s && !(%s in %s)", s.inject, quote(k), podMap)
 			if earlier := c.claimedBefore(field+"/"+k, i, func(o compiledSet) bool {
 				if o.src.Spec.PodMetadata == nil {
 					return false
@@ -628,14 +631,12 @@ func (c *compiler) recordVars() {
 			injected = append(injected, fmt.Sprintf("?(variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 			overridden = append(overridden, fmt.Sprintf("?(!variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 		}
-		head := fmt.Sprintf(`"%s":{"revision":"%s","hash":"%s","imageFreeHash":"%s","containers":`,
-			s.src.Set.Name, s.src.Revision, s.src.Hash, s.src.ImageFreeHash)
-		entries = append(entries, fmt.Sprintf("{'on': dyn(variables.%s), 'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s)}",
-			s.match, quote(head), list(injected), list(overridden)))
+		entries = append(entries, fmt.Sprintf("{'on': dyn(variables.%s), 'trusted': dyn(variables.%s), 'text': dyn(%s), 'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s)}",
+			s.match, s.trusted, trustedText(s), "variables."+s.head(), list(injected), list(overridden)))
 	}
 	format := `string(e.head) + (size(e.added) == 0 ? 'null' : '["' + e.added.join('","') + '"]') + ` +
 		`(size(e.kept) == 0 ? '' : ',"overridden":["' + e.kept.join('","') + '"]') + '}'`
-	c.variable("record", "'{' + "+c.listVariable("entries", entries)+".filter(e, e.on).map(e, "+format+").join(',') + '}'")
+	c.variable("record", "'{' + "+c.listVariable("entries", entries)+".filter(e, e.on).map(e, e.trusted ? string(e.text) : "+format+").join(',') + '}'")
 }
 
 // readinessGateOp keeps Outrigger's readiness gate on the pod exactly when a recorded set

@@ -162,6 +162,11 @@ type policyCase struct {
 	sources  func(suffix string) []inject.Source
 	nsLabels map[string]string
 	pod      func() *corev1.Pod
+	// copied, when set, makes the case's pod from pod as the webhook injected it with the
+	// given sources: a pod created from the spec of an injected one.
+	copied func(injected *corev1.Pod) *corev1.Pod
+	// copiedFrom picks the sources the copied pod was injected by; nil: all.
+	copiedFrom func(sources []inject.Source) []inject.Source
 }
 
 var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Ordered, ContinueOnFailure, func() {
@@ -202,6 +207,15 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 
 		pod := c.pod()
 		pod.Namespace, pod.GenerateName = ns.Name, "pod-"
+		if c.copied != nil {
+			from := sources
+			if c.copiedFrom != nil {
+				from = c.copiedFrom(sources)
+			}
+			injected, err := webhookInjects(pod, ns, from)
+			Expect(err).NotTo(HaveOccurred())
+			pod = c.copied(injected)
+		}
 		want, werr := webhookInjects(pod, ns, sources)
 		got := pod.DeepCopy()
 		gerr := k8sClient.Create(ctx, got)
@@ -441,6 +455,41 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 				return []inject.Source{inject.NewSource(live, "pinned-"+s+"-oldrev", revision.SpecOf(old))}
 			},
 			pod: func() *corev1.Pod { return webPod().Obj() },
+		}),
+		Entry("a pod copied from an injected one: the webhook's trusted record is trusted, nothing is injected twice", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("copy-"+s).InitContainer(app("prepare")).
+					Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).
+					Sidecar(sidecar("shipper", "example.com/shipper:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).Obj())
+			},
+			pod:    func() *corev1.Pod { return webPod().Obj() },
+			copied: func(p *corev1.Pod) *corev1.Pod { return p },
+		}),
+		Entry("a copied pod and a set added since: the copy's sidecars are no app containers of the new set's resourcesPolicy", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(
+					set("copy-a-"+s).Priority(5).Sidecar(sidecar("shipper", "example.com/shipper:1").Mode(sidecarsv1alpha1.SidecarModeContainer).
+						Resources(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}, nil).Obj()).Obj(),
+					set("copy-b-"+s).Sidecar(sidecar("sized", "example.com/sized:1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
+						CPU: &sidecarsv1alpha1.ResourceRule{Percent: 50}}).Obj()).Obj())
+			},
+			copiedFrom: func(sources []inject.Source) []inject.Source { return sources[:1] },
+			pod: func() *corev1.Pod {
+				p := webPod().Obj()
+				p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}
+				return p
+			},
+			copied: func(p *corev1.Pod) *corev1.Pod { return p },
+		}),
+		Entry("a copied pod whose sidecar image was changed: the record is not trusted, the changed container counts as the pod's own", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("tampered-" + s).Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).Obj())
+			},
+			pod: func() *corev1.Pod { return webPod().Obj() },
+			copied: func(p *corev1.Pod) *corev1.Pod {
+				p.Spec.InitContainers[0].Image = "example.com/proxy:evil"
+				return p
+			},
 		}),
 		Entry("a sidecar mounting a volume nobody declares: the webhook and the API server both refuse the pod", policyCase{
 			sources: func(s string) []inject.Source {
