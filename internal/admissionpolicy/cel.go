@@ -37,7 +37,7 @@ func literal(v any) string {
 	case expr:
 		return string(v)
 	case nil:
-		return "null"
+		return celNull
 	case bool:
 		return strconv.FormatBool(v)
 	case json.Number:
@@ -135,6 +135,7 @@ func stringList(values []string) string {
 const (
 	celTrue  = "true"
 	celFalse = "false"
+	celNull  = "null"
 )
 
 // escapePointer is a JSON Pointer reference token (RFC 6901).

@@ -587,7 +587,7 @@ func (c *compiler) metadataOp(field string, entries func(*sidecarsv1alpha1.PodMe
 // opData is a JSON patch operation as a CEL map, value a CEL expression (empty: none).
 func opData(op, path, value string) string {
 	if value == "" {
-		value = "null"
+		value = celNull
 	}
 	return fmt.Sprintf("{'op': dyn(%s), 'path': dyn(%s), 'value': dyn(%s)}", quote(op), quote(path), value)
 }
@@ -631,7 +631,8 @@ func (c *compiler) recordVars() {
 			injected = append(injected, fmt.Sprintf("?(variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 			overridden = append(overridden, fmt.Sprintf("?(!variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 		}
-		entries = append(entries, fmt.Sprintf("{'on': dyn(variables.%s), 'trusted': dyn(variables.%s), 'text': dyn(%s), 'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s)}",
+		entries = append(entries, fmt.Sprintf("{'on': dyn(variables.%s), 'trusted': dyn(variables.%s), 'text': dyn(%s), "+
+			"'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s)}",
 			s.match, s.trusted, trustedText(s), "variables."+s.head(), list(injected), list(overridden)))
 	}
 	format := `string(e.head) + (size(e.added) == 0 ? 'null' : '["' + e.added.join('","') + '"]') + ` +

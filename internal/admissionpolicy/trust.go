@@ -120,10 +120,11 @@ func (c *compiler) variant(s compiledSet, mask int) string {
 	return fmt.Sprintf("?(%s ? optional.of({'text': dyn(%s), 'names': dyn(%s)}) : optional.none())",
 		strings.Join(conds, " && "), text, stringList(injected))
 }
+
 // jsonNames is names as InjectionRecords.String writes them: null when empty.
 func jsonNames(names []string) string {
 	if len(names) == 0 {
-		return "null"
+		return celNull
 	}
 	return `["` + strings.Join(names, `","`) + `"]`
 }

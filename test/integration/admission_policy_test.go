@@ -458,7 +458,7 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 		}),
 		Entry("a pod copied from an injected one: the webhook's trusted record is trusted, nothing is injected twice", policyCase{
 			sources: func(s string) []inject.Source {
-				return srcs(set("copy-"+s).InitContainer(app("prepare")).
+				return srcs(set("copy-" + s).InitContainer(app("prepare")).
 					Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).
 					Sidecar(sidecar("shipper", "example.com/shipper:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).Obj())
 			},
