@@ -74,6 +74,7 @@ func main() {
 		pprofAddr            string
 		kubeAPIQPS           float64
 		kubeAPIBurst         int
+		injectionEngine      string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -105,12 +106,20 @@ func main() {
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50,
 		"Requests per second the manager's API client may make on average (client-go's rate limiter).")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Requests the manager's API client may make in a burst.")
+	flag.StringVar(&injectionEngine, "injection-engine", string(controllers.EngineWebhook),
+		"What injects sidecars into new pods: Webhook (the pod webhook) or AdmissionPolicy (a MutatingAdmissionPolicy the "+
+			"operator generates from the SidecarSets; pods get their sidecars while the operator is down). See docs/design/admission-policy.md.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
+	engine, err := controllers.ParseEngine(injectionEngine)
+	if err != nil {
+		setupLog.Error(err, "Invalid --injection-engine")
+		os.Exit(1)
+	}
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
@@ -154,6 +163,10 @@ func main() {
 		setupLog.Error(err, "Unable to set up the controllers")
 		os.Exit(1)
 	}
+	if err := controllers.SetupAdmissionPolicyWithManager(mgr, controllers.Options{OperatorNamespace: operatorNamespace}, engine); err != nil {
+		setupLog.Error(err, "Unable to set up the admission policy controller")
+		os.Exit(1)
+	}
 	// The webhook server starts when the first webhook registers, which must wait until
 	// its certificate is on disk.
 	certsReady := make(chan struct{})
@@ -185,7 +198,8 @@ func main() {
 	if enableWebhooks {
 		go func() {
 			<-certsReady
-			if err := webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace}); err != nil {
+			if err := webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace,
+				PolicyInjects: engine == controllers.EngineAdmissionPolicy}); err != nil {
 				setupLog.Error(err, "Unable to set up the webhooks")
 				os.Exit(1)
 			}

@@ -21,9 +21,11 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
 	"github.com/outrigger-dev/outrigger/internal/cacheview"
 )
 
@@ -31,6 +33,11 @@ import (
 type Options struct {
 	// OperatorNamespace is where the operator runs and keeps SidecarSet revisions.
 	OperatorNamespace string
+	// PolicyInjects says that the generated MutatingAdmissionPolicy injects every set
+	// (--injection-engine=AdmissionPolicy): the pod webhook, should a configuration
+	// still call it, admits pods unchanged. Injecting would add nothing the policy did
+	// not, and its trust model would drop the policy's record, which it did not write.
+	PolicyInjects bool
 }
 
 // podInjectionPath is where the pod webhook is served, the path controller-runtime's
@@ -43,6 +50,17 @@ func podHandler(scheme *runtime.Scheme, injector *PodInjector) *admission.Webhoo
 	return &admission.Webhook{Handler: &podAdmission{injector: injector, decoder: admission.NewDecoder(scheme), scheme: scheme}}
 }
 
+// podWebhook is the pod webhook the options ask for: the injector, or, when the
+// admission policy injects, one that admits every pod unchanged.
+func podWebhook(scheme *runtime.Scheme, reader client.Reader, sets SetLister, opts Options) *admission.Webhook {
+	if opts.PolicyInjects {
+		return &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+			return admission.Allowed("the MutatingAdmissionPolicy " + admissionpolicy.Name + " injects the sidecars")
+		})}
+	}
+	return podHandler(scheme, &PodInjector{Reader: reader, Sets: sets, OperatorNamespace: opts.OperatorNamespace})
+}
+
 // SetupWithManager registers the pod injector and the SidecarSet defaulter and validator
 // with the manager's webhook server.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
@@ -51,8 +69,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	mgr.GetWebhookServer().Register(podInjectionPath,
-		podHandler(mgr.GetScheme(), &PodInjector{Reader: reader, Sets: sets, OperatorNamespace: opts.OperatorNamespace}))
+	mgr.GetWebhookServer().Register(podInjectionPath, podWebhook(mgr.GetScheme(), reader, sets, opts))
 	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
 		WithDefaulter(SidecarSetDefaulter{}).
 		WithValidator(&SidecarSetValidator{Reader: reader, Client: mgr.GetClient(), OperatorNamespace: opts.OperatorNamespace}).

@@ -56,6 +56,18 @@ const (
 	ConditionPaused = "Paused"
 	// ConditionDegraded is True when some pods cannot be updated or were never injected.
 	ConditionDegraded = "Degraded"
+	// ConditionAdmissionPolicy is True when the generated MutatingAdmissionPolicy injects
+	// the set (the operator runs with --injection-engine=AdmissionPolicy), False with
+	// the reason when it cannot.
+	ConditionAdmissionPolicy = "AdmissionPolicy"
+)
+
+// Reasons of the AdmissionPolicy condition.
+const (
+	// ReasonInPolicy: the generated policy injects the set.
+	ReasonInPolicy = "InPolicy"
+	// ReasonNotExpressible: the set cannot be expressed in the policy; the message says why.
+	ReasonNotExpressible = "NotExpressible"
 )
 
 // Condition reasons.

@@ -150,6 +150,12 @@ var stopManager func()
 // function stops it and waits until it has.
 func startManager() func() {
 	GinkgoHelper()
+	return startManagerWith(controllers.EngineWebhook)
+}
+
+// startManagerWith is startManager with the given --injection-engine.
+func startManagerWith(engine controllers.Engine) func() {
+	GinkgoHelper()
 	wh := testEnv.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme.Scheme,
@@ -164,7 +170,9 @@ func startManager() func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.SetupWithManager(mgr, controllers.Options{OperatorNamespace: operatorNamespace})).To(Succeed())
-	Expect(webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace})).To(Succeed())
+	Expect(controllers.SetupAdmissionPolicyWithManager(mgr, controllers.Options{OperatorNamespace: operatorNamespace}, engine)).To(Succeed())
+	Expect(webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace,
+		PolicyInjects: engine == controllers.EngineAdmissionPolicy})).To(Succeed())
 
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -178,3 +178,29 @@ func TestOverlaysRender(t *testing.T) {
 		})
 	}
 }
+
+func TestAdmissionPolicyOverlay(t *testing.T) {
+	var deployments, mutating int
+	for _, u := range render(t, "config/admission-policy") {
+		switch u.GetKind() {
+		case "Deployment":
+			deployments++
+			if args := convert[appsv1.Deployment](t, u).Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--injection-engine=AdmissionPolicy") {
+				t.Errorf("the manager does not run the admission policy engine: args %v", args)
+			}
+		case "MutatingWebhookConfiguration":
+			mutating++
+			for _, h := range convert[admissionv1.MutatingWebhookConfiguration](t, u).Webhooks {
+				if slices.ContainsFunc(h.Rules, func(r admissionv1.RuleWithOperations) bool { return slices.Contains(r.Resources, "pods") }) {
+					t.Errorf("the pod webhook %s is still registered: it would refuse pods while the operator is down", h.Name)
+				}
+			}
+			if n := len(convert[admissionv1.MutatingWebhookConfiguration](t, u).Webhooks); n != 1 {
+				t.Errorf("%d mutating webhooks, want the SidecarSet defaulter alone", n)
+			}
+		}
+	}
+	if deployments != 1 || mutating != 1 {
+		t.Errorf("rendered %d Deployments and %d MutatingWebhookConfigurations, want one each", deployments, mutating)
+	}
+}

@@ -1,0 +1,162 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
+	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+)
+
+func TestParseEngine(t *testing.T) {
+	for in, want := range map[string]Engine{"Webhook": EngineWebhook, "AdmissionPolicy": EngineAdmissionPolicy, "webhook": "", "": ""} {
+		got, err := ParseEngine(in)
+		if got != want || (err != nil) != (want == "") {
+			t.Errorf("ParseEngine(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// writes counts the writes a fake client receives.
+type writes struct{ policy, binding, status int }
+
+func fakeClient(t *testing.T, w *writes, objs ...client.Object) client.Client {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := sidecarsv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	count := func(obj client.Object) {
+		switch obj.(type) {
+		case *admissionregistrationv1.MutatingAdmissionPolicy:
+			w.policy++
+		case *admissionregistrationv1.MutatingAdmissionPolicyBinding:
+			w.binding++
+		}
+	}
+	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&sidecarsv1alpha1.SidecarSet{}).
+		WithInterceptorFuncs(interceptor.Funcs{
+			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+				count(obj)
+				return c.Create(ctx, obj, opts...)
+			},
+			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+				count(obj)
+				return c.Update(ctx, obj, opts...)
+			},
+			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+				w.status++
+				return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+			},
+		}).Build()
+}
+
+func condition(t *testing.T, c client.Client, name string) *metav1.Condition {
+	t.Helper()
+	set := &sidecarsv1alpha1.SidecarSet{}
+	if err := c.Get(context.Background(), types.NamespacedName{Name: name}, set); err != nil {
+		t.Fatal(err)
+	}
+	return meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionAdmissionPolicy)
+}
+
+func TestAdmissionPolicyReconcilerWritesOncePerChangeAndReportsWhatItLeavesOut(t *testing.T) {
+	ctx := context.Background()
+	var objs []client.Object
+	for i := range 12 {
+		objs = append(objs, utiltesting.MakeSidecarSet(fmt.Sprintf("s%02d", i)).Priority(int32(100-i)).
+			MatchLabels(map[string]string{"app": fmt.Sprint(i)}).Sidecar(utiltesting.MakeSidecar("agent", "example.com/a:1").Obj()).Obj())
+	}
+	w := &writes{}
+	c := fakeClient(t, w, objs...)
+	// A budget that holds some of the sets, not all.
+	r := &AdmissionPolicyReconciler{Client: c, OperatorNamespace: "outrigger-system", Engine: EngineAdmissionPolicy, MaxPolicyBytes: 10_000}
+
+	if _, err := r.Reconcile(ctx, policyKey); err != nil {
+		t.Fatal(err)
+	}
+	if w.policy != 1 || w.binding != 1 || w.status != 12 {
+		t.Errorf("first pass wrote policy %d, binding %d, conditions %d times; want 1, 1, 12", w.policy, w.binding, w.status)
+	}
+	first, last := condition(t, c, "s00"), condition(t, c, "s11")
+	if first == nil || first.Status != metav1.ConditionTrue || first.Reason != sidecarsv1alpha1.ReasonInPolicy {
+		t.Errorf("s00 condition %+v, want True/InPolicy", first)
+	}
+	if last == nil || last.Status != metav1.ConditionFalse || last.Reason != sidecarsv1alpha1.ReasonNotExpressible {
+		t.Errorf("s11 condition %+v, want False/NotExpressible (beyond the size budget)", last)
+	}
+
+	*w = writes{}
+	if _, err := r.Reconcile(ctx, policyKey); err != nil {
+		t.Fatal(err)
+	}
+	if *w != (writes{}) {
+		t.Errorf("a pass with nothing changed wrote %+v", *w)
+	}
+
+	// Somebody else's edit of the policy is put back, with one write.
+	p := &admissionregistrationv1.MutatingAdmissionPolicy{}
+	if err := c.Get(ctx, types.NamespacedName{Name: admissionpolicy.Name}, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Variables = p.Spec.Variables[:1]
+	if err := c.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	*w = writes{}
+	if _, err := r.Reconcile(ctx, policyKey); err != nil {
+		t.Fatal(err)
+	}
+	if w.policy != 1 || w.binding != 0 || w.status != 0 {
+		t.Errorf("putting the policy back wrote %+v, want the policy once", *w)
+	}
+}
+
+func TestAdmissionPolicyReconcilerWithTheWebhookEngineRemovesThePolicy(t *testing.T) {
+	ctx := context.Background()
+	w := &writes{}
+	c := fakeClient(t, w,
+		&admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}},
+		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}})
+	r := &AdmissionPolicyReconciler{Client: c, Engine: EngineWebhook}
+	if _, err := r.Reconcile(ctx, policyKey); err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range []client.Object{&admissionregistrationv1.MutatingAdmissionPolicy{}, &admissionregistrationv1.MutatingAdmissionPolicyBinding{}} {
+		if err := c.Get(ctx, types.NamespacedName{Name: admissionpolicy.Name}, obj); !apierrors.IsNotFound(err) {
+			t.Errorf("%T still there (%v)", obj, err)
+		}
+	}
+}
