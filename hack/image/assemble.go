@@ -92,13 +92,13 @@ func dockerfileCommand(args []string) (v1.Hash, error) {
 	tag := fl.String("tag", "", "Name recorded in the layout.")
 	platform := fl.String("platform", "linux/amd64", "The platform recorded in the image's config.")
 	file := fl.String("f", "bundle.Dockerfile", "The Dockerfile: FROM scratch, then LABEL and COPY lines only.")
-	context := fl.String("context", ".", "The build context COPY sources are relative to.")
+	buildContext := fl.String("context", ".", "The build context COPY sources are relative to.")
 	_ = fl.Parse(args)
 	df, err := os.ReadFile(*file)
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	img, err := dockerfileImage(string(df), *context, *platform)
+	img, err := dockerfileImage(string(df), *buildContext, *platform)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("%s: %w", *file, err)
 	}
@@ -111,12 +111,13 @@ func catalogCommand(args []string) (v1.Hash, error) {
 	tag := fl.String("tag", "", "Name recorded in the layout.")
 	base := fl.String("base", "", "OCI image layout of the opm image (/bin/opm, /bin/grpc_health_probe).")
 	configs := fl.String("configs", "", "Directory of the file-based catalog, copied to /configs.")
+	cache := fl.String("cache", "", "opm serve's cache of that catalog (opm serve --cache-only), copied to /tmp/cache.")
 	_ = fl.Parse(args)
 	baseImg, err := layoutImage(*base)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("the base %s: %w", *base, err)
 	}
-	img, err := catalogImage(baseImg, *configs)
+	img, err := catalogImage(baseImg, *configs, *cache)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -175,7 +176,7 @@ func filesImage(platform string, files, links []string, entrypoint string, label
 // dockerfileImage builds what a container engine would from a Dockerfile that starts
 // FROM scratch and then only sets labels and copies files; anything else is refused,
 // so the Dockerfile stays the one description of the image.
-func dockerfileImage(dockerfile, context, platform string) (v1.Image, error) {
+func dockerfileImage(dockerfile, buildContext, platform string) (v1.Image, error) {
 	p, err := v1.ParsePlatform(platform)
 	if err != nil {
 		return nil, err
@@ -206,7 +207,7 @@ func dockerfileImage(dockerfile, context, platform string) (v1.Image, error) {
 			if len(fields) != 2 {
 				return nil, fmt.Errorf("line %d: COPY SRC DST only", n)
 			}
-			entries, err := dirEntries(filepath.Join(context, fields[0]), fields[1])
+			entries, err := dirEntries(filepath.Join(buildContext, fields[0]), fields[1])
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
@@ -237,9 +238,10 @@ func dockerfileImage(dockerfile, context, platform string) (v1.Image, error) {
 }
 
 // catalogImage is the image `opm generate dockerfile` describes: the catalog at
-// /configs on the opm image, served by `opm serve`. The serve cache is not
-// pre-populated (that takes a RUN step): opm builds it in /tmp/cache when it starts.
-func catalogImage(base v1.Image, configs string) (v1.Image, error) {
+// /configs on the opm image, served by `opm serve`, and the serve cache that its RUN
+// step builds (here built beforehand, by `opm serve --cache-only`) at /tmp/cache: opm
+// refuses to serve from a cache directory without a valid cache.
+func catalogImage(base v1.Image, configs, cache string) (v1.Image, error) {
 	entries, err := dirEntries(configs, "/configs")
 	if err != nil {
 		return nil, err
@@ -247,6 +249,17 @@ func catalogImage(base v1.Image, configs string) (v1.Image, error) {
 	if !slices.ContainsFunc(entries, func(e tarEntry) bool { return !e.dir }) {
 		return nil, fmt.Errorf("the catalog %s has no files", configs)
 	}
+	cached, err := dirEntries(cache, "/tmp/cache")
+	if err != nil {
+		return nil, fmt.Errorf("the serve cache: %w", err)
+	}
+	// opm opens its cache read-write (a lock file, the database), as whichever user
+	// OLM runs the catalog pod as (1001 with --set-workload-user-id, else the image's):
+	// the cache is writable by all, as /tmp is, which keeps its sticky bit.
+	for i := range cached {
+		cached[i].mode = map[bool]int64{true: 0o777, false: 0o666}[cached[i].dir]
+	}
+	entries = append(append(entries, tarEntry{name: "/tmp", mode: 0o1777, dir: true}), cached...)
 	img, err := appendEntries(base, entries)
 	if err != nil {
 		return nil, err

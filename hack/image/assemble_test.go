@@ -188,7 +188,8 @@ func TestCatalogImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	configs := writeTree(t, map[string]string{"outrigger/index.yaml": "schema: olm.package\n"})
-	img, err := catalogImage(base, configs)
+	cache := writeTree(t, map[string]string{"pogreb.v1/digest": "1234"})
+	img, err := catalogImage(base, configs, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,16 @@ func TestCatalogImage(t *testing.T) {
 	if _, ok := files["bin/opm"]; !ok {
 		t.Error("the base's /bin/opm is gone")
 	}
-	if _, err := catalogImage(base, t.TempDir()); err == nil {
+	if f := files["tmp/cache/pogreb.v1/digest"]; f.data != "1234" || f.hdr.Mode != 0o666 {
+		t.Errorf("/tmp/cache/pogreb.v1/digest: %+v", files["tmp/cache/pogreb.v1/digest"])
+	}
+	if h := files["tmp/cache/pogreb.v1/"].hdr; h == nil || h.Mode != 0o777 {
+		t.Errorf("/tmp/cache/pogreb.v1: %+v, want mode 777: opm writes its lock there", h)
+	}
+	if h := files["tmp/"].hdr; h == nil || h.Mode != 0o1777 {
+		t.Errorf("/tmp: %+v, want mode 1777 still", h)
+	}
+	if _, err := catalogImage(base, t.TempDir(), cache); err == nil {
 		t.Error("an empty catalog was built")
 	}
 }
