@@ -140,6 +140,8 @@ verify: ## Regenerate everything and fail on any drift from what is committed.
 	go mod tidy -diff
 	cd hack/image && go vet ./... && go mod tidy -diff
 	cd hack/olm && go mod tidy -diff
+	cd hack/helm && go mod tidy -diff
+	cd hack/dns && go vet ./... && go mod tidy -diff
 
 ##@ Build
 

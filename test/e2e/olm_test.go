@@ -235,12 +235,12 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 		kubectlApply(steadySet)
 		waitInjecting(ns.Name, steady)
 		steadyUIDs = runDeployment(ns.Name, "steady", steady, 2)
-		before := containerIDs(ns.Name, steady, "app")
+		before := appContainerIDs(ns.Name, steady)
 
 		By("the sidecar's image changes: each pod's sidecar restarts on it, the app does not")
 		setImage(steadySet, images.SidecarV2)
 		rolledOut(ns.Name, steady, images.SidecarV2, steadyUIDs)
-		Expect(containerIDs(ns.Name, steady, "app")).To(Equal(before), "an app container restarted")
+		Expect(appContainerIDs(ns.Name, steady)).To(Equal(before), "an app container restarted")
 	})
 
 	It("upgrades through the channel: the rollout in flight finishes, no pod restarts, the SidecarSets survive", func() {
@@ -258,7 +258,7 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 		kubectlApply(inflightSet)
 		waitInjecting(ns.Name, inflight)
 		inflightUIDs = runDeployment(ns.Name, "inflight", inflight, 4)
-		inflightApps := containerIDs(ns.Name, inflight, "app")
+		inflightApps := appContainerIDs(ns.Name, inflight)
 		setImage(inflightSet, images.SidecarV2)
 		Eventually(func(g Gomega) {
 			var pods corev1.PodList
@@ -294,7 +294,7 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 
 		By("the new operator finishes the rollout the old one began, in place")
 		rolledOut(ns.Name, inflight, images.SidecarV2, inflightUIDs)
-		Expect(containerIDs(ns.Name, inflight, "app")).To(Equal(inflightApps), "an app container restarted")
+		Expect(appContainerIDs(ns.Name, inflight)).To(Equal(inflightApps), "an app container restarted")
 
 		By("pods no rollout concerns were not touched: same containers, no restart")
 		Expect(allContainers(ns.Name, steady)).To(Equal(steadyBefore))
@@ -561,18 +561,18 @@ func rolledOut(namespace string, labels map[string]string, image string, uids ma
 				"pod %s: the kubelet runs another image", p.Name)
 		}
 		g.Expect(got).To(Equal(uids), "pods were replaced, not upgraded in place")
-	}).WithTimeout(5*time.Minute).WithPolling(2*time.Second).Should(Succeed())
+	}).WithTimeout(5 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 }
 
-// containerIDs is the containerID of the named container of each pod of labels.
-func containerIDs(namespace string, labels map[string]string, container string) map[string]string {
+// appContainerIDs is the containerID of the app container of each pod of labels.
+func appContainerIDs(namespace string, labels map[string]string) map[string]string {
 	GinkgoHelper()
 	var pods corev1.PodList
 	Expect(k8sClient.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels(labels))).To(Succeed())
 	out := map[string]string{}
 	for _, p := range pods.Items {
-		out[p.Name] = statusOf(&p, container).ContainerID
-		Expect(out[p.Name]).NotTo(BeEmpty(), "pod %s: no %s container running", p.Name, container)
+		out[p.Name] = statusOf(&p, "app").ContainerID
+		Expect(out[p.Name]).NotTo(BeEmpty(), "pod %s: no app container running", p.Name)
 	}
 	return out
 }
