@@ -15,6 +15,16 @@ KUBECTL ?= kubectl
 E2E_OPERATOR ?= host
 # The operator version the OLM bundle (make bundle) describes.
 VERSION ?= 0.1.0
+# make bundle: the CSV this version upgrades (spec.replaces), e.g. outrigger.v0.1.0; and
+# where bundle/ and bundle.Dockerfile are written (make bundle-build reads them there).
+REPLACES ?=
+BUNDLE_ROOT ?= $(shell pwd)
+# The OLM release images (make bundle-push, make catalog-push).
+BUNDLE_IMG ?= $(REGISTRY)/outrigger-bundle:v$(VERSION)
+CATALOG_IMG ?= $(REGISTRY)/outrigger-catalog:v$(VERSION)
+# The bundle images make catalog-build puts in channel alpha, oldest first, each
+# replacing the one before; empty: the bundle make bundle-push pushed last.
+CATALOG_BUNDLES ?=
 ENVTEST_K8S_VERSION ?= 1.37.2
 LOCALBIN ?= $(shell pwd)/bin
 
@@ -129,6 +139,9 @@ verify: ## Regenerate everything and fail on any drift from what is committed.
 	go vet ./...
 	go mod tidy -diff
 	cd hack/image && go vet ./... && go mod tidy -diff
+	cd hack/olm && go mod tidy -diff
+	cd hack/helm && go mod tidy -diff
+	cd hack/dns && go vet ./... && go mod tidy -diff
 
 ##@ Build
 
@@ -201,8 +214,35 @@ undeploy: ## Remove the operator from the cluster of the current kubeconfig.
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: bundle
-bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile).
-	go run ./hack/bundle --version $(VERSION) --image $(IMG)
+bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) into BUNDLE_ROOT (the repository), for VERSION, IMG, REPLACES.
+	go run ./hack/bundle --version $(VERSION) --image $(IMG) --output-dir $(BUNDLE_ROOT) $(if $(REPLACES),--replaces $(REPLACES))
+
+.PHONY: bundle-build
+bundle-build: ## Build the bundle image from BUNDLE_ROOT's bundle.Dockerfile and bundle/ (no container engine) into bin/image/outrigger-bundle.
+	@mkdir -p $(IMAGE_DIR)
+	cd hack/image && go run . dockerfile -f $(BUNDLE_ROOT)/bundle.Dockerfile -context $(BUNDLE_ROOT) \
+		-out $(IMAGE_DIR)/outrigger-bundle -tag $(BUNDLE_IMG) > $(IMAGE_DIR)/outrigger-bundle.digest
+	@cat $(IMAGE_DIR)/outrigger-bundle.digest
+
+.PHONY: bundle-push
+bundle-push: bundle-build ## Push the bundle image to BUNDLE_IMG; prints its reference by digest.
+	@$(CRANE) push $(IMAGE_DIR)/outrigger-bundle $(BUNDLE_IMG) --image-refs $(IMAGE_DIR)/outrigger-bundle.pushed >/dev/null
+	@cat $(IMAGE_DIR)/outrigger-bundle.pushed; echo
+
+.PHONY: catalog-build
+catalog-build: ## Render the file-based catalog of CATALOG_BUNDLES with opm (channel alpha) and build its image on opm's into bin/image/outrigger-catalog.
+	@bundles="$(CATALOG_BUNDLES)"; [ -n "$$bundles" ] || bundles="$$(cat $(IMAGE_DIR)/outrigger-bundle.pushed 2>/dev/null)" || \
+		{ echo "catalog-build: no CATALOG_BUNDLES and no bundle pushed (make bundle-push)"; exit 1; }; \
+	LOCALBIN=$(LOCALBIN) hack/olm.sh catalog $(LOCALBIN)/catalog $$bundles
+	@LOCALBIN=$(LOCALBIN) hack/olm.sh images >/dev/null
+	cd hack/image && go run . catalog -base $(LOCALBIN)/olm/images/opm -configs $(LOCALBIN)/catalog -cache $(LOCALBIN)/catalog.cache \
+		-out $(IMAGE_DIR)/outrigger-catalog -tag $(CATALOG_IMG) > $(IMAGE_DIR)/outrigger-catalog.digest
+	@cat $(IMAGE_DIR)/outrigger-catalog.digest
+
+.PHONY: catalog-push
+catalog-push: catalog-build ## Push the catalog image to CATALOG_IMG; prints its reference by digest.
+	@$(CRANE) push $(IMAGE_DIR)/outrigger-catalog $(CATALOG_IMG) --image-refs $(IMAGE_DIR)/outrigger-catalog.pushed >/dev/null
+	@cat $(IMAGE_DIR)/outrigger-catalog.pushed; echo
 
 ##@ E2E
 
@@ -225,6 +265,46 @@ cluster-down: ## Stop the e2e cluster and remove what it started and created (it
 .PHONY: cluster-status
 cluster-status: ## Show the e2e cluster's processes and node.
 	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh status
+
+.PHONY: olm-up
+olm-up: ## On the local cluster (make cluster-up): build OLM from the module proxy (once per version), push its images, install it; waits for it.
+	@start=$$(date +%s); LOCALBIN=$(LOCALBIN) hack/olm.sh up; echo "olm-up: $$(( $$(date +%s) - start ))s"
+
+# The versions make test-olm installs, then upgrades to through the channel.
+OLM_FROM ?= 0.1.0
+OLM_TO ?= 0.2.0
+
+.PHONY: olm-release
+olm-release: ## On the local cluster: the release path for OLM_FROM and OLM_TO (image, bundle, bundle image), then a catalog of each; refs in bin/olm/release.
+	@env="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh env 2>/dev/null)" || \
+		{ echo "olm-release: the local cluster is not up; start it with make cluster-up (as root)"; exit 1; }; \
+	eval "$$env"; start=$$(date +%s); out=$(LOCALBIN)/olm/release; rm -rf "$$out"; mkdir -p "$$out"; bundles=""; replaces=""; \
+	for v in $(OLM_FROM) $(OLM_TO); do \
+		$(MAKE) --no-print-directory image-push VERSION=$$v REGISTRY="$$OUTRIGGER_E2E_REGISTRY" >/dev/null; \
+		$(MAKE) --no-print-directory bundle VERSION=$$v IMG="$$(cat $(IMAGE_DIR)/pushed)" REPLACES=$$replaces BUNDLE_ROOT="$$out/$$v" >/dev/null; \
+		$(MAKE) --no-print-directory bundle-push VERSION=$$v REGISTRY="$$OUTRIGGER_E2E_REGISTRY" BUNDLE_ROOT="$$out/$$v" >/dev/null; \
+		bundles="$$bundles $$(cat $(IMAGE_DIR)/outrigger-bundle.pushed)"; \
+		$(MAKE) --no-print-directory catalog-push VERSION=$$v REGISTRY="$$OUTRIGGER_E2E_REGISTRY" CATALOG_BUNDLES="$$bundles" >/dev/null; \
+		cp $(IMAGE_DIR)/outrigger-catalog.pushed "$$out/catalog-$$v"; \
+		echo "olm-release: $$v: bundle $$(cat $(IMAGE_DIR)/outrigger-bundle.pushed), catalog $$(cat "$$out/catalog-$$v")"; \
+		replaces=outrigger.v$$v; \
+	done; \
+	echo "olm-release: $$(( $$(date +%s) - start ))s"
+
+.PHONY: test-olm
+test-olm: ## As root: the node, OLM, the release of two versions, then install, use, upgrade and uninstall through OLM (test/e2e, E2E_OPERATOR=olm); tears it down.
+	@start=$$(date +%s); status=0; \
+	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh up >/dev/null || status=$$?; \
+	[ $$status -ne 0 ] || $(MAKE) --no-print-directory olm-up || status=$$?; \
+	[ $$status -ne 0 ] || $(MAKE) --no-print-directory olm-release || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+		E2E_OPERATOR=olm E2E_OLM_CATALOG_FROM="$$(cat $(LOCALBIN)/olm/release/catalog-$(OLM_FROM))" \
+		E2E_OLM_CATALOG_TO="$$(cat $(LOCALBIN)/olm/release/catalog-$(OLM_TO))" E2E_OLM_FROM=$(OLM_FROM) E2E_OLM_TO=$(OLM_TO) \
+			go test -tags e2e ./test/e2e/ -count=1 -timeout 30m -v -args -ginkgo.v $(GINKGO_FLAGS) || status=$$?; \
+	fi; \
+	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh down || true; \
+	echo "test-olm: $$(( $$(date +%s) - start ))s, exit $$status"; \
+	exit $$status
 
 .PHONY: test-e2e
 test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator (E2E_OPERATOR=host|deployed), tear it down (as root); prints its time.

@@ -32,7 +32,8 @@
 # kube-proxy's DNAT on the host turns a ClusterIP into a pod IP or the API server's node
 # IP, so Service traffic ends on the host or on the bridge; a ClusterIP without
 # endpoints is refused (the cluster DNS, 198.19.0.10, has none: there is no DNS server).
-# IP forwarding is left as it is: nothing needs it.
+# IP forwarding is left as it is by up; hack/olm.sh (OLM dials catalog pods through their
+# ClusterIP) turns it on, confined to the bridge, and down restores it.
 #
 # Everything lives under bin/cluster (CLUSTER_DIR): pki/, kubeconfig (admin), pids/,
 # logs/ (kept after down), cluster.env (what `env` prints).
@@ -80,7 +81,9 @@ START_ORDER=(etcd kube-apiserver kube-controller-manager kube-scheduler registry
 # kube-proxy, the kubelet and containerd first, etcd last.
 STOP_ORDER=(kube-proxy kubelet containerd registry kube-controller-manager kube-scheduler kube-apiserver etcd)
 # What the kubelet (unless protectKernelDefaults) and kube-proxy change; restored on down.
-SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes
+# net.ipv4.ip_forward: hack/olm.sh turns it on for pod -> ClusterIP -> pod traffic (its
+# own nftables table keeps forwarding to the pod bridge).
+SYSCTLS=(net.ipv4.ip_forward vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes
 	net.ipv4.conf.all.route_localnet net.netfilter.nf_conntrack_max net.netfilter.nf_conntrack_tcp_timeout_established
 	net.netfilter.nf_conntrack_tcp_timeout_close_wait net.netfilter.nf_conntrack_tcp_be_liberal)
 # Host paths the kubelet or containerd may create despite their private directories
@@ -510,10 +513,12 @@ remove_nft_tables() {
 	command -v nft >/dev/null || return 0
 	local family table
 	for family in ip ip6; do
-		if nft list table "$family" kube-proxy >/dev/null 2>&1; then
-			log "deleting nftables table $family kube-proxy"
-			nft delete table "$family" kube-proxy || true
-		fi
+		for table in kube-proxy outrigger-forward; do
+			if nft list table "$family" "$table" >/dev/null 2>&1; then
+				log "deleting nftables table $family $table"
+				nft delete table "$family" "$table" || true
+			fi
+		done
 	done
 	[ -f "$HOST_STATE" ] || return 0
 	for family in ip ip6; do

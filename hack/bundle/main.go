@@ -96,6 +96,7 @@ type options struct {
 	createdAt      string // empty: keep the CSV base's
 	channels       string
 	defaultChannel string
+	replaces       string // the CSV this version upgrades, <package>.v<version>; empty: none
 }
 
 func main() {
@@ -108,6 +109,7 @@ func main() {
 	flag.StringVar(&o.createdAt, "created-at", "", "createdAt annotation; empty keeps the CSV base's, so regenerating changes nothing.")
 	flag.StringVar(&o.channels, "channels", "alpha", "Comma-separated channels the bundle is in.")
 	flag.StringVar(&o.defaultChannel, "default-channel", "alpha", "The package's default channel.")
+	flag.StringVar(&o.replaces, "replaces", "", "spec.replaces: the CSV this version upgrades (e.g. outrigger.v0.1.0); empty for none.")
 	flag.Parse()
 
 	if err := run(o); err != nil {
@@ -119,6 +121,9 @@ func main() {
 func run(o options) error {
 	if _, err := semver.Parse(o.version); err != nil {
 		return fmt.Errorf("--version %q is not semver: %w", o.version, err)
+	}
+	if o.replaces != "" && !strings.HasPrefix(o.replaces, o.pkg+".v") {
+		return fmt.Errorf("--replaces %q is not a CSV of package %s (%s.v<version>)", o.replaces, o.pkg, o.pkg)
 	}
 	if !slices.Contains(strings.Split(o.channels, ","), o.defaultChannel) {
 		return fmt.Errorf("--default-channel %q is not one of --channels %q", o.defaultChannel, o.channels)
@@ -318,6 +323,9 @@ func build(objs []*unstructured.Unstructured, o options) (map[string][]byte, err
 	}
 	if len(webhooks) > 0 {
 		fields["spec.webhookdefinitions"] = webhooks
+	}
+	if o.replaces != "" {
+		fields["spec.replaces"] = o.replaces
 	}
 	if err := setAll(csv.Object, fields); err != nil {
 		return nil, err

@@ -23,7 +23,8 @@ limitations under the License.
 //	cd hack/image && go run . -module-root ../.. -out ../../bin/image/outrigger -version 0.1.0
 //
 // It writes an OCI image layout holding one multi-platform index and prints the index's
-// digest. It lives in a module of its own so that ko's dependencies never reach the
+// digest. Its subcommands (assemble.go) build the other images of the project the same
+// way: OLM's from prebuilt binaries, the OLM bundle and the catalog. It lives in a module of its own so that ko's dependencies never reach the
 // project's go.mod (nor golangci-lint's, in hack/tools).
 package main
 
@@ -64,6 +65,17 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		if sub, ok := subcommands[os.Args[1]]; ok {
+			digest, err := sub(os.Args[2:])
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "image %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			fmt.Println(digest)
+			return
+		}
+	}
 	root := flag.String("module-root", "../..", "Root of the outrigger module (the manager's main package).")
 	out := flag.String("out", "../../bin/image/outrigger", "OCI image layout directory to write (replaced).")
 	version := flag.String("version", "0.0.0-dev", "Value of the org.opencontainers.image.version label.")

@@ -24,7 +24,9 @@ limitations under the License.
 // manager binary on this machine with cluster-admin credentials, its webhooks registered
 // by URL, as `make run` does; "deployed" tests the operator `make deploy-local` installed
 // from its image and config/default: two replicas behind the webhook Service, under its
-// own ServiceAccount and RBAC, in a namespace enforcing Pod Security "restricted".
+// own ServiceAccount and RBAC, in a namespace enforcing Pod Security "restricted";
+// "olm" runs only the specs of olm_test.go, which install the operator through OLM
+// (make test-olm), upgrade it through a channel and uninstall it.
 package e2e
 
 import (
@@ -88,7 +90,18 @@ func (o hostOperator) Crash(ctx context.Context) error {
 
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "E2E Suite (real node)")
+	suiteConfig, reporterConfig := GinkgoConfiguration()
+	// The OLM specs install the operator themselves and uninstall it: they run alone
+	// (E2E_OPERATOR=olm), and never beside the others.
+	only := "!olm"
+	if olmInstall {
+		only = "olm"
+	}
+	if suiteConfig.LabelFilter != "" {
+		only = "(" + suiteConfig.LabelFilter + ") && " + only
+	}
+	suiteConfig.LabelFilter = only
+	RunSpecs(t, "E2E Suite (real node)", suiteConfig, reporterConfig)
 }
 
 var _ = BeforeSuite(func() {
@@ -106,6 +119,10 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	if olmInstall {
+		By("testing the operator OLM installs (the olm specs subscribe to it)")
+		return
+	}
 	if deployed {
 		By("testing the operator make deploy-local installed: config/default's Deployment")
 		Eventually(func(g Gomega) {

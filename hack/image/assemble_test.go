@@ -1,0 +1,225 @@
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"archive/tar"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+const bundleDockerfile = `# a comment
+FROM scratch
+
+LABEL operators.operatorframework.io.bundle.mediatype.v1=registry+v1
+LABEL a="two words" b=plain
+COPY bundle/manifests /manifests/
+COPY bundle/metadata /metadata/
+`
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// allFiles is every entry of every layer of img, by path.
+func allFiles(t *testing.T, img v1.Image) map[string]file {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]file{}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[h.Name] = file{hdr: h, data: string(data)}
+		}
+		_ = rc.Close()
+	}
+	return files
+}
+
+func TestDockerfileImage(t *testing.T) {
+	ctx := writeTree(t, map[string]string{
+		"bundle/manifests/csv.yaml":         "kind: ClusterServiceVersion\n",
+		"bundle/metadata/annotations.yaml":  "annotations: {}\n",
+		"bundle/not-copied/stray-file.yaml": "x\n",
+	})
+	img, err := dockerfileImage(bundleDockerfile, ctx, "linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := dockerfileImage(bundleDockerfile, ctx, "linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := img.Digest()
+	d2, _ := again.Digest()
+	if d1 != d2 {
+		t.Errorf("two builds differ: %s, %s", d1, d2)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"operators.operatorframework.io.bundle.mediatype.v1": "registry+v1", "a": "two words", "b": "plain"}
+	for k, v := range want {
+		if cf.Config.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, cf.Config.Labels[k], v)
+		}
+	}
+	if len(cf.Config.Labels) != len(want) {
+		t.Errorf("labels %v, want %v", cf.Config.Labels, want)
+	}
+	if cf.OS != "linux" || cf.Architecture != "amd64" {
+		t.Errorf("platform %s/%s", cf.OS, cf.Architecture)
+	}
+	files := allFiles(t, img)
+	if f := files["manifests/csv.yaml"]; f.data != "kind: ClusterServiceVersion\n" || f.hdr.Mode != 0o644 || f.hdr.Uid != 0 {
+		t.Errorf("/manifests/csv.yaml: %+v", f)
+	}
+	if _, ok := files["metadata/annotations.yaml"]; !ok {
+		t.Error("no /metadata/annotations.yaml")
+	}
+	for name := range files {
+		if strings.Contains(name, "stray") {
+			t.Errorf("%s was copied", name)
+		}
+	}
+}
+
+func TestDockerfileImageRefusesWhatItCannotBuild(t *testing.T) {
+	ctx := writeTree(t, map[string]string{"a/f": "x"})
+	for name, df := range map[string]string{
+		"a base":     "FROM quay.io/operator-framework/opm:latest\nCOPY a /a\n",
+		"a RUN":      "FROM scratch\nRUN [\"/bin/true\"]\n",
+		"no FROM":    "LABEL a=b\n",
+		"bad LABEL":  "FROM scratch\nLABEL novalue\n",
+		"COPY flags": "FROM scratch\nCOPY --chown=1 a /a\n",
+	} {
+		if _, err := dockerfileImage(df, ctx, "linux/amd64"); err == nil {
+			t.Errorf("%s: built", name)
+		}
+	}
+}
+
+func TestFilesImage(t *testing.T) {
+	dir := writeTree(t, map[string]string{"olm": "binary"})
+	img, err := filesImage("linux/amd64", []string{"/bin/olm=" + filepath.Join(dir, "olm")}, []string{"/bin/cp=/bin/busybox"},
+		"/bin/olm", []string{"org.opencontainers.image.version=v0.40.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != "/bin/olm" || cf.Config.User != nonrootUser {
+		t.Errorf("entrypoint %q, user %q", cf.Config.Entrypoint, cf.Config.User)
+	}
+	if cf.Config.Labels["org.opencontainers.image.version"] != "v0.40.0" {
+		t.Errorf("labels %v", cf.Config.Labels)
+	}
+	files := allFiles(t, img)
+	if f := files["bin/olm"]; f.data != "binary" || f.hdr.Mode != 0o755 {
+		t.Errorf("/bin/olm: %+v", f.hdr)
+	}
+	if f := files["bin/cp"]; f.hdr == nil || f.hdr.Typeflag != tar.TypeSymlink || f.hdr.Linkname != "/bin/busybox" {
+		t.Errorf("/bin/cp: %+v", f.hdr)
+	}
+	if _, ok := files["etc/passwd"]; !ok {
+		t.Error("not on the base: no /etc/passwd")
+	}
+	if _, err := filesImage("linux/amd64", nil, nil, "/bin/olm", nil); err == nil {
+		t.Error("an image whose entrypoint is missing was built")
+	}
+}
+
+func TestCatalogImage(t *testing.T) {
+	dir := writeTree(t, map[string]string{"opm": "opm"})
+	base, err := filesImage("linux/amd64", []string{"/bin/opm=" + filepath.Join(dir, "opm")}, nil, "/bin/opm", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs := writeTree(t, map[string]string{"outrigger/index.yaml": "schema: olm.package\n"})
+	cache := writeTree(t, map[string]string{"pogreb.v1/digest": "1234"})
+	img, err := catalogImage(base, configs, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.Config.Labels[configsLabel] != "/configs" {
+		t.Errorf("labels %v", cf.Config.Labels)
+	}
+	if strings.Join(cf.Config.Entrypoint, " ") != "/bin/opm" || strings.Join(cf.Config.Cmd, " ") != "serve /configs --cache-dir=/tmp/cache" {
+		t.Errorf("entrypoint %q cmd %q", cf.Config.Entrypoint, cf.Config.Cmd)
+	}
+	files := allFiles(t, img)
+	if files["configs/outrigger/index.yaml"].data != "schema: olm.package\n" {
+		t.Errorf("/configs/outrigger/index.yaml: %+v", files["configs/outrigger/index.yaml"])
+	}
+	if _, ok := files["bin/opm"]; !ok {
+		t.Error("the base's /bin/opm is gone")
+	}
+	if f := files["tmp/cache/pogreb.v1/digest"]; f.data != "1234" || f.hdr.Mode != 0o666 {
+		t.Errorf("/tmp/cache/pogreb.v1/digest: %+v", files["tmp/cache/pogreb.v1/digest"])
+	}
+	if h := files["tmp/cache/pogreb.v1/"].hdr; h == nil || h.Mode != 0o777 {
+		t.Errorf("/tmp/cache/pogreb.v1: %+v, want mode 777: opm writes its lock there", h)
+	}
+	if h := files["tmp/"].hdr; h == nil || h.Mode != 0o1777 {
+		t.Errorf("/tmp: %+v, want mode 1777 still", h)
+	}
+	if _, err := catalogImage(base, t.TempDir(), cache); err == nil {
+		t.Error("an empty catalog was built")
+	}
+}
