@@ -55,6 +55,14 @@ var _ = Describe("The admission policy engine on a real node", Serial, func() {
 		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 		selector := map[string]string{"e2e": ns.Name}
 		set := newSidecarSet("e2e-"+ns.Name, ns.Name, selector, sidecarsv1alpha1.SidecarModeNative, images.SidecarV1, "1s")
+		injectedOnDryRun := func() {
+			GinkgoHelper()
+			Eventually(func(g Gomega) {
+				p := appPod(ns.Name, selector)
+				g.Expect(k8sClient.Create(ctx, p, client.DryRunAll)).To(Succeed())
+				g.Expect(p.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
+			}).WithTimeout(30 * time.Second).Should(Succeed())
+		}
 
 		By("restarting the operator with the policy engine")
 		Expect(local.Kill()).To(Succeed())
@@ -99,15 +107,10 @@ var _ = Describe("The admission policy engine on a real node", Serial, func() {
 		}).Should(Succeed())
 
 		By("creating a pod with no operator running")
-		var byPolicy *corev1.Pod
-		Eventually(func(g Gomega) {
-			// The API server's policy cache follows the binding and the webhook change
-			// within a second or so; until then a create may reach neither.
-			p := appPod(ns.Name, selector)
-			g.Expect(k8sClient.Create(ctx, p, client.DryRunAll)).To(Succeed())
-			g.Expect(p.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
-		}).WithTimeout(30 * time.Second).Should(Succeed())
-		byPolicy = appPod(ns.Name, selector)
+		// The API server's policy cache follows the binding and the webhook change
+		// within a second or so; until then a create may reach neither.
+		injectedOnDryRun()
+		byPolicy := appPod(ns.Name, selector)
 		Expect(k8sClient.Create(ctx, byPolicy)).To(Succeed())
 		Expect(byPolicy.Labels).To(HaveKeyWithValue(sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue))
 		Expect(byPolicy.Spec.InitContainers).NotTo(BeEmpty())
@@ -137,16 +140,11 @@ var _ = Describe("The admission policy engine on a real node", Serial, func() {
 		}).WithTimeout(2 * time.Minute).Should(Succeed())
 
 		By("comparing with the pod the webhook injects")
-		var byWebhook *corev1.Pod
-		Eventually(func(g Gomega) {
-			// Until the API server's policy cache drops the deleted policy, it may still
-			// inject (and the webhook then finds its sidecars there): wait for a dry run
-			// the webhook alone answers.
-			p := appPod(ns.Name, selector)
-			g.Expect(k8sClient.Create(ctx, p, client.DryRunAll)).To(Succeed())
-			g.Expect(p.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
-		}).WithTimeout(30 * time.Second).Should(Succeed())
-		byWebhook = createReadyPod(appPod(ns.Name, selector))
+		// Until the API server's policy cache drops the deleted policy, it may still
+		// inject (and the webhook then finds its sidecars there): wait for a dry run
+		// the webhook alone answers.
+		injectedOnDryRun()
+		byWebhook := createReadyPod(appPod(ns.Name, selector))
 		Expect(byPolicy.Annotations[sidecarsv1alpha1.InjectedAnnotation]).To(Equal(byWebhook.Annotations[sidecarsv1alpha1.InjectedAnnotation]),
 			"the injection records differ")
 		Expect(byPolicy.Labels).To(Equal(byWebhook.Labels))
