@@ -242,20 +242,7 @@ var _ = Describe("The operator deployed from its image and config/default", func
 		probeLabels := map[string]string{"e2e-probe": ns.Name}
 		createSet("probe-"+ns.Name, probeLabels, "probe-proxy")
 		replicas := int32(4)
-		tmpl := appPod(ns.Name, selector)
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: &replicas,
-				Selector: &metav1.LabelSelector{MatchLabels: selector},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: selector}, Spec: tmpl.Spec},
-			},
-		}
-		Expect(k8sClient.Create(ctx, d)).To(Succeed())
-		Eventually(func(g Gomega) {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
-			g.Expect(d.Status.ReadyReplicas).To(Equal(replicas))
-		}).WithTimeout(3 * time.Minute).Should(Succeed())
+		createReadyDeployment(ns.Name, selector, replicas)
 
 		watcher := watchUnavailable(ns.Name, selector)
 		Eventually(func() error {

@@ -97,21 +97,7 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 	}
 	deployment := func(replicas int32) *appsv1.Deployment {
 		GinkgoHelper()
-		tmpl := appPod(ns.Name, selector)
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: &replicas,
-				Selector: &metav1.LabelSelector{MatchLabels: selector},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: selector}, Spec: tmpl.Spec},
-			},
-		}
-		Expect(k8sClient.Create(ctx, d)).To(Succeed())
-		Eventually(func(g Gomega) {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
-			g.Expect(d.Status.ReadyReplicas).To(Equal(replicas))
-		}).WithTimeout(3 * time.Minute).Should(Succeed())
-		return d
+		return createReadyDeployment(ns.Name, selector, replicas)
 	}
 	deploymentPods := func(g Gomega) []corev1.Pod {
 		var pods corev1.PodList

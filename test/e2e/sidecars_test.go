@@ -28,6 +28,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -343,6 +344,26 @@ func appPod(namespace string, labels map[string]string) *corev1.Pod {
 	p.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
 	p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
 	return p
+}
+
+// createReadyDeployment creates Deployment "web" of replicas app pods labelled selector
+// and waits until they are all ready.
+func createReadyDeployment(namespace string, selector map[string]string, replicas int32) *appsv1.Deployment {
+	GinkgoHelper()
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: namespace},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: selector}, Spec: appPod(namespace, selector).Spec},
+		},
+	}
+	Expect(k8sClient.Create(ctx, d)).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+		g.Expect(d.Status.ReadyReplicas).To(Equal(replicas))
+	}).WithTimeout(3 * time.Minute).Should(Succeed())
+	return d
 }
 
 func createReadyPod(p *corev1.Pod) *corev1.Pod {
