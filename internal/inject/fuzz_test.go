@@ -684,7 +684,7 @@ func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) 
 		if rec.Revision != src.Revision || rec.Hash != src.Hash || rec.ImageFreeHash != src.ImageFreeHash {
 			t.Fatalf("SidecarSet %s: recorded %+v, not the source's revision %s and hashes", name, rec, src.Revision)
 		}
-		if !equality.Semantic.DeepEqual(before[name], rec) {
+		if !equality.Semantic.DeepEqual(before[name], rec) || !heldBefore(pod, src, rec) {
 			todo = append(todo, src)
 		}
 		want := checkSetContainers(t, src, rec, inits, regular, volumes)
@@ -704,6 +704,43 @@ func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) 
 	if diff := fuzzDiff(want, got.Injected); diff != "" {
 		t.Fatalf("injected sets (-want +got):\n%s", diff)
 	}
+}
+
+// heldBefore says whether the request pod already held every container rec says the
+// set injected, where the set's mode puts it and with the set's image, and every
+// container rec says the pod overrode: a record equal to the one Inject writes names a
+// set already injected only then. A forged record can equal it by chance while the
+// containers it names are missing (another set injects the container this one's record
+// says was overridden); then the set is injected now.
+func heldBefore(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRecord) bool {
+	held := func(list []corev1.Container, want corev1.Container, restart *corev1.ContainerRestartPolicy) bool {
+		i := slices.IndexFunc(list, func(c corev1.Container) bool { return c.Name == want.Name })
+		return i >= 0 && list[i].Image == want.Image && ptr.Equal(list[i].RestartPolicy, restart)
+	}
+	for _, name := range rec.Overridden {
+		if findContainer(pod.Spec.InitContainers, name) == nil && findContainer(pod.Spec.Containers, name) == nil {
+			return false
+		}
+	}
+	injected := sets.New(rec.Containers...)
+	for _, ic := range src.Spec.InitContainers {
+		if injected.Has(ic.Name) && !held(pod.Spec.InitContainers, ic, nil) {
+			return false
+		}
+	}
+	for _, sc := range src.Spec.Containers {
+		if !injected.Has(sc.Name) {
+			continue
+		}
+		list, restart := pod.Spec.Containers, (*corev1.ContainerRestartPolicy)(nil)
+		if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
+			list, restart = pod.Spec.InitContainers, ptr.To(corev1.ContainerRestartPolicyAlways)
+		}
+		if !held(list, sc.Container, restart) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkSetContainers checks that every container of src's set is in the pod, those rec
