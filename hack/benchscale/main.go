@@ -69,7 +69,8 @@ type options struct {
 	doc, outDir, workDir          string
 	nodes, pods, sets             int
 	latencyPods, rolloutPods      int
-	rate                          float64
+	rate, engineRate              float64
+	phases                        string
 	drainSeconds                  int32
 	steadyWindow                  time.Duration
 	managerArgs, managerMemLimit  string
@@ -105,6 +106,9 @@ func main() {
 		"Pods per latency series: this many injected and as many with the webhook bypassed (SCALE_LATENCY_PODS).")
 	flag.IntVar(&o.rolloutPods, "rollout-pods", envInt("SCALE_ROLLOUT_PODS", 1000), "Pods of the rollout (SCALE_ROLLOUT_PODS).")
 	flag.Float64Var(&o.rate, "rate", 100, "Pod creates per second in the latency series.")
+	flag.StringVar(&o.phases, "phases", envOr("SCALE_PHASES", "scale"),
+		"scale: the scale run (make bench-scale); engines: the injection engines' admission latency, without KWOK (make bench-admission) (SCALE_PHASES).")
+	flag.Float64Var(&o.engineRate, "engine-rate", 20, "Pod creates per second in the engine comparison's series.")
 	flag.DurationVar(&o.steadyWindow, "steady-window", 30*time.Second, "How long writes are counted at steady state.")
 	flag.StringVar(&o.managerArgs, "manager-args", os.Getenv("SCALE_MANAGER_ARGS"), "Extra manager flags, space separated (SCALE_MANAGER_ARGS).")
 	flag.StringVar(&o.managerMemLimit, "manager-memory-limit", envOr("SCALE_MANAGER_GOMEMLIMIT", "256MiB"),
@@ -143,10 +147,19 @@ type bench struct {
 	auditLog string
 	series   []latencyRun
 	rollouts []series
+
+	// The engine comparison's state (engines.go).
+	engineBase        []string
+	currentEngine     engine
+	restorePodWebhook func(context.Context) error
+	engineRuns        []engineRun
 }
 
 func run(ctx context.Context, o options) error {
-	if o.assets == "" || o.kwok == "" {
+	switch {
+	case o.phases != "scale" && o.phases != "engines":
+		return fmt.Errorf("--phases=%s: want scale or engines", o.phases)
+	case o.assets == "" || (o.kwok == "" && o.phases == "scale"):
 		return errors.New("--assets and --kwok are required; run it through `make bench-scale`")
 	}
 	if err := os.MkdirAll(o.workDir, 0o755); err != nil {
@@ -202,19 +215,21 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	kwokLog, err := os.Create(filepath.Join(o.workDir, "kwok.log"))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = kwokLog.Close() }()
-	kwokCtx, stopKWOK := context.WithCancel(ctx)
-	defer stopKWOK()
-	if _, err := startKWOK(kwokCtx, o.kwok, kubeconfigs["kwok"], o.stages, kwokLog); err != nil {
-		return err
-	}
-	say("Creating %d simulated nodes (KWOK)", o.nodes)
-	if err := createNodes(ctx, b.c, o.nodes); err != nil {
-		return fmt.Errorf("nodes: %w", err)
+	if o.phases == "scale" {
+		kwokLog, err := os.Create(filepath.Join(o.workDir, "kwok.log"))
+		if err != nil {
+			return err
+		}
+		defer func() { _ = kwokLog.Close() }()
+		kwokCtx, stopKWOK := context.WithCancel(ctx)
+		defer stopKWOK()
+		if _, err := startKWOK(kwokCtx, o.kwok, kubeconfigs["kwok"], o.stages, kwokLog); err != nil {
+			return err
+		}
+		say("Creating %d simulated nodes (KWOK)", o.nodes)
+		if err := createNodes(ctx, b.c, o.nodes); err != nil {
+			return fmt.Errorf("nodes: %w", err)
+		}
 	}
 
 	// Installed as the manager's user: the pod-metadata policy names the installing user
@@ -236,6 +251,13 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	if o.phases == "engines" {
+		b.currentEngine = engineWebhook
+		if err := b.engines(ctx); err != nil {
+			return err
+		}
+		return b.reportEngines()
+	}
 	for _, phase := range []func(context.Context) error{b.latency, b.bulk, b.steady, b.coldStart, b.rollout} {
 		if err := phase(ctx); err != nil {
 			return err
@@ -369,11 +391,39 @@ func (b *bench) latency(ctx context.Context) error {
 // namespace, alternating, at rate creates per second in all. The bypassed pods already
 // carry the sidecars: their spec is what the webhook returns for the same pod.
 func (b *bench) latencySeries(ctx context.Context, tag string, sets int) (injected, bypassed []time.Duration, err error) {
-	groups := max(sets/setsPerGroup, 1)
-	template := map[string]*corev1.Pod{}
+	injected, bypassed, err = b.pairedSeries(ctx, tag, firstGroups(sets), b.o.rate, true, "sets")
+	if err != nil {
+		return nil, nil, err
+	}
+	b.series = append(b.series, latencyRun{sets: sets, injected: injected, bypassed: bypassed})
+	return injected, bypassed, nil
+}
+
+// firstGroups are the groups of pods sets [0, sets) select, one group per setsPerGroup.
+func firstGroups(sets int) []int {
+	groups := make([]int, max(sets/setsPerGroup, 1))
 	for g := range groups {
-		group := fmt.Sprintf("g%03d", g)
-		pod := appPod("template", group, nodeName(0), false)
+		groups[g] = g
+	}
+	return groups
+}
+
+// pairedSeries creates latencyPods pods of groups (taken in turn) and as many in the
+// opted-out namespace, alternating, at rate creates per second in all; onNodes binds
+// them to the simulated nodes. The bypassed pods already carry the sidecars: their spec
+// is what admission returns for the same pod. what names the injection in the log.
+func (b *bench) pairedSeries(ctx context.Context, tag string, groupIndexes []int, rate float64, onNodes bool, what string) (injected, bypassed []time.Duration, err error) {
+	groupName := func(k int) string { return fmt.Sprintf("g%03d", groupIndexes[k%len(groupIndexes)]) }
+	node := func(k int) string {
+		if !onNodes {
+			return ""
+		}
+		return nodeName(k % b.o.nodes)
+	}
+	template := map[string]*corev1.Pod{}
+	for k := range groupIndexes {
+		group := groupName(k)
+		pod := appPod("template", group, node(0), false)
 		if err := b.c.Create(ctx, pod, client.DryRunAll); err != nil {
 			return nil, nil, fmt.Errorf("dry run: %w", err)
 		}
@@ -383,36 +433,43 @@ func (b *bench) latencySeries(ctx context.Context, tag string, sets int) (inject
 	}
 	// Warm the connections and the webhook's memo with dry runs, which are not measured.
 	for i := range 50 {
-		pod := appPod(fmt.Sprintf("warm-%d", i), fmt.Sprintf("g%03d", i%groups), nodeName(0), false)
+		pod := appPod(fmt.Sprintf("warm-%d", i), groupName(i), node(0), false)
 		_ = b.c.Create(ctx, pod, client.DryRunAll)
 	}
 	n := b.o.latencyPods
-	say("Latency series %s: %d pods injected by %d sets and %d with the webhook bypassed, %.0f creates/s", tag, n, sets, n, b.o.rate)
-	sctx, cancel := context.WithTimeout(ctx, time.Duration(float64(2*n)/b.o.rate*float64(time.Second))+2*time.Minute)
+	say("Latency series %s: %d pods injected by %s and %d with admission bypassed, %.0f creates/s", tag, n, what, n, rate)
+	sctx, cancel := context.WithTimeout(ctx, time.Duration(float64(2*n)/rate*float64(time.Second))+2*time.Minute)
 	defer cancel()
 	var inj, byp []time.Duration
+	perGroup := map[int]int32{}
 	var mu = make(chan struct{}, 1)
-	record := func(into *[]time.Duration, d time.Duration) { mu <- struct{}{}; *into = append(*into, d); <-mu }
-	_, failed := paced(sctx, 2*n, b.o.rate, 64, func(ctx context.Context, i int) error {
+	record := func(into *[]time.Duration, d time.Duration, group int) {
+		mu <- struct{}{}
+		*into = append(*into, d)
+		if group >= 0 {
+			perGroup[group]++
+		}
+		<-mu
+	}
+	_, failed := paced(sctx, 2*n, rate, 64, func(ctx context.Context, i int) error {
 		k := i / 2
-		group := fmt.Sprintf("g%03d", k%groups)
-		node := nodeName(k % b.o.nodes)
+		group := groupName(k)
 		var pod *corev1.Pod
 		if i%2 == 0 {
-			pod = appPod(fmt.Sprintf("lat-%s-%05d", tag, k), group, node, false)
+			pod = appPod(fmt.Sprintf("lat-%s-%05d", tag, k), group, node(k), false)
 		} else {
 			pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: bypassNamespace, Name: fmt.Sprintf("lat-%s-%05d", tag, k),
 				Labels: template[group].Labels, Annotations: template[group].Annotations}, Spec: *template[group].Spec.DeepCopy()}
-			pod.Spec.NodeName = node
+			pod.Spec.NodeName = node(k)
 		}
 		start := time.Now()
 		if err := b.c.Create(ctx, pod); err != nil {
 			return err
 		}
 		if i%2 == 0 {
-			record(&inj, time.Since(start))
+			record(&inj, time.Since(start), groupIndexes[k%len(groupIndexes)])
 		} else {
-			record(&byp, time.Since(start))
+			record(&byp, time.Since(start), -1)
 		}
 		return nil
 	})
@@ -420,18 +477,11 @@ func (b *bench) latencySeries(ctx context.Context, tag string, sets int) (inject
 		b.notes = append(b.notes, fmt.Sprintf("latency series %s: %d creates failed", tag, failed))
 	}
 	b.injected += len(inj)
-	for g := range groups {
+	for g, pods := range perGroup {
 		for s := g * setsPerGroup; s < (g+1)*setsPerGroup; s++ {
-			b.expected[setName(s)] += int32(len(inj) / groups)
+			b.expected[setName(s)] += pods
 		}
 	}
-	// Pods k ≡ g (mod groups): the division above misses the remainder.
-	for k := 0; k < len(inj)%groups; k++ {
-		for s := k * setsPerGroup; s < (k+1)*setsPerGroup; s++ {
-			b.expected[setName(s)]++
-		}
-	}
-	b.series = append(b.series, latencyRun{sets: sets, injected: inj, bypassed: byp})
 	return inj, byp, nil
 }
 

@@ -97,3 +97,65 @@ func (b *bench) report() error {
 	}
 	return os.WriteFile(b.o.doc, []byte(replaceSection(string(doc), sectionBegin, sectionEnd, s.String())), 0o644)
 }
+
+const (
+	engineSectionBegin = "<!-- bench-admission:begin (written by make bench-admission) -->"
+	engineSectionEnd   = "<!-- bench-admission:end -->"
+)
+
+// reportEngines prints the engine comparison's table and writes it, the machine and
+// one picture per set count to the docs.
+func (b *bench) reportEngines() error {
+	if len(b.engineRuns) == 0 {
+		return errNoEngineRuns
+	}
+	took := time.Since(b.started).Round(time.Second)
+	rows := engineRows(b.engineRuns)
+	fmt.Println()
+	fmt.Print(textTable(rows))
+	for _, n := range b.notes {
+		fmt.Println("note:", n)
+	}
+	fmt.Printf("\nmake bench-admission: %s (without building binaries)\n", took)
+	if b.o.doc == "" {
+		return nil
+	}
+	if err := os.MkdirAll(b.o.outDir, 0o755); err != nil {
+		return err
+	}
+	rel, _ := filepath.Rel(filepath.Dir(b.o.doc), b.o.outDir)
+	var s strings.Builder
+	fmt.Fprintf(&s, "Run of %s on %s: no simulated node (the pods stay unscheduled), %d pods injected and %d bypassed per block, "+
+		"alternating at %.0f creates/s; `make bench-admission` took %s after the binaries were built.\n\n",
+		time.Now().UTC().Format("2006-01-02"), machine(), b.o.latencyPods, b.o.latencyPods, b.o.engineRate, took)
+	s.WriteString(markdownTable(rows))
+	for _, n := range b.notes {
+		fmt.Fprintf(&s, "\nNote: %s\n", n)
+	}
+	colors := map[engine][2]string{engineWebhook: {"#1f77b4", "#aec7e8"}, enginePolicy: {"#2ca02c", "#98df8a"}}
+	var counts []int
+	charts := map[int][]series{}
+	for _, r := range b.engineRuns {
+		if _, ok := charts[r.sets]; !ok {
+			counts = append(counts, r.sets)
+		}
+		x, y := cdf(r.injected)
+		charts[r.sets] = append(charts[r.sets], series{Name: string(r.engine) + " engine", Color: colors[r.engine][0], X: x, Y: y})
+		x, y = cdf(r.bypassed)
+		charts[r.sets] = append(charts[r.sets], series{Name: "bypassed, " + string(r.engine) + " block", Color: colors[r.engine][1], X: x, Y: y})
+	}
+	s.WriteString("\n")
+	for _, n := range counts {
+		name := fmt.Sprintf("admission-%d.svg", n)
+		svg := lineChart(fmt.Sprintf("Pod create latency, %d SidecarSets (cumulative)", n), "latency (ms)", "% of creates", charts[n])
+		if err := os.WriteFile(filepath.Join(b.o.outDir, name), []byte(svg), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(&s, "![pod create latency by engine, %d sets](%s/%s)\n\n", n, rel, name)
+	}
+	doc, err := os.ReadFile(b.o.doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(b.o.doc, []byte(replaceSection(string(doc), engineSectionBegin, engineSectionEnd, s.String())), 0o644)
+}

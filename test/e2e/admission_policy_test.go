@@ -32,12 +32,11 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
+	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 	"github.com/outrigger-dev/outrigger/test/e2e/cluster"
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
-// podWebhookName is the pod injection webhook in config/webhook.
-const podWebhookName = "inject.sidecars.outrigger.dev"
 
 // The policy engine's promise, on the node: with the operator stopped and no pod webhook
 // to call, a pod still gets its sidecars from the API server, runs them as the kubelet
@@ -91,20 +90,9 @@ var _ = Describe("The admission policy engine on a real node", Serial, func() {
 
 		By("stopping the operator and removing the pod webhook, as config/admission-policy installs it")
 		Expect(local.Kill()).To(Succeed())
-		Eventually(func() error {
-			hooks := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := k8sClient.Get(ctx, client.ObjectKey{Name: "outrigger-mutating-webhook-configuration"}, hooks); err != nil {
-				return err
-			}
-			kept := hooks.Webhooks[:0]
-			for _, w := range hooks.Webhooks {
-				if w.Name != podWebhookName {
-					kept = append(kept, w)
-				}
-			}
-			hooks.Webhooks = kept
-			return k8sClient.Update(ctx, hooks)
-		}).Should(Succeed())
+		// Restored by the cleanup's Install, which puts config/webhook back.
+		_, err = utiltesting.RemovePodWebhook(ctx, k8sClient)
+		Expect(err).NotTo(HaveOccurred())
 
 		By("creating a pod with no operator running")
 		// The API server's policy cache follows the binding and the webhook change

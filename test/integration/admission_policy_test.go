@@ -48,39 +48,14 @@ import (
 // manager (engine Webhook) deletes the operator's generated policy.
 var spikeOptions = admissionpolicy.Options{OperatorNamespace: operatorNamespace, Name: "spike.sidecars.outrigger.dev"}
 
-// podWebhookName is the pod injector in the MutatingWebhookConfiguration envtest installs.
-const podWebhookName = "inject.sidecars.outrigger.dev"
-
 // withoutPodWebhook takes the pod injector out of the API server's webhook configuration
 // until the spec ends, as an install with the admission policy engine has it: the API
 // server then calls no webhook for pods, and only the policy injects.
 func withoutPodWebhook() {
 	GinkgoHelper()
-	var saved *admissionregistrationv1.MutatingWebhook
-	var configName string
-	var list admissionregistrationv1.MutatingWebhookConfigurationList
-	Expect(k8sClient.List(ctx, &list)).To(Succeed())
-	for i := range list.Items {
-		cfg := &list.Items[i]
-		j := slices.IndexFunc(cfg.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == podWebhookName })
-		if j < 0 {
-			continue
-		}
-		saved, configName = cfg.Webhooks[j].DeepCopy(), cfg.Name
-		cfg.Webhooks = slices.Delete(cfg.Webhooks, j, j+1)
-		Expect(k8sClient.Update(ctx, cfg)).To(Succeed())
-	}
-	Expect(saved).NotTo(BeNil(), "the pod webhook is registered")
-	DeferCleanup(func() {
-		Eventually(func() error {
-			cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := k8sClient.Get(ctx, types.NamespacedName{Name: configName}, cfg); err != nil {
-				return err
-			}
-			cfg.Webhooks = append(cfg.Webhooks, *saved)
-			return k8sClient.Update(ctx, cfg)
-		}).Should(Succeed())
-	})
+	restore, err := utiltesting.RemovePodWebhook(ctx, k8sClient)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(restore(ctx)).To(Succeed()) })
 }
 
 // applyPolicy creates or replaces the compiled policy and binding, and waits until the
