@@ -20,7 +20,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +68,11 @@ type engineRun struct {
 	pluginTime map[string]time.Duration
 	// propagation is the time from a SidecarSet change to a pod injected from it.
 	propagation time.Duration
+}
+
+// tag names the block's pods and files: w-100, a-1000.
+func (r engineRun) tag() string {
+	return fmt.Sprintf("%s-%d", strings.ToLower(string(r.engine[:1])), r.sets)
 }
 
 // engines runs, at 100 sets and then at all of them, a block with the policy engine
@@ -225,6 +233,20 @@ func (b *bench) pluginSeconds(ctx context.Context) (map[string]float64, error) {
 	return out, nil
 }
 
+// apiserverProfile writes the API server's CPU profile over secs seconds to file.
+func (b *bench) apiserverProfile(ctx context.Context, secs int, file string) error {
+	cs, err := kubernetes.NewForConfig(b.cfg)
+	if err != nil {
+		return err
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(secs)).
+		Timeout(time.Duration(secs+60) * time.Second).DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, raw, 0o644)
+}
+
 // engineBlock measures one engine: paired series over groups, the API server's time
 // in the mutating plugins over them, and the time a set's change takes to reach pods.
 func (b *bench) engineBlock(ctx context.Context, e engine, sets int, groups []int) (engineRun, error) {
@@ -233,11 +255,20 @@ func (b *bench) engineBlock(ctx context.Context, e engine, sets int, groups []in
 	if err != nil {
 		return run, fmt.Errorf("the API server's metrics: %w", err)
 	}
-	tag := fmt.Sprintf("%s-%d", strings.ToLower(string(e[:1])), sets)
+	tag := run.tag()
+	// The API server's CPU profile over the series: where an engine's time goes.
+	profDone := make(chan error, 1)
+	secs := max(int(float64(2*b.o.latencyPods)/b.o.engineRate)-2, 1)
+	go func() {
+		profDone <- b.apiserverProfile(ctx, secs, filepath.Join(b.o.workDir, fmt.Sprintf("apiserver-%s.cpu.pprof", tag)))
+	}()
 	run.injected, run.bypassed, err = b.pairedSeries(ctx, tag, groups, b.o.engineRate, false,
 		fmt.Sprintf("the %s engine (%d sets, %d groups)", e, sets, len(groups)))
 	if err != nil {
 		return run, err
+	}
+	if err := <-profDone; err != nil {
+		b.notes = append(b.notes, fmt.Sprintf("the API server's CPU profile of series %s: %v", tag, err))
 	}
 	after, err := b.pluginSeconds(ctx)
 	if err != nil {

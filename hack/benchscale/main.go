@@ -60,6 +60,14 @@ const (
 	operatorNamespace = "outrigger-system"
 	injectedNamespace = "scale"
 	bypassNamespace   = "scale-bypass"
+	// phaseScale and phaseEngines are the values of -phases.
+	phaseScale   = "scale"
+	phaseEngines = "engines"
+	// The plots' colours (matplotlib's tab10 and its light variants).
+	colorBlue       = "#1f77b4"
+	colorLightBlue  = "#aec7e8"
+	colorGreen      = "#2ca02c"
+	colorLightGreen = "#98df8a"
 	// restartDelay is the simulated restart of kwok/pod-restart.yaml.
 	restartDelay = time.Second
 )
@@ -106,7 +114,7 @@ func main() {
 		"Pods per latency series: this many injected and as many with the webhook bypassed (SCALE_LATENCY_PODS).")
 	flag.IntVar(&o.rolloutPods, "rollout-pods", envInt("SCALE_ROLLOUT_PODS", 1000), "Pods of the rollout (SCALE_ROLLOUT_PODS).")
 	flag.Float64Var(&o.rate, "rate", 100, "Pod creates per second in the latency series.")
-	flag.StringVar(&o.phases, "phases", envOr("SCALE_PHASES", "scale"),
+	flag.StringVar(&o.phases, "phases", envOr("SCALE_PHASES", phaseScale),
 		"scale: the scale run (make bench-scale); engines: the injection engines' admission latency, without KWOK (make bench-admission) (SCALE_PHASES).")
 	flag.Float64Var(&o.engineRate, "engine-rate", 20, "Pod creates per second in the engine comparison's series.")
 	flag.DurationVar(&o.steadyWindow, "steady-window", 30*time.Second, "How long writes are counted at steady state.")
@@ -157,9 +165,9 @@ type bench struct {
 
 func run(ctx context.Context, o options) error {
 	switch {
-	case o.phases != "scale" && o.phases != "engines":
+	case o.phases != phaseScale && o.phases != phaseEngines:
 		return fmt.Errorf("--phases=%s: want scale or engines", o.phases)
-	case o.assets == "" || (o.kwok == "" && o.phases == "scale"):
+	case o.assets == "" || (o.kwok == "" && o.phases == phaseScale):
 		return errors.New("--assets and --kwok are required; run it through `make bench-scale`")
 	}
 	if err := os.MkdirAll(o.workDir, 0o755); err != nil {
@@ -215,7 +223,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	if o.phases == "scale" {
+	if o.phases == phaseScale {
 		kwokLog, err := os.Create(filepath.Join(o.workDir, "kwok.log"))
 		if err != nil {
 			return err
@@ -251,7 +259,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	if o.phases == "engines" {
+	if o.phases == phaseEngines {
 		b.currentEngine = engineWebhook
 		if err := b.engines(ctx); err != nil {
 			return err
@@ -412,7 +420,9 @@ func firstGroups(sets int) []int {
 // opted-out namespace, alternating, at rate creates per second in all; onNodes binds
 // them to the simulated nodes. The bypassed pods already carry the sidecars: their spec
 // is what admission returns for the same pod. what names the injection in the log.
-func (b *bench) pairedSeries(ctx context.Context, tag string, groupIndexes []int, rate float64, onNodes bool, what string) (injected, bypassed []time.Duration, err error) {
+func (b *bench) pairedSeries(
+	ctx context.Context, tag string, groupIndexes []int, rate float64, onNodes bool, what string,
+) (injected, bypassed []time.Duration, err error) {
 	groupName := func(k int) string { return fmt.Sprintf("g%03d", groupIndexes[k%len(groupIndexes)]) }
 	node := func(k int) string {
 		if !onNodes {
@@ -710,7 +720,7 @@ func (b *bench) rollout(ctx context.Context) error {
 		unavailable = append(unavailable, float64(s.unavailable))
 	}
 	b.rollouts = []series{
-		{Name: "updated and ready", Color: "#1f77b4", X: t, Y: updated},
+		{Name: "updated and ready", Color: colorBlue, X: t, Y: updated},
 		{Name: "unavailable (not Ready)", Color: "#d62728", X: t, Y: unavailable},
 	}
 	return nil

@@ -47,7 +47,7 @@ func (b *bench) report() error {
 		return err
 	}
 	var lat []series
-	colors := []string{"#2ca02c", "#1f77b4", "#98df8a", "#aec7e8"}
+	colors := []string{colorGreen, colorBlue, colorLightGreen, colorLightBlue}
 	for i, r := range b.series {
 		x, y := cdf(r.injected)
 		lat = append(lat, series{Name: fmt.Sprintf("injected, %d sets", r.sets), Color: colors[(2*i+1)%4], X: x, Y: y})
@@ -109,6 +109,11 @@ func (b *bench) reportEngines() error {
 	if len(b.engineRuns) == 0 {
 		return errNoEngineRuns
 	}
+	if b.o.doc != "" {
+		if err := b.writeProfiles(); err != nil {
+			return err
+		}
+	}
 	took := time.Since(b.started).Round(time.Second)
 	rows := engineRows(b.engineRuns)
 	fmt.Println()
@@ -132,7 +137,7 @@ func (b *bench) reportEngines() error {
 	for _, n := range b.notes {
 		fmt.Fprintf(&s, "\nNote: %s\n", n)
 	}
-	colors := map[engine][2]string{engineWebhook: {"#1f77b4", "#aec7e8"}, enginePolicy: {"#2ca02c", "#98df8a"}}
+	colors := map[engine][2]string{engineWebhook: {colorBlue, colorLightBlue}, enginePolicy: {colorGreen, colorLightGreen}}
 	var counts []int
 	charts := map[int][]series{}
 	for _, r := range b.engineRuns {
@@ -158,4 +163,28 @@ func (b *bench) reportEngines() error {
 		return err
 	}
 	return os.WriteFile(b.o.doc, []byte(replaceSection(string(doc), engineSectionBegin, engineSectionEnd, s.String())), 0o644)
+}
+
+// writeProfiles writes the API server's CPU profile of each block to the docs as a
+// pprof -top summary: no binary is needed, Go's profiles carry their symbols.
+func (b *bench) writeProfiles() error {
+	for _, r := range b.engineRuns {
+		raw := filepath.Join(b.o.workDir, fmt.Sprintf("apiserver-%s.cpu.pprof", r.tag()))
+		if _, err := os.Stat(raw); err != nil {
+			continue
+		}
+		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=40", raw).Output()
+		if err != nil {
+			b.notes = append(b.notes, fmt.Sprintf("pprof %s: %v", raw, err))
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(b.o.outDir, "profiles"), 0o755); err != nil {
+			return err
+		}
+		name := fmt.Sprintf("apiserver-cpu-%s-%d.txt", strings.ToLower(string(r.engine)), r.sets)
+		if err := os.WriteFile(filepath.Join(b.o.outDir, "profiles", name), out, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

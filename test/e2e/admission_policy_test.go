@@ -37,7 +37,6 @@ import (
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
-
 // The policy engine's promise, on the node: with the operator stopped and no pod webhook
 // to call, a pod still gets its sidecars from the API server, runs them as the kubelet
 // runs native sidecars, and is the pod the webhook gives once the operator is back.
