@@ -89,17 +89,27 @@ func SetupAdmissionPolicyWithManager(mgr ctrl.Manager, opts Options, engine Engi
 		return []reconcile.Request{policyKey}
 	})
 	generated := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == admissionpolicy.Name }))
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("admissionpolicy").
+		// Somebody else's change of what the operator generates is put back (engine
+		// AdmissionPolicy) or removed (engine Webhook).
+		Watches(&admissionregistrationv1.MutatingAdmissionPolicy{}, all, generated).
+		Watches(&admissionregistrationv1.MutatingAdmissionPolicyBinding{}, all, generated)
+	if engine != EngineAdmissionPolicy {
+		// With the webhook engine the sets matter only while one still reports the policy
+		// of an earlier run: nothing else reconciles, and nothing is written.
+		return b.Watches(&sidecarsv1alpha1.SidecarSet{}, all, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			set, ok := o.(*sidecarsv1alpha1.SidecarSet)
+			return !ok || meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionAdmissionPolicy) != nil
+		}))).Complete(r)
+	}
+	return b.
 		// A set's status (its condition) is written here: a status-only change does not
 		// change the policy.
 		Watches(&sidecarsv1alpha1.SidecarSet{}, all, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, collisionCountChanged()))).
 		// A pinned revision's content.
 		Watches(&appsv1.ControllerRevision{}, all).
-		// Somebody else's change of what the operator generates is put back.
-		Watches(&admissionregistrationv1.MutatingAdmissionPolicy{}, all, generated).
-		Watches(&admissionregistrationv1.MutatingAdmissionPolicyBinding{}, all, generated).
 		Complete(r)
 }
 
@@ -237,15 +247,40 @@ func (r *AdmissionPolicyReconciler) report(ctx context.Context, set *sidecarsv1a
 	return nil
 }
 
-// remove deletes the generated policy and binding: with the webhook engine nothing else
-// may inject.
+// remove deletes the generated policy and binding where they exist, and the
+// AdmissionPolicy condition where a set still carries it: with the webhook engine
+// nothing else may inject, and no set may say otherwise. It writes nothing when
+// nothing is left, so a reconcile of nothing costs no request.
 func (r *AdmissionPolicyReconciler) remove(ctx context.Context) error {
 	for _, obj := range []client.Object{
-		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}},
-		&admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}},
+		&admissionregistrationv1.MutatingAdmissionPolicyBinding{},
+		&admissionregistrationv1.MutatingAdmissionPolicy{},
 	} {
-		if err := r.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		err := r.Client.Get(ctx, types.NamespacedName{Name: admissionpolicy.Name}, obj)
+		if apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
 			return err
+		}
+		uid := obj.GetUID()
+		if err := r.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
+		}
+		ctrl.LoggerFrom(ctx).Info("Deleted the admission policy object: the injection engine is the webhook", "kind", fmt.Sprintf("%T", obj))
+	}
+	var sets sidecarsv1alpha1.SidecarSetList
+	if err := r.Client.List(ctx, &sets); err != nil {
+		return err
+	}
+	for i := range sets.Items {
+		set := &sets.Items[i]
+		if meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionAdmissionPolicy) == nil {
+			continue
+		}
+		patch := client.MergeFromWithOptions(set.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		meta.RemoveStatusCondition(&set.Status.Conditions, sidecarsv1alpha1.ConditionAdmissionPolicy)
+		if err := r.Client.Status().Patch(ctx, set, patch); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("removing the %s condition of SidecarSet %s: %w", sidecarsv1alpha1.ConditionAdmissionPolicy, set.Name, err)
 		}
 	}
 	return nil

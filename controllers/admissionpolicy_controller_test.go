@@ -47,7 +47,7 @@ func TestParseEngine(t *testing.T) {
 }
 
 // writes counts the writes a fake client receives.
-type writes struct{ policy, binding, status int }
+type writes struct{ policy, binding, status, deletes int }
 
 func fakeClient(t *testing.T, w *writes, objs ...client.Object) client.Client {
 	t.Helper()
@@ -75,6 +75,10 @@ func fakeClient(t *testing.T, w *writes, objs ...client.Object) client.Client {
 			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 				count(obj)
 				return c.Update(ctx, obj, opts...)
+			},
+			Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+				w.deletes++
+				return c.Delete(ctx, obj, opts...)
 			},
 			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 				w.status++
@@ -146,10 +150,15 @@ func TestAdmissionPolicyReconcilerWritesOncePerChangeAndReportsWhatItLeavesOut(t
 
 func TestAdmissionPolicyReconcilerWithTheWebhookEngineRemovesThePolicy(t *testing.T) {
 	ctx := context.Background()
+	reported := utiltesting.MakeSidecarSet("reported").Sidecar(utiltesting.MakeSidecar("agent", "example.com/a:1").Obj()).Obj()
+	meta.SetStatusCondition(&reported.Status.Conditions, metav1.Condition{Type: sidecarsv1alpha1.ConditionAdmissionPolicy,
+		Status: metav1.ConditionTrue, Reason: sidecarsv1alpha1.ReasonInPolicy, Message: "left by an earlier run"})
+	other := utiltesting.MakeSidecarSet("other").Sidecar(utiltesting.MakeSidecar("agent", "example.com/a:1").Obj()).Obj()
 	w := &writes{}
 	c := fakeClient(t, w,
 		&admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}},
-		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}})
+		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.Name}},
+		reported, other)
 	r := &AdmissionPolicyReconciler{Client: c, Engine: EngineWebhook}
 	if _, err := r.Reconcile(ctx, policyKey); err != nil {
 		t.Fatal(err)
@@ -158,5 +167,22 @@ func TestAdmissionPolicyReconcilerWithTheWebhookEngineRemovesThePolicy(t *testin
 		if err := c.Get(ctx, types.NamespacedName{Name: admissionpolicy.Name}, obj); !apierrors.IsNotFound(err) {
 			t.Errorf("%T still there (%v)", obj, err)
 		}
+	}
+	if cond := condition(t, c, "reported"); cond != nil {
+		t.Errorf("the webhook engine left the condition %+v", *cond)
+	}
+	if w.deletes != 2 || w.status != 1 {
+		t.Errorf("the first pass deleted %d objects and wrote %d statuses, want 2 and 1", w.deletes, w.status)
+	}
+	// Nothing left: the next passes write nothing, not even a delete the API server
+	// answers 404.
+	*w = writes{}
+	for range 3 {
+		if _, err := r.Reconcile(ctx, policyKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if *w != (writes{}) {
+		t.Errorf("passes with nothing to remove wrote %+v, want nothing", *w)
 	}
 }
