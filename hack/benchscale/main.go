@@ -399,7 +399,7 @@ func (b *bench) latency(ctx context.Context) error {
 // namespace, alternating, at rate creates per second in all. The bypassed pods already
 // carry the sidecars: their spec is what the webhook returns for the same pod.
 func (b *bench) latencySeries(ctx context.Context, tag string, sets int) (injected, bypassed []time.Duration, err error) {
-	injected, bypassed, err = b.pairedSeries(ctx, tag, firstGroups(sets), b.o.rate, true, "sets")
+	injected, bypassed, err = b.pairedSeries(ctx, tag, b.o.latencyPods, firstGroups(sets), b.o.rate, true, "sets")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -416,12 +416,12 @@ func firstGroups(sets int) []int {
 	return groups
 }
 
-// pairedSeries creates latencyPods pods of groups (taken in turn) and as many in the
+// pairedSeries creates n pods of groups (taken in turn) and as many in the
 // opted-out namespace, alternating, at rate creates per second in all; onNodes binds
 // them to the simulated nodes. The bypassed pods already carry the sidecars: their spec
 // is what admission returns for the same pod. what names the injection in the log.
 func (b *bench) pairedSeries(
-	ctx context.Context, tag string, groupIndexes []int, rate float64, onNodes bool, what string,
+	ctx context.Context, tag string, n int, groupIndexes []int, rate float64, onNodes bool, what string,
 ) (injected, bypassed []time.Duration, err error) {
 	groupName := func(k int) string { return fmt.Sprintf("g%03d", groupIndexes[k%len(groupIndexes)]) }
 	node := func(k int) string {
@@ -446,7 +446,6 @@ func (b *bench) pairedSeries(
 		pod := appPod(fmt.Sprintf("warm-%d", i), groupName(i), node(0), false)
 		_ = b.c.Create(ctx, pod, client.DryRunAll)
 	}
-	n := b.o.latencyPods
 	say("Latency series %s: %d pods injected by %s and %d with admission bypassed, %.0f creates/s", tag, n, what, n, rate)
 	sctx, cancel := context.WithTimeout(ctx, time.Duration(float64(2*n)/rate*float64(time.Second))+2*time.Minute)
 	defer cancel()

@@ -134,6 +134,8 @@ func (b *bench) reportEngines() error {
 		"alternating at %.0f creates/s; `make bench-admission` took %s after the binaries were built.\n\n",
 		time.Now().UTC().Format("2006-01-02"), machine(), b.o.latencyPods, b.o.latencyPods, b.o.engineRate, took)
 	s.WriteString(markdownTable(rows))
+	fmt.Fprintf(&s, "\nThe API server's CPU profile of each block, over a further series of %d pods (not the measured one: "+
+		"the profiler costs CPU), is `%s/profiles/apiserver-cpu-<engine>-<sets>.txt`.\n", min(profilePods, b.o.latencyPods), rel)
 	for _, n := range b.notes {
 		fmt.Fprintf(&s, "\nNote: %s\n", n)
 	}
