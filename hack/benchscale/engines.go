@@ -331,7 +331,10 @@ func (b *bench) propagation(ctx context.Context, group int, tag string) (time.Du
 func engineRows(runs []engineRun) []row {
 	var rows []row
 	for _, r := range runs {
-		what := fmt.Sprintf("%d sets (%d in the policy), %s engine", r.sets, r.inPolicy, r.engine)
+		what := fmt.Sprintf("%d sets, %s engine", r.sets, r.engine)
+		if r.engine == enginePolicy {
+			what = fmt.Sprintf("%d sets (%d in the policy), %s engine", r.sets, r.inPolicy, r.engine)
+		}
 		p50i, p50b := percentile(r.injected, 50), percentile(r.bypassed, 50)
 		p99i, p99b := percentile(r.injected, 99), percentile(r.bypassed, 99)
 		target := 10 * time.Millisecond

@@ -166,3 +166,42 @@ func TestCountWrites(t *testing.T) {
 		t.Errorf("breakdown = %q, want %q", got, want)
 	}
 }
+
+func TestEngineRows(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	runs := []engineRun{
+		{
+			engine: enginePolicy, sets: 1000, inPolicy: 423,
+			injected: ms(40, 40, 40, 60), bypassed: ms(10, 10, 10, 20),
+			pluginTime:  map[string]time.Duration{"MutatingAdmissionPolicy": 200 * time.Millisecond},
+			propagation: 2500 * time.Millisecond,
+		},
+		{
+			engine: engineWebhook, sets: 100, inPolicy: 100,
+			injected: ms(12, 12), bypassed: ms(10, 10), propagation: 50 * time.Millisecond,
+		},
+	}
+	var got []string
+	for _, r := range engineRows(runs) {
+		got = append(got, strings.Join([]string{r.What, r.Baseline, r.Result, r.Target, r.Met}, " | "))
+	}
+	want := []string{
+		"1000 sets (423 in the policy), AdmissionPolicy engine: pod create p50 / p99 | 10.0 ms / 20.0 ms | 40.0 ms / 60.0 ms |  | ",
+		"1000 sets (423 in the policy), AdmissionPolicy engine: admission-added p50 / p99 |  | 30.0 ms / 40.0 ms | p99 ≤ 20.0 ms | not met",
+		"1000 sets (423 in the policy), AdmissionPolicy engine: API server time in mutating admission per injected pod |  | MutatingAdmissionPolicy 50.0 ms |  | ",
+		"1000 sets (423 in the policy), AdmissionPolicy engine: a set's change to the first pod injected from it |  | 2.50 s |  | ",
+		"100 sets, Webhook engine: pod create p50 / p99 | 10.0 ms / 10.0 ms | 12.0 ms / 12.0 ms |  | ",
+		"100 sets, Webhook engine: admission-added p50 / p99 |  | 2.0 ms / 2.0 ms | p99 ≤ 10.0 ms | met",
+		"100 sets, Webhook engine: API server time in mutating admission per injected pod |  | – |  | ",
+		"100 sets, Webhook engine: a set's change to the first pod injected from it |  | 0.05 s |  | ",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("engineRows (-want +got):\n%s", diff)
+	}
+}
