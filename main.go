@@ -198,8 +198,7 @@ func main() {
 	if enableWebhooks {
 		go func() {
 			<-certsReady
-			if err := webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace,
-				PolicyInjects: engine == controllers.EngineAdmissionPolicy}); err != nil {
+			if err := webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace}); err != nil {
 				setupLog.Error(err, "Unable to set up the webhooks")
 				os.Exit(1)
 			}

@@ -25,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
-	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
 	"github.com/outrigger-dev/outrigger/internal/cacheview"
 )
 
@@ -33,11 +32,6 @@ import (
 type Options struct {
 	// OperatorNamespace is where the operator runs and keeps SidecarSet revisions.
 	OperatorNamespace string
-	// PolicyInjects says that the generated MutatingAdmissionPolicy injects every set
-	// (--injection-engine=AdmissionPolicy): the pod webhook, should a configuration
-	// still call it, admits pods unchanged. Injecting would add nothing the policy did
-	// not, and its trust model would drop the policy's record, which it did not write.
-	PolicyInjects bool
 }
 
 // podInjectionPath is where the pod webhook is served, the path controller-runtime's
@@ -50,14 +44,14 @@ func podHandler(scheme *runtime.Scheme, injector *PodInjector) *admission.Webhoo
 	return &admission.Webhook{Handler: &podAdmission{injector: injector, decoder: admission.NewDecoder(scheme), scheme: scheme}}
 }
 
-// podWebhook is the pod webhook the options ask for: the injector, or, when the
-// admission policy injects, one that admits every pod unchanged.
+// podWebhook is the pod injector, with either engine. With the admission policy
+// engine (--injection-engine=AdmissionPolicy) the API server's generated policy has
+// usually injected the pod already: the injector trusts the policy's record, which is
+// byte for byte its own, and adds nothing. It injects what the policy did not: pods
+// created before the API server loaded the policy (while an install switches engines)
+// and sets the policy cannot express. config/admission-policy registers it with
+// failurePolicy Ignore, so that a stopped operator refuses no pod.
 func podWebhook(scheme *runtime.Scheme, reader client.Reader, sets SetLister, opts Options) *admission.Webhook {
-	if opts.PolicyInjects {
-		return &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
-			return admission.Allowed("the MutatingAdmissionPolicy " + admissionpolicy.Name + " injects the sidecars")
-		})}
-	}
 	return podHandler(scheme, &PodInjector{Reader: reader, Sets: sets, OperatorNamespace: opts.OperatorNamespace})
 }
 

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,7 +42,7 @@ func RemovePodWebhook(ctx context.Context, c client.Client) (restore func(contex
 	}
 	for i := range list.Items {
 		cfg := &list.Items[i]
-		j := slices.IndexFunc(cfg.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == PodWebhookName })
+		j := slices.IndexFunc(cfg.Webhooks, isPodWebhook)
 		if j < 0 {
 			continue
 		}
@@ -50,7 +51,7 @@ func RemovePodWebhook(ctx context.Context, c client.Client) (restore func(contex
 			if err := c.Get(ctx, key, cfg); err != nil {
 				return err
 			}
-			cfg.Webhooks = slices.DeleteFunc(cfg.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == PodWebhookName })
+			cfg.Webhooks = slices.DeleteFunc(cfg.Webhooks, isPodWebhook)
 			return c.Update(ctx, cfg)
 		})
 		if err != nil {
@@ -62,7 +63,7 @@ func RemovePodWebhook(ctx context.Context, c client.Client) (restore func(contex
 				if err := c.Get(ctx, key, cfg); err != nil {
 					return err
 				}
-				if slices.ContainsFunc(cfg.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == PodWebhookName }) {
+				if slices.ContainsFunc(cfg.Webhooks, isPodWebhook) {
 					return nil
 				}
 				cfg.Webhooks = append(cfg.Webhooks, *saved)
@@ -72,3 +73,63 @@ func RemovePodWebhook(ctx context.Context, c client.Client) (restore func(contex
 	}
 	return nil, errors.New("no MutatingWebhookConfiguration holds the pod webhook " + PodWebhookName)
 }
+
+// PolicyEnginePodWebhook gives the live pod injector entry what config/admission-policy
+// gives it (rendered from configDir): its failurePolicy, selectors and match
+// conditions; the client configuration stays. restore puts the entry back as it was.
+func PolicyEnginePodWebhook(ctx context.Context, c client.Client, configDir string) (restore func(context.Context) error, err error) {
+	objs, err := Render(configDir + "/admission-policy")
+	if err != nil {
+		return nil, err
+	}
+	var want *admissionregistrationv1.MutatingWebhook
+	for _, o := range objs {
+		if o.GetKind() != "MutatingWebhookConfiguration" {
+			continue
+		}
+		cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, cfg); err != nil {
+			return nil, err
+		}
+		if j := slices.IndexFunc(cfg.Webhooks, isPodWebhook); j >= 0 {
+			want = &cfg.Webhooks[j]
+		}
+	}
+	if want == nil {
+		return nil, errors.New("config/admission-policy renders no pod webhook " + PodWebhookName)
+	}
+	var list admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		j := slices.IndexFunc(list.Items[i].Webhooks, isPodWebhook)
+		if j < 0 {
+			continue
+		}
+		saved, key := list.Items[i].Webhooks[j].DeepCopy(), client.ObjectKeyFromObject(&list.Items[i])
+		set := func(ctx context.Context, from *admissionregistrationv1.MutatingWebhook) error {
+			return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
+				if err := c.Get(ctx, key, cfg); err != nil {
+					return err
+				}
+				j := slices.IndexFunc(cfg.Webhooks, isPodWebhook)
+				if j < 0 {
+					return errors.New("the pod webhook " + PodWebhookName + " is gone from " + key.Name)
+				}
+				h := &cfg.Webhooks[j]
+				h.FailurePolicy, h.ObjectSelector, h.NamespaceSelector, h.MatchConditions =
+					from.FailurePolicy, from.ObjectSelector, from.NamespaceSelector, from.MatchConditions
+				return c.Update(ctx, cfg)
+			})
+		}
+		if err := set(ctx, want); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) error { return set(ctx, saved) }, nil
+	}
+	return nil, errors.New("no MutatingWebhookConfiguration holds the pod webhook " + PodWebhookName)
+}
+
+func isPodWebhook(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == PodWebhookName }

@@ -101,6 +101,32 @@ func leaderPod(ctx context.Context) (*corev1.Pod, error) {
 	return pod, nil
 }
 
+// managerReady waits until config/default's Deployment runs replicas Ready pods of its
+// current template and no other.
+func managerReady(replicas int32) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		d := &appsv1.Deployment{}
+		g.Expect(k8sClient.Get(ctx, managerDeployment, d)).To(Succeed())
+		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
+		g.Expect(d.Status.ReadyReplicas).To(Equal(replicas))
+		g.Expect(d.Status.Replicas).To(Equal(replicas), "old pods still terminating")
+	}).WithTimeout(3 * time.Minute).Should(Succeed())
+}
+
+// scaleManager sets the manager Deployment's replicas, as kubectl scale does.
+func scaleManager(replicas int32) {
+	GinkgoHelper()
+	Eventually(func() error {
+		d := &appsv1.Deployment{}
+		if err := k8sClient.Get(ctx, managerDeployment, d); err != nil {
+			return err
+		}
+		d.Spec.Replicas = &replicas
+		return k8sClient.Update(ctx, d)
+	}).Should(Succeed())
+}
+
 func pollUntil(ctx context.Context, timeout time.Duration, done func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !done() {
@@ -157,28 +183,6 @@ var _ = Describe("The operator deployed from its image and config/default", func
 		p.Spec.NodeSelector = map[string]string{"outrigger.test/no-such-node": "true"}
 		return p
 	}
-	managerReady := func(replicas int32) {
-		GinkgoHelper()
-		Eventually(func(g Gomega) {
-			d := &appsv1.Deployment{}
-			g.Expect(k8sClient.Get(ctx, managerDeployment, d)).To(Succeed())
-			g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
-			g.Expect(d.Status.ReadyReplicas).To(Equal(replicas))
-			g.Expect(d.Status.Replicas).To(Equal(replicas), "old pods still terminating")
-		}).WithTimeout(3 * time.Minute).Should(Succeed())
-	}
-	scaleManager := func(replicas int32) {
-		GinkgoHelper()
-		Eventually(func() error {
-			d := &appsv1.Deployment{}
-			if err := k8sClient.Get(ctx, managerDeployment, d); err != nil {
-				return err
-			}
-			d.Spec.Replicas = &replicas
-			return k8sClient.Update(ctx, d)
-		}).Should(Succeed())
-	}
-
 	It("runs two Ready replicas under Pod Security restricted, one of them the leader", func() {
 		opNS := &corev1.Namespace{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: operatorNamespace}, opNS)).To(Succeed())

@@ -171,8 +171,7 @@ func startManagerWith(engine controllers.Engine) func() {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.SetupWithManager(mgr, controllers.Options{OperatorNamespace: operatorNamespace})).To(Succeed())
 	Expect(controllers.SetupAdmissionPolicyWithManager(mgr, controllers.Options{OperatorNamespace: operatorNamespace}, engine)).To(Succeed())
-	Expect(webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace,
-		PolicyInjects: engine == controllers.EngineAdmissionPolicy})).To(Succeed())
+	Expect(webhooks.SetupWithManager(mgr, webhooks.Options{OperatorNamespace: operatorNamespace})).To(Succeed())
 
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	done := make(chan struct{})

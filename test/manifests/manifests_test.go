@@ -27,9 +27,12 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
@@ -190,13 +193,25 @@ func TestAdmissionPolicyOverlay(t *testing.T) {
 			}
 		case "MutatingWebhookConfiguration":
 			mutating++
-			for _, h := range convert[admissionv1.MutatingWebhookConfiguration](t, u).Webhooks {
-				if slices.ContainsFunc(h.Rules, func(r admissionv1.RuleWithOperations) bool { return slices.Contains(r.Resources, "pods") }) {
-					t.Errorf("the pod webhook %s is still registered: it would refuse pods while the operator is down", h.Name)
-				}
+			hooks := convert[admissionv1.MutatingWebhookConfiguration](t, u).Webhooks
+			if n := len(hooks); n != 2 {
+				t.Errorf("%d mutating webhooks, want the SidecarSet defaulter and the pod injector", n)
 			}
-			if n := len(convert[admissionv1.MutatingWebhookConfiguration](t, u).Webhooks); n != 1 {
-				t.Errorf("%d mutating webhooks, want the SidecarSet defaulter alone", n)
+			for _, h := range hooks {
+				onPods := slices.ContainsFunc(h.Rules, func(r admissionv1.RuleWithOperations) bool { return slices.Contains(r.Resources, "pods") })
+				want := admissionv1.Fail
+				if onPods {
+					want = admissionv1.Ignore // the policy injects while the operator is down
+				}
+				if got := ptr.Deref(h.FailurePolicy, admissionv1.Fail); got != want {
+					t.Errorf("webhook %s: failurePolicy %s, want %s", h.Name, got, want)
+				}
+				skipsInjected := h.ObjectSelector != nil && slices.ContainsFunc(h.ObjectSelector.MatchExpressions, func(r metav1.LabelSelectorRequirement) bool {
+					return r.Key == sidecarsv1alpha1.InjectedLabel && r.Operator == metav1.LabelSelectorOpDoesNotExist
+				})
+				if onPods && !skipsInjected {
+					t.Errorf("the pod webhook's objectSelector %v calls it for pods the policy injected", h.ObjectSelector)
+				}
 			}
 		}
 	}
