@@ -45,12 +45,13 @@ func podHandler(scheme *runtime.Scheme, injector *PodInjector) *admission.Webhoo
 }
 
 // podWebhook is the pod injector, with either engine. With the admission policy
-// engine (--injection-engine=AdmissionPolicy) the API server's generated policy has
-// usually injected the pod already: the injector trusts the policy's record, which is
-// byte for byte its own, and adds nothing. It injects what the policy did not: pods
-// created before the API server loaded the policy (while an install switches engines)
-// and sets the policy cannot express. config/admission-policy registers it with
-// failurePolicy Ignore, so that a stopped operator refuses no pod.
+// engine (--injection-engine=AdmissionPolicy) config/admission-policy registers it
+// with failurePolicy Ignore, so that a stopped operator refuses no pod, and does not
+// call it for pods the policy labelled injected. It injects the pods the policy did
+// not: those created before the API server loaded the policy (while an install
+// switches engines), and those only sets the policy cannot express select. A pod the
+// policy injected that reaches it anyway gets nothing more: the injector trusts the
+// policy's record, byte for byte its own.
 func podWebhook(scheme *runtime.Scheme, reader client.Reader, sets SetLister, opts Options) *admission.Webhook {
 	return podHandler(scheme, &PodInjector{Reader: reader, Sets: sets, OperatorNamespace: opts.OperatorNamespace})
 }

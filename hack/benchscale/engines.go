@@ -118,9 +118,10 @@ func (b *bench) engines(ctx context.Context) error {
 	return nil
 }
 
-// switchEngine restarts the manager with engine e and makes the webhook configuration
-// what that engine's install has: no pod webhook for the policy engine
-// (config/admission-policy), the pod webhook for the webhook engine (config/default).
+// switchEngine restarts the manager with engine e and makes the pod webhook what that
+// engine's install has: config/admission-policy's (failurePolicy Ignore, not called for
+// pods the policy injected) for the policy engine, config/default's for the webhook
+// engine.
 func (b *bench) switchEngine(ctx context.Context, e engine) error {
 	if b.currentEngine == e {
 		return nil
@@ -130,7 +131,7 @@ func (b *bench) switchEngine(ctx context.Context, e engine) error {
 	b.op.Args = append(slices.Clone(b.engineBase), "--injection-engine="+string(e))
 	switch e {
 	case enginePolicy:
-		restore, err := utiltesting.RemovePodWebhook(ctx, b.c)
+		restore, err := utiltesting.PolicyEnginePodWebhook(ctx, b.c, "config")
 		if err != nil {
 			return err
 		}

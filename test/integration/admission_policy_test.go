@@ -19,6 +19,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -551,8 +552,11 @@ var _ = Describe("The admission policy engine with the operator stopped", Serial
 	var stopPolicyManager func()
 
 	BeforeAll(func() {
-		// An install with --injection-engine=AdmissionPolicy registers no pod webhook.
-		withoutPodWebhook()
+		// The pod webhook as config/admission-policy registers it: failurePolicy Ignore
+		// and not called for pods the policy injected.
+		restore, err := utiltesting.PolicyEnginePodWebhook(ctx, k8sClient, filepath.Join(projectRoot(), "config"))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(restore(ctx)).To(Succeed()) })
 		stopManager()
 		stopPolicyManager = startManagerWith(controllers.EngineAdmissionPolicy)
 		DeferCleanup(func() {
