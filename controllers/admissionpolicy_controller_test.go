@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -120,6 +121,9 @@ func TestAdmissionPolicyReconcilerWritesOncePerChangeAndReportsWhatItLeavesOut(t
 	}
 	if last == nil || last.Status != metav1.ConditionFalse || last.Reason != sidecarsv1alpha1.ReasonNotExpressible {
 		t.Errorf("s11 condition %+v, want False/NotExpressible (beyond the size budget)", last)
+	}
+	if last != nil && !strings.Contains(last.Message, "pods the policy injects for another set") {
+		t.Errorf("s11 condition message %q does not say which pods go without the set", last.Message)
 	}
 
 	*w = writes{}

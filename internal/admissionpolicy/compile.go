@@ -108,7 +108,9 @@ func Compile(sources []inject.Source, opts Options) Compiled {
 		}
 		for _, src := range ordered[lo:] {
 			out.Unsupported[src.Set.Name] = fmt.Sprintf("the admission policy holds the first %d of %d SidecarSets in injection order "+
-				"within %d bytes (etcd stores objects of at most 1.5 MiB); this one is beyond them", lo, len(ordered), budget)
+				"within %d bytes (etcd stores objects of at most 1.5 MiB); this one is beyond them. While the operator runs, "+
+				"the pod webhook injects it into pods that no set in the policy selects; pods the policy injects for another set, "+
+				"and every pod while the operator is down, do not get it", lo, len(ordered), budget)
 		}
 		out.Policy = policyOf(ordered[:lo])
 	}
