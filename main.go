@@ -20,6 +20,7 @@ limitations under the License.
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"flag"
 	"os"
@@ -55,6 +56,10 @@ func envOr(key, fallback string) string {
 	}
 	return fallback
 }
+
+// injectionEngineEnv sets --injection-engine's default (an OLM Subscription's
+// spec.config.env reaches the manager this way).
+const injectionEngineEnv = "OUTRIGGER_INJECTION_ENGINE"
 
 func main() {
 	var (
@@ -106,9 +111,11 @@ func main() {
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50,
 		"Requests per second the manager's API client may make on average (client-go's rate limiter).")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Requests the manager's API client may make in a burst.")
-	flag.StringVar(&injectionEngine, "injection-engine", string(controllers.EngineWebhook),
+	// The environment is how an OLM Subscription's spec.config configures the operator.
+	flag.StringVar(&injectionEngine, "injection-engine", cmp.Or(os.Getenv(injectionEngineEnv), string(controllers.EngineWebhook)),
 		"What injects sidecars into new pods: Webhook (the pod webhook) or AdmissionPolicy (a MutatingAdmissionPolicy the "+
-			"operator generates from the SidecarSets; pods get their sidecars while the operator is down). See docs/design/admission-policy.md.")
+			"operator generates from the SidecarSets; pods get their sidecars while the operator is down). Defaults to $"+
+			injectionEngineEnv+" if set. See docs/design/admission-policy.md.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

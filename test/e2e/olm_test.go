@@ -39,6 +39,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -48,6 +49,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
@@ -314,6 +316,67 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: crdName}, crd)).To(Succeed())
 		Expect(crd.Status.StoredVersions).To(Equal([]string{"v1alpha1"}))
+	})
+
+	It("switches to the admission policy engine with the Subscription's config, under the CSV's RBAC, and back", func() {
+		setEngine := func(env []corev1.EnvVar) {
+			GinkgoHelper()
+			Eventually(func() error {
+				sub := &operatorsv1alpha1.Subscription{}
+				if err := k8sClient.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: subscription}, sub); err != nil {
+					return err
+				}
+				if env == nil {
+					sub.Spec.Config = nil
+				} else {
+					sub.Spec.Config = &operatorsv1alpha1.SubscriptionConfig{Env: env}
+				}
+				return k8sClient.Update(ctx, sub)
+			}).Should(Succeed())
+		}
+		managerEnv := func() []corev1.EnvVar {
+			d := &appsv1.Deployment{}
+			Expect(k8sClient.Get(ctx, managerDeployment, d)).To(Succeed())
+			return d.Spec.Template.Spec.Containers[0].Env
+		}
+		policyEnv := corev1.EnvVar{Name: "OUTRIGGER_INJECTION_ENGINE", Value: "AdmissionPolicy"}
+
+		By("the Subscription's spec.config.env sets " + policyEnv.Name + "=" + policyEnv.Value + "; OLM rolls the manager")
+		setEngine([]corev1.EnvVar{policyEnv})
+		Eventually(managerEnv).WithTimeout(2 * time.Minute).Should(ContainElement(policyEnv))
+		olmManagerReady(2)
+
+		By("the manager writes the policy with the CSV's permissions and reports the sets in it")
+		Eventually(func(g Gomega) {
+			for _, set := range []*sidecarsv1alpha1.SidecarSet{steadySet, inflightSet} {
+				got := &sidecarsv1alpha1.SidecarSet{}
+				g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), got)).To(Succeed())
+				cond := meta.FindStatusCondition(got.Status.Conditions, sidecarsv1alpha1.ConditionAdmissionPolicy)
+				g.Expect(cond).NotTo(BeNil(), "SidecarSet %s", set.Name)
+				g.Expect(cond.Reason).To(Equal(sidecarsv1alpha1.ReasonInPolicy), cond.Message)
+			}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: admissionpolicy.Name}, &admissionregistrationv1.MutatingAdmissionPolicy{})).To(Succeed())
+		}).WithTimeout(2 * time.Minute).Should(Succeed())
+		By("a pod the steady set selects gets its sidecar (the policy, then the bundle's pod webhook adding nothing)")
+		Eventually(func(g Gomega) {
+			p := appPod(ns.Name, steady)
+			g.Expect(k8sClient.Create(ctx, p, client.DryRunAll)).To(Succeed())
+			g.Expect(p.Labels).To(HaveKeyWithValue(sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue))
+			g.Expect(p.Annotations[sidecarsv1alpha1.InjectedAnnotation]).To(ContainSubstring(steadySet.Name))
+			g.Expect(p.Spec.InitContainers[0].Image).To(Equal(images.SidecarV2))
+		}).WithTimeout(time.Minute).Should(Succeed())
+
+		By("removing the config: the webhook engine deletes the generated policy")
+		setEngine(nil)
+		Eventually(managerEnv).WithTimeout(2 * time.Minute).ShouldNot(ContainElement(policyEnv))
+		olmManagerReady(2)
+		Eventually(func(g Gomega) {
+			err := k8sClient.Get(ctx, client.ObjectKey{Name: admissionpolicy.Name}, &admissionregistrationv1.MutatingAdmissionPolicy{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the generated policy is still there: %v", err)
+			got := &sidecarsv1alpha1.SidecarSet{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(steadySet), got)).To(Succeed())
+			g.Expect(meta.FindStatusCondition(got.Status.Conditions, sidecarsv1alpha1.ConditionAdmissionPolicy)).To(BeNil())
+		}).WithTimeout(2 * time.Minute).Should(Succeed())
 	})
 
 	It("uninstalls as docs/install.md says: no Outrigger pod or webhook is left", func() {
