@@ -101,14 +101,15 @@ func leaderPod(ctx context.Context) (*corev1.Pod, error) {
 	return pod, nil
 }
 
-// managerReady waits until config/default's Deployment runs replicas Ready pods of its
-// current template and no other.
+// managerReady waits until the manager Deployment (config/default's, or OLM's from the
+// CSV) runs replicas Ready pods of its current template and no other.
 func managerReady(replicas int32) {
 	GinkgoHelper()
 	Eventually(func(g Gomega) {
 		d := &appsv1.Deployment{}
 		g.Expect(k8sClient.Get(ctx, managerDeployment, d)).To(Succeed())
 		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
+		g.Expect(d.Status.UpdatedReplicas).To(Equal(replicas))
 		g.Expect(d.Status.ReadyReplicas).To(Equal(replicas))
 		g.Expect(d.Status.Replicas).To(Equal(replicas), "old pods still terminating")
 	}).WithTimeout(3 * time.Minute).Should(Succeed())

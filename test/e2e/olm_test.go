@@ -167,7 +167,7 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 			},
 		})).To(Succeed())
 		csvSucceeded(csvName(from))
-		olmManagerReady(2)
+		managerReady(2)
 	})
 
 	It("runs with the webhook certificate OLM generated, and OLM's CA in the webhook configurations", func() {
@@ -289,7 +289,7 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 		sub := &operatorsv1alpha1.Subscription{}
 		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: subscription}, sub)).To(Succeed())
 		Expect(sub.Status.InstalledCSV).To(Equal(csvName(to)))
-		olmManagerReady(2)
+		managerReady(2)
 		Expect(managerImage()).NotTo(Equal(oldImage), "the manager runs the new version's image")
 		Expect(rolloutDone(ns.Name, inflight, images.SidecarV2)).To(BeFalse(),
 			"the rollout finished before the new operator took over: nothing tested an upgrade mid-rollout (lengthen its drain)")
@@ -344,7 +344,7 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 		By("the Subscription's spec.config.env sets " + policyEnv.Name + "=" + policyEnv.Value + "; OLM rolls the manager")
 		setEngine([]corev1.EnvVar{policyEnv})
 		Eventually(managerEnv).WithTimeout(2 * time.Minute).Should(ContainElement(policyEnv))
-		olmManagerReady(2)
+		managerReady(2)
 
 		By("the manager writes the policy with the CSV's permissions and reports the sets in it")
 		Eventually(func(g Gomega) {
@@ -369,7 +369,7 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 		By("removing the config: the webhook engine deletes the generated policy")
 		setEngine(nil)
 		Eventually(managerEnv).WithTimeout(2 * time.Minute).ShouldNot(ContainElement(policyEnv))
-		olmManagerReady(2)
+		managerReady(2)
 		Eventually(func(g Gomega) {
 			err := k8sClient.Get(ctx, client.ObjectKey{Name: admissionpolicy.Name}, &admissionregistrationv1.MutatingAdmissionPolicy{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the generated policy is still there: %v", err)
@@ -456,18 +456,6 @@ func csvSucceeded(name string) {
 	}).WithTimeout(6*time.Minute).WithPolling(2*time.Second).Should(Succeed(), "CSV %s", name)
 }
 
-func olmManagerReady(replicas int32) {
-	GinkgoHelper()
-	Eventually(func(g Gomega) {
-		d := &appsv1.Deployment{}
-		g.Expect(k8sClient.Get(ctx, managerDeployment, d)).To(Succeed())
-		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
-		g.Expect(d.Status.UpdatedReplicas).To(Equal(replicas))
-		g.Expect(d.Status.ReadyReplicas).To(Equal(replicas))
-		g.Expect(d.Status.Replicas).To(Equal(replicas), "old pods still terminating")
-	}).WithTimeout(3 * time.Minute).Should(Succeed())
-}
-
 func managerImage() string {
 	GinkgoHelper()
 	d := &appsv1.Deployment{}
@@ -502,10 +490,10 @@ func olmWebhooks(csv string) map[string]admissionregistrationv1.WebhookClientCon
 func outriggerWebhooks() []string {
 	GinkgoHelper()
 	var left []string
-	ours := func(kind string, meta metav1.ObjectMeta, names []string) {
-		if strings.HasPrefix(meta.Labels[olmOwnerLabel], packageName+".") ||
+	ours := func(kind string, objMeta metav1.ObjectMeta, names []string) {
+		if strings.HasPrefix(objMeta.Labels[olmOwnerLabel], packageName+".") ||
 			slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, ".outrigger.dev") }) {
-			left = append(left, kind+"/"+meta.Name)
+			left = append(left, kind+"/"+objMeta.Name)
 		}
 	}
 	var mutating admissionregistrationv1.MutatingWebhookConfigurationList
