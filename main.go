@@ -20,7 +20,6 @@ limitations under the License.
 package main
 
 import (
-	"cmp"
 	"crypto/tls"
 	"flag"
 	"os"
@@ -111,8 +110,7 @@ func main() {
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50,
 		"Requests per second the manager's API client may make on average (client-go's rate limiter).")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Requests the manager's API client may make in a burst.")
-	// The environment is how an OLM Subscription's spec.config configures the operator.
-	flag.StringVar(&injectionEngine, "injection-engine", cmp.Or(os.Getenv(injectionEngineEnv), string(controllers.EngineWebhook)),
+	flag.StringVar(&injectionEngine, "injection-engine", envOr(injectionEngineEnv, string(controllers.EngineWebhook)),
 		"What injects sidecars into new pods: Webhook (the pod webhook) or AdmissionPolicy (a MutatingAdmissionPolicy the "+
 			"operator generates from the SidecarSets; pods get their sidecars while the operator is down). Defaults to $"+
 			injectionEngineEnv+" if set. See docs/design/admission-policy.md.")
