@@ -46,14 +46,16 @@ func TestAddedVerdict(t *testing.T) {
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		var out []time.Duration
-		for _, x := range v {
-			out = append(out, time.Duration(x)*time.Millisecond)
-		}
-		return out
+// millis are durations of v milliseconds each.
+func millis(v ...int) []time.Duration {
+	var out []time.Duration
+	for _, x := range v {
+		out = append(out, time.Duration(x)*time.Millisecond)
 	}
+	return out
+}
+
+func TestPercentile(t *testing.T) {
 	cases := []struct {
 		name    string
 		samples []time.Duration
@@ -61,16 +63,16 @@ func TestPercentile(t *testing.T) {
 		want    time.Duration
 	}{
 		{name: "no samples", p: 50, want: 0},
-		{name: "one sample", samples: ms(7), p: 99, want: 7 * time.Millisecond},
-		{name: "median of unsorted", samples: ms(5, 1, 3, 2, 4), p: 50, want: 3 * time.Millisecond},
-		{name: "p99 of 100 is the 99th", samples: ms(func() []int {
+		{name: "one sample", samples: millis(7), p: 99, want: 7 * time.Millisecond},
+		{name: "median of unsorted", samples: millis(5, 1, 3, 2, 4), p: 50, want: 3 * time.Millisecond},
+		{name: "p99 of 100 is the 99th", samples: millis(func() []int {
 			var v []int
 			for i := 100; i >= 1; i-- {
 				v = append(v, i)
 			}
 			return v
 		}()...), p: 99, want: 99 * time.Millisecond},
-		{name: "p100 is the largest", samples: ms(1, 9, 4), p: 100, want: 9 * time.Millisecond},
+		{name: "p100 is the largest", samples: millis(1, 9, 4), p: 100, want: 9 * time.Millisecond},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,23 +170,16 @@ func TestCountWrites(t *testing.T) {
 }
 
 func TestEngineRows(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		var d []time.Duration
-		for _, x := range v {
-			d = append(d, time.Duration(x)*time.Millisecond)
-		}
-		return d
-	}
 	runs := []engineRun{
 		{
 			engine: enginePolicy, sets: 1000, inPolicy: 423,
-			injected: ms(40, 40, 40, 60), bypassed: ms(10, 10, 10, 20),
+			injected: millis(40, 40, 40, 60), bypassed: millis(10, 10, 10, 20),
 			pluginTime:  map[string]time.Duration{"MutatingAdmissionPolicy": 200 * time.Millisecond},
 			propagation: 2500 * time.Millisecond,
 		},
 		{
 			engine: engineWebhook, sets: 100, inPolicy: 100,
-			injected: ms(12, 12), bypassed: ms(10, 10), propagation: 50 * time.Millisecond,
+			injected: millis(12, 12), bypassed: millis(10, 10), propagation: 50 * time.Millisecond,
 		},
 	}
 	var got []string

@@ -36,42 +36,49 @@ const PodWebhookName = "inject.sidecars.outrigger.dev"
 // holds it, as config/admission-policy installs Outrigger: the API server then calls
 // no webhook for pods. restore puts the same entry back (its caBundle included).
 func RemovePodWebhook(ctx context.Context, c client.Client) (restore func(context.Context) error, err error) {
-	var list admissionregistrationv1.MutatingWebhookConfigurationList
-	if err := c.List(ctx, &list); err != nil {
+	key, saved, err := findPodWebhook(ctx, c)
+	if err != nil {
 		return nil, err
 	}
-	for i := range list.Items {
-		cfg := &list.Items[i]
-		j := slices.IndexFunc(cfg.Webhooks, isPodWebhook)
-		if j < 0 {
-			continue
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		if err := c.Get(ctx, key, cfg); err != nil {
+			return err
 		}
-		saved, key := cfg.Webhooks[j].DeepCopy(), client.ObjectKeyFromObject(cfg)
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cfg.Webhooks = slices.DeleteFunc(cfg.Webhooks, isPodWebhook)
+		return c.Update(ctx, cfg)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		return retry.OnError(wait.Backoff{Steps: 10, Duration: 100 * time.Millisecond, Factor: 1.5}, func(error) bool { return true }, func() error {
+			cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
 			if err := c.Get(ctx, key, cfg); err != nil {
 				return err
 			}
-			cfg.Webhooks = slices.DeleteFunc(cfg.Webhooks, isPodWebhook)
+			if slices.ContainsFunc(cfg.Webhooks, isPodWebhook) {
+				return nil
+			}
+			cfg.Webhooks = append(cfg.Webhooks, *saved)
 			return c.Update(ctx, cfg)
 		})
-		if err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context) error {
-			return retry.OnError(wait.Backoff{Steps: 10, Duration: 100 * time.Millisecond, Factor: 1.5}, func(error) bool { return true }, func() error {
-				cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
-				if err := c.Get(ctx, key, cfg); err != nil {
-					return err
-				}
-				if slices.ContainsFunc(cfg.Webhooks, isPodWebhook) {
-					return nil
-				}
-				cfg.Webhooks = append(cfg.Webhooks, *saved)
-				return c.Update(ctx, cfg)
-			})
-		}, nil
+	}, nil
+}
+
+// findPodWebhook is the MutatingWebhookConfiguration holding the pod injector, and a
+// copy of its entry.
+func findPodWebhook(ctx context.Context, c client.Client) (client.ObjectKey, *admissionregistrationv1.MutatingWebhook, error) {
+	var list admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := c.List(ctx, &list); err != nil {
+		return client.ObjectKey{}, nil, err
 	}
-	return nil, errors.New("no MutatingWebhookConfiguration holds the pod webhook " + PodWebhookName)
+	for i := range list.Items {
+		if j := slices.IndexFunc(list.Items[i].Webhooks, isPodWebhook); j >= 0 {
+			return client.ObjectKeyFromObject(&list.Items[i]), list.Items[i].Webhooks[j].DeepCopy(), nil
+		}
+	}
+	return client.ObjectKey{}, nil, errors.New("no MutatingWebhookConfiguration holds the pod webhook " + PodWebhookName)
 }
 
 // PolicyEnginePodWebhook gives the live pod injector entry what config/admission-policy
@@ -98,38 +105,30 @@ func PolicyEnginePodWebhook(ctx context.Context, c client.Client, configDir stri
 	if want == nil {
 		return nil, errors.New("config/admission-policy renders no pod webhook " + PodWebhookName)
 	}
-	var list admissionregistrationv1.MutatingWebhookConfigurationList
-	if err := c.List(ctx, &list); err != nil {
+	key, saved, err := findPodWebhook(ctx, c)
+	if err != nil {
 		return nil, err
 	}
-	for i := range list.Items {
-		j := slices.IndexFunc(list.Items[i].Webhooks, isPodWebhook)
-		if j < 0 {
-			continue
-		}
-		saved, key := list.Items[i].Webhooks[j].DeepCopy(), client.ObjectKeyFromObject(&list.Items[i])
-		set := func(ctx context.Context, from *admissionregistrationv1.MutatingWebhook) error {
-			return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
-				if err := c.Get(ctx, key, cfg); err != nil {
-					return err
-				}
-				j := slices.IndexFunc(cfg.Webhooks, isPodWebhook)
-				if j < 0 {
-					return errors.New("the pod webhook " + PodWebhookName + " is gone from " + key.Name)
-				}
-				h := &cfg.Webhooks[j]
-				h.FailurePolicy, h.ObjectSelector, h.NamespaceSelector, h.MatchConditions =
-					from.FailurePolicy, from.ObjectSelector, from.NamespaceSelector, from.MatchConditions
-				return c.Update(ctx, cfg)
-			})
-		}
-		if err := set(ctx, want); err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context) error { return set(ctx, saved) }, nil
+	set := func(ctx context.Context, from *admissionregistrationv1.MutatingWebhook) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
+			if err := c.Get(ctx, key, cfg); err != nil {
+				return err
+			}
+			j := slices.IndexFunc(cfg.Webhooks, isPodWebhook)
+			if j < 0 {
+				return errors.New("the pod webhook " + PodWebhookName + " is gone from " + key.Name)
+			}
+			h := &cfg.Webhooks[j]
+			h.FailurePolicy, h.ObjectSelector, h.NamespaceSelector, h.MatchConditions =
+				from.FailurePolicy, from.ObjectSelector, from.NamespaceSelector, from.MatchConditions
+			return c.Update(ctx, cfg)
+		})
 	}
-	return nil, errors.New("no MutatingWebhookConfiguration holds the pod webhook " + PodWebhookName)
+	if err := set(ctx, want); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return set(ctx, saved) }, nil
 }
 
 func isPodWebhook(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == PodWebhookName }
