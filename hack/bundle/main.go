@@ -68,6 +68,11 @@ const (
 	// webhookCertSecret is the Secret config/default adds for --cert-management=self
 	// (main.go's --webhook-cert-secret default, with the kustomize name prefix).
 	webhookCertSecret = "outrigger-webhook-cert"
+	// certRotatorRole and certRotatorBinding are the certificate rotator's permissions
+	// (config/rbac's cert_rotator_role.yaml, a ClusterRole and a Role of that name, each
+	// with its binding): that Secret and the webhook configurations' caBundle.
+	certRotatorRole    = "outrigger-cert-rotator-role"
+	certRotatorBinding = "outrigger-cert-rotator-rolebinding"
 	// webhookCertVolume mounts webhookCertSecret into the manager (config/default).
 	webhookCertVolume = "webhook-cert"
 	// externalCerts makes the manager use the certificate OLM mounts at
@@ -288,7 +293,7 @@ func toUnstructured(v any) (map[string]any, error) {
 
 // build returns the bundle's files, by path relative to the repository root.
 func build(objs []*unstructured.Unstructured, o options) (map[string][]byte, error) {
-	in, err := sortInputs(objs)
+	in, err := sortInputs(slices.DeleteFunc(slices.Clone(objs), selfManagedCerts))
 	if err != nil {
 		return nil, err
 	}
@@ -389,6 +394,22 @@ func build(objs []*unstructured.Unstructured, o options) (map[string][]byte, err
 	files[filepath.Join("bundle", "metadata", "annotations.yaml")] = b
 	files["bundle.Dockerfile"] = dockerfile(meta)
 	return files, nil
+}
+
+// selfManagedCerts says whether u is what config/default adds for
+// --cert-management=self: the certificate Secret and the rotator's roles and bindings.
+// OLM provides the certificate and the CA bundles (externalCerts), so the bundle carries
+// none of them, and the CSV grants no Secret and no webhook configuration access.
+func selfManagedCerts(u *unstructured.Unstructured) bool {
+	switch u.GetKind() {
+	case "Secret":
+		return u.GetName() == webhookCertSecret
+	case kindRole, kindClusterRole:
+		return u.GetName() == certRotatorRole
+	case "RoleBinding", "ClusterRoleBinding":
+		return u.GetName() == certRotatorBinding
+	}
+	return false
 }
 
 // installDeployments returns the CSV's install strategy deployments and the
@@ -723,8 +744,6 @@ func otherManifests(in *inputs, consumed map[string]bool) ([]*unstructured.Unstr
 		kind := u.GetKind()
 		switch {
 		case consumed[objKey(u)]:
-		case kind == "Secret" && u.GetName() == webhookCertSecret:
-			// OLM provides the webhook certificate.
 		case kind == "ValidatingAdmissionPolicy" || kind == "ValidatingAdmissionPolicyBinding" ||
 			(kind == "ConfigMap" && strings.HasSuffix(u.GetName(), podMetadataWriter)):
 			// A registry+v1 bundle cannot carry admission policies, and the writer's
