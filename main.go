@@ -150,7 +150,7 @@ func main() {
 			CertDir: webhookCertDir,
 			TLSOpts: tlsOpts,
 		}),
-		Cache:                  controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace}),
+		Cache:                  controllers.WithAdmissionPolicyCache(controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace})),
 		HealthProbeBindAddress: probeAddr,
 		PprofBindAddress:       pprofAddr,
 		LeaderElection:         enableLeaderElection,

@@ -28,11 +28,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -44,7 +49,12 @@ import (
 	"github.com/outrigger-dev/outrigger/internal/revision"
 )
 
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies;mutatingadmissionpolicybindings,verbs=get;list;watch;create;update;delete
+// Both engines watch the generated policy and binding, and the webhook engine deletes
+// them: every install may read and delete those two objects, by name, and nothing else
+// of the kind (a MutatingAdmissionPolicy can mutate any object in the cluster). Writing
+// them is the policy engine's alone: config/admission-policy's ClusterRole grants create,
+// patch and update of the same names, and only that overlay binds it.
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies;mutatingadmissionpolicybindings,resourceNames=inject.sidecars.outrigger.dev,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=sidecars.outrigger.dev,resources=sidecarsets/status,verbs=get;patch
 
 // Engine says what injects the sidecars into new pods.
@@ -57,6 +67,21 @@ const (
 	// SidecarSets: the API server injects, without calling the operator.
 	EngineAdmissionPolicy Engine = "AdmissionPolicy"
 )
+
+// WithAdmissionPolicyCache adds to the manager's cache options what the
+// AdmissionPolicyReconciler's watches need: only the generated policy and binding, by a
+// metadata.name field selector, which the API server authorizes against the RBAC rules
+// naming them (resourceNames). opts' other settings are kept.
+func WithAdmissionPolicyCache(opts cache.Options) cache.Options {
+	opts.ByObject = maps.Clone(opts.ByObject)
+	if opts.ByObject == nil {
+		opts.ByObject = map[client.Object]cache.ByObject{}
+	}
+	generated := fields.OneTermEqualSelector("metadata.name", admissionpolicy.Name)
+	opts.ByObject[&admissionregistrationv1.MutatingAdmissionPolicy{}] = cache.ByObject{Field: generated}
+	opts.ByObject[&admissionregistrationv1.MutatingAdmissionPolicyBinding{}] = cache.ByObject{Field: generated}
+	return opts
+}
 
 // ParseEngine reads the --injection-engine flag.
 func ParseEngine(s string) (Engine, error) {
@@ -202,7 +227,9 @@ func (r *AdmissionPolicyReconciler) apply(ctx context.Context, want client.Objec
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), got)
 	switch {
 	case apierrors.IsNotFound(err):
-		if err := r.Client.Create(ctx, want); err != nil {
+		// Created by server-side apply, not POST: the API server authorizes a create
+		// through apply with the object's name, so RBAC can grant it for this name only.
+		if err := r.create(ctx, want); err != nil {
 			return fmt.Errorf("creating %T %s: %w", want, want.GetName(), err)
 		}
 		ctrl.LoggerFrom(ctx).Info("Created the admission policy object", "kind", fmt.Sprintf("%T", want), "name", want.GetName())
@@ -218,6 +245,25 @@ func (r *AdmissionPolicyReconciler) apply(ctx context.Context, want client.Objec
 	}
 	ctrl.LoggerFrom(ctx).Info("Updated the admission policy object", "kind", fmt.Sprintf("%T", want), "name", want.GetName())
 	return nil
+}
+
+// fieldOwner is the manager's name in the managedFields of what it applies.
+const fieldOwner = "outrigger"
+
+// create applies want as the whole object, which the API server creates.
+func (r *AdmissionPolicyReconciler) create(ctx context.Context, want client.Object) error {
+	gvk, err := apiutil.GVKForObject(want, r.Client.Scheme())
+	if err != nil {
+		return err
+	}
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(want)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: content}
+	u.SetGroupVersionKind(gvk)
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	return r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership)
 }
 
 // report sets the set's AdmissionPolicy condition, writing only a change.

@@ -22,13 +22,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -76,6 +80,18 @@ func fakeClient(t *testing.T, w *writes, objs ...client.Object) client.Client {
 			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 				count(obj)
 				return c.Update(ctx, obj, opts...)
+			},
+			// The reconciler creates by server-side apply (RBAC can then name the object).
+			Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+				if u, ok := obj.(interface{ GetKind() string }); ok {
+					switch u.GetKind() {
+					case "MutatingAdmissionPolicy":
+						w.policy++
+					case "MutatingAdmissionPolicyBinding":
+						w.binding++
+					}
+				}
+				return c.Apply(ctx, obj, opts...)
 			},
 			Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 				w.deletes++
@@ -188,5 +204,35 @@ func TestAdmissionPolicyReconcilerWithTheWebhookEngineRemovesThePolicy(t *testin
 	}
 	if *w != (writes{}) {
 		t.Errorf("passes with nothing to remove wrote %+v, want nothing", *w)
+	}
+}
+
+// The manager's RBAC lets it list and watch the generated policy and binding by name
+// only: the cache must ask for them so, and leave the other settings alone.
+func TestWithAdmissionPolicyCacheWatchesTheGeneratedObjectsByName(t *testing.T) {
+	pods := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{"a": "b"})}
+	in := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: pods}}
+	got := WithAdmissionPolicyCache(in)
+	if len(in.ByObject) != 1 {
+		t.Errorf("the options passed in were changed: %v", in.ByObject)
+	}
+	kinds := map[string]string{}
+	for obj, by := range got.ByObject {
+		field := ""
+		if by.Field != nil {
+			field = by.Field.String()
+		}
+		kinds[fmt.Sprintf("%T", obj)] = field
+	}
+	want := map[string]string{
+		"*v1.Pod":                            "",
+		"*v1.MutatingAdmissionPolicy":        "metadata.name=" + admissionpolicy.Name,
+		"*v1.MutatingAdmissionPolicyBinding": "metadata.name=" + admissionpolicy.Name,
+	}
+	if diff := cmp.Diff(want, kinds); diff != "" {
+		t.Errorf("cache field selectors by kind (-want +got):\n%s", diff)
+	}
+	if got := WithAdmissionPolicyCache(cache.Options{}); len(got.ByObject) != 2 {
+		t.Errorf("from empty options: %d objects, want 2", len(got.ByObject))
 	}
 }

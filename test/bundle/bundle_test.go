@@ -340,3 +340,46 @@ func TestDeployment(t *testing.T) {
 		}
 	}
 }
+
+// TestPermissions checks that the CSV grants nothing --cert-management=external leaves
+// unused (no Secret, no webhook configuration: OLM provides the certificate and the CA
+// bundles) and nothing that writes a MutatingAdmissionPolicy: the policy engine's
+// ClusterRole ships unbound, for the admin who switches engines to bind.
+func TestPermissions(t *testing.T) {
+	b := loadBundle(t)
+	spec := b.CSV.Spec.InstallStrategy.StrategySpec
+	for _, perms := range [][]operatorsv1alpha1.StrategyDeploymentPermissions{spec.Permissions, spec.ClusterPermissions} {
+		for _, p := range perms {
+			for _, r := range p.Rules {
+				for _, res := range r.Resources {
+					switch {
+					case res == "secrets", strings.HasSuffix(res, "webhookconfigurations"):
+						t.Errorf("the CSV grants %s (%v), which the manager does not use with --cert-management=external", res, r.Verbs)
+					case strings.HasPrefix(res, "mutatingadmissionpolic"):
+						if diff := cmp.Diff([]string{"inject.sidecars.outrigger.dev"}, r.ResourceNames); diff != "" {
+							t.Errorf("the CSV grants %s beyond the generated one (-want +got):\n%s", res, diff)
+						}
+						if diff := cmp.Diff([]string{"delete", "get", "list", "watch"}, r.Verbs); diff != "" {
+							t.Errorf("the CSV grants %s verbs beyond removing it (-want +got):\n%s", res, diff)
+						}
+					}
+				}
+			}
+		}
+	}
+
+	var role bool
+	for _, o := range b.Objects {
+		switch o.GetKind() {
+		case "ClusterRole":
+			role = role || o.GetName() == "outrigger-admission-policy-role"
+		case "ClusterRoleBinding", "RoleBinding":
+			if ref, _, _ := unstructured.NestedString(o.Object, "roleRef", "name"); ref == "outrigger-admission-policy-role" {
+				t.Errorf("%s %s binds the policy engine's ClusterRole: only the admin who switches engines may", o.GetKind(), o.GetName())
+			}
+		}
+	}
+	if !role {
+		t.Error("the bundle does not ship the policy engine's ClusterRole outrigger-admission-policy-role")
+	}
+}

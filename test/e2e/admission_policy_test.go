@@ -32,6 +32,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -271,6 +272,15 @@ func deployedEngines(root string) policyEngines {
 			managerReady(2)
 			applyConfig(root, "default")
 			managerReady(2)
+			// kubectl apply leaves what config/default does not have: the policy engine's
+			// permissions go as docs/install.md says, once no replica of that engine is
+			// left to use them, and the webhook engine removes the policy with its own.
+			for _, obj := range []client.Object{
+				&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "outrigger-admission-policy-rolebinding"}},
+				&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "outrigger-admission-policy-role"}},
+			} {
+				Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed())
+			}
 			Eventually(func() error { _, err := leaderPod(ctx); return err }).WithTimeout(90 * time.Second).Should(Succeed())
 		},
 	}

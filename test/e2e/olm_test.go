@@ -37,6 +37,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -73,6 +74,10 @@ const (
 	olmOwnerLabel  = "olm.owner"                             // OLM's label on what a CSV owns
 	managerWebhook = 9443                                    // the manager's webhook port (the CSV's targetPort)
 )
+
+// policyEngineRole is the ClusterRole the bundle ships unbound (config/admission-policy/rbac):
+// bound to the manager's ServiceAccount, it lets the policy engine write its policy.
+const policyEngineRole = "outrigger-admission-policy-role"
 
 func csvName(version string) string { return packageName + ".v" + version }
 
@@ -318,7 +323,7 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 		Expect(crd.Status.StoredVersions).To(Equal([]string{"v1alpha1"}))
 	})
 
-	It("switches to the admission policy engine with the Subscription's config, under the CSV's RBAC, and back", func() {
+	It("switches to the admission policy engine with the Subscription's config and the bundle's ClusterRole bound, and back under the CSV's RBAC alone", func() {
 		setEngine := func(env []corev1.EnvVar) {
 			GinkgoHelper()
 			Eventually(func() error {
@@ -340,6 +345,17 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 			return d.Spec.Template.Spec.Containers[0].Env
 		}
 		policyEnv := corev1.EnvVar{Name: "OUTRIGGER_INJECTION_ENGINE", Value: "AdmissionPolicy"}
+
+		By("binding the bundle's ClusterRole " + policyEngineRole + " to the manager's ServiceAccount, as docs/install.md says")
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: policyEngineRole},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: policyEngineRole},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: operatorNamespace, Name: managerDeployment.Name}},
+		}
+		role := &rbacv1.ClusterRole{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: policyEngineRole}, role)).To(Succeed(), "OLM installed the bundle's ClusterRole")
+		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, binding))).To(Succeed()) })
 
 		By("the Subscription's spec.config.env sets " + policyEnv.Name + "=" + policyEnv.Value + "; OLM rolls the manager")
 		setEngine([]corev1.EnvVar{policyEnv})
@@ -366,7 +382,8 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 			g.Expect(p.Spec.InitContainers[0].Image).To(Equal(images.SidecarV2))
 		}).WithTimeout(time.Minute).Should(Succeed())
 
-		By("removing the config: the webhook engine deletes the generated policy")
+		By("deleting the binding and removing the config: the webhook engine deletes the generated policy with the CSV's permissions")
+		Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
 		setEngine(nil)
 		Eventually(managerEnv).WithTimeout(2 * time.Minute).ShouldNot(ContainElement(policyEnv))
 		managerReady(2)

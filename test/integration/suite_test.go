@@ -163,7 +163,7 @@ func startManagerWith(engine controllers.Engine) func() {
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: wh.LocalServingHost, Port: wh.LocalServingPort, CertDir: wh.LocalServingCertDir,
 		}),
-		Cache:                  controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace}),
+		Cache:                  controllers.WithAdmissionPolicyCache(controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace})),
 		HealthProbeBindAddress: "0",
 		// Specs restart the manager in the same process: its controllers keep their names.
 		Controller: config.Controller{SkipNameValidation: new(true)},

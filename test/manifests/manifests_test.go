@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -76,6 +77,108 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 				t.Errorf("ClusterRole %s grants cluster-wide Secret access: %+v", u.GetName(), r)
 			}
 		}
+	}
+}
+
+// boundRules are the rules the overlay's RBAC grants the manager's ServiceAccount,
+// each with the kind of role that holds it.
+func boundRules(t *testing.T, objs []*unstructured.Unstructured) map[string][]rbacv1.PolicyRule {
+	t.Helper()
+	const sa = "outrigger-system/outrigger-controller-manager"
+	roles := map[string][]rbacv1.PolicyRule{}
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "ClusterRole":
+			roles["ClusterRole/"+u.GetName()] = convert[rbacv1.ClusterRole](t, u).Rules
+		case "Role":
+			roles["Role/"+u.GetNamespace()+"/"+u.GetName()] = convert[rbacv1.Role](t, u).Rules
+		}
+	}
+	out := map[string][]rbacv1.PolicyRule{}
+	bind := func(kind, namespace string, ref rbacv1.RoleRef, subjects []rbacv1.Subject) {
+		if !slices.ContainsFunc(subjects, func(s rbacv1.Subject) bool { return s.Kind == "ServiceAccount" && s.Namespace+"/"+s.Name == sa }) {
+			return
+		}
+		key := "ClusterRole/" + ref.Name
+		if ref.Kind == "Role" {
+			key = "Role/" + namespace + "/" + ref.Name
+		}
+		rules, ok := roles[key]
+		if !ok {
+			t.Errorf("%s binds %s, which is not rendered", kind, key)
+		}
+		out[kind] = append(out[kind], rules...)
+	}
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "ClusterRoleBinding":
+			b := convert[rbacv1.ClusterRoleBinding](t, u)
+			bind("ClusterRoleBinding", "", b.RoleRef, b.Subjects)
+		case "RoleBinding":
+			b := convert[rbacv1.RoleBinding](t, u)
+			bind("RoleBinding", b.Namespace, b.RoleRef, b.Subjects)
+		}
+	}
+	return out
+}
+
+// The grants that could reach beyond Outrigger name Outrigger's own objects: a
+// MutatingAdmissionPolicy can mutate anything, a webhook configuration can be switched
+// to Ignore, a Secret holds somebody's credentials. Writing the policy belongs to the
+// policy engine's overlay, and an install whose certificate comes from cert-manager
+// touches neither Secrets nor webhook configurations. test/integration's RBAC spec asks
+// the API server the same questions.
+func TestRBACNamesWhatReachesBeyondOutrigger(t *testing.T) {
+	named := map[string][]string{
+		"secrets":                         {"outrigger-webhook-cert"},
+		"mutatingwebhookconfigurations":   {"outrigger-mutating-webhook-configuration"},
+		"validatingwebhookconfigurations": {"outrigger-validating-webhook-configuration"},
+		"mutatingadmissionpolicies":       {"inject.sidecars.outrigger.dev"},
+		"mutatingadmissionpolicybindings": {"inject.sidecars.outrigger.dev"},
+	}
+	writesPolicy := func(r rbacv1.PolicyRule) bool {
+		return slices.ContainsFunc(r.Resources, func(res string) bool { return strings.HasPrefix(res, "mutatingadmissionpolic") }) &&
+			slices.ContainsFunc(r.Verbs, func(v string) bool { return v == "create" || v == "patch" || v == "update" })
+	}
+	for _, tc := range []struct {
+		dir          string
+		policyWrites bool
+		certs        bool
+	}{
+		{dir: "config/default", policyWrites: false, certs: true},
+		{dir: "config/admission-policy", policyWrites: true, certs: true},
+		{dir: "config/certmanager", policyWrites: false, certs: false},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			grants := boundRules(t, render(t, tc.dir))
+			writes, certs := false, false
+			for kind, rules := range grants {
+				for _, r := range rules {
+					for _, res := range r.Resources {
+						names, ok := named[res]
+						if !ok {
+							continue
+						}
+						if res == "secrets" || strings.HasSuffix(res, "webhookconfigurations") {
+							certs = true
+							if kind != "RoleBinding" && res == "secrets" {
+								t.Errorf("%s grants Secrets cluster-wide: %+v", kind, r)
+							}
+						}
+						if !slices.Equal(r.ResourceNames, names) {
+							t.Errorf("%s rule %+v: resourceNames %v, want %v", kind, r, r.ResourceNames, names)
+						}
+					}
+					writes = writes || writesPolicy(r)
+				}
+			}
+			if writes != tc.policyWrites {
+				t.Errorf("grants writes of the generated MutatingAdmissionPolicy: %t, want %t", writes, tc.policyWrites)
+			}
+			if certs != tc.certs {
+				t.Errorf("grants the certificate rotator's Secret and webhook configurations: %t, want %t", certs, tc.certs)
+			}
+		})
 	}
 }
 
