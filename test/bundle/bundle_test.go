@@ -38,6 +38,7 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -381,5 +382,35 @@ func TestPermissions(t *testing.T) {
 	}
 	if !role {
 		t.Error("the bundle does not ship the policy engine's ClusterRole outrigger-admission-policy-role")
+	}
+}
+
+// TestAvailabilityAndIngress checks that the bundle carries config/default's
+// PodDisruptionBudget and NetworkPolicy (kinds OLM installs from a bundle), selecting
+// the pods of the CSV's Deployment.
+func TestAvailabilityAndIngress(t *testing.T) {
+	b := loadBundle(t)
+	podLabels := labels.Set(b.CSV.Spec.InstallStrategy.StrategySpec.DeploymentSpecs[0].Spec.Template.Labels)
+	found := map[string]bool{}
+	for _, o := range b.Objects {
+		var path []string
+		switch o.GetKind() {
+		case "PodDisruptionBudget":
+			path = []string{"spec", "selector", "matchLabels"}
+		case "NetworkPolicy":
+			path = []string{"spec", "podSelector", "matchLabels"}
+		default:
+			continue
+		}
+		found[o.GetKind()] = true
+		sel, _, _ := unstructured.NestedStringMap(o.Object, path...)
+		if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(podLabels) {
+			t.Errorf("%s %s selects %v, not the manager's pods %v", o.GetKind(), o.GetName(), sel, podLabels)
+		}
+	}
+	for _, kind := range []string{"PodDisruptionBudget", "NetworkPolicy"} {
+		if !found[kind] {
+			t.Errorf("the bundle carries no %s", kind)
+		}
 	}
 }

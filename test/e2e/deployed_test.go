@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,8 +36,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -237,6 +241,87 @@ var _ = Describe("The operator deployed from its image and config/default", func
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.String()).To(Equal(string(want)),
 				"the manager's permissions in %s changed: review them, then E2E_UPDATE_GOLDEN=1 rewrites %s", c.namespace, golden)
+		}
+	})
+
+	It("lets a drain evict its replicas one at a time: the PodDisruptionBudget refuses the second until the first is replaced", func() {
+		managerReady(2)
+		pdb := &policyv1.PodDisruptionBudget{}
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, managerDeployment, pdb)).To(Succeed())
+			g.Expect(pdb.Status.ObservedGeneration).To(Equal(pdb.Generation))
+			g.Expect(pdb.Status.CurrentHealthy).To(BeEquivalentTo(2))
+			g.Expect(pdb.Status.DisruptionsAllowed).To(BeEquivalentTo(1))
+		}).WithTimeout(time.Minute).Should(Succeed(), "the disruption controller counts both replicas healthy")
+		var pods corev1.PodList
+		Expect(k8sClient.List(ctx, &pods, client.InNamespace(operatorNamespace), client.MatchingLabels(managerLabels))).To(Succeed())
+		Expect(pods.Items).To(HaveLen(2))
+		// What kubectl drain does for each pod of the node: an Eviction, which the API
+		// server answers 429 when it would break a PodDisruptionBudget.
+		evict := func(p *corev1.Pod) error {
+			return k8sClient.SubResource("eviction").Create(ctx, p,
+				&policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}})
+		}
+		first, second := &pods.Items[0], &pods.Items[1]
+		DeferCleanup(func() { managerReady(2) })
+
+		By("evicting " + first.Name + ": allowed")
+		Expect(evict(first)).To(Succeed())
+		By("evicting " + second.Name + " at once: refused, 429 TooManyRequests")
+		err := evict(second)
+		Expect(apierrors.IsTooManyRequests(err)).To(BeTrue(), "want 429 TooManyRequests, got %v", err)
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(second), second)).To(Succeed())
+		Expect(second.DeletionTimestamp).To(BeNil(), "the refused eviction left the replica running")
+
+		By("once the replacement of " + first.Name + " is Ready, evicting " + second.Name + " is allowed")
+		managerReady(2)
+		Eventually(func() error { return evict(second) }).WithTimeout(time.Minute).Should(Succeed())
+	})
+
+	It("has its NetworkPolicy applied: 9443 from addresses (the API server's side), 8443 from namespaces labelled metrics: enabled", func() {
+		np := &networkingv1.NetworkPolicy{}
+		Expect(k8sClient.Get(ctx, managerDeployment, np)).To(Succeed())
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sel.Matches(labels.Set(managerLabels))).To(BeTrue(), "the policy selects the manager's pods")
+		Expect(np.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress}))
+		admits := map[int32][]networkingv1.NetworkPolicyPeer{}
+		for _, rule := range np.Spec.Ingress {
+			for _, port := range rule.Ports {
+				admits[port.Port.IntVal] = append(admits[port.Port.IntVal], rule.From...)
+			}
+		}
+		Expect(admits).To(HaveLen(2))
+		Expect(admits[9443]).To(ConsistOf(
+			HaveField("IPBlock.CIDR", "0.0.0.0/0"), HaveField("IPBlock.CIDR", "::/0")))
+		Expect(admits[8443]).To(ConsistOf(
+			HaveField("NamespaceSelector.MatchLabels", map[string]string{"metrics": "enabled"})))
+
+		// What this node enforces: its pods sit on a plain CNI bridge, and no network
+		// policy agent runs (docs/operations.md says so). A tenant's pod still connects
+		// to both ports; a node that begins to enforce fails this, and the docs change.
+		var pods corev1.PodList
+		Expect(k8sClient.List(ctx, &pods, client.InNamespace(operatorNamespace), client.MatchingLabels(managerLabels))).To(Succeed())
+		Expect(pods.Items).NotTo(BeEmpty())
+		ip := pods.Items[0].Status.PodIP
+		Expect(ip).NotTo(BeEmpty())
+		targets := []string{net.JoinHostPort(ip, "9443"), net.JoinHostPort(ip, "8443")}
+		dialer := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "dial", Namespace: ns.Name},
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
+				Name: "app", Image: images.App, ImagePullPolicy: corev1.PullNever, Args: append([]string{"dial"}, targets...),
+			}}},
+		}
+		Expect(k8sClient.Create(ctx, dialer)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(dialer), dialer)).To(Succeed())
+			g.Expect(dialer.Status.Phase).To(Equal(corev1.PodSucceeded))
+		}).WithTimeout(time.Minute).Should(Succeed())
+		out, err := node.Kubectl(ctx, "logs", "-n", ns.Name, dialer.Name)
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("from a pod in %s, which no rule admits:\n%s", ns.Name, out)
+		for _, t := range targets {
+			Expect(string(out)).To(ContainSubstring(t+" ok"), "this node's network enforces no NetworkPolicy")
 		}
 	})
 

@@ -19,17 +19,23 @@ limitations under the License.
 package manifests
 
 import (
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
@@ -213,6 +219,118 @@ func TestManagerDeployment(t *testing.T) {
 		t.Error("the container needs readiness and liveness probes")
 	case len(spec.TopologySpreadConstraints) == 0:
 		t.Error("replicas should spread over nodes")
+	}
+	for _, c := range spec.TopologySpreadConstraints {
+		switch {
+		case c.TopologyKey != corev1.LabelHostname || c.MaxSkew != 1:
+			t.Errorf("spread %+v: want maxSkew 1 over %s", c, corev1.LabelHostname)
+		case c.WhenUnsatisfiable != corev1.DoNotSchedule:
+			t.Errorf("spread %+v: ScheduleAnyway lets both replicas share a node where there are others", c)
+		case ptr.Deref(c.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) != corev1.NodeInclusionPolicyHonor:
+			// A cordoned node would count as a domain with no replica: the replacement of
+			// a drained replica could go nowhere until the drain ends, which waits for it.
+			t.Errorf("spread %+v: nodes the pods cannot run on must not count (nodeTaintsPolicy Honor)", c)
+		case !slices.Equal(c.MatchLabelKeys, []string{appsv1.DefaultDeploymentUniqueLabelKey}):
+			t.Errorf("spread %+v: want the pods of one ReplicaSet counted (matchLabelKeys pod-template-hash)", c)
+		case c.LabelSelector == nil || !labels.SelectorFromSet(c.LabelSelector.MatchLabels).Matches(labels.Set(dep.Spec.Template.Labels)):
+			t.Errorf("spread %+v does not select the manager's pods", c)
+		}
+	}
+}
+
+// No voluntary disruption takes both replicas of a fail-closed webhook: the
+// PodDisruptionBudget selects exactly the manager's pods and lets one go at a time
+// (the deployed e2e suite evicts them on the node).
+func TestDisruptionBudget(t *testing.T) {
+	var dep *appsv1.Deployment
+	var pdbs []*policyv1.PodDisruptionBudget
+	for _, u := range render(t, "config/default") {
+		switch u.GetKind() {
+		case "Deployment":
+			dep = convert[appsv1.Deployment](t, u)
+		case "PodDisruptionBudget":
+			pdbs = append(pdbs, convert[policyv1.PodDisruptionBudget](t, u))
+		}
+	}
+	if dep == nil || len(pdbs) != 1 {
+		t.Fatalf("config/default renders a Deployment (%t) and %d PodDisruptionBudgets, want one", dep != nil, len(pdbs))
+	}
+	pdb := pdbs[0]
+	if pdb.Namespace != dep.Namespace {
+		t.Errorf("PodDisruptionBudget in %s, the manager in %s", pdb.Namespace, dep.Namespace)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	if err != nil || sel.Empty() || !sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("selector %v does not select the manager's pods %v (%v)", pdb.Spec.Selector, dep.Spec.Template.Labels, err)
+	}
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
+		t.Errorf("maxUnavailable %v, minAvailable %v: want maxUnavailable 1 alone", pdb.Spec.MaxUnavailable, pdb.Spec.MinAvailable)
+	}
+	if ptr.Deref(pdb.Spec.UnhealthyPodEvictionPolicy, "") != policyv1.AlwaysAllow {
+		t.Errorf("unhealthyPodEvictionPolicy %v: a replica that never becomes Ready would hold a drain", pdb.Spec.UnhealthyPodEvictionPolicy)
+	}
+}
+
+// The manager's pods admit the webhook port from addresses (the API server is rarely a
+// pod), the metrics port from namespaces labelled metrics: enabled, and nothing else.
+func TestNetworkPolicy(t *testing.T) {
+	var dep *appsv1.Deployment
+	var policies []*networkingv1.NetworkPolicy
+	for _, u := range render(t, "config/default") {
+		switch u.GetKind() {
+		case "Deployment":
+			dep = convert[appsv1.Deployment](t, u)
+		case "NetworkPolicy":
+			policies = append(policies, convert[networkingv1.NetworkPolicy](t, u))
+		}
+	}
+	if dep == nil || len(policies) != 1 {
+		t.Fatalf("config/default renders a Deployment (%t) and %d NetworkPolicies, want one", dep != nil, len(policies))
+	}
+	np := policies[0]
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil || sel.Empty() || !sel.Matches(labels.Set(dep.Spec.Template.Labels)) || np.Namespace != dep.Namespace {
+		t.Errorf("podSelector %v in %s does not select the manager's pods (%v)", np.Spec.PodSelector, np.Namespace, err)
+	}
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("policyTypes %v, want Ingress alone", np.Spec.PolicyTypes)
+	}
+	got := map[string]string{}
+	for _, rule := range np.Spec.Ingress {
+		if len(rule.Ports) != 1 || len(rule.From) == 0 {
+			t.Errorf("rule %+v: want one port, from named peers", rule)
+			continue
+		}
+		var from []string
+		for _, peer := range rule.From {
+			switch {
+			case peer.IPBlock != nil:
+				from = append(from, "ipBlock "+peer.IPBlock.CIDR)
+			case peer.NamespaceSelector != nil && peer.PodSelector == nil:
+				from = append(from, "namespaces "+metav1.FormatLabelSelector(peer.NamespaceSelector))
+			default:
+				from = append(from, fmt.Sprintf("%+v", peer))
+			}
+		}
+		got[rule.Ports[0].Port.String()] = strings.Join(from, ", ")
+	}
+	want := map[string]string{
+		"9443": "ipBlock 0.0.0.0/0, ipBlock ::/0",
+		"8443": "namespaces metrics=enabled",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ingress by port (-want +got):\n%s", diff)
+	}
+	var ports []string
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			ports = append(ports, fmt.Sprint(p.ContainerPort))
+		}
+	}
+	for _, p := range ports {
+		if _, ok := want[p]; !ok {
+			t.Errorf("the manager serves port %s, which the NetworkPolicy does not admit", p)
+		}
 	}
 }
 
