@@ -60,6 +60,9 @@ const (
 	// permissions and clusterPermissions.
 	kindRole        = "Role"
 	kindClusterRole = "ClusterRole"
+	// kindRoleBinding and kindClusterRoleBinding grant them.
+	kindRoleBinding        = "RoleBinding"
+	kindClusterRoleBinding = "ClusterRoleBinding"
 	// nameKey is the name field of an unstructured object's metadata or of an entry
 	// in one of the CSV's lists.
 	nameKey = "name"
@@ -242,12 +245,12 @@ func sortInputs(objs []*unstructured.Unstructured) (*inputs, error) {
 			err = fromUnstructured(u, r)
 			in.clusterRoles[r.Name] = r
 			in.others = append(in.others, u)
-		case gvk.Kind == "RoleBinding":
+		case gvk.Kind == kindRoleBinding:
 			b := &rbacv1.RoleBinding{}
 			err = fromUnstructured(u, b)
 			in.roleBindings = append(in.roleBindings, b)
 			in.others = append(in.others, u)
-		case gvk.Kind == "ClusterRoleBinding":
+		case gvk.Kind == kindClusterRoleBinding:
 			b := &rbacv1.ClusterRoleBinding{}
 			err = fromUnstructured(u, b)
 			in.clusterBindings = append(in.clusterBindings, b)
@@ -406,7 +409,7 @@ func selfManagedCerts(u *unstructured.Unstructured) bool {
 		return u.GetName() == webhookCertSecret
 	case kindRole, kindClusterRole:
 		return u.GetName() == certRotatorRole
-	case "RoleBinding", "ClusterRoleBinding":
+	case kindRoleBinding, kindClusterRoleBinding:
 		return u.GetName() == certRotatorBinding
 	}
 	return false
@@ -524,7 +527,7 @@ func rbacPermissions(in *inputs, sas []string, consumed map[string]bool) (permis
 				return nil, nil, fmt.Errorf("RoleBinding %s: %w", b.Name, err)
 			}
 			namespaced = append(namespaced, rules...)
-			consumed[key("RoleBinding", b.Namespace, b.Name)] = true
+			consumed[key(kindRoleBinding, b.Namespace, b.Name)] = true
 		}
 		for _, b := range in.clusterBindings {
 			if !boundTo(b.Subjects, sa) {
@@ -535,7 +538,7 @@ func rbacPermissions(in *inputs, sas []string, consumed map[string]bool) (permis
 				return nil, nil, fmt.Errorf("ClusterRoleBinding %s: %w", b.Name, err)
 			}
 			cluster = append(cluster, rules...)
-			consumed[key("ClusterRoleBinding", "", b.Name)] = true
+			consumed[key(kindClusterRoleBinding, "", b.Name)] = true
 		}
 		if len(namespaced) > 0 {
 			e, err := entry(sa, namespaced)

@@ -38,7 +38,6 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -390,7 +389,15 @@ func TestPermissions(t *testing.T) {
 // the pods of the CSV's Deployment.
 func TestAvailabilityAndIngress(t *testing.T) {
 	b := loadBundle(t)
-	podLabels := labels.Set(b.CSV.Spec.InstallStrategy.StrategySpec.DeploymentSpecs[0].Spec.Template.Labels)
+	podLabels := b.CSV.Spec.InstallStrategy.StrategySpec.DeploymentSpecs[0].Spec.Template.Labels
+	selects := func(sel map[string]string) bool {
+		for k, v := range sel {
+			if got, ok := podLabels[k]; !ok || got != v {
+				return false
+			}
+		}
+		return len(sel) > 0
+	}
 	found := map[string]bool{}
 	for _, o := range b.Objects {
 		var path []string
@@ -404,7 +411,7 @@ func TestAvailabilityAndIngress(t *testing.T) {
 		}
 		found[o.GetKind()] = true
 		sel, _, _ := unstructured.NestedStringMap(o.Object, path...)
-		if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(podLabels) {
+		if !selects(sel) {
 			t.Errorf("%s %s selects %v, not the manager's pods %v", o.GetKind(), o.GetName(), sel, podLabels)
 		}
 	}

@@ -40,7 +40,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -281,9 +280,7 @@ var _ = Describe("The operator deployed from its image and config/default", func
 	It("has its NetworkPolicy applied: 9443 from addresses (the API server's side), 8443 from namespaces labelled metrics: enabled", func() {
 		np := &networkingv1.NetworkPolicy{}
 		Expect(k8sClient.Get(ctx, managerDeployment, np)).To(Succeed())
-		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(sel.Matches(labels.Set(managerLabels))).To(BeTrue(), "the policy selects the manager's pods")
+		Expect(np.Spec.PodSelector).To(Equal(metav1.LabelSelector{MatchLabels: managerLabels}), "the policy selects the manager's pods")
 		Expect(np.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress}))
 		admits := map[int32][]networkingv1.NetworkPolicyPeer{}
 		for _, rule := range np.Spec.Ingress {
