@@ -52,6 +52,9 @@ type CertOptions struct {
 	RequireLeaderElection bool
 	// ServerCertDuration overrides the serving certificate's lifetime (tests).
 	ServerCertDuration time.Duration
+	// ControllerName names the rotator's controller; empty is cert-controller's default.
+	// Controller names are unique in a process, which may run several rotators (tests).
+	ControllerName string
 }
 
 // AddCertRotator makes the manager generate its CA and serving certificate, rotate them
@@ -82,6 +85,7 @@ func AddCertRotator(mgr ctrl.Manager, opts CertOptions, ready chan struct{}) err
 		},
 		RequireLeaderElection: opts.RequireLeaderElection,
 		ServerCertDuration:    opts.ServerCertDuration,
+		ControllerName:        opts.ControllerName,
 		// The webhook server watches the files, so a rotation needs no restart.
 		RestartOnSecretRefresh: false,
 	})

@@ -264,6 +264,8 @@ var _ = Describe("The manager's RBAC as config/ renders it, on the real API serv
 		Expect(webhooks.AddCertRotator(mgr, webhooks.CertOptions{
 			Secret: secretKey, CertDir: certDir, DNSName: "localhost",
 			MutatingWebhookConfiguration: mutatingConfig, ValidatingWebhookConfiguration: validatingConfig,
+			// The certificates spec runs a rotator of the default name in this process.
+			ControllerName: "cert-rotator-rbac",
 		}, certsReady)).To(Succeed())
 		stop := runManager(mgr)
 		DeferCleanup(stop)
