@@ -362,7 +362,7 @@ var _ = Describe("Installed by OLM: catalog, subscription, use, upgrade through 
 		Eventually(managerEnv).WithTimeout(2 * time.Minute).Should(ContainElement(policyEnv))
 		managerReady(2)
 
-		By("the manager writes the policy with the CSV's permissions and reports the sets in it")
+		By("the manager writes the policy with the bound ClusterRole and reports the sets in it")
 		Eventually(func(g Gomega) {
 			for _, set := range []*sidecarsv1alpha1.SidecarSet{steadySet, inflightSet} {
 				got := &sidecarsv1alpha1.SidecarSet{}
