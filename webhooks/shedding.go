@@ -45,13 +45,19 @@ const (
 	// minWeight is what a request costs the budget at least: what decoding and answering
 	// it holds besides its body.
 	minWeight = 64 << 10
+	// ordinaryMaxBody is the largest review of the ordinary class. Pod reviews are a few
+	// KiB to a few hundred; larger ones (or of unknown length) share a budget of their
+	// own, one of the largest at a time, so a flood of large bodies never holds up the
+	// ordinary reviews the API server sends.
+	ordinaryMaxBody = 512 << 10
 )
 
 // ShedOptions bound what callers of the webhook server can make the manager hold.
 type ShedOptions struct {
-	// InFlightBytes is the budget of request bytes admitted at once; a request costs
-	// its Content-Length, and at least 64 KiB. The default, 8 MiB, admits 128 pod
-	// reviews of ordinary size at once, and any single review the API server can send.
+	// InFlightBytes is the budget of ordinary requests (up to 512 KiB) admitted at once;
+	// a request costs its Content-Length, and at least 64 KiB. The default, 8 MiB, admits
+	// 128 pod reviews of ordinary size at once. Larger requests, or of unknown length,
+	// have a budget of their own: one review of the largest size.
 	InFlightBytes int64
 	// Wait is how long a request waits for the budget before it is answered 429 with a
 	// Retry-After, which the API server's webhook client retries within the webhook's
@@ -63,11 +69,11 @@ type ShedOptions struct {
 // bodies larger than the API server can send are refused before they are read, and
 // requests past the budget wait, then are answered 429 (the API server retries),
 // counted in outrigger_webhook_shed_total. Nothing a caller of port 9443 sends can
-// make the manager hold more than the budget's worth of requests.
+// make the manager hold more than the budgets' worth of requests.
 type SheddingServer struct {
 	webhook.Server
-	budget *semaphore.Weighted
-	wait   time.Duration
+	ordinary, large *semaphore.Weighted
+	wait            time.Duration
 }
 
 var _ webhook.Server = (*SheddingServer)(nil)
@@ -77,11 +83,12 @@ func NewSheddingServer(inner webhook.Server, opts ShedOptions) *SheddingServer {
 	if opts.InFlightBytes <= 0 {
 		opts.InFlightBytes = 8 << 20
 	}
-	opts.InFlightBytes = max(opts.InFlightBytes, reviewMaxBody) // any one review fits
+	opts.InFlightBytes = max(opts.InFlightBytes, ordinaryMaxBody) // any ordinary review fits
 	if opts.Wait <= 0 {
 		opts.Wait = 2 * time.Second
 	}
-	return &SheddingServer{Server: inner, budget: semaphore.NewWeighted(opts.InFlightBytes), wait: opts.Wait}
+	return &SheddingServer{Server: inner, wait: opts.Wait,
+		ordinary: semaphore.NewWeighted(opts.InFlightBytes), large: semaphore.NewWeighted(reviewMaxBody)}
 }
 
 // Register registers hook at path behind the budget.
@@ -101,12 +108,15 @@ func (s *SheddingServer) shed(path string, limit int64, next http.Handler) http.
 				r.ContentLength, limit), http.StatusRequestEntityTooLarge)
 			return
 		}
-		weight := limit // unknown length: as large as it may be
+		weight, budget := limit, s.large // unknown length: as large as it may be
 		if r.ContentLength >= 0 {
 			weight = max(r.ContentLength, minWeight)
 		}
+		if weight <= ordinaryMaxBody {
+			budget = s.ordinary
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.wait)
-		err := s.budget.Acquire(ctx, weight)
+		err := budget.Acquire(ctx, weight)
 		cancel()
 		if err != nil {
 			metrics.WebhookShedTotal.WithLabelValues(path, metrics.ShedOverloaded).Inc()
@@ -114,7 +124,7 @@ func (s *SheddingServer) shed(path string, limit int64, next http.Handler) http.
 			http.Error(w, "the webhook server is at its in-flight budget; retry", http.StatusTooManyRequests)
 			return
 		}
-		defer s.budget.Release(weight)
+		defer budget.Release(weight)
 		// ErrNotSupported only where there is no connection (tests' recorders).
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 		r.Body = http.MaxBytesReader(w, r.Body, limit)

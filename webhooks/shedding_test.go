@@ -83,44 +83,59 @@ func TestSheddingServer(t *testing.T) {
 
 // Past the in-flight budget a request waits, then is answered 429 with a Retry-After
 // (the API server's webhook client retries on it); once the budget frees it is served.
+// Large requests have a budget of their own: one holding it holds up no ordinary one.
 func TestSheddingServerBudget(t *testing.T) {
-	release, entered := make(chan struct{}), make(chan struct{}, 1)
-	holding := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Hold") != "" {
-			entered <- struct{}{}
-			<-release
-		}
-	})
-	// The smallest budget: one review of the largest size; one pod review of the largest
-	// size holds most of it.
-	h := shedding(t, ShedOptions{InFlightBytes: 1, Wait: 50 * time.Millisecond}, holding)
-
-	done := make(chan int)
-	go func() {
-		req := httptest.NewRequest(http.MethodPost, podInjectionPath, strings.NewReader(""))
-		req.ContentLength, req.Header = podReviewMaxBody, http.Header{"X-Hold": {"1"}}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		done <- rec.Code
-	}()
-	select {
-	case <-entered:
-	case code := <-done:
-		t.Fatalf("the request to hold the budget was answered %d without being served", code)
-	}
-	overloaded := testutil.ToFloat64(metrics.WebhookShedTotal.WithLabelValues(podInjectionPath, metrics.ShedOverloaded))
-	rec := post(h, strings.NewReader(""), podReviewMaxBody)
-	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
-		t.Errorf("a request past the budget: status %d, Retry-After %q; want 429 with a Retry-After", rec.Code, rec.Header().Get("Retry-After"))
-	}
-	if got := testutil.ToFloat64(metrics.WebhookShedTotal.WithLabelValues(podInjectionPath, metrics.ShedOverloaded)); got != overloaded+1 {
-		t.Errorf("outrigger_webhook_shed_total{reason=Overloaded} = %v, want %v", got, overloaded+1)
-	}
-	close(release)
-	if code := <-done; code != http.StatusOK {
-		t.Errorf("the request holding the budget: status %d, want 200", code)
-	}
-	if rec := post(h, strings.NewReader("{}"), 2); rec.Code != http.StatusOK {
-		t.Errorf("after the budget freed: status %d, want 200", rec.Code)
+	for name, tc := range map[string]struct {
+		held, refused, served int64 // lengths: the request holding its budget, one refused, one served meanwhile
+	}{
+		"a large review holds the large budget":       {held: podReviewMaxBody, refused: podReviewMaxBody, served: 2},
+		"ordinary reviews hold the ordinary budget":   {held: ordinaryMaxBody, refused: 2},
+		"unknown length counts as large as it can be": {held: -1, refused: podReviewMaxBody, served: ordinaryMaxBody},
+	} {
+		t.Run(name, func(t *testing.T) {
+			release, entered := make(chan struct{}), make(chan struct{}, 1)
+			holding := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-Hold") != "" {
+					entered <- struct{}{}
+					<-release
+				}
+			})
+			// The smallest budgets: one ordinary review of the largest size, one review of
+			// the largest size.
+			h := shedding(t, ShedOptions{InFlightBytes: 1, Wait: 50 * time.Millisecond}, holding)
+			done := make(chan int)
+			go func() {
+				req := httptest.NewRequest(http.MethodPost, podInjectionPath, strings.NewReader(""))
+				req.ContentLength, req.Header = tc.held, http.Header{"X-Hold": {"1"}}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				done <- rec.Code
+			}()
+			select {
+			case <-entered:
+			case code := <-done:
+				t.Fatalf("the request to hold the budget was answered %d without being served", code)
+			}
+			overloaded := testutil.ToFloat64(metrics.WebhookShedTotal.WithLabelValues(podInjectionPath, metrics.ShedOverloaded))
+			rec := post(h, strings.NewReader(""), tc.refused)
+			if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+				t.Errorf("a request past the budget: status %d, Retry-After %q; want 429 with a Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+			}
+			if got := testutil.ToFloat64(metrics.WebhookShedTotal.WithLabelValues(podInjectionPath, metrics.ShedOverloaded)); got != overloaded+1 {
+				t.Errorf("outrigger_webhook_shed_total{reason=Overloaded} = %v, want %v", got, overloaded+1)
+			}
+			if tc.served > 0 {
+				if rec := post(h, strings.NewReader(""), tc.served); rec.Code != http.StatusOK {
+					t.Errorf("a request of the other budget meanwhile: status %d, want 200", rec.Code)
+				}
+			}
+			close(release)
+			if code := <-done; code != http.StatusOK {
+				t.Errorf("the request holding the budget: status %d, want 200", code)
+			}
+			if rec := post(h, strings.NewReader(""), tc.refused); rec.Code != http.StatusOK {
+				t.Errorf("after the budget freed: status %d, want 200", rec.Code)
+			}
+		})
 	}
 }
