@@ -129,6 +129,13 @@ bench-admission: ## Compare the injection engines' admission latency at 100 and 
 	go build -o $(LOCALBIN)/benchscale ./hack/benchscale; \
 	$(LOCALBIN)/benchscale --phases engines --manager $(LOCALBIN)/manager --assets "$$assets"
 
+.PHONY: bench-hostile
+bench-hostile: ## Measure what a hostile tenant and callers of the webhook port can make the manager hold, on envtest (docs/benchmarks.md). Not part of CI.
+	go build -o $(LOCALBIN)/manager .
+	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
+	go build -o $(LOCALBIN)/benchscale ./hack/benchscale; \
+	$(LOCALBIN)/benchscale --phases hostile --manager $(LOCALBIN)/manager --assets "$$assets"
+
 .PHONY: lint
 lint: ## Run golangci-lint (kubebuilder's linter set, .golangci.yml; pinned in hack/tools/go.mod).
 	go tool -modfile=hack/tools/go.mod golangci-lint run --build-tags e2e ./...

@@ -79,6 +79,7 @@ func main() {
 		kubeAPIQPS           float64
 		kubeAPIBurst         int
 		injectionEngine      string
+		webhookInFlightBytes int64
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
@@ -114,6 +115,9 @@ func main() {
 		"What injects sidecars into new pods: Webhook (the pod webhook) or AdmissionPolicy (a MutatingAdmissionPolicy the "+
 			"operator generates from the SidecarSets; pods get their sidecars while the operator is down). Defaults to $"+
 			injectionEngineEnv+" if set. See docs/design/admission-policy.md.")
+	flag.Int64Var(&webhookInFlightBytes, "webhook-inflight-bytes", 8<<20,
+		"Request bytes the webhook server serves at once (a request counts at least 64 KiB); past it requests wait up "+
+			"to 2s, then are answered 429, which the API server retries. Bounds the manager's memory whatever calls port 9443.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -145,11 +149,13 @@ func main() {
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsOpts,
-		WebhookServer: webhook.NewServer(webhook.Options{
+		// Every webhook behind an in-flight budget: no caller of the port can make the
+		// manager hold more (webhooks.SheddingServer).
+		WebhookServer: webhooks.NewSheddingServer(webhook.NewServer(webhook.Options{
 			Port:    webhookPort,
 			CertDir: webhookCertDir,
 			TLSOpts: tlsOpts,
-		}),
+		}), webhooks.ShedOptions{InFlightBytes: webhookInFlightBytes}),
 		Cache:                  controllers.WithAdmissionPolicyCache(controllers.CacheOptions(controllers.Options{OperatorNamespace: operatorNamespace})),
 		HealthProbeBindAddress: probeAddr,
 		PprofBindAddress:       pprofAddr,

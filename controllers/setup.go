@@ -48,8 +48,9 @@ type Options struct {
 	OperatorNamespace string
 }
 
-// interner shares the strings and resource lists of the pods both caches hold.
-var interner = podcache.NewInterner(1 << 14)
+// trimmer keeps of the pods both caches hold only what the controllers read, sharing
+// their strings (up to 16 MiB of them) and resource lists.
+var trimmer = podcache.NewTrimmer(podcache.NewInterner(16<<20, 1<<14))
 
 // CacheOptions are the manager's cache settings the controllers rely on: revisions only
 // from the operator's namespace, and only the pods Outrigger injected, trimmed to what
@@ -60,7 +61,7 @@ func CacheOptions(opts Options) cache.Options {
 		&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{opts.OperatorNamespace: {}}},
 		&corev1.Pod{}: {
 			Label:     labels.SelectorFromSet(labels.Set{sidecarsv1alpha1.InjectedLabel: sidecarsv1alpha1.InjectedLabelValue}),
-			Transform: podcache.PodTransform(interner),
+			Transform: trimmer.PodTransform(),
 		},
 	}}
 }
@@ -71,7 +72,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// through this metadata-only view of every pod.
 	podMetadata, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
-		DefaultTransform: podcache.MetadataTransform(interner, sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue),
+		DefaultTransform: trimmer.MetadataTransform(),
 	})
 	if err != nil {
 		return err
@@ -95,6 +96,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	sets, err := cacheview.New(ctx, mgr.GetCache(), &sidecarsv1alpha1.SidecarSet{}, nil)
 	if err != nil {
+		return err
+	}
+	if err := feedSelectorKeys(ctx, mgr.GetCache(), trimmer); err != nil {
 		return err
 	}
 	r := &SidecarSetReconciler{
@@ -149,6 +153,46 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named("pod").
 		Complete(p)
+}
+
+// feedSelectorKeys tells the trimmer which label keys the SidecarSets' selectors read:
+// all that a pod whose labels are past podcache.MaxLabelBytes keeps of them.
+func feedSelectorKeys(ctx context.Context, c cache.Cache, t *podcache.Trimmer) error {
+	inf, err := c.GetInformer(ctx, &sidecarsv1alpha1.SidecarSet{})
+	if err != nil {
+		return err
+	}
+	add := func(obj any) {
+		if set, ok := obj.(*sidecarsv1alpha1.SidecarSet); ok {
+			t.AddSelectorKeys(selectorKeys(set)...)
+		}
+	}
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    add,
+		UpdateFunc: func(_, obj any) { add(obj) },
+	})
+	if err != nil {
+		return err
+	}
+	t.SyncSelectorKeys(reg.HasSynced)
+	return nil
+}
+
+// selectorKeys are the pod label keys set's selectors read.
+func selectorKeys(set *sidecarsv1alpha1.SidecarSet) []string {
+	var keys []string
+	for _, sel := range []*metav1.LabelSelector{set.Spec.Selector, set.Spec.UpdateStrategy.Selector} {
+		if sel == nil {
+			continue
+		}
+		for k := range sel.MatchLabels {
+			keys = append(keys, k)
+		}
+		for _, r := range sel.MatchExpressions {
+			keys = append(keys, r.Key)
+		}
+	}
+	return keys
 }
 
 // injectedPodHandler wakes, for an injected pod's creation or deletion, every set

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
@@ -48,6 +49,9 @@ import (
 type PodInjector struct {
 	// Reader reads namespaces and revisions.
 	Reader client.Reader
+	// APIReader reads a namespace the cache does not hold yet, once, before a pod in it
+	// is refused.
+	APIReader client.Reader
 	// Sets lists the SidecarSets: the cache's store, with no copy per request.
 	Sets SetLister
 	// OperatorNamespace holds the revisions and is never injected.
@@ -78,7 +82,7 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 	}
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := p.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+	if err := p.namespace(ctx, namespace, ns); err != nil {
 		return fmt.Errorf("reading namespace %s: %w", namespace, err)
 	}
 	if why := inject.Excluded(pod, ns, p.OperatorNamespace); why != "" {
@@ -134,6 +138,20 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 		log.V(1).Info("Injected sidecars", "pod", klog.KRef(namespace, podName(pod)), "sidecarsets", res.Injected)
 	}
 	return nil
+}
+
+// namespace reads the namespace of a pod from the cache. Tools that create a namespace
+// and its first pods together (kubectl apply of one file, Helm) may get there before the
+// cache has the namespace: it is then read once from the API server. (The API server's
+// NamespaceLifecycle admission has refused pods of namespaces that do not exist, so this
+// costs one read per such namespace's first pods, nothing a tenant can repeat at will.)
+func (p *PodInjector) namespace(ctx context.Context, name string, ns *metav1.PartialObjectMetadata) error {
+	key := types.NamespacedName{Name: name}
+	err := p.Reader.Get(ctx, key, ns)
+	if !apierrors.IsNotFound(err) || p.APIReader == nil {
+		return err
+	}
+	return p.APIReader.Get(ctx, key, ns)
 }
 
 // source is what to inject for set: its current spec, or the revision it pins. A

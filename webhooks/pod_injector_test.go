@@ -17,8 +17,11 @@ limitations under the License.
 package webhooks
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // The memo holds one entry per live set: a new generation replaces its set's entry, and
@@ -58,5 +61,33 @@ func TestPodInjectorMemoIsBounded(t *testing.T) {
 	inject()
 	if got := injector.sources.len(); got != 1 {
 		t.Errorf("memo entries a sweep interval after a set was deleted = %d, want 1", got)
+	}
+}
+
+// A namespace created together with its first pod may not be in the cache yet: the
+// injector reads it once from the API server instead of refusing the pod.
+func TestPodInjectorReadsANamespaceTheCacheLacks(t *testing.T) {
+	api := benchReader(t, 20)
+	cached := &memoryReader{namespaces: map[string]*corev1.Namespace{}, sets: api.sets}
+	for name, tc := range map[string]struct {
+		apiReader    *memoryReader
+		wantInjected bool
+	}{
+		"read from the API server":               {apiReader: api, wantInjected: true},
+		"nowhere: refused, naming the namespace": {apiReader: cached},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := &PodInjector{Reader: cached, APIReader: tc.apiReader, Sets: memorySets{api}, OperatorNamespace: "outrigger-system"}
+			pod := benchPod()
+			err := p.Default(t.Context(), pod)
+			switch {
+			case tc.wantInjected && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantInjected && len(pod.Spec.InitContainers)+len(pod.Spec.Containers) <= len(benchPod().Spec.Containers):
+				t.Error("the pod got no sidecars")
+			case !tc.wantInjected && (err == nil || !strings.Contains(err.Error(), "namespace shop")):
+				t.Errorf("error = %v, want a refusal naming namespace shop", err)
+			}
+		})
 	}
 }

@@ -52,8 +52,8 @@ func podHandler(scheme *runtime.Scheme, injector *PodInjector) *admission.Webhoo
 // switches engines), and those only sets the policy cannot express select. A pod the
 // policy injected that reaches it anyway gets nothing more: the injector trusts the
 // policy's record, byte for byte its own.
-func podWebhook(scheme *runtime.Scheme, reader client.Reader, sets SetLister, opts Options) *admission.Webhook {
-	return podHandler(scheme, &PodInjector{Reader: reader, Sets: sets, OperatorNamespace: opts.OperatorNamespace})
+func podWebhook(scheme *runtime.Scheme, reader, apiReader client.Reader, sets SetLister, opts Options) *admission.Webhook {
+	return podHandler(scheme, &PodInjector{Reader: reader, APIReader: apiReader, Sets: sets, OperatorNamespace: opts.OperatorNamespace})
 }
 
 // SetupWithManager registers the pod injector and the SidecarSet defaulter and validator
@@ -64,7 +64,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	mgr.GetWebhookServer().Register(podInjectionPath, podWebhook(mgr.GetScheme(), reader, sets, opts))
+	mgr.GetWebhookServer().Register(podInjectionPath, podWebhook(mgr.GetScheme(), reader, mgr.GetAPIReader(), sets, opts))
 	return ctrl.NewWebhookManagedBy(mgr, &sidecarsv1alpha1.SidecarSet{}).
 		WithDefaulter(SidecarSetDefaulter{}).
 		WithValidator(&SidecarSetValidator{Reader: reader, Client: mgr.GetClient(), OperatorNamespace: opts.OperatorNamespace}).

@@ -37,7 +37,7 @@ func TestPodWebhookAddsNothingToAPodThePolicyInjected(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := benchReader(t, 20)
-	hook := podWebhook(scheme, reader, memorySets{reader}, Options{OperatorNamespace: "outrigger-system"})
+	hook := podWebhook(scheme, reader, nil, memorySets{reader}, Options{OperatorNamespace: "outrigger-system"})
 	request := func(raw []byte) admission.Request {
 		return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 			Operation: admissionv1.Create, Namespace: "shop", Object: runtime.RawExtension{Raw: raw},

@@ -77,6 +77,7 @@ type options struct {
 	doc, outDir, workDir          string
 	nodes, pods, sets             int
 	latencyPods, rolloutPods      int
+	hostilePods                   int
 	rate, engineRate              float64
 	phases                        string
 	drainSeconds                  int32
@@ -113,9 +114,12 @@ func main() {
 	flag.IntVar(&o.latencyPods, "latency-pods", envInt("SCALE_LATENCY_PODS", 1000),
 		"Pods per latency series: this many injected and as many with the webhook bypassed (SCALE_LATENCY_PODS).")
 	flag.IntVar(&o.rolloutPods, "rollout-pods", envInt("SCALE_ROLLOUT_PODS", 1000), "Pods of the rollout (SCALE_ROLLOUT_PODS).")
+	flag.IntVar(&o.hostilePods, "hostile-pods", envInt("SCALE_HOSTILE_PODS", 4000),
+		"Tenant pods of the hostile phase, each with a unique 200 KiB annotation (SCALE_HOSTILE_PODS).")
 	flag.Float64Var(&o.rate, "rate", 100, "Pod creates per second in the latency series.")
 	flag.StringVar(&o.phases, "phases", envOr("SCALE_PHASES", phaseScale),
-		"scale: the scale run (make bench-scale); engines: the injection engines' admission latency, without KWOK (make bench-admission) (SCALE_PHASES).")
+		"scale: the scale run (make bench-scale); engines: the injection engines' admission latency, without KWOK (make bench-admission); "+
+			"hostile: what a tenant and callers of the webhook port can make the manager hold (make bench-hostile) (SCALE_PHASES).")
 	flag.Float64Var(&o.engineRate, "engine-rate", 20, "Pod creates per second in the engine comparison's series.")
 	flag.DurationVar(&o.steadyWindow, "steady-window", 30*time.Second, "How long writes are counted at steady state.")
 	flag.StringVar(&o.managerArgs, "manager-args", os.Getenv("SCALE_MANAGER_ARGS"), "Extra manager flags, space separated (SCALE_MANAGER_ARGS).")
@@ -165,8 +169,8 @@ type bench struct {
 
 func run(ctx context.Context, o options) error {
 	switch {
-	case o.phases != phaseScale && o.phases != phaseEngines:
-		return fmt.Errorf("--phases=%s: want scale or engines", o.phases)
+	case o.phases != phaseScale && o.phases != phaseEngines && o.phases != phaseHostile:
+		return fmt.Errorf("--phases=%s: want scale, engines or hostile", o.phases)
 	case o.assets == "" || (o.kwok == "" && o.phases == phaseScale):
 		return errors.New("--assets and --kwok are required; run it through `make bench-scale`")
 	}
@@ -259,6 +263,12 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	if o.phases == phaseHostile {
+		if err := b.hostile(ctx); err != nil {
+			return err
+		}
+		return b.reportHostile()
+	}
 	if o.phases == phaseEngines {
 		b.currentEngine = engineWebhook
 		if err := b.engines(ctx); err != nil {

@@ -33,13 +33,7 @@ const (
 // report prints the table and writes it, the machine, the pictures and the profile
 // summaries to the docs.
 func (b *bench) report() error {
-	took := time.Since(b.started).Round(time.Second)
-	fmt.Println()
-	fmt.Print(textTable(b.rows))
-	for _, n := range b.notes {
-		fmt.Println("note:", n)
-	}
-	fmt.Printf("\nmake bench-scale: %s (without building binaries)\n", took)
+	took := b.printRows("bench-scale", b.rows)
 	if b.o.doc == "" {
 		return nil
 	}
@@ -103,6 +97,19 @@ const (
 	engineSectionEnd   = "<!-- bench-admission:end -->"
 )
 
+// printRows prints rows and the notes to the terminal, and how long the run of make
+// target took, which it returns.
+func (b *bench) printRows(target string, rows []row) time.Duration {
+	took := time.Since(b.started).Round(time.Second)
+	fmt.Println()
+	fmt.Print(textTable(rows))
+	for _, n := range b.notes {
+		fmt.Println("note:", n)
+	}
+	fmt.Printf("\nmake %s: %s (without building binaries)\n", target, took)
+	return took
+}
+
 // reportEngines prints the engine comparison's table and writes it, the machine and
 // one picture per set count to the docs.
 func (b *bench) reportEngines() error {
@@ -114,14 +121,8 @@ func (b *bench) reportEngines() error {
 			return err
 		}
 	}
-	took := time.Since(b.started).Round(time.Second)
 	rows := engineRows(b.engineRuns)
-	fmt.Println()
-	fmt.Print(textTable(rows))
-	for _, n := range b.notes {
-		fmt.Println("note:", n)
-	}
-	fmt.Printf("\nmake bench-admission: %s (without building binaries)\n", took)
+	took := b.printRows("bench-admission", rows)
 	if b.o.doc == "" {
 		return nil
 	}

@@ -51,8 +51,22 @@ var (
 	})
 )
 
+// Reasons a webhook request was shed, the values of the reason label of WebhookShedTotal.
+const (
+	ShedTooLarge   = "TooLarge"
+	ShedOverloaded = "Overloaded"
+)
+
+// WebhookShedTotal counts webhook requests answered without being served: bodies larger
+// than an admission review can be (413), and requests past the in-flight budget (429,
+// which the API server retries).
+var WebhookShedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "outrigger_webhook_shed_total",
+	Help: "Webhook requests refused before being served, by webhook path and reason (TooLarge, Overloaded).",
+}, []string{"path", "reason"})
+
 func init() {
-	crmetrics.Registry.MustRegister(InjectionsTotal, InjectionDuration)
+	crmetrics.Registry.MustRegister(InjectionsTotal, InjectionDuration, WebhookShedTotal)
 }
 
 // ObserveInjection records one pod's injection.

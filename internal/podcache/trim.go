@@ -19,24 +19,121 @@ package podcache
 import (
 	"maps"
 	"slices"
-	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 )
 
-// Trim returns the part of pod the controllers read: its metadata (without
-// managedFields), and of its containers their names, images, resources, resize and
-// restart policies; the pod-level resources, overhead and readiness gates; its phase,
-// conditions and container statuses (without mounts, users and allocated resources).
-// Everything else (env, probes, volumes, scheduling...) is dropped.
-//
-// What is kept is shared through in: cached pods must be read only (controller-runtime
-// deep-copies what Get and List return), and writes must patch named fields (strategic
-// merge by container name), never replace lists built from a trimmed copy.
+// Trimmer trims the objects the manager's caches keep to what the controllers read.
+// Whatever a tenant writes into a pod beyond that (annotations of their own, many or
+// large labels, finalizers, env, volumes...) costs the manager nothing once the informer
+// has handed the pod over.
+type Trimmer struct {
+	in *Interner
+
+	mu sync.Mutex // serialises AddSelectorKeys
+	// selectorKeys are the label keys some SidecarSet selector reads: all a pod over
+	// the label budget keeps, besides Outrigger's own.
+	selectorKeys atomic.Pointer[map[string]struct{}]
+	// keysSynced reports whether selectorKeys has every stored set's keys yet.
+	keysSynced atomic.Pointer[func() bool]
+}
+
+// keysWait bounds how long a pod over the label budget waits for the SidecarSets'
+// selector keys: past it the pod is cached with the keys known so far.
+const keysWait = time.Minute
+
+// SyncSelectorKeys makes a pod over MaxLabelBytes wait, when it is trimmed, until
+// synced reports that AddSelectorKeys has seen every stored SidecarSet (at most
+// a minute): at start the pods' informer may list before the sets' one.
+func (t *Trimmer) SyncSelectorKeys(synced func() bool) {
+	t.keysSynced.Store(&synced)
+}
+
+func (t *Trimmer) waitForSelectorKeys() {
+	synced := t.keysSynced.Load()
+	if synced == nil {
+		return
+	}
+	for deadline := time.Now().Add(keysWait); !(*synced)() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// NewTrimmer returns a Trimmer sharing what it keeps through in.
+func NewTrimmer(in *Interner) *Trimmer {
+	return &Trimmer{in: in}
+}
+
+// MaxLabelBytes is the size (keys and values) of the labels a cached pod keeps in
+// full. Pods carry a few hundred bytes of labels; one past this keeps only the keys
+// that selectors read (AddSelectorKeys) and Outrigger's own, so many labels cost the
+// manager no more than a few.
+const MaxLabelBytes = 4 << 10
+
+// keptAnnotations are the only annotations the caches keep: Outrigger's records.
+var keptAnnotations = []string{sidecarsv1alpha1.InjectedAnnotation, sidecarsv1alpha1.UpgradeAnnotation}
+
+// keptLabels are Outrigger's own labels, kept whatever a pod's labels weigh.
+var keptLabels = []string{sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectLabel}
+
+// AddSelectorKeys records label keys a selector reads. Keys are only ever added: a pod
+// over MaxLabelBytes cached before a selector came to read a key shows that label from
+// its next update on (docs/operations.md, "Multi-tenant clusters").
+func (t *Trimmer) AddSelectorKeys(keys ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.selectorKeys.Load()
+	var missing []string
+	for _, k := range keys {
+		if _, ok := (*orEmpty(old))[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	next := maps.Clone(*orEmpty(old))
+	if next == nil {
+		next = map[string]struct{}{}
+	}
+	for _, k := range missing {
+		next[t.in.String(k)] = struct{}{}
+	}
+	t.selectorKeys.Store(&next)
+}
+
+func orEmpty(m *map[string]struct{}) *map[string]struct{} {
+	if m == nil {
+		return &map[string]struct{}{}
+	}
+	return m
+}
+
+// Trim is Trimmer.Pod with a Trimmer of its own: for tests and one-off copies.
 func Trim(pod *corev1.Pod, in *Interner) *corev1.Pod {
-	out := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: trimMeta(pod.ObjectMeta, in)}
+	return NewTrimmer(in).Pod(pod)
+}
+
+// Pod returns the part of pod the controllers read: its metadata (Outrigger's
+// annotations only, labels within MaxLabelBytes), and of its containers their names,
+// images, resources, resize and restart policies; the pod-level resources, overhead and
+// readiness gates; its phase, conditions and container statuses (without mounts, users
+// and allocated resources). Everything else (env, probes, volumes, scheduling...) is
+// dropped.
+//
+// What is kept is shared through the Interner: cached pods must be read only
+// (controller-runtime deep-copies what Get and List return), and writes must patch
+// named fields (strategic merge by container name), never replace lists or maps built
+// from a trimmed copy.
+func (t *Trimmer) Pod(pod *corev1.Pod) *corev1.Pod {
+	in := t.in
+	out := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: t.meta(pod.ObjectMeta)}
 	out.Spec = corev1.PodSpec{
 		InitContainers: trimContainers(pod.Spec.InitContainers, in),
 		Containers:     trimContainers(pod.Spec.Containers, in),
@@ -57,32 +154,71 @@ func Trim(pod *corev1.Pod, in *Interner) *corev1.Pod {
 	return out
 }
 
-// TrimMetadata is what the metadata-only cache of every pod keeps: no managedFields,
-// and no annotations on pods labelled injected, which the typed cache holds whole
-// (their records are read there).
-func TrimMetadata(meta *metav1.PartialObjectMetadata, injectedLabel, injectedValue string, in *Interner) *metav1.PartialObjectMetadata {
-	out := &metav1.PartialObjectMetadata{TypeMeta: meta.TypeMeta, ObjectMeta: trimMeta(meta.ObjectMeta, in)}
-	if meta.Labels[injectedLabel] == injectedValue {
+// Metadata is what the metadata-only cache of every pod keeps: Pod's metadata, and no
+// annotations at all on pods labelled injected, which the typed cache holds (their
+// records are read there).
+func (t *Trimmer) Metadata(meta *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadata {
+	out := &metav1.PartialObjectMetadata{TypeMeta: meta.TypeMeta, ObjectMeta: t.meta(meta.ObjectMeta)}
+	if meta.Labels[sidecarsv1alpha1.InjectedLabel] == sidecarsv1alpha1.InjectedLabelValue {
 		out.Annotations = nil
 	}
 	return out
 }
 
-func trimMeta(m metav1.ObjectMeta, in *Interner) metav1.ObjectMeta {
-	m.ManagedFields = nil
-	m.Namespace = in.String(m.Namespace)
-	m.GenerateName = in.String(m.GenerateName)
-	m.Labels = in.stringMap(m.Labels)
-	m.Annotations = in.stringMap(m.Annotations)
+// meta keeps of m what the controllers read, nothing a tenant can grow without bound:
+// no managedFields, finalizers or foreign annotations, labels within MaxLabelBytes.
+func (t *Trimmer) meta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	in := t.in
+	out := metav1.ObjectMeta{
+		Name:                       m.Name,
+		GenerateName:               in.String(m.GenerateName),
+		Namespace:                  in.String(m.Namespace),
+		UID:                        m.UID,
+		ResourceVersion:            m.ResourceVersion,
+		Generation:                 m.Generation,
+		CreationTimestamp:          m.CreationTimestamp,
+		DeletionTimestamp:          m.DeletionTimestamp,
+		DeletionGracePeriodSeconds: m.DeletionGracePeriodSeconds,
+		Labels:                     in.stringMap(t.labels(m.Labels)),
+	}
+	for _, key := range keptAnnotations {
+		if v, ok := m.Annotations[key]; ok {
+			if out.Annotations == nil {
+				out.Annotations = make(map[string]string, len(keptAnnotations))
+			}
+			out.Annotations[in.String(key)] = in.String(v)
+		}
+	}
 	if len(m.OwnerReferences) > 0 {
 		refs := make([]metav1.OwnerReference, len(m.OwnerReferences))
 		for i, r := range m.OwnerReferences {
 			r.APIVersion, r.Kind, r.Name = in.String(r.APIVersion), in.String(r.Kind), in.String(r.Name)
 			refs[i] = r
 		}
-		m.OwnerReferences = refs
+		out.OwnerReferences = refs
 	}
-	return m
+	return out
+}
+
+// labels returns l when it fits MaxLabelBytes, otherwise only the labels selectors
+// read and Outrigger's own.
+func (t *Trimmer) labels(l map[string]string) map[string]string {
+	size := 0
+	for k, v := range l {
+		size += len(k) + len(v)
+	}
+	if size <= MaxLabelBytes {
+		return l
+	}
+	t.waitForSelectorKeys()
+	keys := *orEmpty(t.selectorKeys.Load())
+	out := map[string]string{}
+	for k, v := range l {
+		if _, read := keys[k]; read || slices.Contains(keptLabels, k) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func trimContainers(cs []corev1.Container, in *Interner) []corev1.Container {
@@ -94,7 +230,7 @@ func trimContainers(cs []corev1.Container, in *Interner) []corev1.Container {
 		c := &cs[i]
 		out[i] = corev1.Container{
 			Name:          in.String(c.Name),
-			Image:         in.String(c.Image),
+			Image:         in.image(c.Image),
 			Resources:     corev1.ResourceRequirements{Requests: in.resources(c.Resources.Requests), Limits: in.resources(c.Resources.Limits)},
 			ResizePolicy:  c.ResizePolicy,
 			RestartPolicy: c.RestartPolicy,
@@ -128,8 +264,8 @@ func trimStatuses(ss []corev1.ContainerStatus, in *Interner) []corev1.ContainerS
 			LastTerminationState: s.LastTerminationState,
 			Ready:                s.Ready,
 			RestartCount:         s.RestartCount,
-			Image:                in.String(s.Image),
-			ImageID:              in.String(s.ImageID),
+			Image:                in.image(s.Image),
+			ImageID:              in.image(s.ImageID),
 			ContainerID:          s.ContainerID,
 			Started:              s.Started,
 		}
@@ -140,99 +276,22 @@ func trimStatuses(ss []corev1.ContainerStatus, in *Interner) []corev1.ContainerS
 	return out
 }
 
-// Interner shares equal strings and resource lists between the pods it trims: ten
-// thousand pods carry a few dozen distinct images, injection records and resource
-// lists. It forgets everything once it holds max entries of a kind, so it stays
-// bounded whatever the cluster holds; what was shared stays valid.
-type Interner struct {
-	mu      sync.Mutex
-	max     int
-	strs    map[string]string
-	lists   map[string]corev1.ResourceList
-	scratch strings.Builder
-}
-
-// NewInterner returns an Interner that holds up to max strings and max resource lists.
-func NewInterner(max int) *Interner {
-	return &Interner{max: max, strs: map[string]string{}, lists: map[string]corev1.ResourceList{}}
-}
-
-// String returns the shared copy of s.
-func (in *Interner) String(s string) string {
-	if s == "" || in == nil {
-		return s
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.stringLocked(s)
-}
-
-func (in *Interner) stringLocked(s string) string {
-	if v, ok := in.strs[s]; ok {
-		return v
-	}
-	if len(in.strs) >= in.max {
-		clear(in.strs)
-	}
-	in.strs[s] = s
-	return s
-}
-
-func (in *Interner) stringMap(m map[string]string) map[string]string {
-	if m == nil || in == nil {
-		return m
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[in.stringLocked(k)] = in.stringLocked(v)
-	}
-	return out
-}
-
-// resources returns the shared copy of l (equal names and quantities, by value).
-func (in *Interner) resources(l corev1.ResourceList) corev1.ResourceList {
-	if len(l) == 0 || in == nil {
-		return l
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.scratch.Reset()
-	for _, name := range slices.Sorted(maps.Keys(l)) {
-		q := l[name]
-		in.scratch.WriteString(string(name))
-		in.scratch.WriteByte('=')
-		in.scratch.WriteString(q.String())
-		in.scratch.WriteByte(',')
-	}
-	key := in.scratch.String()
-	if v, ok := in.lists[key]; ok {
-		return v
-	}
-	if len(in.lists) >= in.max {
-		clear(in.lists)
-	}
-	in.lists[key] = l
-	return l
-}
-
 // PodTransform is a cache transform (client-go's TransformFunc) for the typed pod cache:
 // pods are trimmed, anything else (a tombstone) is left as it is.
-func PodTransform(in *Interner) func(any) (any, error) {
+func (t *Trimmer) PodTransform() func(any) (any, error) {
 	return func(obj any) (any, error) {
 		if pod, ok := obj.(*corev1.Pod); ok {
-			return Trim(pod, in), nil
+			return t.Pod(pod), nil
 		}
 		return obj, nil
 	}
 }
 
 // MetadataTransform is the cache transform of a metadata-only cache of pods.
-func MetadataTransform(in *Interner, injectedLabel, injectedValue string) func(any) (any, error) {
+func (t *Trimmer) MetadataTransform() func(any) (any, error) {
 	return func(obj any) (any, error) {
 		if meta, ok := obj.(*metav1.PartialObjectMetadata); ok {
-			return TrimMetadata(meta, injectedLabel, injectedValue, in), nil
+			return t.Metadata(meta), nil
 		}
 		return obj, nil
 	}

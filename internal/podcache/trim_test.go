@@ -17,9 +17,15 @@ limitations under the License.
 package podcache
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
@@ -87,7 +93,7 @@ func fullPod(name string) *corev1.Pod {
 
 func TestTrim(t *testing.T) {
 	always := corev1.ContainerRestartPolicyAlways
-	got := Trim(fullPod("web-1"), NewInterner(16))
+	got := Trim(fullPod("web-1"), NewInterner(1<<20, 16))
 	want := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "web-1", Namespace: "shop", UID: "uid-" + "name", ResourceVersion: "42",
@@ -127,23 +133,27 @@ func TestTrim(t *testing.T) {
 }
 
 func TestTrimMetadata(t *testing.T) {
-	in := NewInterner(16)
+	in := NewInterner(1<<20, 16)
 	for name, tc := range map[string]struct {
 		labels          map[string]string
-		wantAnnotations bool
+		wantAnnotations map[string]string
 	}{
 		"an injected pod: its annotations are in the typed cache": {labels: map[string]string{"sidecars.outrigger.dev/injected": "true"}},
-		"a pod never injected keeps them":                         {labels: map[string]string{"app": "web"}, wantAnnotations: true},
+		"a pod never injected keeps Outrigger's annotations only": {
+			labels:          map[string]string{"app": "web"},
+			wantAnnotations: map[string]string{"sidecars.outrigger.dev/injected": `{"mesh":{"revision":"mesh-1"}}`},
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			meta := &metav1.PartialObjectMetadata{ObjectMeta: *fullPod("web").ObjectMeta.DeepCopy()}
 			meta.Labels = tc.labels
-			got := TrimMetadata(meta, "sidecars.outrigger.dev/injected", "true", in)
+			meta.Annotations["tenant.example.com/blob"] = strings.Repeat("x", 200<<10)
+			got := NewTrimmer(in).Metadata(meta)
 			if got.ManagedFields != nil {
 				t.Errorf("managedFields kept: %v", got.ManagedFields)
 			}
-			if (got.Annotations != nil) != tc.wantAnnotations {
-				t.Errorf("annotations = %v, want kept: %v", got.Annotations, tc.wantAnnotations)
+			if diff := cmp.Diff(tc.wantAnnotations, got.Annotations); diff != "" {
+				t.Errorf("annotations (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.labels, got.Labels); diff != "" {
 				t.Errorf("labels (-want +got):\n%s", diff)
@@ -152,10 +162,85 @@ func TestTrimMetadata(t *testing.T) {
 	}
 }
 
+// What a tenant writes into a pod beyond what the controllers read never reaches the
+// cache: foreign annotations, finalizers, labels past the budget, oversized images.
+func TestTrimDropsWhatTenantsGrow(t *testing.T) {
+	hostile := func() *corev1.Pod {
+		pod := fullPod("web-1")
+		pod.Annotations["tenant.example.com/blob"] = strings.Repeat("x", 200<<10)
+		pod.Annotations["sidecars.outrigger.dev/not-a-record"] = "x"
+		pod.Finalizers = []string{"tenant.example.com/hold"}
+		return pod
+	}
+	manyLabels := func(pod *corev1.Pod) {
+		for i := range 200 {
+			pod.Labels[fmt.Sprintf("tenant.example.com/label-%03d", i)] = strings.Repeat("v", 60)
+		}
+		pod.Labels["tier"] = "front"
+		pod.Labels["sidecars.outrigger.dev/inject"] = "true"
+	}
+	longImage := "example.com/" + strings.Repeat("a", 64<<10)
+	for name, tc := range map[string]struct {
+		mutate       func(*corev1.Pod)
+		selectorKeys []string
+		wantLabels   map[string]string
+		wantImage    string
+	}{
+		"foreign annotations and finalizers are dropped": {
+			wantLabels: map[string]string{"app": "web", "sidecars.outrigger.dev/injected": "true"},
+			wantImage:  "example.com/app:v1",
+		},
+		"labels past the budget: only those selectors read and Outrigger's": {
+			mutate:       manyLabels,
+			selectorKeys: []string{"tier", "absent"},
+			wantLabels:   map[string]string{"tier": "front", "sidecars.outrigger.dev/injected": "true", "sidecars.outrigger.dev/inject": "true"},
+			wantImage:    "example.com/app:v1",
+		},
+		"an oversized image is kept as its digest": {
+			mutate:     func(p *corev1.Pod) { p.Spec.Containers[0].Image = longImage },
+			wantLabels: map[string]string{"app": "web", "sidecars.outrigger.dev/injected": "true"},
+			wantImage:  OversizedImagePrefix + fmt.Sprintf("%x", sha256.Sum256([]byte(longImage))),
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pod := hostile()
+			if tc.mutate != nil {
+				tc.mutate(pod)
+			}
+			tr := NewTrimmer(NewInterner(1<<20, 16))
+			tr.AddSelectorKeys(tc.selectorKeys...)
+			got := tr.Pod(pod)
+			wantAnnotations := map[string]string{"sidecars.outrigger.dev/injected": `{"mesh":{"revision":"mesh-1"}}`}
+			if diff := cmp.Diff(wantAnnotations, got.Annotations); diff != "" {
+				t.Errorf("annotations (-want +got):\n%s", diff)
+			}
+			if got.Finalizers != nil {
+				t.Errorf("finalizers kept: %v", got.Finalizers)
+			}
+			if diff := cmp.Diff(tc.wantLabels, got.Labels); diff != "" {
+				t.Errorf("labels (-want +got):\n%s", diff)
+			}
+			if img := got.Spec.Containers[0].Image; img != tc.wantImage {
+				t.Errorf("image = %.100q, want %.100q", img, tc.wantImage)
+			}
+		})
+	}
+}
+
+// Two pods with the same oversized image compare equal in the cache, as they are.
+func TestOversizedImagesStayComparable(t *testing.T) {
+	in := NewInterner(1<<20, 16)
+	long := func(c byte) string { return "example.com/" + strings.Repeat(string(c), 64<<10) }
+	a, b, c := in.image(long('a')), in.image(long('a')), in.image(long('b'))
+	if a != b || a == c || len(a) > 128 {
+		t.Errorf("image(a)=%q image(a)=%q image(b)=%q: want the first two equal, the third different, all short", a, b, c)
+	}
+}
+
 // Pods of one workload share their strings and resource lists, and the input is not
 // changed (the informer hands over its own decoded copy, but a transform must not rely on it).
 func TestTrimShares(t *testing.T) {
-	in := NewInterner(64)
+	in := NewInterner(1<<20, 64)
 	a, b := fullPod("web-1"), fullPod("web-2")
 	before := a.DeepCopy()
 	ta, tb := Trim(a, in), Trim(b, in)
@@ -179,17 +264,21 @@ func TestTrimShares(t *testing.T) {
 
 func sameString(a, b string) bool { return a == b && unsafe.StringData(a) == unsafe.StringData(b) }
 
-// The interner forgets what it holds once full: memory stays bounded, and what it
-// handed out stays right.
+// The interner is bounded in bytes, shares no string longer than MaxString, and
+// what it handed out stays right.
 func TestInternerIsBounded(t *testing.T) {
-	in := NewInterner(2)
-	for _, s := range []string{"a", "b", "c", "d", "e"} {
+	in := NewInterner(3*(8+entryOverhead), 2)
+	for _, s := range []string{"aaaaaaaa", "bbbbbbbb", "cccccccc", "dddddddd", "eeeeeeee"} {
 		if got := in.String(s); got != s {
 			t.Errorf("String(%q) = %q", s, got)
 		}
 	}
-	if len(in.strs) > 2 {
-		t.Errorf("the interner holds %d strings, more than its bound of 2", len(in.strs))
+	if n, bytes := in.Held(); n > 3 || bytes > 3*(8+entryOverhead) {
+		t.Errorf("the interner holds %d strings (%d bytes), more than its bound of %d bytes", n, bytes, 3*(8+entryOverhead))
+	}
+	long := strings.Repeat("x", MaxString+1)
+	if a, b := in.String(long), in.String(strings.Clone(long)); sameString(a, b) {
+		t.Error("a string longer than MaxString was shared")
 	}
 	for _, cpu := range []string{"1", "2", "3"} {
 		l := in.resources(requests(cpu, "1Gi"))
@@ -202,11 +291,45 @@ func TestInternerIsBounded(t *testing.T) {
 	}
 }
 
+// What no object holds any more is forgotten: after the pods that held ten thousand
+// distinct label values are gone, the interner holds none of them.
+func TestInternerForgetsWhatNoObjectHolds(t *testing.T) {
+	in := NewInterner(64<<20, 16)
+	tr := NewTrimmer(in)
+	kept := tr.Pod(fullPod("kept"))
+	pods := make([]*corev1.Pod, 0, 10000)
+	for i := range 10000 {
+		pod := fullPod(fmt.Sprintf("web-%d", i))
+		pod.Labels["pod-template-hash"] = fmt.Sprintf("hash-%08d", i)
+		pods = append(pods, tr.Pod(pod))
+	}
+	if n, _ := in.Held(); n < 10000 {
+		t.Fatalf("the interner holds %d strings, want at least the 10000 label values", n)
+	}
+	pods = nil
+	runtime.KeepAlive(pods)
+	var n, bytes int
+	for range 50 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		if n, bytes = in.Held(); n < 100 {
+			break
+		}
+	}
+	if n >= 100 {
+		t.Errorf("after the pods are gone the interner holds %d strings (%d bytes), want only the kept pod's", n, bytes)
+	}
+	if got := in.String("example.com/proxy:v1"); !sameString(got, kept.Spec.InitContainers[0].Image) {
+		t.Error("a string a live object holds is no longer shared")
+	}
+	runtime.KeepAlive(kept)
+}
+
 // The controller's writes are strategic merge patches computed between two trimmed
 // copies: applied to the whole pod, they change what they name and nothing else.
 func TestPatchFromTrimmedKeepsThePod(t *testing.T) {
 	full := fullPod("web-1")
-	orig := Trim(full, NewInterner(16))
+	orig := Trim(full, NewInterner(1<<20, 16))
 	changed := orig.DeepCopy()
 	changed.Spec.InitContainers[0].Image = "example.com/proxy:v2"
 	changed.Annotations["sidecars.outrigger.dev/upgrade"] = `{"set":"mesh"}`
@@ -240,4 +363,25 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// At start the pods' informer may list before the SidecarSets' one: a pod over the
+// label budget waits for the sets' keys instead of being cached without its labels.
+func TestTrimWaitsForSelectorKeys(t *testing.T) {
+	tr := NewTrimmer(NewInterner(1<<20, 16))
+	var synced atomic.Bool
+	tr.SyncSelectorKeys(synced.Load)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		tr.AddSelectorKeys("tier")
+		synced.Store(true)
+	}()
+	pod := fullPod("web-1")
+	for i := range 200 {
+		pod.Labels[fmt.Sprintf("tenant.example.com/label-%03d", i)] = strings.Repeat("v", 60)
+	}
+	pod.Labels["tier"] = "front"
+	if got := tr.Pod(pod).Labels["tier"]; got != "front" {
+		t.Errorf("label tier = %q, want front: the pod was trimmed before the sets' keys were known", got)
+	}
 }

@@ -933,7 +933,7 @@ func TestNext(t *testing.T) {
 func fullAndCached(pod *corev1.Pod) iter.Seq2[string, *corev1.Pod] {
 	return func(yield func(string, *corev1.Pod) bool) {
 		if yield("full", pod) {
-			yield("cached", podcache.Trim(pod.DeepCopy(), podcache.NewInterner(64)))
+			yield("cached", podcache.Trim(pod.DeepCopy(), podcache.NewInterner(1<<20, 64)))
 		}
 	}
 }

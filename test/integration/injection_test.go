@@ -103,6 +103,22 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 		Expect(again.Spec.ReadinessGates).To(HaveLen(1))
 	})
 
+	It("injects the first pods of a namespace created together with them, before the cache has it", func() {
+		createSet(utiltesting.MakeSidecarSet("mesh-" + ns.Name).MatchLabels(selector).
+			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj())
+		// As `kubectl apply -f` of a file holding a namespace and its pods does: each pod
+		// right after its namespace, with no wait between them.
+		for range 10 {
+			fresh := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "inject-fresh-"}}
+			Expect(k8sClient.Create(ctx, fresh)).To(Succeed())
+			DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, fresh))).To(Succeed()) })
+			pod := newPod().Obj()
+			pod.Namespace = fresh.Name
+			pod = createPod(pod)
+			Expect(names(pod.Spec.InitContainers)).To(Equal([]string{"proxy", "migrate"}), "pod in namespace %s", fresh.Name)
+		}
+	})
+
 	It("leaves opted-out pods, opted-out namespaces, system namespaces and non-matching pods alone", func() {
 		createSet(utiltesting.MakeSidecarSet("mesh-" + ns.Name).MatchLabels(selector).
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj())
