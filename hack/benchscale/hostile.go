@@ -25,6 +25,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,6 +123,11 @@ func (b *bench) hostile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Heap profiles at rest and once the tenant's pods are gone: their difference is
+	// what the load left behind (reportHostile writes it to the docs).
+	if err := b.probe.profile(ctx, "heap?gc=1", filepath.Join(b.o.workDir, "hostile-heap-base.pprof")); err != nil {
+		return err
+	}
 	say("  baseline: RSS %s, heap %s", mib(base.rss), mib(base.heap))
 
 	n := b.o.hostilePods
@@ -152,6 +159,9 @@ func (b *bench) hostile(ctx context.Context) error {
 		return err
 	}
 	say("  after: RSS %s, heap %s", mib(after.rss), mib(after.heap))
+	if err := b.probe.profile(ctx, "heap?gc=1", filepath.Join(b.o.workDir, "hostile-heap-after.pprof")); err != nil {
+		return err
+	}
 
 	b.rows = append(b.rows,
 		row{What: fmt.Sprintf("manager RSS with %d tenant pods of one unique %d KiB annotation each (peak while creating)", n, hostileAnnotation>>10),
@@ -366,11 +376,27 @@ func (b *bench) reportHostile() error {
 	if b.o.doc == "" {
 		return nil
 	}
+	rel, _ := filepath.Rel(filepath.Dir(b.o.doc), b.o.outDir)
+	left := filepath.Join(b.o.outDir, "profiles", "hostile-heap-left.txt")
+	if err := os.MkdirAll(filepath.Dir(left), 0o755); err != nil {
+		return err
+	}
+	// What the load left: the heap once the pods are gone, less the heap at rest.
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", "-sample_index=inuse_space",
+		"-base", filepath.Join(b.o.workDir, "hostile-heap-base.pprof"), b.o.manager,
+		filepath.Join(b.o.workDir, "hostile-heap-after.pprof")).Output()
+	if err != nil {
+		b.notes = append(b.notes, fmt.Sprintf("pprof of what the load left: %v", err))
+	} else if err := os.WriteFile(left, out, 0o644); err != nil {
+		return err
+	}
 	var s strings.Builder
 	fmt.Fprintf(&s, "Run of %s on %s: the envtest control plane, no node; the manager as shipped (GOMEMLIMIT=%s), %d SidecarSets, "+
 		"%d injected pods; `make bench-hostile` took %s after the binaries were built.\n\n",
 		time.Now().UTC().Format("2006-01-02"), machine(), b.o.managerMemLimit, setsPerGroup, stormRealPods, took)
 	s.WriteString(markdownTable(b.rows))
+	fmt.Fprintf(&s, "\nWhat the load left in the heap (after a GC, once the pods were deleted, less the heap at rest): "+
+		"`%s/profiles/hostile-heap-left.txt`.\n", rel)
 	for _, n := range b.notes {
 		fmt.Fprintf(&s, "\nNote: %s\n", n)
 	}
