@@ -95,11 +95,7 @@ FUZZ_TARGETS = internal/inject:FuzzInject internal/resources:FuzzCompute interna
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz: $$fn in ./$$pkg for $(FUZZTIME)"; \
-		go test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; \
-	done
+	@hack/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 .PHONY: test-unit
 test-unit: ## Run the unit tests only (no control plane).

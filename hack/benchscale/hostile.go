@@ -133,15 +133,10 @@ func (b *bench) hostile(ctx context.Context) error {
 	n := b.o.hostilePods
 	say("Creating %d tenant pods, each with a unique %d KiB annotation, in a namespace no set selects", n, hostileAnnotation>>10)
 	stopPeak := b.peakRSS()
-	var pods []*corev1.Pod
-	for i := range n {
-		pods = append(pods, tenantPod(i))
-	}
-	if err := createPods(ctx, b.c, 8, pods, &retried); err != nil {
+	if err := createPods(ctx, b.c, 8, tenantPods(n), &retried); err != nil {
 		stopPeak()
 		return err
 	}
-	pods = nil
 	during, err := b.memoryNow(ctx, 20*time.Second)
 	peak := stopPeak()
 	if err != nil {
@@ -167,11 +162,14 @@ func (b *bench) hostile(ctx context.Context) error {
 		row{What: fmt.Sprintf("manager RSS with %d tenant pods of one unique %d KiB annotation each (peak while creating)", n, hostileAnnotation>>10),
 			Baseline: mib(base.rss), Result: fmt.Sprintf("%s (+%s; peak %s)", mib(during.rss), mib(during.rss-base.rss), mib(peak)),
 			Target: "+20 MiB", Met: metOrNot(during.rss-base.rss < 20<<20)},
-		row{What: "manager Go heap in use with them, after a GC", Baseline: mib(base.heap), Result: fmt.Sprintf("%s (+%s)", mib(during.heap), mib(during.heap-base.heap))},
-		row{What: "manager RSS once they are deleted", Baseline: mib(base.rss), Result: fmt.Sprintf("%s (%+.0f MiB)", mib(after.rss), (after.rss-base.rss)/(1<<20)),
+		row{What: "manager Go heap in use with them, after a GC", Baseline: mib(base.heap),
+			Result: fmt.Sprintf("%s (+%s)", mib(during.heap), mib(during.heap-base.heap))},
+		row{What: "manager RSS once they are deleted", Baseline: mib(base.rss),
+			Result: fmt.Sprintf("%s (%+.0f MiB)", mib(after.rss), (after.rss-base.rss)/(1<<20)),
 			Target: "+20 MiB", Met: metOrNot(after.rss-base.rss < 20<<20)},
 		row{What: "manager Go heap in use once they are deleted, after a GC (nothing kept)", Baseline: mib(base.heap),
-			Result: fmt.Sprintf("%s (%+.1f MiB)", mib(after.heap), (after.heap-base.heap)/(1<<20)), Target: "+2 MiB", Met: metOrNot(after.heap-base.heap < 2<<20)},
+			Result: fmt.Sprintf("%s (%+.1f MiB)", mib(after.heap), (after.heap-base.heap)/(1<<20)),
+			Target: "+2 MiB", Met: metOrNot(after.heap-base.heap < 2<<20)},
 	)
 	return b.storm(ctx, base)
 }
@@ -207,6 +205,15 @@ func deletePods(ctx context.Context, c client.Client, namespace, format string, 
 	}
 }
 
+// tenantPods are the hostile tenant's n pods.
+func tenantPods(n int) []*corev1.Pod {
+	pods := make([]*corev1.Pod, 0, n)
+	for i := range n {
+		pods = append(pods, tenantPod(i))
+	}
+	return pods
+}
+
 // tenantPod is pod i of the hostile tenant: one unique annotation of hostileAnnotation
 // bytes, unschedulable (there is no node), so it only exists.
 func tenantPod(i int) *corev1.Pod {
@@ -214,7 +221,7 @@ func tenantPod(i int) *corev1.Pod {
 	_, _ = rand.Read(blob)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: tenantNamespace, Name: fmt.Sprintf("tenant-%05d", i),
-			Labels:      map[string]string{"app": "tenant"},
+			Labels:      map[string]string{appLabel: "tenant"},
 			Annotations: map[string]string{"tenant.example.com/blob": hex.EncodeToString(blob)}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.local/app:1"}}},
 	}
@@ -232,7 +239,10 @@ func (b *bench) storm(ctx context.Context, base memory) error {
 	say("Storm: %d concurrent hostile requests to the webhook port (loopback), %d real pods created at %d/s meanwhile",
 		stormRequests, stormRealPods, stormRealRate)
 	stopPeak := b.peakRSS()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true} //nolint:gosec // the bench's own manager on loopback
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the bench's own manager on loopback
+		DisableKeepAlives: true,
+	}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	url := fmt.Sprintf("https://127.0.0.1:%d/mutate--v1-pod", b.op.WebhookPort)

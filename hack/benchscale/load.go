@@ -34,6 +34,8 @@ import (
 
 const (
 	groupLabel = "scale.outrigger.dev/group"
+	// appLabel names the application of the bench's pods.
+	appLabel   = "app"
 	fleetLabel = "scale.outrigger.dev/fleet"
 	// inFleet is fleetLabel's value on the rollout's pods.
 	inFleet = "true"
@@ -90,7 +92,7 @@ func fleetImage(tag string) string { return "registry.local/fleet-proxy:" + tag 
 // appPod is an application pod of the injected namespace, bound to a simulated node
 // (there is no scheduler).
 func appPod(name, group, node string, ofFleet bool) *corev1.Pod {
-	labels := map[string]string{"app": "scale", groupLabel: group}
+	labels := map[string]string{appLabel: "scale", groupLabel: group}
 	if ofFleet {
 		labels[fleetLabel] = inFleet
 	}

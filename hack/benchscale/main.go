@@ -263,13 +263,18 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	if o.phases == phaseHostile {
+	return b.runPhases(ctx)
+}
+
+// runPhases runs what -phases names on the running operator and reports it.
+func (b *bench) runPhases(ctx context.Context) error {
+	switch b.o.phases {
+	case phaseHostile:
 		if err := b.hostile(ctx); err != nil {
 			return err
 		}
 		return b.reportHostile()
-	}
-	if o.phases == phaseEngines {
+	case phaseEngines:
 		b.currentEngine = engineWebhook
 		if err := b.engines(ctx); err != nil {
 			return err

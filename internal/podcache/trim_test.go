@@ -297,17 +297,18 @@ func TestInternerForgetsWhatNoObjectHolds(t *testing.T) {
 	in := NewInterner(64<<20, 16)
 	tr := NewTrimmer(in)
 	kept := tr.Pod(fullPod("kept"))
-	pods := make([]*corev1.Pod, 0, 10000)
-	for i := range 10000 {
-		pod := fullPod(fmt.Sprintf("web-%d", i))
-		pod.Labels["pod-template-hash"] = fmt.Sprintf("hash-%08d", i)
-		pods = append(pods, tr.Pod(pod))
-	}
-	if n, _ := in.Held(); n < 10000 {
-		t.Fatalf("the interner holds %d strings, want at least the 10000 label values", n)
-	}
-	pods = nil
-	runtime.KeepAlive(pods)
+	func() { // the pods, alive until it returns
+		pods := make([]*corev1.Pod, 0, 10000)
+		for i := range 10000 {
+			pod := fullPod(fmt.Sprintf("web-%d", i))
+			pod.Labels["pod-template-hash"] = fmt.Sprintf("hash-%08d", i)
+			pods = append(pods, tr.Pod(pod))
+		}
+		if n, _ := in.Held(); n < 10000 {
+			t.Fatalf("the interner holds %d strings, want at least the 10000 label values", n)
+		}
+		runtime.KeepAlive(pods)
+	}()
 	var n, bytes int
 	for range 50 {
 		runtime.GC()
