@@ -115,6 +115,10 @@ func managerReady(replicas int32) {
 		g.Expect(d.Status.UpdatedReplicas).To(Equal(replicas))
 		g.Expect(d.Status.ReadyReplicas).To(Equal(replicas))
 		g.Expect(d.Status.Replicas).To(Equal(replicas), "old pods still terminating")
+		// Status.Replicas leaves out pods already terminating: they are still there.
+		var pods corev1.PodList
+		g.Expect(k8sClient.List(ctx, &pods, client.InNamespace(operatorNamespace), client.MatchingLabels(managerLabels))).To(Succeed())
+		g.Expect(pods.Items).To(HaveLen(int(replicas)), "old pods still terminating")
 	}).WithTimeout(3 * time.Minute).Should(Succeed())
 }
 
@@ -278,6 +282,7 @@ var _ = Describe("The operator deployed from its image and config/default", func
 	})
 
 	It("has its NetworkPolicy applied: 9443 from any source (the API server's side), 8443 from namespaces labelled metrics: enabled", func() {
+		managerReady(2)
 		np := &networkingv1.NetworkPolicy{}
 		Expect(k8sClient.Get(ctx, managerDeployment, np)).To(Succeed())
 		Expect(np.Spec.PodSelector).To(Equal(metav1.LabelSelector{MatchLabels: managerLabels}), "the policy selects the manager's pods")
