@@ -15,6 +15,8 @@ limitations under the License.
 */
 
 // Package podcache owns what the manager's informer caches keep of a pod: only the
-// fields the controllers read, with repeated strings and resource lists shared between
-// pods, so ten thousand injected pods fit the manager's memory limit.
+// fields the controllers read, nothing a tenant can grow without bound (foreign
+// annotations, many labels, oversized images), with repeated strings and resource lists
+// shared between pods and forgotten with them, so ten thousand injected pods fit the
+// manager's memory limit whatever tenants write.
 package podcache
