@@ -164,7 +164,7 @@ func feedSelectorKeys(ctx context.Context, c cache.Cache, t *podcache.Trimmer) e
 	}
 	add := func(obj any) {
 		if set, ok := obj.(*sidecarsv1alpha1.SidecarSet); ok {
-			t.AddSelectorKeys(selectorKeys(set)...)
+			t.AddSelectorKeys(inject.LabelKeys(set)...)
 		}
 	}
 	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -176,23 +176,6 @@ func feedSelectorKeys(ctx context.Context, c cache.Cache, t *podcache.Trimmer) e
 	}
 	t.SyncSelectorKeys(reg.HasSynced)
 	return nil
-}
-
-// selectorKeys are the pod label keys set's selectors read.
-func selectorKeys(set *sidecarsv1alpha1.SidecarSet) []string {
-	var keys []string
-	for _, sel := range []*metav1.LabelSelector{set.Spec.Selector, set.Spec.UpdateStrategy.Selector} {
-		if sel == nil {
-			continue
-		}
-		for k := range sel.MatchLabels {
-			keys = append(keys, k)
-		}
-		for _, r := range sel.MatchExpressions {
-			keys = append(keys, r.Key)
-		}
-	}
-	return keys
 }
 
 // injectedPodHandler wakes, for an injected pod's creation or deletion, every set

@@ -72,6 +72,24 @@ func (s Selector) MatchesLabels(lbls map[string]string) bool {
 	return s.pod != nil && s.pod.Matches(labels.Set(lbls))
 }
 
+// LabelKeys are the pod label keys set's selectors read: its selector's and its update
+// strategy's (a pod's namespace is matched by the namespace's labels, not the pod's).
+func LabelKeys(set *sidecarsv1alpha1.SidecarSet) []string {
+	var keys []string
+	for _, sel := range []*metav1.LabelSelector{set.Spec.Selector, set.Spec.UpdateStrategy.Selector} {
+		if sel == nil {
+			continue
+		}
+		for k := range sel.MatchLabels {
+			keys = append(keys, k)
+		}
+		for _, r := range sel.MatchExpressions {
+			keys = append(keys, r.Key)
+		}
+	}
+	return keys
+}
+
 // Selectors keeps each SidecarSet's parsed Selector for one generation (selectors are
 // spec, so a new generation may change them), keyed by UID. Safe for concurrent use.
 type Selectors struct {

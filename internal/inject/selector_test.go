@@ -17,7 +17,10 @@ limitations under the License.
 package inject
 
 import (
+	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -110,6 +113,39 @@ func TestSelectorMatches(t *testing.T) {
 			}
 			if m, mErr := Match(pod, ns, tc.set); m != got || (mErr != nil) != (err != nil) {
 				t.Errorf("Match: %v, %v; Selector: %v, %v", m, mErr, got, err)
+			}
+		})
+	}
+}
+
+func TestLabelKeys(t *testing.T) {
+	for name, tc := range map[string]struct {
+		set  *sidecarsv1alpha1.SidecarSet
+		want []string
+	}{
+		"matchLabels and matchExpressions of the selector": {
+			set: utiltesting.MakeSidecarSet("mesh").Selector(&metav1.LabelSelector{
+				MatchLabels:      map[string]string{"app": "web"},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpExists}},
+			}).Obj(),
+			want: []string{"app", "tier"},
+		},
+		"the update strategy's selector too, not the namespace selector": {
+			set: func() *sidecarsv1alpha1.SidecarSet {
+				set := utiltesting.MakeSidecarSet("mesh").MatchLabels(map[string]string{"app": "web"}).
+					NamespaceSelector(map[string]string{"team": "shop"}).Obj()
+				set.Spec.UpdateStrategy.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"canary": "true"}}
+				return set
+			}(),
+			want: []string{"app", "canary"},
+		},
+		"no selector": {set: &sidecarsv1alpha1.SidecarSet{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := LabelKeys(tc.set)
+			slices.Sort(got)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("LabelKeys (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -88,31 +88,31 @@ var keptLabels = []string{sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.Injec
 func (t *Trimmer) AddSelectorKeys(keys ...string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := t.selectorKeys.Load()
-	var missing []string
+	known := t.keys()
+	var next map[string]struct{}
 	for _, k := range keys {
-		if _, ok := (*orEmpty(old))[k]; !ok {
-			missing = append(missing, k)
+		if _, ok := known[k]; ok {
+			continue
 		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	next := maps.Clone(*orEmpty(old))
-	if next == nil {
-		next = map[string]struct{}{}
-	}
-	for _, k := range missing {
+		if next == nil {
+			next = maps.Clone(known)
+			if next == nil {
+				next = map[string]struct{}{}
+			}
+		}
 		next[t.in.String(k)] = struct{}{}
 	}
-	t.selectorKeys.Store(&next)
+	if next != nil {
+		t.selectorKeys.Store(&next)
+	}
 }
 
-func orEmpty(m *map[string]struct{}) *map[string]struct{} {
-	if m == nil {
-		return &map[string]struct{}{}
+// keys are the selector keys recorded so far; nil for none (read only).
+func (t *Trimmer) keys() map[string]struct{} {
+	if p := t.selectorKeys.Load(); p != nil {
+		return *p
 	}
-	return m
+	return nil
 }
 
 // Trim is Trimmer.Pod with a Trimmer of its own: for tests and one-off copies.
@@ -211,7 +211,7 @@ func (t *Trimmer) labels(l map[string]string) map[string]string {
 		return l
 	}
 	t.waitForSelectorKeys()
-	keys := *orEmpty(t.selectorKeys.Load())
+	keys := t.keys()
 	out := map[string]string{}
 	for k, v := range l {
 		if _, read := keys[k]; read || slices.Contains(keptLabels, k) {
