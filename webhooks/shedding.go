@@ -20,7 +20,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -120,7 +119,7 @@ func (s *SheddingServer) shed(path string, limit int64, next http.Handler) http.
 		cancel()
 		if err != nil {
 			metrics.WebhookShedTotal.WithLabelValues(path, metrics.ShedOverloaded).Inc()
-			w.Header().Set("Retry-After", strconv.Itoa(1))
+			w.Header().Set("Retry-After", "1")
 			http.Error(w, "the webhook server is at its in-flight budget; retry", http.StatusTooManyRequests)
 			return
 		}
