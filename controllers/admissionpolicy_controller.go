@@ -20,7 +20,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"time"
+	"slices"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -45,8 +45,8 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
+	"github.com/outrigger-dev/outrigger/internal/cacheview"
 	"github.com/outrigger-dev/outrigger/internal/inject"
-	"github.com/outrigger-dev/outrigger/internal/revision"
 )
 
 // Both engines watch the generated policy and binding, and the webhook engine deletes
@@ -178,10 +178,7 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, _ reconcile.R
 	}
 	// Conditions only once the policy holds what they report.
 	for i := range sets.Items {
-		if err := r.report(ctx, &sets.Items[i], unsupported); apierrors.IsConflict(err) {
-			// The SidecarSet controller wrote the status meanwhile; the next pass reads it.
-			return ctrl.Result{RequeueAfter: time.Second}, nil
-		} else if err != nil {
+		if err := r.report(ctx, &sets.Items[i], unsupported); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -189,31 +186,18 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, _ reconcile.R
 }
 
 // sources are what to inject for each set, as the pod webhook resolves them, and the
-// sets whose pinned revision cannot be read, with the reason.
+// sets whose pinned revision cannot be read or used, with the reason.
 func (r *AdmissionPolicyReconciler) sources(ctx context.Context, sets []sidecarsv1alpha1.SidecarSet) ([]inject.Source, map[string]string) {
 	var out []inject.Source
 	unsupported := map[string]string{}
+	lookup := cacheview.Revisions(ctx, r.Client, r.OperatorNamespace)
 	for i := range sets {
-		set := &sets[i]
-		pinned := set.Spec.Injection.Revision
-		if pinned == "" {
-			out = append(out, inject.SourceOf(set))
-			continue
-		}
-		cr := &appsv1.ControllerRevision{}
-		err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.OperatorNamespace, Name: pinned}, cr)
-		if apierrors.IsNotFound(err) {
-			cr = nil
-		} else if err != nil {
-			unsupported[set.Name] = fmt.Sprintf("reading the pinned revision %s: %v", pinned, err)
-			continue
-		}
-		spec, err := revision.Pinned(set.Name, pinned, cr)
+		src, err := inject.Resolve(&sets[i], lookup)
 		if err != nil {
-			unsupported[set.Name] = err.Error()
+			unsupported[sets[i].Name] = err.Error()
 			continue
 		}
-		out = append(out, inject.NewSource(set, pinned, spec))
+		out = append(out, src)
 	}
 	return out, unsupported
 }
@@ -282,11 +266,11 @@ func (r *AdmissionPolicyReconciler) report(ctx context.Context, set *sidecarsv1a
 		c.Status == cond.Status && c.Reason == cond.Reason && c.Message == cond.Message && c.ObservedGeneration == cond.ObservedGeneration {
 		return nil
 	}
-	patch := client.MergeFromWithOptions(set.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	meta.SetStatusCondition(&set.Status.Conditions, cond)
-	if err := r.Client.Status().Patch(ctx, set, patch); apierrors.IsConflict(err) {
-		return err
-	} else if err != nil && !apierrors.IsNotFound(err) {
+	// The condition as SetStatusCondition keeps it: its transition time stays while its
+	// status does.
+	conditions := slices.Clone(set.Status.Conditions)
+	meta.SetStatusCondition(&conditions, cond)
+	if err := applyCondition(ctx, r.Client, set, *meta.FindStatusCondition(conditions, cond.Type)); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("writing the %s condition of SidecarSet %s: %w", cond.Type, set.Name, err)
 	}
 	ctrl.LoggerFrom(ctx).V(1).Info("Reported the admission policy", "sidecarset", klog.KObj(set), "status", cond.Status, "reason", cond.Reason)

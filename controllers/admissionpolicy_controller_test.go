@@ -101,6 +101,11 @@ func fakeClient(t *testing.T, w *writes, objs ...client.Object) client.Client {
 				w.status++
 				return c.SubResource(sub).Patch(ctx, obj, p, opts...)
 			},
+			// The condition is written by server-side apply (controllers/status.go).
+			SubResourceApply: func(ctx context.Context, c client.Client, sub string, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
+				w.status++
+				return c.SubResource(sub).Apply(ctx, obj, opts...)
+			},
 		}).Build()
 }
 

@@ -34,12 +34,19 @@ import (
 	"github.com/outrigger-dev/outrigger/internal/revision"
 )
 
-// ensureRevision makes sure the ControllerRevision of the set's current spec exists and
-// records it in status.updateRevision. On a name collision it raises collisionCount
-// instead and returns collided: the status write brings the set back to try the next name.
-func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
-	revisions []appsv1.ControllerRevision, status *sidecarsv1alpha1.SidecarSetStatus, rep *report) (collided bool, err error) {
-	want, err := revision.NewControllerRevision(set, r.OperatorNamespace, nextRevisionNumber(revisions))
+// ensureRevision reads the set's revisions and makes sure the one of its current spec
+// exists, recorded in status.updateRevision. On a name collision it raises
+// collisionCount instead and ends the pass: the status write brings the set back to
+// try the next name.
+func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, p *pass) (collided bool, err error) {
+	var revisions appsv1.ControllerRevisionList
+	if err := r.Client.List(ctx, &revisions, client.InNamespace(r.OperatorNamespace),
+		client.MatchingLabels{sidecarsv1alpha1.RevisionSetLabel: p.set.Name}); err != nil {
+		return false, err
+	}
+	p.revisions = revisions.Items
+	set, status := p.set, p.status
+	want, err := revision.NewControllerRevision(set, r.OperatorNamespace, nextRevisionNumber(p.revisions))
 	if err != nil {
 		return false, err
 	}
@@ -51,7 +58,7 @@ func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, set *sidecars
 			return false, fmt.Errorf("creating revision %s: %w", want.Name, err)
 		}
 		ctrl.LoggerFrom(ctx).V(1).Info("Created revision", "revision", klog.KObj(want))
-		rep.normal("RevisionCreated", "CreateRevision", "Stored revision %s for the current spec", want.Name)
+		p.report.normal("RevisionCreated", "CreateRevision", "Stored revision %s for the current spec", want.Name)
 	case err != nil:
 		return false, err
 	case !ownedBy(got, set) || !revision.Stores(got, revision.SpecOf(set)):
@@ -64,12 +71,18 @@ func (r *SidecarSetReconciler) ensureRevision(ctx context.Context, set *sidecars
 	return false, nil
 }
 
-// pruneRevisions deletes the oldest revisions beyond revisionHistoryLimit, never one in
-// keep (those pods run, the current spec's, the update revision) nor the one injection pins.
-func (r *SidecarSetReconciler) pruneRevisions(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
-	revisions []appsv1.ControllerRevision, keep map[string]bool) error {
+// pruneRevisions deletes the oldest revisions beyond revisionHistoryLimit, never one
+// pods run, the current spec's, the update revision, nor the one injection pins.
+func (r *SidecarSetReconciler) pruneRevisions(ctx context.Context, p *pass) (bool, error) {
+	set := p.set
+	keep := map[string]bool{p.current: true, p.status.UpdateRevision: true}
+	for _, o := range p.pods {
+		if o.Record != nil {
+			keep[o.Record.Revision] = true
+		}
+	}
 	var old []appsv1.ControllerRevision
-	for _, cr := range revisions {
+	for _, cr := range p.revisions {
 		if cr.Name == set.Spec.Injection.Revision || keep[cr.Name] || cr.DeletionTimestamp != nil {
 			continue
 		}
@@ -77,16 +90,16 @@ func (r *SidecarSetReconciler) pruneRevisions(ctx context.Context, set *sidecars
 	}
 	limit := int(set.Spec.EffectiveRevisionHistoryLimit())
 	if len(old) <= limit {
-		return nil
+		return false, nil
 	}
 	sortByRevision(old)
 	for _, cr := range old[:len(old)-limit] {
 		if err := r.Client.Delete(ctx, &cr, client.Preconditions{UID: &cr.UID}); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("pruning revision %s: %w", cr.Name, err)
+			return false, fmt.Errorf("pruning revision %s: %w", cr.Name, err)
 		}
 		ctrl.LoggerFrom(ctx).V(1).Info("Pruned revision", "revision", klog.KObj(&cr))
 	}
-	return nil
+	return false, nil
 }
 
 func ownedBy(cr *appsv1.ControllerRevision, set *sidecarsv1alpha1.SidecarSet) bool {

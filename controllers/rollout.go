@@ -140,14 +140,14 @@ func (a *actor) act(ctx context.Context, plan upgrade.Plan, pods map[string]upgr
 func (a *actor) podDone(ctx context.Context, key string, err error) {
 	switch {
 	case err == nil || apierrors.IsNotFound(err):
-		a.r.backoff.Succeeded(a.set.Name, key)
+		a.r.memory.Succeeded(a.set.Name, key)
 	case apierrors.IsConflict(err):
 		a.requeue(time.Second)
 	default:
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to update a pod; retrying it with backoff", "pod", key)
 		metrics.PodErrorsTotal.WithLabelValues(a.set.Name).Inc()
 		a.locked(func() { a.podErrors = append(a.podErrors, fmt.Sprintf("%s: %v", key, err)) })
-		a.requeue(a.r.backoff.Failed(a.set.Name, key, a.now))
+		a.requeue(a.r.memory.Failed(a.set.Name, key, a.now))
 	}
 }
 
@@ -208,13 +208,12 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 	}
 	// The observed pod is the cache's: each write below changes the pod it is given.
 	pod, state := o.Pod.DeepCopy(), o.State
-	log := ctrl.LoggerFrom(ctx).WithValues("pod", klog.KObj(pod))
 	strategy := &a.set.Spec.UpdateStrategy
 	// The versions this pass's writes replace: until the cache shows another, later
-	// passes leave the pod alone rather than redo a step (plannerPods).
+	// passes leave the pod alone rather than redo a step (upgrade.PlannerPods).
 	var replaced []string
 	defer func() {
-		a.r.expectations.Wrote(a.set.Name, client.ObjectKeyFromObject(pod).String(), replaced, pod.ResourceVersion, a.now)
+		a.r.memory.Wrote(a.set.Name, client.ObjectKeyFromObject(pod).String(), replaced, pod.ResourceVersion, a.now)
 	}()
 	for range 6 {
 		if v := pod.ResourceVersion; len(replaced) == 0 || replaced[len(replaced)-1] != v {
@@ -224,69 +223,72 @@ func (a *actor) drive(ctx context.Context, o upgrade.Observed) error {
 			Pod: pod, State: state, Set: a.set.Name, Spec: a.spec, Target: a.target,
 			DrainSeconds: strategy.Drain.EffectiveSeconds(), ProgressDeadline: strategy.EffectiveProgressDeadline(), Now: a.now,
 		})
-		switch step.Action {
-		case upgrade.ActionBegin:
-			if step.State.Drain {
-				if ok, err := a.claimDisruption(ctx, pod); !ok || err != nil {
-					return err
-				}
-			}
-			// One write: the state and, for a drain, the gate False that takes the pod
-			// out of its Services (the drain wait runs from this write).
-			if err := a.patchStatus(ctx, pod, func(p *corev1.Pod) {
-				setAnnotation(p, sidecarsv1alpha1.UpgradeAnnotation, step.State.String())
-				if step.State.Drain {
-					upgrade.SetPodCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, false, "Upgrading", drainMessage(a.set.Name), a.now)
-				}
-			}); err != nil {
-				return err
-			}
-			state = step.State
-			a.r.expectations.Begun(a.set.Name, client.ObjectKeyFromObject(pod).String(), a.now)
-			a.locked(func() { a.started = append(a.started, klog.KObj(pod).String()) })
-			metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeStarted).Inc()
-			log.V(1).Info("Began the in-place upgrade", "revision", step.State.Revision, "drain", step.State.Drain)
-		case upgrade.ActionDrain:
-			// A state begun without the gate (by an earlier version, or a gate another
-			// writer turned True): drain now.
-			if _, err := a.setCondition(ctx, pod, sidecarsv1alpha1.SidecarsReadyCondition, false, "Upgrading",
-				drainMessage(a.set.Name)); err != nil {
-				return err
-			}
-		case upgrade.ActionWaitDrain:
-			a.requeue(step.After)
-			return nil
-		case upgrade.ActionSwap:
-			if err := a.swap(ctx, pod, step.State); err != nil {
-				if !refused(err) {
-					return err
-				}
-				// An admission policy refuses the new image: retrying cannot help, and
-				// the pod must not stay drained. A failed upgrade, said as such.
-				failed := *state
-				failed.Failed = fmt.Sprintf("the API server refused the image swap: %v", err)
-				return a.fail(ctx, pod, upgrade.Step{Action: upgrade.ActionFail, State: &failed, Reason: failed.Failed})
-			}
-			state = step.State
-		case upgrade.ActionWaitKubelet:
-			log.V(2).Info("Waiting for the kubelet", "reason", step.Reason)
-			a.requeue(a.untilDeadline(state))
-			return a.ensureResized(ctx, pod, state)
-		case upgrade.ActionFinish:
-			if err := a.finish(ctx, pod, step.State); err != nil {
-				return err
-			}
-			a.locked(func() { a.finished = append(a.finished, klog.KObj(pod).String()) })
-			metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFinished).Inc()
-			a.releaseDisruption(ctx, pod)
-			return nil
-		case upgrade.ActionFail:
-			return a.fail(ctx, pod, step)
-		default:
-			return nil
+		next, err := a.take(ctx, pod, state, step)
+		if next == nil || err != nil {
+			return err
 		}
+		state = next
 	}
 	return nil
+}
+
+// take takes one step of a pod's upgrade; next is the state to decide the following
+// step from, nil when the pass is done with the pod.
+func (a *actor) take(ctx context.Context, pod *corev1.Pod, state *upgrade.State, step upgrade.Step) (next *upgrade.State, err error) {
+	switch step.Action {
+	case upgrade.ActionBegin:
+		if begun, err := a.begin(ctx, pod, step.State); !begun || err != nil {
+			return nil, err
+		}
+		return step.State, nil
+	case upgrade.ActionDrain:
+		// A state begun without the gate (by an earlier version, or a gate another
+		// writer turned True): drain now.
+		_, err := a.setCondition(ctx, pod, sidecarsv1alpha1.SidecarsReadyCondition, false, "Upgrading", drainMessage(a.set.Name))
+		return state, err
+	case upgrade.ActionWaitDrain:
+		a.requeue(step.After)
+		return nil, nil
+	case upgrade.ActionSwap:
+		if swapped, err := a.swap(ctx, pod, state, step.State); !swapped || err != nil {
+			return nil, err
+		}
+		return step.State, nil
+	case upgrade.ActionWaitKubelet:
+		ctrl.LoggerFrom(ctx).V(2).Info("Waiting for the kubelet", "pod", klog.KObj(pod), "reason", step.Reason)
+		a.requeue(a.untilDeadline(state))
+		return nil, a.ensureResized(ctx, pod, state)
+	case upgrade.ActionFinish:
+		return nil, a.finish(ctx, pod, step.State)
+	case upgrade.ActionFail:
+		return nil, a.fail(ctx, pod, step)
+	default:
+		return nil, nil
+	}
+}
+
+// begin claims a disruption for a drain, then writes the upgrade state and, for a drain,
+// the gate False that takes the pod out of its Services, in one write (the drain wait
+// runs from it). begun false: a PodDisruptionBudget holds the drain now.
+func (a *actor) begin(ctx context.Context, pod *corev1.Pod, state *upgrade.State) (begun bool, err error) {
+	if state.Drain {
+		if ok, err := a.claimDisruption(ctx, pod); !ok || err != nil {
+			return false, err
+		}
+	}
+	if err := a.patchStatus(ctx, pod, func(p *corev1.Pod) {
+		setAnnotation(p, sidecarsv1alpha1.UpgradeAnnotation, state.String())
+		if state.Drain {
+			upgrade.SetPodCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, false, "Upgrading", drainMessage(a.set.Name), a.now)
+		}
+	}); err != nil {
+		return false, err
+	}
+	a.r.memory.Begun(a.set.Name, client.ObjectKeyFromObject(pod).String(), a.now)
+	a.locked(func() { a.started = append(a.started, klog.KObj(pod).String()) })
+	metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeStarted).Inc()
+	ctrl.LoggerFrom(ctx).V(1).Info("Began the in-place upgrade", "pod", klog.KObj(pod), "revision", state.Revision, "drain", state.Drain)
+	return true, nil
 }
 
 // refused says whether the API server refused a write for what it asks, not for when:
@@ -358,8 +360,22 @@ func drainMessage(set string) string {
 	return fmt.Sprintf("SidecarSet %s is replacing sidecars; the pod left its Services first.", set)
 }
 
-// swap patches the images and records the swap in one write, then resizes.
-func (a *actor) swap(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
+// swap patches the images and records the swap in one write, then resizes. A swap the
+// API server refuses (an admission policy refuses the new image) is a failed upgrade:
+// retrying cannot help, and the pod must not stay drained. swapped false: it failed.
+func (a *actor) swap(ctx context.Context, pod *corev1.Pod, from, state *upgrade.State) (swapped bool, err error) {
+	if err := a.swapImages(ctx, pod, state); err != nil {
+		if !refused(err) {
+			return false, err
+		}
+		failed := *from
+		failed.Failed = fmt.Sprintf("the API server refused the image swap: %v", err)
+		return false, a.fail(ctx, pod, upgrade.Step{Action: upgrade.ActionFail, State: &failed, Reason: failed.Failed})
+	}
+	return true, nil
+}
+
+func (a *actor) swapImages(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
 	err := a.patchPod(ctx, pod, func(p *corev1.Pod) {
 		for _, list := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
 			for i := range list {
@@ -409,11 +425,23 @@ func sameResources(a, b corev1.ResourceRequirements) bool {
 
 // finish records the new revision (and the resources it resized to) on the pod, clears
 // the upgrade state and, when its sidecars are ready, turns the readiness gate True, in
-// one write. (A gate left False, e.g. sidecars not ready yet, is PodReconciler's.)
+// one write (a gate left False, e.g. sidecars not ready yet, is PodReconciler's); then
+// releases the disruption the drain claimed.
 func (a *actor) finish(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
-	return a.patchStatus(ctx, pod, func(p *corev1.Pod) {
+	if err := a.patchStatus(ctx, pod, finished(a.set.Name, state, a.now)); err != nil {
+		return err
+	}
+	a.locked(func() { a.finished = append(a.finished, klog.KObj(pod).String()) })
+	metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFinished).Inc()
+	a.releaseDisruption(ctx, pod)
+	return nil
+}
+
+// finished is the change finish writes to a pod.
+func finished(set string, state *upgrade.State, now time.Time) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
 		records, _ := sidecarsv1alpha1.ParseInjectionRecords(p.Annotations)
-		rec := records[a.set.Name]
+		rec := records[set]
 		rec.Revision, rec.Hash, rec.ImageFreeHash = state.Revision, state.Hash, state.ImageFreeHash
 		for name, r := range state.Resources {
 			if rec.Resized == nil {
@@ -421,13 +449,13 @@ func (a *actor) finish(ctx context.Context, pod *corev1.Pod, state *upgrade.Stat
 			}
 			rec.Resized[name] = r
 		}
-		records[a.set.Name] = rec
+		records[set] = rec
 		setAnnotation(p, sidecarsv1alpha1.InjectedAnnotation, records.String())
 		delete(p.Annotations, sidecarsv1alpha1.UpgradeAnnotation)
 		if upgrade.HasReadinessGate(p) && upgrade.SidecarsReady(p) {
-			upgrade.SetPodCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, true, "SidecarsReady", "", a.now)
+			upgrade.SetPodCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, true, "SidecarsReady", "", now)
 		}
-	})
+	}
 }
 
 // fail records a failed upgrade on the pod, then says so: the upgradable condition,

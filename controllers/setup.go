@@ -69,17 +69,32 @@ func CacheOptions(opts Options) cache.Options {
 // SetupWithManager registers the SidecarSet controller and the pod-level controller.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// The manager's pod cache holds injected pods only; pods the webhook missed are found
-	// through this metadata-only view of every pod.
+	// through a metadata-only view of every pod.
+	podMetadata, err := newPodMetadataCache(mgr)
+	if err != nil {
+		return err
+	}
+	if err := setupSidecarSetReconciler(mgr, opts, podMetadata); err != nil {
+		return err
+	}
+	return setupPodReconciler(mgr, opts, podMetadata)
+}
+
+// newPodMetadataCache is a cache of every pod's trimmed metadata, run by the manager.
+func newPodMetadataCache(mgr ctrl.Manager) (cache.Cache, error) {
 	podMetadata, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
 		DefaultTransform: trimmer.MetadataTransform(),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := mgr.Add(podMetadata); err != nil {
-		return err
-	}
+	return podMetadata, mgr.Add(podMetadata)
+}
+
+// setupSidecarSetReconciler registers the SidecarSetReconciler with its views of the
+// caches: injected pods indexed by recorded set, every pod's metadata by label.
+func setupSidecarSetReconciler(mgr ctrl.Manager, opts Options, podMetadata cache.Cache) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, upgradingSetIndex, indexUpgradingSet); err != nil {
 		return err
 	}
@@ -109,7 +124,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Recorder:          mgr.GetEventRecorder("outrigger-sidecarset"),
 		OperatorNamespace: opts.OperatorNamespace,
 	}
-	err = ctrl.NewControllerManagedBy(mgr).
+	return ctrl.NewControllerManagedBy(mgr).
 		For(&sidecarsv1alpha1.SidecarSet{}).
 		Owns(&appsv1.ControllerRevision{}).
 		Watches(&corev1.Pod{}, injectedPodHandler(r.isRolling)).
@@ -121,10 +136,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("sidecarset").
 		Complete(r)
-	if err != nil {
-		return err
-	}
+}
 
+// setupPodReconciler registers the PodReconciler.
+func setupPodReconciler(mgr ctrl.Manager, opts Options, podMetadata cache.Cache) error {
 	p := &PodReconciler{
 		Client:            mgr.GetClient(),
 		PodMetadata:       podMetadata,

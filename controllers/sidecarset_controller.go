@@ -18,7 +18,6 @@ package controllers
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -73,15 +72,26 @@ type SidecarSetReconciler struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	// expectations count the upgrades this process began that the cache may not show.
-	expectations upgrade.Expectations
-	// backoff spaces out the retries of one pod's failing writes, so a pod the API
-	// server keeps refusing neither holds the pass nor is hammered by it.
-	backoff upgrade.Backoff
+	// memory is what this process remembers of its writes to pods: the upgrades it began
+	// and the versions it replaced, which the cache may not show yet, and the pods whose
+	// writes fail, retried with backoff.
+	memory memory
 	// statusWritten is when each set's status was last written (upgrade.WhenToWrite).
 	statusWritten sync.Map
 	// rolling holds the sets whose last pass left pods to upgrade (upgrade.SetsToWake).
 	rolling sync.Map
+}
+
+// memory is what the reconciler remembers of its own writes (upgrade.Memory).
+type memory struct {
+	expectations
+	backoff
+}
+
+// ForgetSet drops what was remembered of a deleted set.
+func (m *memory) ForgetSet(set string) {
+	m.expectations.ForgetSet(set)
+	m.backoff.ForgetSet(set)
 }
 
 // isRolling says whether set's last pass left pods to upgrade.
@@ -97,113 +107,114 @@ const rolloutPriority = 10
 // only its pod counts and condition messages.
 const statusInterval = 2 * time.Second
 
-// Reconcile runs one pass: fetch → revisions → target → observe → plan → act → status.
-// Errors about one pod are that pod's: reported and retried with backoff while the pass
-// goes on; only errors that make the whole pass meaningless are returned.
+// pass is one reconcile of one SidecarSet: what its phases read and decide. The
+// phases change status and report; the pass writes status once, at its end, and
+// emits the report's events after that write.
+type pass struct {
+	set    *sidecarsv1alpha1.SidecarSet
+	status *sidecarsv1alpha1.SidecarSetStatus
+	report *report
+	now    time.Time
+
+	revisions []appsv1.ControllerRevision
+	current   string // the current spec's revision, whatever the pin
+	spec      revision.Spec
+	target    upgrade.Target
+	pods      map[string]upgrade.Observed
+	plan      upgrade.Plan
+	actor     *actor
+}
+
+// phase is one step of a pass. done ends the pass early; its status is still written.
+// An error makes the whole pass meaningless: nothing is written, and it is retried.
+type phase func(ctx context.Context, p *pass) (done bool, err error)
+
+// Reconcile runs one pass: revisions → target → observe → plan → act → prune →
+// summarise, then one status write and the pass's events. Errors about one pod are
+// that pod's: reported and retried with backoff while the pass goes on.
 func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	set := &sidecarsv1alpha1.SidecarSet{}
 	if err := r.Client.Get(ctx, req.NamespacedName, set); err != nil {
 		if apierrors.IsNotFound(err) {
-			metrics.ForgetSidecarSet(req.Name)
-			r.expectations.ForgetSet(req.Name)
-			r.backoff.ForgetSet(req.Name)
-			r.statusWritten.Delete(req.Name)
-			r.rolling.Delete(req.Name)
+			r.forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if set.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil
 	}
-	status := set.Status.DeepCopy()
-	rep := &report{}
-
-	var revisions appsv1.ControllerRevisionList
-	if err := r.Client.List(ctx, &revisions, client.InNamespace(r.OperatorNamespace),
-		client.MatchingLabels{sidecarsv1alpha1.RevisionSetLabel: set.Name}); err != nil {
-		return ctrl.Result{}, err
-	}
-	collided, err := r.ensureRevision(ctx, set, revisions.Items, status, rep)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if collided {
-		_, err := r.writeStatusThenReport(ctx, set, status, rep)
-		return ctrl.Result{}, err
-	}
-
-	current := status.UpdateRevision // the current spec's revision, whatever the pin
-	spec := r.resolveTarget(set, revisions.Items, status, rep)
-	target := upgrade.Target{Revision: status.UpdateRevision, Hash: revision.Hash(spec), ImageFreeHash: revision.ImageFreeHash(spec)}
-	pods := r.observe(ctx, set)
-	planned, awaitingCache := r.plannerPods(set, target, spec, pods)
-	plan, err := upgrade.Compute(set.Spec.UpdateStrategy, target, planned)
-	if err != nil {
-		// Only an object that bypassed validation gets here; report it, don't retry.
-		ctrl.LoggerFrom(ctx).Error(err, "Cannot plan the rollout")
-		rep.warn("InvalidUpdateStrategy", "Plan", "%v", err)
-		_, err := r.writeStatusThenReport(ctx, set, status, rep)
-		return ctrl.Result{}, err
-	}
-
-	a := &actor{r: r, set: set, spec: spec, target: target, now: r.now(), report: rep, awaitingCache: awaitingCache}
-	a.act(ctx, plan, pods)
-
-	inUse := map[string]bool{current: true, status.UpdateRevision: true}
-	for _, o := range pods {
-		if o.Record != nil {
-			inUse[o.Record.Revision] = true
+	p := &pass{set: set, status: set.Status.DeepCopy(), report: &report{}, now: r.now()}
+	for _, phase := range []phase{r.ensureRevision, r.resolveTarget, r.observe, r.plan, r.act, r.pruneRevisions, r.summarise} {
+		done, err := phase(ctx, p)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if done {
+			break
 		}
 	}
-	if err := r.pruneRevisions(ctx, set, revisions.Items, inUse); err != nil {
-		return ctrl.Result{}, err
-	}
+	return r.writeStatus(ctx, p)
+}
 
-	if len(plan.Continue) > 0 || plan.Counts.Waiting > 0 {
-		r.rolling.Store(set.Name, true)
-	} else {
-		r.rolling.Delete(set.Name)
-	}
-	upgrade.SetStatus(status, set, plan, a.outcome, metav1.NewTime(a.now))
-	recordPodMetrics(set.Name, plan)
-	a.reportPass()
-	held, err := r.writeStatusThenReport(ctx, set, status, rep)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if held > 0 {
-		a.requeue(held)
-	}
-	res := ctrl.Result{RequeueAfter: a.requeueAfter}
-	if len(plan.Continue) > 0 || len(plan.Start) > 0 {
-		// A rollout's next step (a drain that ended, a batch to start) goes ahead of the
-		// count-only passes its pods' events bring to the other sets.
-		res.Priority = new(rolloutPriority)
-	}
-	return res, nil
+// forget drops what the reconciler and its metrics hold of a deleted set.
+func (r *SidecarSetReconciler) forget(set string) {
+	metrics.ForgetSidecarSet(set)
+	r.memory.ForgetSet(set)
+	r.statusWritten.Delete(set)
+	r.rolling.Delete(set)
 }
 
 // resolveTarget is the spec pods are moved to: the current one, or the revision
 // injection.revision pins, so a hold holds running pods too and a rollback rolls them
-// back in place. status.updateRevision names it.
-func (r *SidecarSetReconciler) resolveTarget(set *sidecarsv1alpha1.SidecarSet,
-	revisions []appsv1.ControllerRevision, status *sidecarsv1alpha1.SidecarSetStatus, rep *report) revision.Spec {
-	pinned := set.Spec.Injection.Revision
-	if pinned == "" {
-		return revision.SpecOf(set)
-	}
-	var cr *appsv1.ControllerRevision
-	if i := slices.IndexFunc(revisions, func(cr appsv1.ControllerRevision) bool { return cr.Name == pinned }); i >= 0 {
-		cr = &revisions[i]
-	}
-	spec, err := revision.Pinned(set.Name, pinned, cr)
+// back in place. status.updateRevision names it. A pin that lost its revision holds
+// nothing back: the current spec rolls out (the validator refuses such a pin).
+func (r *SidecarSetReconciler) resolveTarget(_ context.Context, p *pass) (bool, error) {
+	p.current = p.status.UpdateRevision
+	src, err := inject.Resolve(p.set, inject.InRevisions(p.revisions))
 	if err != nil {
-		// The validator refuses such a pin; one that lost its revision holds nothing back.
-		rep.warn(sidecarsv1alpha1.ReasonRevisionNotFound, "Plan", "%v; rolling out the current spec", err)
-		return revision.SpecOf(set)
+		p.report.warn(sidecarsv1alpha1.ReasonRevisionNotFound, "Plan", "%v; rolling out the current spec", err)
+		src = inject.SourceOf(p.set)
+	} else if p.set.Spec.Injection.Revision != "" {
+		p.status.UpdateRevision = src.Revision
 	}
-	status.UpdateRevision = pinned
-	return spec
+	p.spec = src.Spec
+	p.target = upgrade.Target{Revision: p.status.UpdateRevision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash}
+	return false, nil
+}
+
+// plan decides what the pass does (internal/upgrade.Compute). A strategy the planner
+// cannot follow got past validation: it is reported, not retried.
+func (r *SidecarSetReconciler) plan(ctx context.Context, p *pass) (bool, error) {
+	planned, awaitingCache := upgrade.PlannerPods(p.set.Name, p.target, p.spec, p.pods, &r.memory, p.now)
+	plan, err := upgrade.Compute(p.set.Spec.UpdateStrategy, p.target, planned)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot plan the rollout")
+		p.report.warn("InvalidUpdateStrategy", "Plan", "%v", err)
+		return true, nil
+	}
+	p.plan = plan
+	p.actor = &actor{r: r, set: p.set, spec: p.spec, target: p.target, now: p.now, report: p.report, awaitingCache: awaitingCache}
+	return false, nil
+}
+
+// act applies the plan to the pods (actor).
+func (r *SidecarSetReconciler) act(ctx context.Context, p *pass) (bool, error) {
+	p.actor.act(ctx, p.plan, p.pods)
+	return false, nil
+}
+
+// summarise turns the pass into status, metrics and events, and remembers whether the
+// set is rolling.
+func (r *SidecarSetReconciler) summarise(_ context.Context, p *pass) (bool, error) {
+	if len(p.plan.Continue) > 0 || p.plan.Counts.Waiting > 0 {
+		r.rolling.Store(p.set.Name, true)
+	} else {
+		r.rolling.Delete(p.set.Name)
+	}
+	upgrade.SetStatus(p.status, p.set, p.plan, p.actor.outcome, metav1.NewTime(p.now))
+	recordPodMetrics(p.set.Name, p.plan)
+	p.actor.reportPass()
+	return false, nil
 }
 
 func (r *SidecarSetReconciler) now() time.Time {
@@ -213,29 +224,35 @@ func (r *SidecarSetReconciler) now() time.Time {
 	return time.Now()
 }
 
-// writeStatusThenReport writes status when it changed (counts alone at most once per
-// statusInterval: held says when to write them) and, once that succeeded, emits the
-// pass's events: a pass retried after a failed write does not repeat them.
-func (r *SidecarSetReconciler) writeStatusThenReport(ctx context.Context, set *sidecarsv1alpha1.SidecarSet,
-	status *sidecarsv1alpha1.SidecarSetStatus, rep *report) (held time.Duration, err error) {
+// writeStatus ends a pass: it writes status when it changed (counts alone at most once
+// per statusInterval), then emits the pass's events (a pass retried after a failed
+// write does not repeat them), and says when to come back.
+func (r *SidecarSetReconciler) writeStatus(ctx context.Context, p *pass) (ctrl.Result, error) {
 	var last time.Time
-	if t, ok := r.statusWritten.Load(set.Name); ok {
+	if t, ok := r.statusWritten.Load(p.set.Name); ok {
 		last = t.(time.Time)
 	}
-	now := r.now()
-	switch when := upgrade.WhenToWrite(&set.Status, status, last, now, statusInterval); {
-	case when.Now:
-		patch := client.MergeFrom(set.DeepCopy())
-		set.Status = *status
-		if err := r.Client.Status().Patch(ctx, set, patch); err != nil {
-			return 0, err
+	when := upgrade.WhenToWrite(&p.set.Status, p.status, last, p.now, statusInterval)
+	if when.Now {
+		if err := applyStatus(ctx, r.Client, p.set, p.status); err != nil {
+			return ctrl.Result{}, err
 		}
-		r.statusWritten.Store(set.Name, now)
-	default:
-		held = when.After
+		r.statusWritten.Store(p.set.Name, p.now)
 	}
-	rep.emit(r.Recorder, set)
-	return held, nil
+	p.report.emit(r.Recorder, p.set)
+	if p.actor == nil {
+		return ctrl.Result{}, nil
+	}
+	if when.After > 0 {
+		p.actor.requeue(when.After)
+	}
+	res := ctrl.Result{RequeueAfter: p.actor.requeueAfter}
+	if len(p.plan.Continue) > 0 || len(p.plan.Start) > 0 {
+		// A rollout's next step (a drain that ended, a batch to start) goes ahead of the
+		// count-only passes its pods' events bring to the other sets.
+		res.Priority = new(rolloutPriority)
+	}
+	return res, nil
 }
 
 // observe lists the pods the set selects: those matching its selectors in namespaces
@@ -245,7 +262,13 @@ func (r *SidecarSetReconciler) writeStatusThenReport(ctx context.Context, set *s
 //
 // The pods are the cache's own objects, not copies: a pass reads thousands of pods and
 // writes to a few, so whoever writes copies first (actor).
-func (r *SidecarSetReconciler) observe(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) map[string]upgrade.Observed {
+func (r *SidecarSetReconciler) observe(ctx context.Context, p *pass) (bool, error) {
+	p.pods = r.selectedPods(ctx, p.set)
+	return false, nil
+}
+
+// selectedPods are the pods set selects, by namespace/name.
+func (r *SidecarSetReconciler) selectedPods(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) map[string]upgrade.Observed {
 	log := ctrl.LoggerFrom(ctx)
 	sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
 	if err != nil {
@@ -351,26 +374,6 @@ func namespacesByName(ctx context.Context, c client.Reader) (map[string]*metav1.
 		out[namespaces.Items[i].Name] = &namespaces.Items[i]
 	}
 	return out, nil
-}
-
-// plannerPods is what the planner needs of each pod; awaitingCache holds the pods whose
-// cached copy predates this process's last write to them (it would only conflict):
-// not driven now. Those whose upgrade began and the cache does not show yet are also
-// counted as upgrading.
-func (r *SidecarSetReconciler) plannerPods(set *sidecarsv1alpha1.SidecarSet, target upgrade.Target, spec revision.Spec,
-	pods map[string]upgrade.Observed) (out []upgrade.Pod, awaitingCache map[string]bool) {
-	now := r.now()
-	out = make([]upgrade.Pod, 0, len(pods))
-	awaitingCache = map[string]bool{}
-	for key, o := range pods {
-		cacheShows := o.State != nil && o.State.Set == set.Name || upgrade.Classify(o.Record, target) == upgrade.ClassUpToDate
-		pending := r.expectations.Pending(set.Name, key, cacheShows, now)
-		if pending || o.Pod != nil && r.expectations.Stale(set.Name, key, o.Pod.ResourceVersion, now) {
-			awaitingCache[key] = true
-		}
-		out = append(out, upgrade.PlannerPod(set.Name, target, spec, o, pending, r.backoff.Waiting(set.Name, key, now)))
-	}
-	return out, awaitingCache
 }
 
 func recordPodMetrics(set string, plan upgrade.Plan) {

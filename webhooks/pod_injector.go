@@ -26,7 +26,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -57,7 +56,7 @@ type PodInjector struct {
 	// OperatorNamespace holds the revisions and is never injected.
 	OperatorNamespace string
 
-	sources   sourceMemo
+	sources   inject.PerSet[inject.Source]
 	selectors inject.Selectors
 }
 
@@ -90,37 +89,9 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 		return nil
 	}
 
-	sets := p.Sets.List()
-	p.sources.retain(sets, start)
-	p.selectors.Retain(sets)
-
-	var sources []inject.Source
-	var names []string
-	for _, set := range sets {
-		if set.Spec.Injection.Paused || set.DeletionTimestamp != nil {
-			continue
-		}
-		sel, err := p.selectors.Of(set)
-		ok := false
-		if err == nil {
-			ok, err = sel.Matches(pod, ns)
-		}
-		if err != nil {
-			// The validating webhook refuses bad selectors; one stored before it existed
-			// must not block every pod in the cluster.
-			log.Error(err, "Skipped a SidecarSet with an invalid selector", "sidecarset", klog.KObj(set))
-			continue
-		}
-		if !ok {
-			continue
-		}
-		src, err := p.source(ctx, set)
-		if err != nil {
-			metrics.ObserveInjection(start, []string{set.Name}, metrics.ResultError)
-			return err
-		}
-		sources = append(sources, src)
-		names = append(names, set.Name)
+	sources, names, err := p.selected(ctx, pod, ns, start)
+	if err != nil {
+		return err
 	}
 
 	// Even with no set to inject: Inject also drops the Outrigger metadata the request
@@ -140,6 +111,42 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
+// selected are the sources of the sets that inject pod in ns, and their names. A set
+// whose source cannot be resolved refuses the pod: it would miss its sidecars.
+func (p *PodInjector) selected(ctx context.Context, pod *corev1.Pod, ns *metav1.PartialObjectMetadata,
+	start time.Time) (sources []inject.Source, names []string, err error) {
+	sets := p.Sets.List()
+	p.sources.Retain(sets, start)
+	p.selectors.Retain(sets)
+	for _, set := range sets {
+		if !inject.Injecting(set) {
+			continue
+		}
+		sel, err := p.selectors.Of(set)
+		ok := false
+		if err == nil {
+			ok, err = sel.Matches(pod, ns)
+		}
+		if err != nil {
+			// The validating webhook refuses bad selectors; one stored before it existed
+			// must not block every pod in the cluster.
+			ctrl.LoggerFrom(ctx).Error(err, "Skipped a SidecarSet with an invalid selector", "sidecarset", klog.KObj(set))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		src, err := p.source(ctx, set)
+		if err != nil {
+			metrics.ObserveInjection(start, []string{set.Name}, metrics.ResultError)
+			return nil, nil, err
+		}
+		sources = append(sources, src)
+		names = append(names, set.Name)
+	}
+	return sources, names, nil
+}
+
 // namespace reads the namespace of a pod from the cache. Tools that create a namespace
 // and its first pods together (kubectl apply of one file, Helm) may get there before the
 // cache has the namespace: it is then read once from the API server. (The API server's
@@ -157,31 +164,11 @@ func (p *PodInjector) namespace(ctx context.Context, name string, ns *metav1.Par
 // source is what to inject for set: its current spec, or the revision it pins. A
 // revision's content never changes, so a Source stays valid for the set's generation.
 func (p *PodInjector) source(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) (inject.Source, error) {
-	collisionCount := ptr.Deref(set.Status.CollisionCount, 0)
-	if src, ok := p.sources.load(set.UID, set.Generation, collisionCount); ok {
-		src.Set = set
-		return src, nil
-	}
-	src, err := p.newSource(ctx, set)
-	if err != nil {
-		return inject.Source{}, err
-	}
-	if set.UID != "" {
-		p.sources.store(set.UID, set.Generation, collisionCount, src)
-	}
-	return src, nil
-}
-
-func (p *PodInjector) newSource(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) (inject.Source, error) {
-	pinned := set.Spec.Injection.Revision
-	if pinned == "" {
-		return inject.SourceOf(set), nil
-	}
-	spec, err := pinnedSpec(ctx, p.Reader, p.OperatorNamespace, set.Name, pinned)
-	if err != nil {
-		return inject.Source{}, err
-	}
-	return inject.NewSource(set, pinned, spec), nil
+	src, err := p.sources.Of(set, func() (inject.Source, error) {
+		return inject.Resolve(set, cacheview.Revisions(ctx, p.Reader, p.OperatorNamespace))
+	})
+	src.Set = set // the memo's may be an older copy of the same version
+	return src, err
 }
 
 func podName(pod *corev1.Pod) string {

@@ -17,11 +17,15 @@ limitations under the License.
 package webhooks
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/inject"
 )
 
 // The memo holds one entry per live set: a new generation replaces its set's entry, and
@@ -29,37 +33,43 @@ import (
 func TestPodInjectorMemoIsBounded(t *testing.T) {
 	r := benchReader(nil, 20)
 	injector := benchInjector(r)
-	inject := func() {
+	admit := func() {
 		t.Helper()
 		if err := injector.Default(t.Context(), benchPod()); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	inject()
+	admit()
 	// Sets 0 and 10 select the pod.
-	if got := injector.sources.len(); got != 2 {
+	if got := injector.sources.Len(); got != 2 {
 		t.Fatalf("memo entries after one pod = %d, want 2", got)
 	}
 	for gen := int64(2); gen < 5; gen++ {
 		r.sets[0].Generation = gen
-		inject()
+		admit()
 	}
-	if got := injector.sources.len(); got != 2 {
+	if got := injector.sources.Len(); got != 2 {
 		t.Errorf("memo entries after three new generations = %d, want 2", got)
 	}
-	if src, ok := injector.sources.load(r.sets[0].UID, 4, 0); !ok || src.Hash == "" {
-		t.Errorf("the latest generation of set %s is not memoized", r.sets[0].Name)
+	if src, err := injector.sources.Of(&r.sets[0], func() (inject.Source, error) {
+		return inject.Source{}, errors.New("not memoized")
+	}); err != nil || src.Hash == "" {
+		t.Errorf("the latest generation of set %s is not memoized: %v", r.sets[0].Name, err)
 	}
 
 	r.sets = r.sets[1:]
-	inject()
-	if got := injector.sources.len(); got != 2 {
-		t.Errorf("memo entries right after a set was deleted = %d, want 2 (swept at most every %v)", got, sweepInterval)
+	admit()
+	if got := injector.sources.Len(); got != 2 {
+		t.Errorf("memo entries right after a set was deleted = %d, want 2 (swept at most every %v)", got, inject.SweepInterval)
 	}
-	injector.sources.lastSweep.Store(time.Now().Add(-sweepInterval).UnixNano())
-	inject()
-	if got := injector.sources.len(); got != 1 {
+	live := make([]*sidecarsv1alpha1.SidecarSet, len(r.sets))
+	for i := range r.sets {
+		live[i] = &r.sets[i]
+	}
+	injector.sources.Retain(live, time.Now().Add(inject.SweepInterval)) // as the first pod a sweep interval later
+	admit()
+	if got := injector.sources.Len(); got != 1 {
 		t.Errorf("memo entries a sweep interval after a set was deleted = %d, want 1", got)
 	}
 }

@@ -30,6 +30,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/cacheview"
+	"github.com/outrigger-dev/outrigger/internal/inject"
 	"github.com/outrigger-dev/outrigger/internal/revision"
 	"github.com/outrigger-dev/outrigger/internal/validation"
 )
@@ -81,7 +83,7 @@ func (v *SidecarSetValidator) validate(ctx context.Context, set, old *sidecarsv1
 	warnings = append(warnings, podWarnings...)
 
 	if pinned := set.Spec.Injection.Revision; pinned != "" && (old == nil || old.Spec.Injection.Revision != pinned) {
-		errs = append(errs, v.validatePinnedRevision(ctx, set.Name, pinned)...)
+		errs = append(errs, v.validatePinnedRevision(ctx, set)...)
 	}
 	if len(errs) > 0 {
 		return warnings, apierrors.NewInvalid(sidecarsv1alpha1.GroupVersion.WithKind("SidecarSet").GroupKind(), set.Name, errs)
@@ -89,9 +91,10 @@ func (v *SidecarSetValidator) validate(ctx context.Context, set, old *sidecarsv1
 	return warnings, nil
 }
 
-func (v *SidecarSetValidator) validatePinnedRevision(ctx context.Context, setName, pinned string) field.ErrorList {
+func (v *SidecarSetValidator) validatePinnedRevision(ctx context.Context, set *sidecarsv1alpha1.SidecarSet) field.ErrorList {
 	path := field.NewPath("spec", "injection", "revision")
-	_, err := pinnedSpec(ctx, v.Reader, v.OperatorNamespace, setName, pinned)
+	pinned := set.Spec.Injection.Revision
+	_, err := inject.Resolve(set, cacheview.Revisions(ctx, v.Reader, v.OperatorNamespace))
 	var pinErr *revision.PinError
 	switch {
 	case err == nil:

@@ -80,7 +80,7 @@ func Compile(sources []inject.Source, opts Options) Compiled {
 	ordered := make([]inject.Source, 0, len(sources))
 	for _, src := range sources {
 		// A paused set injects no new pod; it is not a set the policy cannot express.
-		if src.Set.Spec.Injection.Paused || src.Set.DeletionTimestamp != nil {
+		if !inject.Injecting(src.Set) {
 			continue
 		}
 		if _, why := matchExpr(src.Set); why != "" {
@@ -89,9 +89,7 @@ func Compile(sources []inject.Source, opts Options) Compiled {
 		}
 		ordered = append(ordered, src)
 	}
-	slices.SortStableFunc(ordered, func(a, b inject.Source) int {
-		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
-	})
+	inject.SortForInjection(ordered)
 	budget := cmp.Or(opts.MaxBytes, MaxPolicyBytes)
 	out.Policy = policyOf(ordered)
 	if size(out.Policy) > budget {

@@ -19,6 +19,7 @@ package inject
 import (
 	"cmp"
 	"fmt"
+	appsv1 "k8s.io/api/apps/v1"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,6 +52,54 @@ func NewSource(set *sidecarsv1alpha1.SidecarSet, name string, spec revision.Spec
 func SourceOf(set *sidecarsv1alpha1.SidecarSet) Source {
 	spec := revision.SpecOf(set)
 	return NewSource(set, revision.Name(set.Name, spec, set.Status.CollisionCount), spec)
+}
+
+// Injecting says whether set injects new pods at all: its injection is not paused and
+// it is not being deleted.
+func Injecting(set *sidecarsv1alpha1.SidecarSet) bool {
+	return !set.Spec.Injection.Paused && set.DeletionTimestamp == nil
+}
+
+// SortForInjection orders sources as Inject injects them: by priority (higher first),
+// then by name.
+func SortForInjection(sources []Source) {
+	slices.SortStableFunc(sources, func(a, b Source) int {
+		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
+	})
+}
+
+// RevisionLookup finds a ControllerRevision of the operator's namespace by name: nil
+// and no error when there is none.
+type RevisionLookup func(name string) (*appsv1.ControllerRevision, error)
+
+// InRevisions looks revisions up in a list already read.
+func InRevisions(revisions []appsv1.ControllerRevision) RevisionLookup {
+	return func(name string) (*appsv1.ControllerRevision, error) {
+		if i := slices.IndexFunc(revisions, func(cr appsv1.ControllerRevision) bool { return cr.Name == name }); i >= 0 {
+			return &revisions[i], nil
+		}
+		return nil, nil
+	}
+}
+
+// Resolve is what to inject for set: its current spec, or the revision its
+// spec.injection.revision pins (the rule the controller applies to running pods too).
+// A *revision.PinError says the pin is unusable (the revision is gone, or stores
+// another set); any other error, that the revision could not be read.
+func Resolve(set *sidecarsv1alpha1.SidecarSet, lookup RevisionLookup) (Source, error) {
+	pinned := set.Spec.Injection.Revision
+	if pinned == "" {
+		return SourceOf(set), nil
+	}
+	cr, err := lookup(pinned)
+	if err != nil {
+		return Source{}, fmt.Errorf("reading revision %s of SidecarSet %q: %w", pinned, set.Name, err)
+	}
+	spec, err := revision.Pinned(set.Name, pinned, cr)
+	if err != nil {
+		return Source{}, err
+	}
+	return NewSource(set, pinned, spec), nil
 }
 
 // Result says what Inject did.
@@ -94,69 +143,24 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 			todo = append(todo, s)
 		}
 	}
-	slices.SortStableFunc(todo, func(a, b Source) int {
-		return cmp.Or(cmp.Compare(b.Set.Spec.Priority, a.Set.Spec.Priority), cmp.Compare(a.Set.Name, b.Set.Name))
-	})
+	SortForInjection(todo)
 
-	app := AppContainers(pod, records)
-	used := containerNames(pod)
-	var (
-		setInits, nativeBefore, nativeAfter, before, after []corev1.Container
-		injected                                           []string
-		owner                                              = map[string]string{}
-		fitted                                             []added
-	)
+	z := &zones{app: AppContainers(pod, records), restart: pod.Spec.RestartPolicy, used: containerNames(pod), owner: map[string]string{}}
+	var injected []string
 	for _, src := range todo {
-		rec := sidecarsv1alpha1.InjectionRecord{Revision: src.Revision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash}
-		for _, ic := range src.Spec.InitContainers {
-			if used.Has(ic.Name) {
-				rec.Overridden = append(rec.Overridden, ic.Name)
-				continue
-			}
-			used.Insert(ic.Name)
-			owner[ic.Name] = src.Set.Name
-			setInits = append(setInits, *ic.DeepCopy())
-			rec.Containers = append(rec.Containers, ic.Name)
-			fitted = append(fitted, added{name: ic.Name, set: src.Set.Name})
-		}
-		for i := range src.Spec.Containers {
-			sc := &src.Spec.Containers[i]
-			if used.Has(sc.Name) {
-				rec.Overridden = append(rec.Overridden, sc.Name)
-				continue
-			}
-			used.Insert(sc.Name)
-			owner[sc.Name] = src.Set.Name
-			c := build(sc, podContext{app: app, restart: pod.Spec.RestartPolicy,
-				drainSeconds: src.Set.Spec.UpdateStrategy.Drain.EffectiveSeconds()})
-			switch sc.EffectivePlacement() {
-			case sidecarsv1alpha1.PlacementBeforeInit:
-				nativeBefore = append(nativeBefore, c)
-			case sidecarsv1alpha1.PlacementAfterInit:
-				nativeAfter = append(nativeAfter, c)
-			case sidecarsv1alpha1.PlacementBeforeApp:
-				before = append(before, c)
-			default:
-				after = append(after, c)
-			}
-			rec.Containers = append(rec.Containers, sc.Name)
-			fitted = append(fitted, added{name: sc.Name, set: src.Set.Name, policy: sc.ResourcesPolicy != nil})
-		}
+		records[src.Set.Name] = z.add(src)
 		addVolumes(out, src.Spec.Volumes)
 		addPullSecrets(out, src.Spec.ImagePullSecrets)
 		addMetadata(out, src.Spec.PodMetadata)
-		records[src.Set.Name] = rec
 		injected = append(injected, src.Set.Name)
 	}
 
-	out.Spec.InitContainers = slices.Concat(setInits, nativeBefore, out.Spec.InitContainers, nativeAfter)
-	out.Spec.Containers = slices.Concat(before, out.Spec.Containers, after)
-
-	if err := checkVolumeMounts(out, slices.Concat(setInits, nativeBefore, nativeAfter, before, after), owner); err != nil {
+	out.Spec.InitContainers = slices.Concat(z.setInits, z.nativeBefore, out.Spec.InitContainers, z.nativeAfter)
+	out.Spec.Containers = slices.Concat(z.before, out.Spec.Containers, z.after)
+	if err := checkVolumeMounts(out, slices.Concat(z.setInits, z.nativeBefore, z.nativeAfter, z.before, z.after), z.owner); err != nil {
 		return Result{}, err
 	}
-
-	if err := fitPodResources(pod, out, fitted); err != nil {
+	if err := fitPodResources(pod, out, z.fitted); err != nil {
 		return Result{}, err
 	}
 
@@ -166,6 +170,61 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 		out.Annotations = addOwned(out.Annotations, sidecarsv1alpha1.InjectedAnnotation, records.String())
 	}
 	return Result{Pod: out, Injected: injected}, nil
+}
+
+// zones collects the containers Inject adds, by where they go in the pod.
+type zones struct {
+	app     []corev1.Container // the pod's own containers
+	restart corev1.RestartPolicy
+	used    sets.Set[string]  // container names taken, the pod's and those added
+	owner   map[string]string // added container -> its set
+
+	setInits, nativeBefore, nativeAfter, before, after []corev1.Container
+	fitted                                             []added
+}
+
+// add places src's containers, and returns its record. A container name already
+// used keeps the container that has it (recorded as overridden).
+func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
+	rec := sidecarsv1alpha1.InjectionRecord{Revision: src.Revision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash}
+	for _, ic := range src.Spec.InitContainers {
+		if !z.take(ic.Name, src, &rec) {
+			continue
+		}
+		z.setInits = append(z.setInits, *ic.DeepCopy())
+		z.fitted = append(z.fitted, added{name: ic.Name, set: src.Set.Name})
+	}
+	for i := range src.Spec.Containers {
+		sc := &src.Spec.Containers[i]
+		if !z.take(sc.Name, src, &rec) {
+			continue
+		}
+		c := build(sc, podContext{app: z.app, restart: z.restart, drainSeconds: src.Set.Spec.UpdateStrategy.Drain.EffectiveSeconds()})
+		switch sc.EffectivePlacement() {
+		case sidecarsv1alpha1.PlacementBeforeInit:
+			z.nativeBefore = append(z.nativeBefore, c)
+		case sidecarsv1alpha1.PlacementAfterInit:
+			z.nativeAfter = append(z.nativeAfter, c)
+		case sidecarsv1alpha1.PlacementBeforeApp:
+			z.before = append(z.before, c)
+		default:
+			z.after = append(z.after, c)
+		}
+		z.fitted = append(z.fitted, added{name: sc.Name, set: src.Set.Name, policy: sc.ResourcesPolicy != nil})
+	}
+	return rec
+}
+
+// take claims a container name for src, or records it overridden when it is taken.
+func (z *zones) take(name string, src Source, rec *sidecarsv1alpha1.InjectionRecord) bool {
+	if z.used.Has(name) {
+		rec.Overridden = append(rec.Overridden, name)
+		return false
+	}
+	z.used.Insert(name)
+	z.owner[name] = src.Set.Name
+	rec.Containers = append(rec.Containers, name)
+	return true
 }
 
 // AppContainers are the pod's own regular containers: those no SidecarSet recorded.

@@ -17,13 +17,11 @@ limitations under the License.
 package inject
 
 import (
-	"sync"
-	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 )
@@ -90,50 +88,18 @@ func LabelKeys(set *sidecarsv1alpha1.SidecarSet) []string {
 	return keys
 }
 
-// Selectors keeps each SidecarSet's parsed Selector for one generation (selectors are
-// spec, so a new generation may change them), keyed by UID. Safe for concurrent use.
+// Selectors keeps each SidecarSet's parsed Selector (selectors are spec, so a new
+// generation may change them).
 type Selectors struct {
-	entries sync.Map // types.UID -> *selectorEntry (pointers: CompareAndDelete compares them)
-	size    atomic.Int64
+	memo PerSet[Selector]
 }
 
-type selectorEntry struct {
-	generation int64
-	selector   Selector
-	err        error
-}
-
-// Of is set's Selector, parsed at most once per generation. A set without a UID (not
-// from the API server) is parsed every time.
+// Of is set's Selector, parsed at most once per generation.
 func (c *Selectors) Of(set *sidecarsv1alpha1.SidecarSet) (Selector, error) {
-	if v, ok := c.entries.Load(set.UID); ok && set.UID != "" {
-		if e := v.(*selectorEntry); e.generation == set.Generation {
-			return e.selector, e.err
-		}
-	}
-	s, err := NewSelector(set)
-	if set.UID != "" {
-		if _, replaced := c.entries.Swap(set.UID, &selectorEntry{generation: set.Generation, selector: s, err: err}); !replaced {
-			c.size.Add(1)
-		}
-	}
-	return s, err
+	return c.memo.Of(set, func() (Selector, error) { return NewSelector(set) })
 }
 
-// Retain forgets the sets not among items, when there are more entries than items
-// (a set was deleted); otherwise it costs nothing.
+// Retain forgets the sets not among items (PerSet.Retain).
 func (c *Selectors) Retain(items []*sidecarsv1alpha1.SidecarSet) {
-	if c.size.Load() <= int64(len(items)) {
-		return
-	}
-	live := make(map[types.UID]bool, len(items))
-	for _, set := range items {
-		live[set.UID] = true
-	}
-	c.entries.Range(func(k, v any) bool {
-		if !live[k.(types.UID)] && c.entries.CompareAndDelete(k, v) {
-			c.size.Add(-1)
-		}
-		return true
-	})
+	c.memo.Retain(items, time.Now())
 }

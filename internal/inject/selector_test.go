@@ -56,8 +56,8 @@ func TestSelectorsOf(t *testing.T) {
 			t.Errorf("%s: Matches = %v, want %v", s.name, got, s.want)
 		}
 	}
-	if c.size.Load() != 1 {
-		t.Errorf("entries = %d, want 1 per set", c.size.Load())
+	if c.memo.Len() != 1 {
+		t.Errorf("entries = %d, want 1 per set", c.memo.Len())
 	}
 	other := web(1, "web")
 	other.UID = types.UID("uid-2")
@@ -65,8 +65,8 @@ func TestSelectorsOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Retain([]*sidecarsv1alpha1.SidecarSet{other})
-	if _, ok := c.entries.Load(types.UID("uid-1")); ok || c.size.Load() != 1 {
-		t.Errorf("Retain kept a deleted set: %d entries", c.size.Load())
+	if _, ok := c.memo.entries.Load(types.UID("uid-1")); ok || c.memo.Len() != 1 {
+		t.Errorf("Retain kept a deleted set: %d entries", c.memo.Len())
 	}
 }
 

@@ -117,8 +117,14 @@ func init() {
 	crmetrics.Registry.MustRegister(SidecarSetPods, UpgradesTotal, PodErrorsTotal, ReleasedPodsTotal)
 }
 
-// ForgetSidecarSet drops the series of a deleted SidecarSet.
+// perSidecarSet are the families with a sidecarset label.
+var perSidecarSet = []interface {
+	DeletePartialMatch(prometheus.Labels) int
+}{InjectionsTotal, SidecarSetPods, UpgradesTotal, PodErrorsTotal, ReleasedPodsTotal}
+
+// ForgetSidecarSet drops every series of a deleted SidecarSet.
 func ForgetSidecarSet(name string) {
-	SidecarSetPods.DeletePartialMatch(prometheus.Labels{sidecarSetLabel: name})
-	PodErrorsTotal.DeletePartialMatch(prometheus.Labels{sidecarSetLabel: name})
+	for _, family := range perSidecarSet {
+		family.DeletePartialMatch(prometheus.Labels{sidecarSetLabel: name})
+	}
 }

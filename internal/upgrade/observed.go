@@ -81,6 +81,37 @@ func PlannerPod(set string, target Target, spec revision.Spec, o Observed, begun
 	return p
 }
 
+// Memory is what the controller remembers of its own writes that the cache may not
+// show yet, and of the pods whose writes fail.
+type Memory interface {
+	// Pending says an upgrade this process began is still to be counted: the cache
+	// does not show it yet (cacheShows false).
+	Pending(set, pod string, cacheShows bool, now time.Time) bool
+	// Stale says the cached copy at resourceVersion predates a write of this process.
+	Stale(set, pod, resourceVersion string, now time.Time) bool
+	// Waiting says a write to the pod failed and it waits for its retry.
+	Waiting(set, pod string, now time.Time) bool
+}
+
+// PlannerPods is what the planner needs of each observed pod; awaitingCache holds the
+// pods whose cached copy predates this process's last write to them (driving them
+// would only conflict): not driven now. Those whose upgrade began and the cache does
+// not show yet are also counted as upgrading.
+func PlannerPods(set string, target Target, spec revision.Spec, pods map[string]Observed, mem Memory,
+	now time.Time) (out []Pod, awaitingCache map[string]bool) {
+	out = make([]Pod, 0, len(pods))
+	awaitingCache = map[string]bool{}
+	for key, o := range pods {
+		cacheShows := o.State != nil && o.State.Set == set || Classify(o.Record, target) == ClassUpToDate
+		pending := mem.Pending(set, key, cacheShows, now)
+		if pending || o.Pod != nil && mem.Stale(set, key, o.Pod.ResourceVersion, now) {
+			awaitingCache[key] = true
+		}
+		out = append(out, PlannerPod(set, target, spec, o, pending, mem.Waiting(set, key, now)))
+	}
+	return out, awaitingCache
+}
+
 func owner(m *metav1.ObjectMeta) string {
 	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
 		return ref.Kind + "/" + ref.Name

@@ -14,24 +14,26 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package upgrade
+package controllers
 
 import (
 	"slices"
 	"sync"
 	"time"
+
+	"k8s.io/client-go/util/flowcontrol"
 )
 
-// ExpectationTimeout bounds how long an upgrade this process began is counted while the
+// expectationTimeout bounds how long an upgrade this process began is counted while the
 // cache does not show it: an informer that lags that long has bigger problems, and a
 // forgotten expectation must not hold the budget for good.
-const ExpectationTimeout = time.Minute
+const expectationTimeout = time.Minute
 
-// Expectations remember the upgrades this process began until the cache shows them.
+// expectations remember the upgrades this process began until the cache shows them.
 // controller-runtime's cache may lag a write: without them, the next pass would see the
 // pod as not upgrading and start another one, over maxUnavailable. A restarted process
 // has none and needs none: its cache starts from a fresh list.
-type Expectations struct {
+type expectations struct {
 	mu    sync.Mutex
 	begun map[expectationKey]time.Time
 	// superseded are, per pod, the resourceVersions this process's latest writes
@@ -50,7 +52,7 @@ const maxSuperseded = 8
 type expectationKey struct{ set, pod string }
 
 // Begun notes that the set's upgrade of pod (namespace/name) was written at now.
-func (e *Expectations) Begun(set, pod string, now time.Time) {
+func (e *expectations) Begun(set, pod string, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.begun == nil {
@@ -61,9 +63,9 @@ func (e *Expectations) Begun(set, pod string, now time.Time) {
 
 // Pending says whether an upgrade begun by this process is still to be counted: the
 // cache has not caught up (cacheShows false: neither the state nor a record at the
-// target is in it) and the expectation is younger than ExpectationTimeout. Once the
+// target is in it) and the expectation is younger than expectationTimeout. Once the
 // cache shows the upgrade, or the expectation expires, it is forgotten.
-func (e *Expectations) Pending(set, pod string, cacheShows bool, now time.Time) bool {
+func (e *expectations) Pending(set, pod string, cacheShows bool, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	key := expectationKey{set, pod}
@@ -71,7 +73,7 @@ func (e *Expectations) Pending(set, pod string, cacheShows bool, now time.Time) 
 	if !ok {
 		return false
 	}
-	if cacheShows || now.Sub(at) >= ExpectationTimeout {
+	if cacheShows || now.Sub(at) >= expectationTimeout {
 		delete(e.begun, key)
 		return false
 	}
@@ -80,7 +82,7 @@ func (e *Expectations) Pending(set, pod string, cacheShows bool, now time.Time) 
 
 // Wrote notes that the set's writes to pod (namespace/name) at now replaced its
 // resourceVersions from, oldest first; to is what the last write returned.
-func (e *Expectations) Wrote(set, pod string, from []string, to string, now time.Time) {
+func (e *expectations) Wrote(set, pod string, from []string, to string, now time.Time) {
 	if len(from) == 0 || to == "" {
 		return
 	}
@@ -104,8 +106,8 @@ func (e *Expectations) Wrote(set, pod string, from []string, to string, now time
 // Stale says whether the cached copy of pod, at resourceVersion cached, predates a
 // write of the set's in this process: driving it would decide a step already taken
 // and be refused with a conflict. Once the cache shows another version, or
-// ExpectationTimeout passed, the pod is forgotten.
-func (e *Expectations) Stale(set, pod, cached string, now time.Time) bool {
+// expectationTimeout passed, the pod is forgotten.
+func (e *expectations) Stale(set, pod, cached string, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	key := expectationKey{set, pod}
@@ -113,7 +115,7 @@ func (e *Expectations) Stale(set, pod, cached string, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	if now.Sub(s.at) >= ExpectationTimeout || !slices.Contains(s.versions, cached) {
+	if now.Sub(s.at) >= expectationTimeout || !slices.Contains(s.versions, cached) {
 		delete(e.superseded, key)
 		return false
 	}
@@ -121,7 +123,7 @@ func (e *Expectations) Stale(set, pod, cached string, now time.Time) bool {
 }
 
 // ForgetSet drops the expectations of a deleted set.
-func (e *Expectations) ForgetSet(set string) {
+func (e *expectations) ForgetSet(set string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k := range e.begun {
@@ -136,54 +138,41 @@ func (e *Expectations) ForgetSet(set string) {
 	}
 }
 
-// Backoff spaces out the retries of one pod's failing writes, per set: a pod the API
+// backoff spaces out the retries of one pod's failing writes, per set: a pod the API
 // server keeps refusing is retried at growing intervals (1s doubling to 5m), and while
 // it waits it is no candidate, so it cannot take the budget of the pods behind it.
-type Backoff struct {
-	mu       sync.Mutex
-	failures map[expectationKey]int
-	until    map[expectationKey]time.Time
+type backoff struct {
+	// backoff is created on first use, unless a test set it.
+	once    sync.Once
+	backoff *flowcontrol.Backoff
+}
+
+func (b *backoff) of() *flowcontrol.Backoff {
+	b.once.Do(func() {
+		if b.backoff == nil {
+			b.backoff = flowcontrol.NewBackOff(time.Second, maxBackoff)
+		}
+	})
+	return b.backoff
 }
 
 // Failed notes a failure at now and returns how long the pod waits.
-func (b *Backoff) Failed(set, pod string, now time.Time) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.failures == nil {
-		b.failures, b.until = map[expectationKey]int{}, map[expectationKey]time.Time{}
-	}
-	key := expectationKey{set, pod}
-	wait := min(time.Second<<min(b.failures[key], 9), 5*time.Minute)
-	b.failures[key]++
-	b.until[key] = now.Add(wait)
-	return wait
+func (b *backoff) Failed(set, pod string, now time.Time) time.Duration {
+	b.of().Next(set+"/"+pod, now)
+	return b.of().Get(set + "/" + pod)
 }
 
 // Succeeded forgets the pod's failures.
-func (b *Backoff) Succeeded(set, pod string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	key := expectationKey{set, pod}
-	delete(b.failures, key)
-	delete(b.until, key)
-}
+func (b *backoff) Succeeded(set, pod string) { b.of().Reset(set + "/" + pod) }
 
 // Waiting says whether the pod is backing off at now.
-func (b *Backoff) Waiting(set, pod string, now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	until, ok := b.until[expectationKey{set, pod}]
-	return ok && now.Before(until)
+func (b *backoff) Waiting(set, pod string, now time.Time) bool {
+	return b.of().IsInBackOffSinceUpdate(set+"/"+pod, now)
 }
 
-// ForgetSet drops the failures of a deleted set.
-func (b *Backoff) ForgetSet(set string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for k := range b.failures {
-		if k.set == set {
-			delete(b.failures, k)
-			delete(b.until, k)
-		}
-	}
-}
+// maxBackoff is the longest a failing pod waits.
+const maxBackoff = 5 * time.Minute
+
+// ForgetSet lets the entries of a deleted set go: they expire (twice the longest wait
+// after their last failure) and are collected with every other expired entry.
+func (b *backoff) ForgetSet(string) { b.of().GC() }
