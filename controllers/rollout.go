@@ -28,7 +28,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -42,6 +41,7 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/metrics"
+	"github.com/outrigger-dev/outrigger/internal/resources"
 	"github.com/outrigger-dev/outrigger/internal/revision"
 	"github.com/outrigger-dev/outrigger/internal/upgrade"
 )
@@ -403,7 +403,7 @@ func (a *actor) ensureResized(ctx context.Context, pod *corev1.Pod, state *upgra
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
 			want, ok := state.Resources[list[i].Name]
-			if !ok || sameResources(want, list[i].Resources) {
+			if !ok || resources.Same(want, list[i].Resources) {
 				continue
 			}
 			list[i].Resources.Requests, list[i].Resources.Limits = want.Requests, want.Limits
@@ -415,12 +415,6 @@ func (a *actor) ensureResized(ctx context.Context, pod *corev1.Pod, state *upgra
 	}
 	a.wrote()
 	return a.r.Client.SubResource("resize").Patch(ctx, pod, client.StrategicMergeFrom(orig))
-}
-
-// sameResources says whether two containers' requests and limits are the same,
-// quantities compared by value.
-func sameResources(a, b corev1.ResourceRequirements) bool {
-	return equality.Semantic.DeepEqual(a.Requests, b.Requests) && equality.Semantic.DeepEqual(a.Limits, b.Limits)
 }
 
 // finish records the new revision (and the resources it resized to) on the pod, clears

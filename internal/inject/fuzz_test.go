@@ -31,6 +31,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/resources"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
@@ -832,16 +833,16 @@ func checkPodResources(t *testing.T, before, pod *corev1.Pod) {
 	if pod.Spec.Resources == nil {
 		return
 	}
-	for _, r := range fitResources {
-		budget, field, ok := podBudget(pod.Spec.Resources, r)
+	for _, r := range resources.FitResources {
+		budget, field, ok := resources.PodBudget(pod.Spec.Resources, r)
 		if !ok {
 			continue
 		}
-		own := effectiveRequests(before)[r]
+		own := resources.EffectiveRequests(before)[r]
 		if own.Cmp(budget) > 0 {
 			continue
 		}
-		if total := effectiveRequests(pod)[r]; total.Cmp(budget) > 0 {
+		if total := resources.EffectiveRequests(pod)[r]; total.Cmp(budget) > 0 {
 			t.Fatalf("containers request %s %s, above %s %s", total.String(), r, field, budget.String())
 		}
 		limit, ok := pod.Spec.Resources.Limits[r]

@@ -127,7 +127,7 @@ type Result struct {
 // record entries Inject itself wrote for these sources (trustedRecords). A set so
 // recorded is skipped, which makes Inject idempotent; every other source is injected.
 //
-// Pod-level resources (spec.resources) bound the sidecars: see fitPodResources.
+// Pod-level resources (spec.resources) bound the sidecars: see resources.FitPodResources.
 //
 // It fails, and the pod must then be refused, only where the result would be an invalid
 // pod: a sidecar mounting a volume neither the set nor the pod declares, or sidecar
@@ -160,7 +160,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 	if err := checkVolumeMounts(out, slices.Concat(z.setInits, z.nativeBefore, z.nativeAfter, z.before, z.after), z.owner); err != nil {
 		return Result{}, err
 	}
-	if err := fitPodResources(pod, out, z.fitted); err != nil {
+	if err := resources.FitPodResources(pod, out, z.fitted); err != nil {
 		return Result{}, err
 	}
 
@@ -180,7 +180,7 @@ type zones struct {
 	owner   map[string]string // added container -> its set
 
 	setInits, nativeBefore, nativeAfter, before, after []corev1.Container
-	fitted                                             []added
+	fitted                                             []resources.Added
 }
 
 // add places src's containers, and returns its record. A container name already
@@ -192,7 +192,7 @@ func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
 			continue
 		}
 		z.setInits = append(z.setInits, *ic.DeepCopy())
-		z.fitted = append(z.fitted, added{name: ic.Name, set: src.Set.Name})
+		z.fitted = append(z.fitted, resources.Added{Name: ic.Name, Set: src.Set.Name})
 	}
 	for i := range src.Spec.Containers {
 		sc := &src.Spec.Containers[i]
@@ -210,7 +210,7 @@ func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
 		default:
 			z.after = append(z.after, c)
 		}
-		z.fitted = append(z.fitted, added{name: sc.Name, set: src.Set.Name, policy: sc.ResourcesPolicy != nil})
+		z.fitted = append(z.fitted, resources.Added{Name: sc.Name, Set: src.Set.Name, Policy: sc.ResourcesPolicy != nil})
 	}
 	return rec
 }

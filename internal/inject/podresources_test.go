@@ -17,6 +17,7 @@ limitations under the License.
 package inject
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,4 +124,12 @@ func TestInjectWithPodLevelResources(t *testing.T) {
 			}
 		})
 	}
+}
+
+// findContainer is the container of cs named name, nil when there is none.
+func findContainer(cs []corev1.Container, name string) *corev1.Container {
+	if i := slices.IndexFunc(cs, func(c corev1.Container) bool { return c.Name == name }); i >= 0 {
+		return &cs[i]
+	}
+	return nil
 }

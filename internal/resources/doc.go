@@ -14,6 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package resources owns the evaluation of a sidecar's resourcesPolicy: the requests
-// and limits a sidecar gets from the pod's app containers.
+// Package resources owns resource policy, for injection and for the rollout alike:
+//
+//   - resources.go: a sidecar's resourcesPolicy evaluated over the app containers;
+//   - fit.go: sidecars fitted within the pod-level resources (spec.resources), or the
+//     reason they cannot be;
+//   - resize.go: what a running pod's resourcesPolicy sidecars follow (the app as the
+//     kubelet runs it), the hysteresis that keeps small moves from resizing them, and
+//     whether a resize restarts a container.
 package resources

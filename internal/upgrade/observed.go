@@ -119,11 +119,6 @@ func owner(m *metav1.ObjectMeta) string {
 	return ""
 }
 
-func podReady(pod *corev1.Pod) bool {
-	cond := condition(pod, corev1.PodReady)
-	return cond != nil && cond.Status == corev1.ConditionTrue
-}
-
 // Membership is whether a pod still belongs to the SidecarSet named in its upgrade
 // state, as the pod-level reconciler found out.
 type Membership struct {
@@ -168,12 +163,6 @@ func KeepPod(pod *corev1.Pod, state *State, member Membership) Upkeep {
 	return Upkeep{}
 }
 
-// HasCondition says whether the pod has condition t with status; false when absent.
-func HasCondition(pod *corev1.Pod, t corev1.PodConditionType, status corev1.ConditionStatus) bool {
-	cond := condition(pod, t)
-	return cond != nil && cond.Status == status
-}
-
 // NotUpgradable is why a pod's sidecars-upgradable condition is False.
 type NotUpgradable struct {
 	Reason, Message string
@@ -193,27 +182,6 @@ func UpgradableCondition(set *sidecarsv1alpha1.SidecarSet, target Target, class 
 	return &NotUpgradable{Reason: "ImmutableChange", Message: fmt.Sprintf(
 		"SidecarSet %s changed more than images and resources (revision %s); the pod gets it when it is recreated%s.",
 		set.Name, target.Revision, evicting)}
-}
-
-// SetPodCondition sets condition t of pod to ok (True or False) with reason and
-// message, as of now; a condition already at that status is left as it is. It says
-// whether it changed the pod.
-func SetPodCondition(pod *corev1.Pod, t string, ok bool, reason, msg string, now time.Time) bool {
-	status := corev1.ConditionFalse
-	if ok {
-		status = corev1.ConditionTrue
-	}
-	if HasCondition(pod, corev1.PodConditionType(t), status) {
-		return false
-	}
-	cond := corev1.PodCondition{Type: corev1.PodConditionType(t), Status: status, Reason: reason, Message: msg,
-		LastTransitionTime: metav1.NewTime(now), LastProbeTime: metav1.NewTime(now)}
-	if i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return string(c.Type) == t }); i >= 0 {
-		pod.Status.Conditions[i] = cond
-	} else {
-		pod.Status.Conditions = append(pod.Status.Conditions, cond)
-	}
-	return true
 }
 
 // SetsToWake names the SidecarSets whose pass an update of an injected pod from old to

@@ -20,12 +20,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 
@@ -229,7 +226,7 @@ func resizeMoved(in Input, s *State) bool {
 	}
 	sized := PolicyResources(in.Pod, records, in.Spec, sets.KeySet(s.Resources))
 	for name, want := range sized {
-		if !equality.Semantic.DeepEqual(normalize(s.Resources[name]), normalize(want)) {
+		if !resources.Same(s.Resources[name], want) {
 			return true
 		}
 	}
@@ -257,7 +254,7 @@ func begin(in Input) Step {
 		// not see, or a revert before the swap): only the record moves.
 		return Step{Action: ActionFinish, State: s}
 	}
-	s.Drain = HasReadinessGate(in.Pod) && (len(images) > 0 || resizeRestarts(in.Pod, res))
+	s.Drain = HasReadinessGate(in.Pod) && (len(images) > 0 || resources.ResizeRestarts(in.Pod, res))
 	return Step{Action: ActionBegin, State: s}
 }
 
@@ -316,7 +313,7 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 		if sc.ResourcesPolicy != nil {
 			want = sized[sc.Name]
 		}
-		if !equality.Semantic.DeepEqual(normalize(want), normalize(c.Resources)) {
+		if !resources.Same(want, c.Resources) {
 			if res == nil {
 				res = map[string]corev1.ResourceRequirements{}
 			}
@@ -327,10 +324,7 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 }
 
 // PolicyResources computes the resources of spec's resourcesPolicy sidecars on pod
-// (those in ours) from the app containers as they run: the resources the kubelet
-// reports as enacted (containerStatuses[].resources) where it reports them, else the
-// spec's. An app resize the kubelet has not applied (Deferred, Infeasible) is not
-// followed until it is. The results are then fitted within the pod-level resources.
+// (those in ours) from the app containers as they run (resources.ForPolicies).
 func PolicyResources(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords, spec revision.Spec,
 	ours sets.Set[string]) map[string]corev1.ResourceRequirements {
 	var policies []sidecarsv1alpha1.SidecarContainer
@@ -343,25 +337,7 @@ func PolicyResources(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords,
 		// Most sets size nothing from the app: no copy of the pod on every pass.
 		return nil
 	}
-	app := inject.AppContainers(pod, records)
-	statuses := containerStatuses(pod)
-	for i := range app {
-		if st, ok := statuses[app[i].Name]; ok && st.Resources != nil {
-			app[i].Resources = *st.Resources.DeepCopy()
-		}
-	}
-	fitted := pod.DeepCopy()
-	names := make([]string, 0, len(policies))
-	for _, sc := range policies {
-		findContainer(fitted, sc.Name).Resources = resources.Compute(sc.ResourcesPolicy, app)
-		names = append(names, sc.Name)
-	}
-	inject.FitPolicySidecars(fitted, names)
-	out := make(map[string]corev1.ResourceRequirements, len(names))
-	for _, name := range names {
-		out[name] = findContainer(fitted, name).Resources
-	}
-	return out
+	return resources.ForPolicies(pod, inject.AppContainers(pod, records), policies)
 }
 
 func findContainer(pod *corev1.Pod, name string) *corev1.Container {
@@ -373,17 +349,6 @@ func findContainer(pod *corev1.Pod, name string) *corev1.Container {
 		}
 	}
 	return nil
-}
-
-// Resize hysteresis: a resourcesPolicy sidecar follows its app only when one of its
-// computed requests or limits moves by more than ResizeStepPercent of its current value
-// and by more than the resource's floor, so an app resized often, or by a little, does
-// not resize its sidecars each time.
-const ResizeStepPercent = 10
-
-var resizeFloor = map[corev1.ResourceName]resource.Quantity{
-	corev1.ResourceCPU:    resource.MustParse("5m"),
-	corev1.ResourceMemory: resource.MustParse("4Mi"),
 }
 
 // Drift lists the resourcesPolicy sidecars of a pod already at the set's target whose
@@ -404,7 +369,7 @@ func Drift(pod *corev1.Pod, set string, spec revision.Spec) []string {
 	}
 	var drifted []string
 	for name, want := range PolicyResources(pod, records, spec, sets.New(rec.Containers...)) {
-		if c := findContainer(pod, name); c != nil && beyondStep(c.Resources, want) {
+		if c := findContainer(pod, name); c != nil && resources.BeyondStep(c.Resources, want) {
 			drifted = append(drifted, name)
 		}
 	}
@@ -412,282 +377,8 @@ func Drift(pod *corev1.Pod, set string, spec revision.Spec) []string {
 	return drifted
 }
 
-func beyondStep(have, want corev1.ResourceRequirements) bool {
-	for _, lists := range [][2]corev1.ResourceList{{have.Requests, want.Requests}, {have.Limits, want.Limits}} {
-		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			h, hok := lists[0][r]
-			w, wok := lists[1][r]
-			switch {
-			case hok != wok:
-				return true // a request or limit appears or goes
-			case !hok:
-				continue
-			}
-			delta := w.DeepCopy()
-			delta.Sub(h)
-			if delta.Sign() < 0 {
-				delta.Neg()
-			}
-			floor := resizeFloor[r]
-			if delta.Cmp(floor) > 0 && delta.MilliValue()*100 > h.MilliValue()*ResizeStepPercent {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// normalize drops what only differs in form: empty lists, and claims, which a resize
-// cannot change.
-func normalize(r corev1.ResourceRequirements) corev1.ResourceRequirements {
-	out := corev1.ResourceRequirements{}
-	if len(r.Requests) > 0 {
-		out.Requests = r.Requests
-	}
-	if len(r.Limits) > 0 {
-		out.Limits = r.Limits
-	}
-	return out
-}
-
-// resizeRestarts says whether the kubelet restarts a container to apply res: a resource
-// that changes and whose resizePolicy is RestartContainer (unset means NotRequired).
-func resizeRestarts(pod *corev1.Pod, res map[string]corev1.ResourceRequirements) bool {
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		want, ok := res[c.Name]
-		if !ok {
-			continue
-		}
-		for _, p := range c.ResizePolicy {
-			if p.RestartPolicy != corev1.RestartContainer {
-				continue
-			}
-			if !c.Resources.Requests.Name(p.ResourceName, resource.DecimalSI).Equal(*want.Requests.Name(p.ResourceName, resource.DecimalSI)) ||
-				!c.Resources.Limits.Name(p.ResourceName, resource.DecimalSI).Equal(*want.Limits.Name(p.ResourceName, resource.DecimalSI)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// notRunningYet says which replaced container the kubelet has not yet restarted on its
-// new spec, or not yet reported ready, and what the kubelet says of it; "" when all are.
-func notRunningYet(pod *corev1.Pod, s *State) string {
-	statuses := containerStatuses(pod)
-	for _, name := range sortedKeys(s.Images) {
-		st, ok := statuses[name]
-		before, ran := s.Before[name]
-		switch {
-		case !ok && !ran:
-			// It never ran (the pod is not started yet): it will start on the new image.
-			continue
-		case !ok:
-			return fmt.Sprintf("container %s has no status yet", name)
-		case ran && before.same(st) && !reportsImage(before.Image, s.Images[name]):
-			// Unless the run already was on the target image: a revert that reached the
-			// pod before the kubelet acted on the change it reverts restarts nothing.
-			if st.State.Terminated != nil {
-				// The kubelet stopped the old container and cannot start the new one; it
-				// says why in the pod's events only (ErrImagePull, ImagePullBackOff...).
-				return fmt.Sprintf("container %s stopped and has not started on image %s", name, s.Images[name])
-			}
-			return fmt.Sprintf("container %s has not restarted on image %s yet%s", name, s.Images[name], kubeletSays(st))
-		case !SameImage(st.Image, s.Images[name]):
-			return fmt.Sprintf("container %s runs image %s, not %s yet%s", name, st.Image, s.Images[name], kubeletSays(st))
-		case !st.Ready:
-			return fmt.Sprintf("container %s is not ready on image %s%s", name, s.Images[name], kubeletSays(st))
-		}
-	}
-	for _, name := range sortedKeys(s.Resources) {
-		if st, ok := statuses[name]; ok && !st.Ready {
-			return fmt.Sprintf("container %s is not ready after its resize%s", name, kubeletSays(st))
-		}
-	}
-	for _, name := range sortedKeys(s.Resources) {
-		if cond := condition(pod, corev1.PodResizeInProgress); cond != nil && cond.Status == corev1.ConditionTrue {
-			return fmt.Sprintf("the kubelet is resizing container %s", name)
-		}
-		if cond := condition(pod, corev1.PodResizePending); cond != nil && cond.Status == corev1.ConditionTrue {
-			return fmt.Sprintf("the resize of container %s is pending (%s): %s", name, cond.Reason, cond.Message)
-		}
-		if st, ok := statuses[name]; ok && st.Resources != nil &&
-			!equality.Semantic.DeepEqual(normalize(*st.Resources), normalize(s.Resources[name])) {
-			return fmt.Sprintf("container %s does not run with its new resources yet", name)
-		}
-	}
-	return ""
-}
-
-// kubeletSays is what the kubelet reports of a container that is not running well:
-// the reason it waits (ErrImagePull, ImagePullBackOff, CrashLoopBackOff...) or why its
-// last run ended, with its message.
-func kubeletSays(st corev1.ContainerStatus) string {
-	var reason, msg string
-	switch {
-	case st.State.Waiting != nil && st.State.Waiting.Reason != "":
-		reason, msg = st.State.Waiting.Reason, st.State.Waiting.Message
-	case st.State.Terminated != nil:
-		reason, msg = st.State.Terminated.Reason, st.State.Terminated.Message
-	case st.LastTerminationState.Terminated != nil && !st.Ready:
-		reason, msg = st.LastTerminationState.Terminated.Reason, st.LastTerminationState.Terminated.Message
-	}
-	switch {
-	case reason == "":
-		return ""
-	case msg == "":
-		return ": " + reason
-	default:
-		return ": " + reason + ": " + msg
-	}
-}
-
 // maxKubeletNote bounds each kubelet message quoted in a failure.
 const maxKubeletNote = 300
-
-// KubeletWarnings quotes what the kubelet's Warning events on a pod say about the named
-// containers, newest first, each distinct message once: for a sidecar the kubelet
-// stopped and cannot start again (an image it cannot pull), its events are the only
-// place it says why. "" when it said nothing.
-func KubeletWarnings(events []corev1.Event, containers []string) string {
-	sorted := slices.Clone(events)
-	slices.SortStableFunc(sorted, func(a, b corev1.Event) int { return eventTime(b).Compare(eventTime(a)) })
-	var notes []string
-	for _, name := range slices.Sorted(slices.Values(containers)) {
-		var msgs []string
-		for _, e := range sorted {
-			if e.Type != corev1.EventTypeWarning || !strings.HasSuffix(e.InvolvedObject.FieldPath, "{"+name+"}") {
-				continue
-			}
-			msg := e.Message
-			if len(msg) > maxKubeletNote {
-				msg = msg[:maxKubeletNote] + "..."
-			}
-			if !slices.Contains(msgs, msg) && len(msgs) < 3 {
-				msgs = append(msgs, msg)
-			}
-		}
-		if len(msgs) > 0 {
-			notes = append(notes, fmt.Sprintf("the kubelet reports for container %s: %s", name, strings.Join(msgs, "; ")))
-		}
-	}
-	return strings.Join(notes, "; ")
-}
-
-func eventTime(e corev1.Event) time.Time {
-	switch {
-	case !e.LastTimestamp.IsZero():
-		return e.LastTimestamp.Time
-	case !e.EventTime.IsZero():
-		return e.EventTime.Time
-	}
-	return e.CreationTimestamp.Time
-}
-
-// SameImage says whether the image a container status reports is the image a spec
-// names. The kubelet may report a reference the runtime normalised (docker.io/library/,
-// :latest) or, on some runtimes, an image ID; those are not told apart from the spec and
-// count as the same.
-func SameImage(reported, spec string) bool {
-	if reported == "" || reported == spec || strings.HasPrefix(reported, "sha256:") {
-		return true
-	}
-	return normalizeImage(reported) == normalizeImage(spec)
-}
-
-// reportsImage is SameImage for a reported reference that names an image: an empty or
-// ID-only report proves nothing.
-func reportsImage(reported, spec string) bool {
-	return reported != "" && !strings.HasPrefix(reported, "sha256:") && SameImage(reported, spec)
-}
-
-func normalizeImage(ref string) string {
-	name, rest := ref, ""
-	if i := strings.IndexAny(ref, "@"); i >= 0 {
-		name, rest = ref[:i], ref[i:]
-	} else if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		name, rest = ref[:i], ref[i:]
-	} else {
-		rest = ":latest"
-	}
-	first, _, found := strings.Cut(name, "/")
-	if !found || !strings.ContainsAny(first, ".:") && first != "localhost" {
-		if !found {
-			name = "library/" + name
-		}
-		name = "docker.io/" + name
-	}
-	return name + rest
-}
-
-// resizeFailed reports a resize of the state's containers that the kubelet refuses:
-// pending as Infeasible, or in progress with an Error. Retrying it would change nothing.
-func resizeFailed(pod *corev1.Pod, s *State) (string, bool) {
-	if len(s.Resources) == 0 {
-		return "", false // a resize of other containers is none of this upgrade's business
-	}
-	if cond := condition(pod, corev1.PodResizePending); cond != nil && cond.Status == corev1.ConditionTrue && cond.Reason == corev1.PodReasonInfeasible {
-		return fmt.Sprintf("the kubelet reports the resize as infeasible: %s", cond.Message), true
-	}
-	if cond := condition(pod, corev1.PodResizeInProgress); cond != nil && cond.Status == corev1.ConditionTrue && cond.Reason == corev1.PodReasonError {
-		return fmt.Sprintf("the kubelet failed to resize: %s", cond.Message), true
-	}
-	return "", false
-}
-
-// SidecarsReady says every container the SidecarSets recorded on the pod runs and is
-// ready (run-to-completion init containers are done, not ready), so the sidecars-ready
-// condition may go True.
-func SidecarsReady(pod *corev1.Pod) bool {
-	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
-	if err != nil {
-		return false
-	}
-	statuses := containerStatuses(pod)
-	restartable := sets.New[string]()
-	for _, c := range pod.Spec.InitContainers {
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			restartable.Insert(c.Name)
-		}
-	}
-	regular := sets.New[string]()
-	for _, c := range pod.Spec.Containers {
-		regular.Insert(c.Name)
-	}
-	for _, r := range records {
-		for _, name := range r.Containers {
-			if !restartable.Has(name) && !regular.Has(name) {
-				continue // a run-to-completion init container
-			}
-			if st, ok := statuses[name]; !ok || !st.Ready {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func containerStatuses(pod *corev1.Pod) map[string]corev1.ContainerStatus {
-	out := map[string]corev1.ContainerStatus{}
-	for _, st := range slices.Concat(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses) {
-		out[st.Name] = st
-	}
-	return out
-}
-
-// HasReadinessGate says whether the pod has Outrigger's sidecars-ready readiness gate.
-func HasReadinessGate(pod *corev1.Pod) bool {
-	return slices.Contains(pod.Spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition})
-}
-
-func condition(pod *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == t {
-			return &pod.Status.Conditions[i]
-		}
-	}
-	return nil
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

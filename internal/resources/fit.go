@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package inject
+package resources
 
 import (
 	"fmt"
@@ -26,18 +26,18 @@ import (
 	resourcehelper "k8s.io/component-helpers/resource"
 )
 
-// added is a container Inject added, in injection order.
-type added struct {
-	name, set string
-	// policy says its resources come from a resourcesPolicy, so Inject may size them.
-	policy bool
+// Added is a container injection added, in injection order.
+type Added struct {
+	Name, Set string
+	// Policy says its resources come from a resourcesPolicy, so they may be sized.
+	Policy bool
 }
 
-// fitResources are the resources Outrigger sizes and checks against pod-level
+// FitResources are the resources Outrigger sizes and checks against pod-level
 // resources; the API server's pod-level resources cover these two.
-var fitResources = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
+var FitResources = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
 
-// fitPodResources makes the sidecars Inject added respect the pod-level resources
+// FitPodResources makes the sidecars injection added respect the pod-level resources
 // (spec.resources) of out, as the API server will check them:
 //
 //   - the pod's effective container requests (regular containers and sidecars summed,
@@ -51,26 +51,26 @@ var fitResources = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemo
 // limit to the pod-level limit. Fixed resources that do not fit refuse the pod with a
 // message naming the SidecarSet, the container and the numbers. A pod that does not fit
 // its own pod-level resources before injection is left to the API server's message.
-func fitPodResources(in, out *corev1.Pod, fitted []added) error {
+func FitPodResources(in, out *corev1.Pod, fitted []Added) error {
 	if out.Spec.Resources == nil || len(fitted) == 0 {
 		return nil
 	}
-	for _, r := range fitResources {
-		budget, budgetField, ok := podBudget(out.Spec.Resources, r)
+	for _, r := range FitResources {
+		budget, budgetField, ok := PodBudget(out.Spec.Resources, r)
 		if !ok {
 			continue
 		}
 		limit, hasLimit := out.Spec.Resources.Limits[r]
 		for _, a := range fitted {
-			if a.policy {
-				sizeWithin(out, a.name, r, budget, limit, hasLimit)
+			if a.Policy {
+				sizeWithin(out, a.Name, r, budget, limit, hasLimit)
 			}
 		}
-		own := effectiveRequests(in)[r]
+		own := EffectiveRequests(in)[r]
 		if own.Cmp(budget) > 0 {
 			continue // the pod alone does not fit: the API server says so
 		}
-		if total := effectiveRequests(out)[r]; total.Cmp(budget) > 0 {
+		if total := EffectiveRequests(out)[r]; total.Cmp(budget) > 0 {
 			return fmt.Errorf(doesNotFit+"%s; with the pod's own containers (%s %s) the pod requests %s %s, above its %s of %s",
 				describeRequests(out, fitted, r), own.String(), r, total.String(), r, budgetField, budget.String())
 		}
@@ -78,13 +78,13 @@ func fitPodResources(in, out *corev1.Pod, fitted []added) error {
 			continue
 		}
 		for _, a := range fitted {
-			c := findContainer(out.Spec.Containers, a.name)
+			c := findContainer(out.Spec.Containers, a.Name)
 			if c == nil {
 				continue
 			}
 			if l, ok := c.Resources.Limits[r]; ok && l.Cmp(limit) > 0 {
 				return fmt.Errorf(doesNotFit+"SidecarSet %q container %q has a %s limit of %s, above the pod's spec.resources.limits.%s of %s",
-					a.set, a.name, r, l.String(), r, limit.String())
+					a.Set, a.Name, r, l.String(), r, limit.String())
 			}
 		}
 	}
@@ -93,9 +93,9 @@ func fitPodResources(in, out *corev1.Pod, fitted []added) error {
 
 const doesNotFit = "the sidecars do not fit the pod-level resources: "
 
-// podBudget is the most the containers may request of r together, and the field that
+// PodBudget is the most the containers may request of r together, and the field that
 // says so.
-func podBudget(res *corev1.ResourceRequirements, r corev1.ResourceName) (resource.Quantity, string, bool) {
+func PodBudget(res *corev1.ResourceRequirements, r corev1.ResourceName) (resource.Quantity, string, bool) {
 	if q, ok := res.Requests[r]; ok {
 		return q, "spec.resources.requests." + string(r), true
 	}
@@ -126,7 +126,7 @@ func sizeWithin(pod *corev1.Pod, name string, r corev1.ResourceName, budget, lim
 	// the pod's effective request at most its own amount, so the rest is safe to take.
 	saved := c.Resources.DeepCopy()
 	c.Resources.Requests = setQuantity(c.Resources.Requests, r, resource.Quantity{})
-	used := effectiveRequests(pod)[r]
+	used := EffectiveRequests(pod)[r]
 	left := budget.DeepCopy()
 	left.Sub(used)
 	if left.Sign() < 0 {
@@ -138,9 +138,9 @@ func sizeWithin(pod *corev1.Pod, name string, r corev1.ResourceName, budget, lim
 	}
 }
 
-// effectiveRequests are the pod's effective container requests, with each request a
+// EffectiveRequests are the pod's effective container requests, with each request a
 // container leaves unset taken from its limit, as the API server defaults it.
-func effectiveRequests(pod *corev1.Pod) corev1.ResourceList {
+func EffectiveRequests(pod *corev1.Pod) corev1.ResourceList {
 	p := &corev1.Pod{Spec: corev1.PodSpec{
 		InitContainers: withDefaultedRequests(pod.Spec.InitContainers),
 		Containers:     withDefaultedRequests(pod.Spec.Containers),
@@ -152,7 +152,7 @@ func withDefaultedRequests(cs []corev1.Container) []corev1.Container {
 	out := make([]corev1.Container, len(cs))
 	for i := range cs {
 		out[i] = corev1.Container{Name: cs[i].Name, RestartPolicy: cs[i].RestartPolicy}
-		for _, r := range fitResources {
+		for _, r := range FitResources {
 			if q, ok := effectiveRequest(&cs[i], r); ok {
 				out[i].Resources.Requests = setQuantity(out[i].Resources.Requests, r, q)
 			}
@@ -169,15 +169,15 @@ func effectiveRequest(c *corev1.Container, r corev1.ResourceName) (resource.Quan
 	return q, ok
 }
 
-func describeRequests(pod *corev1.Pod, fitted []added, r corev1.ResourceName) string {
+func describeRequests(pod *corev1.Pod, fitted []Added, r corev1.ResourceName) string {
 	var parts []string
 	for _, a := range fitted {
-		c := findContainer(slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers), a.name)
+		c := findContainer(slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers), a.Name)
 		if c == nil {
 			continue
 		}
 		if q, ok := effectiveRequest(c, r); ok && !q.IsZero() {
-			parts = append(parts, fmt.Sprintf("SidecarSet %q container %q requests %s %s", a.set, a.name, q.String(), r))
+			parts = append(parts, fmt.Sprintf("SidecarSet %q container %q requests %s %s", a.Set, a.Name, q.String(), r))
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -216,8 +216,8 @@ func FitPolicySidecars(pod *corev1.Pod, names []string) {
 	if pod.Spec.Resources == nil {
 		return
 	}
-	for _, r := range fitResources {
-		budget, _, ok := podBudget(pod.Spec.Resources, r)
+	for _, r := range FitResources {
+		budget, _, ok := PodBudget(pod.Spec.Resources, r)
 		if !ok {
 			continue
 		}
