@@ -218,7 +218,9 @@ func injectedPodHandler(rolling func(set string) bool) handler.Funcs {
 				all(q, e.ObjectNew)
 				return
 			}
-			enqueue(q, upgrade.SetsToWake(oldPod, newPod, rolling))
+			oldRecords, _ := injectionRecords.of(oldPod.Annotations[sidecarsv1alpha1.InjectedAnnotation])
+			newRecords, _ := injectionRecords.of(newPod.Annotations[sidecarsv1alpha1.InjectedAnnotation])
+			enqueue(q, upgrade.SetsToWake(oldPod, newPod, oldRecords, newRecords, rolling))
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			all(q, e.Object)
@@ -231,7 +233,7 @@ func injectedPodHandler(rolling func(set string) bool) handler.Funcs {
 
 // setsOfInjectedPod maps an injected pod to the sets recorded on it or upgrading it.
 func setsOfInjectedPod(_ context.Context, obj client.Object) []reconcile.Request {
-	records, _ := sidecarsv1alpha1.ParseInjectionRecords(obj.GetAnnotations())
+	records, _ := injectionRecords.of(obj.GetAnnotations()[sidecarsv1alpha1.InjectedAnnotation])
 	var reqs []reconcile.Request
 	for name := range records {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})

@@ -341,7 +341,7 @@ func (r *SidecarSetReconciler) observePod(ctx context.Context, set *sidecarsv1al
 	case ok && pod == nil:
 		return o, false // a record on a pod without the injected label: the pod left Outrigger
 	case ok:
-		o.Record = &rec
+		o.Record, o.Records = &rec, recorded
 		o.Pod, o.Meta = pod, &pod.ObjectMeta
 		if o.State, err = upgrade.ParseState(pod); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Ignored a malformed upgrade state", "pod", klog.KObj(pod))

@@ -38,6 +38,8 @@ type Observed struct {
 	Pod *corev1.Pod
 	// Record is the set's injection record on the pod; nil when it never injected it.
 	Record *sidecarsv1alpha1.InjectionRecord
+	// Records are every set's records on the pod, parsed once (shared: read only).
+	Records sidecarsv1alpha1.InjectionRecords
 	// State is the pod's upgrade state, whichever set wrote it; nil when none.
 	State *State
 }
@@ -66,7 +68,7 @@ func PlannerPod(set string, target Target, spec revision.Spec, o Observed, begun
 		p.CountedReady = countedReady(o.Pod, o.State, set)
 		p.Finished = o.Pod.Status.Phase == corev1.PodSucceeded || o.Pod.Status.Phase == corev1.PodFailed
 		p.Drifted = o.State == nil && !p.Finished && !p.Terminating && Classify(o.Record, target) == ClassUpToDate &&
-			len(Drift(o.Pod, set, spec)) > 0
+			len(Drift(o.Pod, o.Records, set, spec)) > 0
 	}
 	switch s := o.State; {
 	case s == nil:
@@ -193,7 +195,7 @@ func UpgradableCondition(set *sidecarsv1alpha1.SidecarSet, target Target, class 
 // resources, the resources the kubelet reports — so the many steps of one set's rollout
 // do not bring a pass of every set sharing its pods. A set rolling out (rolling says
 // which) also when the pod's Ready changed: its budget counts Ready only.
-func SetsToWake(old, new *corev1.Pod, rolling func(set string) bool) []string {
+func SetsToWake(old, new *corev1.Pod, oldRecords, newRecords sidecarsv1alpha1.InjectionRecords, rolling func(set string) bool) []string {
 	var names []string
 	add := func(name string) {
 		if !slices.Contains(names, name) {
@@ -207,8 +209,6 @@ func SetsToWake(old, new *corev1.Pod, rolling func(set string) bool) []string {
 			add(s.Set)
 		}
 	}
-	oldRecords, _ := sidecarsv1alpha1.ParseInjectionRecords(old.Annotations)
-	newRecords, _ := sidecarsv1alpha1.ParseInjectionRecords(new.Annotations)
 	all := concernsEverySet(old, new)
 	for _, records := range []sidecarsv1alpha1.InjectionRecords{oldRecords, newRecords} {
 		for _, name := range sortedKeys(records) {

@@ -136,6 +136,9 @@ func TestPlannerPod(t *testing.T) {
 			if o.Meta == nil {
 				o.Meta = &o.Pod.ObjectMeta
 			}
+			if o.Pod != nil {
+				o.Records = mustRecords(t, o.Pod) // as the controller's memo parses them
+			}
 			spec, target := tc.spec, tc.target
 			if spec.Containers == nil {
 				spec, target = revision.SpecOf(meshV2), v2
@@ -422,7 +425,7 @@ func TestSetsToWake(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if diff := gocmp.Diff(tc.want, SetsToWake(tc.old, tc.new, func(set string) bool { return slices.Contains(tc.rolling, set) }), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			if diff := gocmp.Diff(tc.want, SetsToWake(tc.old, tc.new, mustRecords(t, tc.old), mustRecords(t, tc.new), func(set string) bool { return slices.Contains(tc.rolling, set) }), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 				t.Errorf("SetsToWake (-want +got):\n%s", diff)
 			}
 		})

@@ -354,14 +354,9 @@ func findContainer(pod *corev1.Pod, name string) *corev1.Container {
 // Drift lists the resourcesPolicy sidecars of a pod already at the set's target whose
 // resources, computed from the app as it runs now (PolicyResources), moved past the
 // hysteresis: the app was resized in place and they follow it.
-func Drift(pod *corev1.Pod, set string, spec revision.Spec) []string {
+func Drift(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords, set string, spec revision.Spec) []string {
 	if !slices.ContainsFunc(spec.Containers, func(c sidecarsv1alpha1.SidecarContainer) bool { return c.ResourcesPolicy != nil }) {
-		// Nothing follows the app: no record to parse (every pass asks, for every pod).
-		return nil
-	}
-	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
-	if err != nil {
-		return nil
+		return nil // nothing follows the app
 	}
 	rec, ok := records[set]
 	if !ok {

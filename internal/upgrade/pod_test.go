@@ -1354,7 +1354,7 @@ func TestDrift(t *testing.T) {
 				spec = revision.SpecOf(perApp)
 			}
 			for form, pod := range fullAndCached(pod) {
-				if diff := gocmp.Diff(tc.want, Drift(pod, "mesh", spec)); diff != "" {
+				if diff := gocmp.Diff(tc.want, Drift(pod, mustRecords(t, pod), "mesh", spec)); diff != "" {
 					t.Errorf("Drift on the %s pod (-want +got):\n%s", form, diff)
 				}
 			}
@@ -1378,4 +1378,13 @@ func TestPolicyResourcesFitPodLevel(t *testing.T) {
 	if diff := gocmp.Diff(want, got, quantityEqual); diff != "" {
 		t.Errorf("PolicyResources (-want +got):\n%s", diff)
 	}
+}
+
+func mustRecords(t *testing.T, pod *corev1.Pod) sidecarsv1alpha1.InjectionRecords {
+	t.Helper()
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return records
 }
