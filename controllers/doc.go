@@ -14,6 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package controllers holds Outrigger's reconcilers. They stay thin: fetch, call the pure
-// packages under internal/, write with patches, and report status once per pass.
+// Package controllers holds Outrigger's reconcilers: SidecarSet (the rollout, as named
+// phases over one pass), Pod (the readiness gate) and AdmissionPolicy (the policy
+// engine). They stay thin: read the caches, call the pure packages under internal/,
+// write with patches or server-side apply, and write a SidecarSet's status once per
+// pass (status.go: one field manager per controller). What keeps state between passes
+// is here too: the expectations of writes the cache may not show yet, and the backoff
+// of pods whose writes fail (memory.go). docs/architecture.md walks through it.
 package controllers
