@@ -18,6 +18,7 @@ package upgrade
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,7 +32,7 @@ import (
 // new spec, or not yet reported ready, and what the kubelet says of it; "" when all are.
 func notRunningYet(pod *corev1.Pod, s *State) string {
 	statuses := containerStatuses(pod)
-	for _, name := range sortedKeys(s.Images) {
+	for _, name := range slices.Sorted(maps.Keys(s.Images)) {
 		st, ok := statuses[name]
 		before, ran := s.Before[name]
 		switch {
@@ -55,12 +56,12 @@ func notRunningYet(pod *corev1.Pod, s *State) string {
 			return fmt.Sprintf("container %s is not ready on image %s%s", name, s.Images[name], kubeletSays(st))
 		}
 	}
-	for _, name := range sortedKeys(s.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(s.Resources)) {
 		if st, ok := statuses[name]; ok && !st.Ready {
 			return fmt.Sprintf("container %s is not ready after its resize%s", name, kubeletSays(st))
 		}
 	}
-	for _, name := range sortedKeys(s.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(s.Resources)) {
 		if cond := condition(pod, corev1.PodResizeInProgress); cond != nil && cond.Status == corev1.ConditionTrue {
 			return fmt.Sprintf("the kubelet is resizing container %s", name)
 		}

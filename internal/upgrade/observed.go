@@ -211,7 +211,7 @@ func SetsToWake(old, new *corev1.Pod, oldRecords, newRecords sidecarsv1alpha1.In
 	}
 	all := concernsEverySet(old, new)
 	for _, records := range []sidecarsv1alpha1.InjectionRecords{oldRecords, newRecords} {
-		for _, name := range sortedKeys(records) {
+		for _, name := range slices.Sorted(maps.Keys(records)) {
 			o, inOld := oldRecords[name]
 			n, inNew := newRecords[name]
 			if all || inOld != inNew || !equality.Semantic.DeepEqual(o, n) ||

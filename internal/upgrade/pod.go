@@ -374,12 +374,3 @@ func Drift(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords, set strin
 
 // maxKubeletNote bounds each kubelet message quoted in a failure.
 const maxKubeletNote = 300
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
