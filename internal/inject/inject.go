@@ -19,9 +19,9 @@ package inject
 import (
 	"cmp"
 	"fmt"
-	appsv1 "k8s.io/api/apps/v1"
 	"slices"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
