@@ -303,11 +303,9 @@ var _ = Describe("The manager's RBAC as config/ renders it, on the real API serv
 	})
 
 	It("writes the generated policy only with config/admission-policy's ClusterRole bound, and removes it with config/default's", func() {
-		set := utiltesting.MakeSidecarSet("rbac-policy-engine").MatchLabels(map[string]string{"rbac-test": "policy-engine"}).
-			Sidecar(utiltesting.MakeSidecar("agent", "example.com/agent:1").Obj()).Obj()
+		set := isolate("rbac-").Set("policy-engine").Sidecar(utiltesting.MakeSidecar("agent", "example.com/agent:1").Obj()).Obj()
 		// Before the suite's manager stops: it validates SidecarSets.
 		Expect(k8sClient.Create(ctx, set)).To(Succeed())
-		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, set))).To(Succeed()) })
 		// The suite's manager (webhook engine) would delete the generated policy as soon as
 		// it appears: the ServiceAccount's managers run alone.
 		stopManager()

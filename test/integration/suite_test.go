@@ -17,14 +17,19 @@ limitations under the License.
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,9 +66,13 @@ const k8sVersion = "1.37.2"
 var (
 	ctx       context.Context
 	cancel    context.CancelFunc
-	testEnv   *envtest.Environment
 	cfg       *rest.Config
 	k8sClient client.Client
+	// testEnv is the control plane; it lives in parallel process 1 only, as the manager
+	// does (see startManager).
+	testEnv *envtest.Environment
+	// shared is what process 1 tells every process about the control plane.
+	shared sharedControlPlane
 )
 
 func TestIntegration(t *testing.T) {
@@ -71,10 +80,31 @@ func TestIntegration(t *testing.T) {
 	RunSpecs(t, "Integration Suite")
 }
 
-var _ = BeforeSuite(func() {
+// sharedControlPlane is how a parallel process reaches the control plane that process 1
+// runs: one kube-apiserver and one manager for all of them, measured faster on 2 cores
+// than one each (docs/testing.md).
+type sharedControlPlane struct {
+	Host                      string
+	CAData, CertData, KeyData []byte
+	OperatorUser              string
+	Kubectl                   string
+	// Users are the users specs act as, besides the admin: name -> credentials.
+	Users map[string]sharedUser
+}
+
+type sharedUser struct {
+	CertData, KeyData []byte
+	// Kubeconfig is a kubeconfig file for kubectl, as this user.
+	Kubeconfig string
+}
+
+// suiteUsers are the users that specs act as; each is a cluster admin, so that what
+// refuses them is admission, not RBAC.
+var suiteUsers = []string{"kubectl-admin", "app-team"}
+
+var _ = SynchronizedBeforeSuite(func() []byte {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
-
 	Expect(sidecarsv1alpha1.AddToScheme(scheme.Scheme)).To(Succeed())
 
 	testEnv = &envtest.Environment{
@@ -100,12 +130,47 @@ var _ = BeforeSuite(func() {
 
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 	// The manager runs with the suite's admin credentials: the policy names that user.
-	operatorUser, err = utiltesting.InstallPodMetadataPolicy(ctx, k8sClient, filepath.Join(projectRoot(), "config"), operatorNamespace)
+	policyUser, err := utiltesting.InstallPodMetadataPolicy(ctx, k8sClient, filepath.Join(projectRoot(), "config"), operatorNamespace)
 	Expect(err).NotTo(HaveOccurred())
 	stopManager = startManager()
+	requireSpecLabel()
+
+	data := sharedControlPlane{Host: cfg.Host, CAData: cfg.CAData, CertData: cfg.CertData, KeyData: cfg.KeyData,
+		OperatorUser: policyUser, Kubectl: testEnv.ControlPlane.KubectlPath, Users: map[string]sharedUser{}}
+	for _, name := range suiteUsers {
+		user, err := testEnv.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, cfg)
+		Expect(err).NotTo(HaveOccurred())
+		k, err := user.Kubectl()
+		Expect(err).NotTo(HaveOccurred())
+		kubeconfig, ok := strings.CutPrefix(k.Opts[0], "--kubeconfig=")
+		Expect(ok).To(BeTrue(), "envtest's kubectl options: %v", k.Opts)
+		data.Users[name] = sharedUser{CertData: user.Config().CertData, KeyData: user.Config().KeyData, Kubeconfig: kubeconfig}
+	}
+	out, err := json.Marshal(data)
+	Expect(err).NotTo(HaveOccurred())
+	return out
+}, func(data []byte) {
+	Expect(json.Unmarshal(data, &shared)).To(Succeed())
+	operatorUser = shared.OperatorUser
+	if testEnv != nil {
+		return // process 1 set everything up
+	}
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+	Expect(sidecarsv1alpha1.AddToScheme(scheme.Scheme)).To(Succeed())
+	cfg = &rest.Config{Host: shared.Host, TLSClientConfig: rest.TLSClientConfig{
+		CAData: shared.CAData, CertData: shared.CertData, KeyData: shared.KeyData}}
+	var err error
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	Expect(err).NotTo(HaveOccurred())
 })
 
-var _ = AfterSuite(func() {
+var _ = SynchronizedAfterSuite(func() {
+	if testEnv == nil && cancel != nil {
+		cancel()
+	}
+}, func() {
+	// Process 1, once every process is done.
 	if stopManager != nil {
 		stopManager()
 	}
@@ -117,18 +182,29 @@ var _ = AfterSuite(func() {
 	}
 })
 
+// userConfig is a rest.Config for one of suiteUsers.
+func userConfig(name string) *rest.Config {
+	GinkgoHelper()
+	u, ok := shared.Users[name]
+	Expect(ok).To(BeTrue(), "%s is not one of suiteUsers", name)
+	c := rest.CopyConfig(cfg)
+	c.CertData, c.KeyData = u.CertData, u.KeyData
+	return c
+}
+
+// kubectlRun runs the test control plane's kubectl as a cluster admin.
+func kubectlRun(args ...string) (stdout, stderr io.Reader, err error) {
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, shared.Kubectl, append([]string{"--kubeconfig=" + shared.Users["kubectl-admin"].Kubeconfig}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return &out, &errOut, err
+}
+
 // kubectl runs the test control plane's kubectl as a cluster admin and returns its
 // standard output.
 func kubectl(args ...string) (string, error) {
-	user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "kubectl-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", err
-	}
-	k, err := user.Kubectl()
-	if err != nil {
-		return "", err
-	}
-	stdout, stderr, err := k.Run(args...)
+	stdout, stderr, err := kubectlRun(args...)
 	if err != nil {
 		return "", fmt.Errorf("kubectl %v: %w: %s", args, err, readAll(stderr))
 	}
@@ -156,6 +232,7 @@ func startManager() func() {
 // startManagerWith is startManager with the given --injection-engine.
 func startManagerWith(engine controllers.Engine) func() {
 	GinkgoHelper()
+	Expect(testEnv).NotTo(BeNil(), "the manager runs in parallel process 1 only: a spec that starts or stops it is Serial")
 	wh := testEnv.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme.Scheme,
