@@ -339,7 +339,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		DeferCleanup(pw.stop)
 		setImage(set, "v2")
 
-		Eventually(func(g Gomega) int { return countAt(g, "v2") }).Should(BeNumerically(">=", 2))
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 2))
 		By("stopping the manager mid-rollout")
 		stopManager()
 		Consistently(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(2 * time.Second).Should(BeNumerically("<", 8))

@@ -102,7 +102,26 @@ type sharedUser struct {
 // refuses them is admission, not RBAC.
 var suiteUsers = []string{"kubectl-admin", "app-team"}
 
+// serverPerProcess, from INTEGRATION_SERVER_PER_PROCESS=1, gives each parallel process a
+// control plane and manager of its own instead of process 1's; kept to measure the two
+// against each other (docs/testing.md).
+var serverPerProcess = os.Getenv("INTEGRATION_SERVER_PER_PROCESS") == "1"
+
 var _ = SynchronizedBeforeSuite(func() []byte {
+	if serverPerProcess {
+		return nil
+	}
+	return startControlPlane()
+}, func(data []byte) {
+	if serverPerProcess {
+		data = startControlPlane()
+	}
+	connect(data)
+})
+
+// startControlPlane starts kube-apiserver, etcd and the manager, and says how to reach them.
+func startControlPlane() []byte {
+	GinkgoHelper()
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
 	Expect(sidecarsv1alpha1.AddToScheme(scheme.Scheme)).To(Succeed())
@@ -149,11 +168,15 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	out, err := json.Marshal(data)
 	Expect(err).NotTo(HaveOccurred())
 	return out
-}, func(data []byte) {
+}
+
+// connect makes this process's clients for the control plane data describes.
+func connect(data []byte) {
+	GinkgoHelper()
 	Expect(json.Unmarshal(data, &shared)).To(Succeed())
 	operatorUser = shared.OperatorUser
 	if testEnv != nil {
-		return // process 1 set everything up
+		return // this process started the control plane
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
@@ -163,14 +186,21 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	var err error
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	Expect(err).NotTo(HaveOccurred())
-})
+}
 
 var _ = SynchronizedAfterSuite(func() {
-	if testEnv == nil && cancel != nil {
-		cancel()
+	if serverPerProcess || GinkgoParallelProcess() != 1 {
+		stopControlPlane()
 	}
 }, func() {
 	// Process 1, once every process is done.
+	if !serverPerProcess {
+		stopControlPlane()
+	}
+})
+
+// stopControlPlane stops what startControlPlane or connect started in this process.
+func stopControlPlane() {
 	if stopManager != nil {
 		stopManager()
 	}
@@ -180,7 +210,7 @@ var _ = SynchronizedAfterSuite(func() {
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
-})
+}
 
 // userConfig is a rest.Config for one of suiteUsers.
 func userConfig(name string) *rest.Config {
