@@ -64,16 +64,26 @@ func withoutPodWebhook() {
 // selects, comes back with the probe's record.
 func applyPolicy(compiled admissionpolicy.Compiled, probeNamespace string, probe string) {
 	GinkgoHelper()
-	for _, obj := range []client.Object{compiled.Policy, compiled.Binding} {
-		obj = obj.DeepCopyObject().(client.Object)
-		err := k8sClient.Create(ctx, obj)
-		if apierrors.IsAlreadyExists(err) {
-			current := obj.DeepCopyObject().(client.Object)
-			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), current)).To(Succeed())
-			obj.SetResourceVersion(current.GetResourceVersion())
-			err = k8sClient.Update(ctx, obj)
-		}
-		Expect(err).NotTo(HaveOccurred())
+	for _, want := range []client.Object{compiled.Policy, compiled.Binding} {
+		// The API server compiles a policy of 1,000 sets within its request timeout only
+		// when it has the CPU: on a loaded machine the write may time out, having been
+		// applied or not. Write again until it answers.
+		Eventually(func() error {
+			obj := want.DeepCopyObject().(client.Object)
+			err := k8sClient.Create(ctx, obj)
+			if apierrors.IsAlreadyExists(err) {
+				current := obj.DeepCopyObject().(client.Object)
+				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), current); err != nil {
+					return err
+				}
+				obj.SetResourceVersion(current.GetResourceVersion())
+				err = k8sClient.Update(ctx, obj)
+			}
+			if err == nil || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsConflict(err) {
+				return err
+			}
+			return StopTrying("writing " + obj.GetName()).Wrap(err)
+		}).WithTimeout(3 * time.Minute).Should(Succeed())
 	}
 	Eventually(func(g Gomega) {
 		p := utiltesting.MakePod("", probeNamespace).Labels(map[string]string{"policy-probe": probe}).Obj()
