@@ -759,7 +759,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		var events eventsv1List
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.List(ctx, &events.EventList)).To(Succeed())
-			g.Expect(events.notesFor("PodUpdateFailed")).To(ContainElement(ContainSubstring("this pod refuses updates")))
+			g.Expect(events.regarding(set.Name).notesFor("PodUpdateFailed")).To(ContainElement(ContainSubstring("this pod refuses updates")))
 		}).Should(Succeed())
 	})
 
@@ -965,6 +965,17 @@ func (l *eventsv1List) notesFor(reason string) []string {
 	for _, e := range l.EventList.Items {
 		if e.Reason == reason {
 			out = append(out, e.Note)
+		}
+	}
+	return out
+}
+
+// regarding keeps the events regarding the object of this name.
+func (l *eventsv1List) regarding(name string) *eventsv1List {
+	out := &eventsv1List{}
+	for _, e := range l.EventList.Items {
+		if e.Regarding.Name == name {
+			out.EventList.Items = append(out.EventList.Items, e)
 		}
 	}
 	return out
