@@ -330,6 +330,10 @@ var _ = Describe("The manager's RBAC as config/ renders it, on the real API serv
 			mayNot = append(mayNot, accesses(admissionGroup, res, "", "", "create", "list")...)
 			mayNot = append(mayNot, accesses(admissionGroup, res, "", otherPolicy, "create", "patch", "update", "delete")...)
 		}
+		// The API server's RBAC reads roles and bindings from its informers: wait until
+		// it has seen both, as below it is waited until it has seen them go.
+		Eventually(func() bool { return !slices.ContainsFunc(may, func(a access) bool { return !can(a) }) }).
+			Should(BeTrue(), "the API server's RBAC has seen the ClusterRole and its binding")
 		expectAccess(may, mayNot)
 		// A create by POST names no object: RBAC that names objects never allows it.
 		other := policy(otherPolicy)
