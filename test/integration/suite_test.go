@@ -77,6 +77,10 @@ var (
 
 func TestIntegration(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Gomega's default second is shorter than a loaded 2-core machine takes for a webhook
+	// cache or a controller to catch up (docs/testing.md): a spec waits as long as its
+	// neighbours, and says a longer wait where it needs one.
+	SetDefaultEventuallyTimeout(10 * time.Second)
 	RunSpecs(t, "Integration Suite")
 }
 
