@@ -101,10 +101,20 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
 test-unit: ## Run the unit tests only (no control plane).
 	go test $(TEST_FLAGS) $$(go list ./... | grep -v /test/integration)
 
+# INTEGRATION_PROCS > 1 runs the integration specs in that many Ginkgo processes on one
+# shared control plane, through the ginkgo CLI (flags in GINKGO_CLI_FLAGS, e.g.
+# --randomize-all). Serial by default: on 2 cores it is not faster (docs/testing.md).
+INTEGRATION_PROCS ?= 1
+GINKGO_CLI_FLAGS ?= $(if $(CI),--no-color)
+
 .PHONY: test-integration
-test-integration: ## Run the envtest integration suites only.
+test-integration: ## Run the envtest integration suites only (INTEGRATION_PROCS=2: in parallel).
 	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $(TEST_FLAGS) ./test/integration/... -v -args -ginkgo.v $(GINKGO_FLAGS)
+	if [ "$(INTEGRATION_PROCS)" -gt 1 ]; then \
+		KUBEBUILDER_ASSETS="$$assets" go tool ginkgo -procs=$(INTEGRATION_PROCS) $(GINKGO_CLI_FLAGS) ./test/integration; \
+	else \
+		KUBEBUILDER_ASSETS="$$assets" go test $(TEST_FLAGS) ./test/integration/... -v -args -ginkgo.v $(GINKGO_FLAGS); \
+	fi
 
 .PHONY: bench
 bench: ## Run the Go benchmarks (see docs/benchmarks.md).

@@ -46,6 +46,15 @@ func (w *SidecarSetWrapper) GenerateName(prefix string) *SidecarSetWrapper {
 	return w
 }
 
+// Label sets a label on the SidecarSet itself.
+func (w *SidecarSetWrapper) Label(key, value string) *SidecarSetWrapper {
+	if w.Labels == nil {
+		w.Labels = map[string]string{}
+	}
+	w.Labels[key] = value
+	return w
+}
+
 // Selector replaces the pod selector.
 func (w *SidecarSetWrapper) Selector(s *metav1.LabelSelector) *SidecarSetWrapper {
 	w.Spec.Selector = s

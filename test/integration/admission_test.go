@@ -25,33 +25,20 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
 var _ = Describe("Admission you can trust", func() {
-	var (
-		ns       *corev1.Namespace
-		selector map[string]string
-	)
-	BeforeEach(func() {
-		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "admission-"}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		selector = map[string]string{"admission-test": ns.Name}
-	})
-	AfterEach(func() {
-		Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{})).To(Succeed())
-		Expect(k8sClient.Delete(ctx, ns)).To(Succeed())
-	})
+	var spec *specScope
+	BeforeEach(func() { spec = isolate("admission-") })
 
 	newPod := func() *corev1.Pod {
-		p := utiltesting.MakePod("", ns.Name).Labels(selector).Obj()
+		p := spec.Pod("").Obj()
 		p.GenerateName = "pod-"
 		return p
 	}
@@ -69,7 +56,7 @@ var _ = Describe("Admission you can trust", func() {
 
 	Context("the pod's Outrigger metadata", func() {
 		It("replaces a forged record and upgrade state at CREATE: the mandatory sidecar goes in", func() {
-			set := createSet(utiltesting.MakeSidecarSet("audit-" + ns.Name).MatchLabels(selector).
+			set := createSet(spec.Set("audit").
 				Sidecar(utiltesting.MakeSidecar("audit", "example.com/audit:1").Obj()).Obj())
 
 			pod := newPod()
@@ -102,15 +89,13 @@ var _ = Describe("Admission you can trust", func() {
 		})
 
 		It("refuses a user's UPDATE of the record, label or upgrade state, and allows the operator's", func() {
-			createSet(utiltesting.MakeSidecarSet("audit-" + ns.Name).MatchLabels(selector).
+			createSet(spec.Set("audit").
 				Sidecar(utiltesting.MakeSidecar("audit", "example.com/audit:1").Obj()).Obj())
 			pod := newPod()
 			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 
 			// Another user, with every permission: the policy, not RBAC, refuses.
-			user, err := testEnv.AddUser(envtest.User{Name: "app-team", Groups: []string{"system:masters"}}, cfg)
-			Expect(err).NotTo(HaveOccurred())
-			userClient, err := client.New(user.Config(), client.Options{Scheme: scheme.Scheme})
+			userClient, err := client.New(userConfig("app-team"), client.Options{Scheme: scheme.Scheme})
 			Expect(err).NotTo(HaveOccurred())
 
 			edits := map[string]func(p *corev1.Pod){
@@ -170,7 +155,7 @@ var _ = Describe("Admission you can trust", func() {
 
 		DescribeTable("refuses a container spec that would make every matching pod invalid, at its SidecarSet path",
 			func(change func(s *sidecarsv1alpha1.SidecarSet), path, detail string) {
-				set := utiltesting.MakeSidecarSet("bad-" + ns.Name).MatchLabels(selector).
+				set := spec.Set("bad").
 					Sidecar(sidecar().Obj()).
 					Sidecar(utiltesting.MakeSidecar("shipper", "example.com/shipper:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).
 					InitContainer(corev1.Container{Name: "setup", Image: "example.com/setup:1"}).
@@ -248,11 +233,12 @@ var _ = Describe("Admission you can trust", func() {
 		)
 
 		It("accepts a SidecarSet whose pods are valid", func() {
-			set := utiltesting.MakeSidecarSet("good-" + ns.Name).MatchLabels(selector).Sidecar(sidecar().Obj()).Obj()
+			set := spec.Set("good").Sidecar(sidecar().Obj()).Obj()
 			Expect(k8sClient.Create(ctx, set)).To(Succeed())
 		})
 
-		It("still validates the pods when the operator's namespace enforces Pod Security restricted, as config/default's does", func() {
+		// Serial: it changes the operator's namespace, which every pod validation reads.
+		It("still validates the pods when the operator's namespace enforces Pod Security restricted, as config/default's does", Serial, func() {
 			operatorNS := &corev1.Namespace{}
 			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: operatorNamespace}, operatorNS)).To(Succeed())
 			patch := client.MergeFrom(operatorNS.DeepCopy())
@@ -275,10 +261,10 @@ var _ = Describe("Admission you can trust", func() {
 			Expect(err).NotTo(HaveOccurred())
 
 			By("a valid set whose plain sidecar restricted would refuse: accepted, its pods validated")
-			Expect(warnClient.Create(ctx, utiltesting.MakeSidecarSet("plain-"+ns.Name).MatchLabels(selector).Sidecar(sidecar().Obj()).Obj())).To(Succeed())
+			Expect(warnClient.Create(ctx, spec.Set("plain").Sidecar(sidecar().Obj()).Obj())).To(Succeed())
 			Expect(warnings.all()).NotTo(ContainElement(ContainSubstring("not validated")))
 			By("an invalid one: refused at its field")
-			bad := utiltesting.MakeSidecarSet("badport-" + ns.Name).MatchLabels(selector).Sidecar(sidecar().Obj()).Obj()
+			bad := spec.Set("badport").Sidecar(sidecar().Obj()).Obj()
 			bad.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 70000}}
 			Expect(warnClient.Create(ctx, bad)).To(MatchError(ContainSubstring("spec.containers[0].ports[0].containerPort")))
 		})
@@ -286,7 +272,7 @@ var _ = Describe("Admission you can trust", func() {
 
 	Context("pod-level resources", func() {
 		It("sizes a resourcesPolicy sidecar within what the pod-level limit leaves", func() {
-			createSet(utiltesting.MakeSidecarSet("sized-" + ns.Name).MatchLabels(selector).
+			createSet(spec.Set("sized").
 				Sidecar(utiltesting.MakeSidecar("agent", "example.com/agent:1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
 					CPU: &sidecarsv1alpha1.ResourceRule{Percent: 1000, Min: new(resource.MustParse("10m"))}}).Obj()).Obj())
 			pod := newPod()
@@ -298,7 +284,7 @@ var _ = Describe("Admission you can trust", func() {
 		})
 
 		It("refuses a pod whose pod-level limit fixed sidecar resources overflow, naming the set, container and numbers", func() {
-			set := createSet(utiltesting.MakeSidecarSet("fixed-" + ns.Name).MatchLabels(selector).
+			set := createSet(spec.Set("fixed").
 				Sidecar(utiltesting.MakeSidecar("agent", "example.com/agent:1").
 					Resources(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("300m")}, nil).Obj()).Obj())
 			pod := newPod()
@@ -312,7 +298,7 @@ var _ = Describe("Admission you can trust", func() {
 	})
 
 	It("writes each sidecar's placement default into the SidecarSet, and follows a mode change", func() {
-		set := utiltesting.MakeSidecarSet("placed-" + ns.Name).MatchLabels(selector).
+		set := spec.Set("placed").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).
 			Sidecar(utiltesting.MakeSidecar("shipper", "example.com/shipper:1").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).Obj()
 		Expect(k8sClient.Create(ctx, set)).To(Succeed())
@@ -332,8 +318,9 @@ var _ = Describe("Admission you can trust", func() {
 		Expect(out).To(Equal("BeforeApp BeforeApp"))
 	})
 
-	It("accepts a paused update of a SidecarSet that already overlaps another, and refuses a new conflict", func() {
-		first := utiltesting.MakeSidecarSet("first-" + ns.Name).MatchLabels(selector).
+	// Serial: it takes the validating webhook out of the API server for a moment.
+	It("accepts a paused update of a SidecarSet that already overlaps another, and refuses a new conflict", Serial, func() {
+		first := spec.Set("first").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj()
 		Expect(k8sClient.Create(ctx, first)).To(Succeed())
 
@@ -341,13 +328,13 @@ var _ = Describe("Admission you can trust", func() {
 		hooks := &admissionv1.ValidatingWebhookConfiguration{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "validating-webhook-configuration"}, hooks)).To(Succeed())
 		Expect(k8sClient.Delete(ctx, hooks)).To(Succeed())
-		second := utiltesting.MakeSidecarSet("second-" + ns.Name).MatchLabels(selector).
+		second := spec.Set("second").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:2").Obj()).Obj()
 		Eventually(func() error { return k8sClient.Create(ctx, second.DeepCopy()) }).Should(Succeed())
 		hooks.ResourceVersion, hooks.UID = "", ""
 		Expect(k8sClient.Create(ctx, hooks)).To(Succeed())
 		Eventually(func() error {
-			third := utiltesting.MakeSidecarSet("third-" + ns.Name).MatchLabels(selector).
+			third := spec.Set("third").
 				Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:3").Obj()).Obj()
 			return k8sClient.Create(ctx, third, client.DryRunAll)
 		}).Should(MatchError(ContainSubstring("also declares a container named \"proxy\"")))

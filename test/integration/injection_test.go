@@ -33,23 +33,17 @@ import (
 
 var _ = Describe("Sidecar injection through the real API server", func() {
 	var (
-		ns *corev1.Namespace
-		// selector is unique to the spec, so SidecarSets of other specs never match its pods.
-		selector map[string]string
+		spec *specScope
+		ns   *corev1.Namespace
 	)
 
 	BeforeEach(func() {
-		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "inject-"}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		selector = map[string]string{"inject-test": ns.Name}
-	})
-	AfterEach(func() {
-		Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{})).To(Succeed())
-		Expect(k8sClient.Delete(ctx, ns)).To(Succeed())
+		spec = isolate("inject-")
+		ns = spec.NS
 	})
 
 	newPod := func() *utiltesting.PodWrapper {
-		return utiltesting.MakePod("", ns.Name).Labels(map[string]string{"inject-test": ns.Name}).
+		return spec.Pod("").
 			InitContainer(corev1.Container{Name: "migrate", Image: "example.com/migrate:1"})
 	}
 	createPod := func(p *corev1.Pod) *corev1.Pod {
@@ -70,8 +64,9 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 		return createInjectingSet(set, func() *corev1.Pod { return newPod().Obj() })
 	}
 
-	It("injects native and regular sidecars in their places and records it", func() {
-		set := createSet(utiltesting.MakeSidecarSet("mesh-" + ns.Name).MatchLabels(selector).
+	// Serial: it reads the manager's metrics, which live in the manager's process.
+	It("injects native and regular sidecars in their places and records it", Serial, func() {
+		set := createSet(spec.Set("mesh").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).
 			Sidecar(utiltesting.MakeSidecar("shipper", "example.com/shipper:1").
 				Mode(sidecarsv1alpha1.SidecarModeContainer).Placement(sidecarsv1alpha1.PlacementAfterApp).Obj()).
@@ -104,14 +99,12 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 	})
 
 	It("injects the first pods of a namespace created together with them, before the cache has it", func() {
-		createSet(utiltesting.MakeSidecarSet("mesh-" + ns.Name).MatchLabels(selector).
+		createSet(spec.Set("mesh").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj())
 		// As `kubectl apply -f` of a file holding a namespace and its pods does: each pod
 		// right after its namespace, with no wait between them.
 		for range 10 {
-			fresh := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "inject-fresh-"}}
-			Expect(k8sClient.Create(ctx, fresh)).To(Succeed())
-			DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, fresh))).To(Succeed()) })
+			fresh := spec.Namespace("inject-fresh-", nil)
 			pod := newPod().Obj()
 			pod.Namespace = fresh.Name
 			pod = createPod(pod)
@@ -120,7 +113,7 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 	})
 
 	It("leaves opted-out pods, opted-out namespaces, system namespaces and non-matching pods alone", func() {
-		createSet(utiltesting.MakeSidecarSet("mesh-" + ns.Name).MatchLabels(selector).
+		createSet(spec.Set("mesh").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj())
 
 		optedOut := createPod(newPod().Label(sidecarsv1alpha1.InjectLabel, "false").Obj())
@@ -130,10 +123,7 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 		Expect(names(nonMatching.Spec.InitContainers)).To(Equal([]string{"migrate"}))
 		Expect(nonMatching.Labels).NotTo(HaveKey(sidecarsv1alpha1.InjectedLabel))
 
-		quiet := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "quiet-",
-			Labels: map[string]string{sidecarsv1alpha1.InjectLabel: "false"}}}
-		Expect(k8sClient.Create(ctx, quiet)).To(Succeed())
-		DeferCleanup(k8sClient.Delete, ctx, quiet)
+		quiet := spec.Namespace("quiet-", map[string]string{sidecarsv1alpha1.InjectLabel: "false"})
 		inQuiet := newPod().Obj()
 		inQuiet.Namespace = quiet.Name
 		Expect(names(createPod(inQuiet).Spec.InitContainers)).To(Equal([]string{"migrate"}))
@@ -148,9 +138,9 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 	})
 
 	It("injects two matching SidecarSets in priority order", func() {
-		createSet(utiltesting.MakeSidecarSet("low-" + ns.Name).MatchLabels(selector).Priority(1).
+		createSet(spec.Set("low").Priority(1).
 			Sidecar(utiltesting.MakeSidecar("low", "example.com/low:1").Obj()).Obj())
-		createSet(utiltesting.MakeSidecarSet("high-" + ns.Name).MatchLabels(selector).Priority(10).
+		createSet(spec.Set("high").Priority(10).
 			Sidecar(utiltesting.MakeSidecar("high", "example.com/high:1").Obj()).Obj())
 
 		pod := createPod(newPod().Obj())
@@ -158,11 +148,11 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 	})
 
 	It("refuses a pod the injection would make invalid, with the reason", func() {
-		createSet(utiltesting.MakeSidecarSet("mesh-" + ns.Name).MatchLabels(selector).
+		createSet(spec.Set("mesh").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj())
 		// A second set whose sidecar mounts a volume nobody declares; the first set keeps the
 		// dry-run probe of createSet injectable, so wait on the broken one directly.
-		broken := utiltesting.MakeSidecarSet("broken-" + ns.Name).MatchLabels(selector).
+		broken := spec.Set("broken").
 			Sidecar(utiltesting.MakeSidecar("certs", "example.com/certs:1").Mount("missing", "/certs").Obj()).Obj()
 		Expect(k8sClient.Create(ctx, broken)).To(Succeed())
 
@@ -176,11 +166,11 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 	})
 
 	It("refuses a SidecarSet that conflicts with another, naming it", func() {
-		createSet(utiltesting.MakeSidecarSet("first-" + ns.Name).MatchLabels(selector).
+		createSet(spec.Set("first").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj())
 
 		Eventually(func() error {
-			return k8sClient.Create(ctx, utiltesting.MakeSidecarSet("second-"+ns.Name).MatchLabels(selector).
+			return k8sClient.Create(ctx, spec.Set("second").
 				Sidecar(utiltesting.MakeSidecar("proxy", "example.com/other-proxy:1").Obj()).Obj())
 		}).Should(MatchError(And(
 			ContainSubstring("spec.containers[0].name"),
@@ -188,7 +178,7 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 	})
 
 	It("pins new pods to an earlier revision", func() {
-		set := createSet(utiltesting.MakeSidecarSet("mesh-" + ns.Name).MatchLabels(selector).
+		set := createSet(spec.Set("mesh").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj())
 		var first string
 		Eventually(func(g Gomega) {
@@ -243,7 +233,7 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 	})
 
 	It("refuses to pin a revision that does not exist", func() {
-		set := utiltesting.MakeSidecarSet("mesh-" + ns.Name).MatchLabels(selector).
+		set := spec.Set("mesh").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj()
 		set.Spec.Injection.Revision = "mesh-does-not-exist"
 		Expect(k8sClient.Create(ctx, set)).To(MatchError(And(
@@ -251,9 +241,9 @@ var _ = Describe("Sidecar injection through the real API server", func() {
 	})
 
 	It("skips a SidecarSet whose injection is paused", func() {
-		createSet(utiltesting.MakeSidecarSet("on-" + ns.Name).MatchLabels(selector).
+		createSet(spec.Set("on").
 			Sidecar(utiltesting.MakeSidecar("on", "example.com/on:1").Obj()).Obj())
-		paused := utiltesting.MakeSidecarSet("paused-" + ns.Name).MatchLabels(selector).InjectionPaused().
+		paused := spec.Set("paused").InjectionPaused().
 			Sidecar(utiltesting.MakeSidecar("off", "example.com/off:1").Obj()).Obj()
 		Expect(k8sClient.Create(ctx, paused)).To(Succeed())
 		// Give the cache the paused set: once an unrelated update after it is visible,

@@ -18,7 +18,6 @@ package integration
 
 import (
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,8 +25,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 )
@@ -35,18 +32,7 @@ import (
 // These specs drive the API server with kubectl, as a user would.
 var _ = Describe("kubectl against the API server with the manager running", func() {
 	// kubectl runs the kubectl binary of the test control plane as a cluster admin.
-	var kubectl func(args ...string) (stdout, stderr io.Reader, err error)
-
-	BeforeEach(func() {
-		user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "kubectl-user", Groups: []string{"system:masters"}}, nil)
-		Expect(err).NotTo(HaveOccurred())
-		k, err := user.Kubectl()
-		Expect(err).NotTo(HaveOccurred())
-		kubectl = k.Run
-	})
-	AfterEach(func() {
-		Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{})).To(Succeed())
-	})
+	kubectl := kubectlRun
 
 	run := func(args ...string) string {
 		GinkgoHelper()
@@ -55,7 +41,8 @@ var _ = Describe("kubectl against the API server with the manager running", func
 		return readAll(stdout)
 	}
 
-	It("applies the installer that make build-installer writes", func() {
+	// Serial: make build-installer rewrites config/, which other specs render.
+	It("applies the installer that make build-installer writes", Serial, func() {
 		cmd := exec.CommandContext(ctx, "make", "build-installer")
 		cmd.Dir = projectRoot()
 		out, err := cmd.CombinedOutput()
@@ -77,13 +64,12 @@ var _ = Describe("kubectl against the API server with the manager running", func
 		}
 	})
 
-	It("creates a pod matching a sample SidecarSet with its sidecar, and a copy without duplicates", func() {
-		run("apply", "--server-side", "-k", filepath.Join(projectRoot(), "config", "samples"))
-		Expect(run("get", "scs")).To(And(ContainSubstring("proxy"), ContainSubstring("MATCHED")))
-
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubectl-"}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		DeferCleanup(k8sClient.Delete, ctx, ns)
+	// Serial: the samples select pods by their own labels, in every namespace.
+	It("creates a pod matching a sample SidecarSet with its sidecar, and a copy without duplicates", Serial, func() {
+		spec := isolate("kubectl-")
+		ns := spec.NS
+		run("apply", "--server-side", "-k", spec.ownedKustomization(filepath.Join(projectRoot(), "config", "samples")))
+		Expect(run("get", "scs", "-l", specLabel+"="+spec.ID)).To(And(ContainSubstring("proxy"), ContainSubstring("MATCHED")))
 
 		manifest := filepath.Join(GinkgoT().TempDir(), "pod.yaml")
 		Expect(os.WriteFile(manifest, []byte(`apiVersion: v1

@@ -303,11 +303,9 @@ var _ = Describe("The manager's RBAC as config/ renders it, on the real API serv
 	})
 
 	It("writes the generated policy only with config/admission-policy's ClusterRole bound, and removes it with config/default's", func() {
-		set := utiltesting.MakeSidecarSet("rbac-policy-engine").MatchLabels(map[string]string{"rbac-test": "policy-engine"}).
-			Sidecar(utiltesting.MakeSidecar("agent", "example.com/agent:1").Obj()).Obj()
+		set := isolate("rbac-").Set("policy-engine").Sidecar(utiltesting.MakeSidecar("agent", "example.com/agent:1").Obj()).Obj()
 		// Before the suite's manager stops: it validates SidecarSets.
 		Expect(k8sClient.Create(ctx, set)).To(Succeed())
-		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, set))).To(Succeed()) })
 		// The suite's manager (webhook engine) would delete the generated policy as soon as
 		// it appears: the ServiceAccount's managers run alone.
 		stopManager()
@@ -332,6 +330,10 @@ var _ = Describe("The manager's RBAC as config/ renders it, on the real API serv
 			mayNot = append(mayNot, accesses(admissionGroup, res, "", "", "create", "list")...)
 			mayNot = append(mayNot, accesses(admissionGroup, res, "", otherPolicy, "create", "patch", "update", "delete")...)
 		}
+		// The API server's RBAC reads roles and bindings from its informers: wait until
+		// it has seen both, as below it is waited until it has seen them go.
+		Eventually(func() bool { return !slices.ContainsFunc(may, func(a access) bool { return !can(a) }) }).
+			Should(BeTrue(), "the API server's RBAC has seen the ClusterRole and its binding")
 		expectAccess(may, mayNot)
 		// A create by POST names no object: RBAC that names objects never allows it.
 		other := policy(otherPolicy)

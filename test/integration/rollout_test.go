@@ -37,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
@@ -144,23 +145,19 @@ func conditionIs(pod *corev1.Pod, t string, s corev1.ConditionStatus) bool {
 
 var _ = Describe("In-place rollout on the real API server, with a kubelet stand-in", func() {
 	var (
+		spec     *specScope
 		ns       *corev1.Namespace
 		selector map[string]string
 	)
 	BeforeEach(func() {
-		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rollout-"}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		selector = map[string]string{"rollout-test": ns.Name}
+		spec = isolate("rollout-")
+		ns, selector = spec.NS, spec.Labels()
 		DeferCleanup(startKubeletStandIn(ns.Name))
-	})
-	AfterEach(func() {
-		Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{})).To(Succeed())
-		Expect(k8sClient.Delete(ctx, ns)).To(Succeed())
 	})
 
 	// newSet is a set with a native proxy at image tag, drained for a second.
 	newSet := func(tag string) *utiltesting.SidecarSetWrapper {
-		return utiltesting.MakeSidecarSet("proxy-" + ns.Name).MatchLabels(selector).DrainSeconds(1).
+		return spec.Set("proxy").DrainSeconds(1).
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:"+tag).Obj())
 	}
 	createSet := func(set *sidecarsv1alpha1.SidecarSet) *sidecarsv1alpha1.SidecarSet {
@@ -333,7 +330,8 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 			ContainSubstring("Progressing")))
 	})
 
-	It("resumes a rollout after the manager restarts, without patching a pod twice", func() {
+	// Serial: it stops the manager every spec relies on.
+	It("resumes a rollout after the manager restarts, without patching a pod twice", Serial, func() {
 		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).Obj())
 		createPods(8, nil)
 		waitAllReady(8)
@@ -341,7 +339,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		DeferCleanup(pw.stop)
 		setImage(set, "v2")
 
-		Eventually(func(g Gomega) int { return countAt(g, "v2") }).Should(BeNumerically(">=", 2))
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 2))
 		By("stopping the manager mid-rollout")
 		stopManager()
 		Consistently(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(2 * time.Second).Should(BeNumerically("<", 8))
@@ -653,7 +651,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 					return err
 				}
 				if i == 0 {
-					delete(p.Labels, "rollout-test")
+					delete(p.Labels, specLabel)
 				} else {
 					p.Labels[sidecarsv1alpha1.InjectLabel] = "false"
 				}
@@ -761,13 +759,13 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		var events eventsv1List
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.List(ctx, &events.EventList)).To(Succeed())
-			g.Expect(events.notesFor("PodUpdateFailed")).To(ContainElement(ContainSubstring("this pod refuses updates")))
+			g.Expect(events.regarding(set.Name).notesFor("PodUpdateFailed")).To(ContainElement(ContainSubstring("this pod refuses updates")))
 		}).Should(Succeed())
 	})
 
 	It("keeps another SidecarSet sharing the pods Ready, its status unchanged, while one set rolls out", func() {
 		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).Obj())
-		other := createSet(utiltesting.MakeSidecarSet("audit-" + ns.Name).MatchLabels(selector).
+		other := createSet(spec.Set("audit").
 			Sidecar(utiltesting.MakeSidecar("audit", "example.com/audit:v1").Obj()).Obj())
 		createPods(4, nil)
 		waitAllReady(4)
@@ -836,7 +834,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 	})
 
 	It("resizes resourcesPolicy sidecars in place when their app is resized, past the hysteresis only", func() {
-		set := createSet(utiltesting.MakeSidecarSet("proxy-" + ns.Name).MatchLabels(selector).DrainSeconds(1).
+		set := createSet(spec.Set("proxy").DrainSeconds(1).
 			MaxUnavailable(intstr.FromInt32(2)).
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:v1").ResourcesPolicy(sidecarsv1alpha1.ResourcesPolicy{
 				CPU:    &sidecarsv1alpha1.ResourceRule{Percent: 10},
@@ -904,7 +902,8 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 
-	It("makes no API writes at steady state", func() {
+	// Serial: it reads the manager's reconcile counters, which every spec's objects move.
+	It("makes no API writes at steady state", Serial, func() {
 		set := createSet(newSet("v1").Obj())
 		createPods(3, nil)
 		waitAllReady(3)
@@ -923,16 +922,36 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 			out["sidecarset"] = s.ResourceVersion
 			return out
 		}
-		By("poking the set with an annotation, which makes the controller reconcile it")
+		By("waiting until neither controller has reconciled anything for a second")
+		idle := func() (sets, pods float64) {
+			GinkgoHelper()
+			Eventually(func(g Gomega) {
+				sets, pods = reconciles(g, "sidecarset"), reconciles(g, "pod")
+				g.Consistently(func(g Gomega) []float64 {
+					return []float64{reconciles(g, "sidecarset"), reconciles(g, "pod")}
+				}).WithTimeout(time.Second).WithPolling(100 * time.Millisecond).Should(Equal([]float64{sets, pods}))
+			}).WithTimeout(30 * time.Second).Should(Succeed())
+			return sets, pods
+		}
+		setsBefore, podsBefore := idle()
+		before := versions(Default)
+
+		By("an annotation on the set and a label on a pod: both controllers reconcile, neither writes")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
 		set.Annotations = map[string]string{"poke": "1"}
 		Expect(k8sClient.Update(ctx, set)).To(Succeed())
-		time.Sleep(time.Second)
-		before := versions(Default)
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
-		set.Annotations["poke"] = "2"
-		Expect(k8sClient.Update(ctx, set)).To(Succeed())
 		before["sidecarset"] = set.ResourceVersion
+		pod := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "web-00"}, pod)).To(Succeed())
+		pod.Labels["poke"] = "1"
+		Expect(k8sClient.Update(ctx, pod)).To(Succeed())
+		before[pod.Name] = pod.ResourceVersion
+		// A reconcile is counted once it has returned, with whatever it wrote already
+		// written: the writes it made would show below.
+		Eventually(func(g Gomega) float64 { return reconciles(g, "sidecarset") }).Should(BeNumerically(">", setsBefore),
+			"the SidecarSet controller reconciled after the poke")
+		Eventually(func(g Gomega) float64 { return reconciles(g, "pod") }).Should(BeNumerically(">", podsBefore),
+			"the pod controller reconciled after the poke")
 		Consistently(versions).WithTimeout(3 * time.Second).Should(Equal(before))
 	})
 })
@@ -946,6 +965,17 @@ func (l *eventsv1List) notesFor(reason string) []string {
 	for _, e := range l.EventList.Items {
 		if e.Reason == reason {
 			out = append(out, e.Note)
+		}
+	}
+	return out
+}
+
+// regarding keeps the events regarding the object of this name.
+func (l *eventsv1List) regarding(name string) *eventsv1List {
+	out := &eventsv1List{}
+	for _, e := range l.EventList.Items {
+		if e.Regarding.Name == name {
+			out.EventList.Items = append(out.EventList.Items, e)
 		}
 	}
 	return out
@@ -993,4 +1023,28 @@ func refusePodUpdates(namespace string, resources []string, expression, message 
 		Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
 		Expect(k8sClient.Delete(ctx, policy)).To(Succeed())
 	})
+}
+
+// reconciles is how many reconciles the suite's manager's controller of this name has
+// finished without error (controller-runtime's controller_runtime_reconcile_total).
+func reconciles(g Gomega, controller string) float64 {
+	g.Expect(testEnv).NotTo(BeNil(), "the manager's metrics live in parallel process 1 only: a spec that reads them is Serial")
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["controller"] == controller && labels["result"] == "success" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	g.Expect(controller).To(BeEmpty(), "no controller_runtime_reconcile_total of controller %q", controller)
+	return 0
 }

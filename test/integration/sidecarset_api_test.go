@@ -32,17 +32,17 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
 // validSet is a realistic SidecarSet: a native proxy sized from the app, a log shipper
-// as a regular container, an init container, a volume and a canary rollout.
-func validSet() *utiltesting.SidecarSetWrapper {
-	return utiltesting.MakeSidecarSet("").GenerateName("api-").
-		MatchLabels(map[string]string{"app": "web"}).
+// as a regular container, an init container, a volume and a canary rollout; one of the
+// spec's, selecting its pods.
+func validSet(spec *specScope) *utiltesting.SidecarSetWrapper {
+	return spec.Set("api").
+		MatchLabels(map[string]string{"app": "web", specLabel: spec.ID}).
 		NamespaceSelector(map[string]string{"team": "payments"}).
 		Priority(10).
 		Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1.2").
@@ -68,12 +68,11 @@ func validSet() *utiltesting.SidecarSetWrapper {
 }
 
 var _ = Describe("SidecarSet API on the real API server", func() {
-	AfterEach(func() {
-		Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{})).To(Succeed())
-	})
+	var spec *specScope
+	BeforeEach(func() { spec = isolate("api-") })
 
 	It("accepts a realistic SidecarSet and reads it back with every default applied", func() {
-		set := validSet().Obj()
+		set := validSet(spec).Obj()
 		Expect(k8sClient.Create(ctx, set)).To(Succeed())
 
 		got := &sidecarsv1alpha1.SidecarSet{}
@@ -101,7 +100,7 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 	})
 
 	It("defaults maxUnavailable to 1 when the update strategy is left out", func() {
-		set := utiltesting.MakeSidecarSet("").GenerateName("api-").
+		set := spec.Set("api").
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Obj()).Obj()
 		Expect(k8sClient.Create(ctx, set)).To(Succeed())
 		Expect(set.Spec.UpdateStrategy.MaxUnavailable).To(HaveValue(Equal(intstr.FromInt32(1))))
@@ -109,7 +108,7 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 	})
 
 	It("accepts the boundaries of every validated field", func() {
-		set := validSet().
+		set := validSet(spec).
 			MaxUnavailable(intstr.FromString("100%")).
 			Partition(intstr.FromString("100%")).
 			DrainSeconds(0).
@@ -126,7 +125,7 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 
 	DescribeTable("refuses an invalid SidecarSet and names the field",
 		func(mutate func(*sidecarsv1alpha1.SidecarSet), field string, message string) {
-			set := validSet().Obj()
+			set := validSet(spec).Obj()
 			mutate(set)
 			err := k8sClient.Create(ctx, set)
 			Expect(err).To(HaveOccurred(), "the API server accepted an invalid SidecarSet")
@@ -218,25 +217,23 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 		}, "spec.initContainers", "used by both containers and initContainers"),
 	)
 
-	It("accepts every sample in config/samples", func() {
+	// Serial: the samples select pods by their own labels, in every namespace.
+	It("accepts every sample in config/samples", Serial, func() {
 		objs := renderKustomization(filepath.Join(projectRoot(), "config", "samples"))
 		Expect(objs).To(HaveLen(3))
 		for _, obj := range objs {
 			set := &sidecarsv1alpha1.SidecarSet{}
 			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, set)).To(Succeed())
+			spec.Own(set)
 			Expect(k8sClient.Create(ctx, set)).To(Succeed(), "sample %s", obj.GetName())
 		}
 	})
 
 	It("documents the API for kubectl explain", func() {
-		user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)
-		Expect(err).NotTo(HaveOccurred())
-		kubectl, err := user.Kubectl()
-		Expect(err).NotTo(HaveOccurred())
 
 		// The discovery cache can lag the CRD by a moment; explain retries until it knows the type.
 		Eventually(func(g Gomega) {
-			stdout, stderr, err := kubectl.Run("explain", "sidecarsets.spec.containers.mode")
+			stdout, stderr, err := kubectlRun("explain", "sidecarsets.spec.containers.mode")
 			g.Expect(err).NotTo(HaveOccurred(), "kubectl explain: %s", readAll(stderr))
 			out := readAll(stdout)
 			g.Expect(out).To(ContainSubstring("GROUP:      sidecars.outrigger.dev"))
@@ -244,7 +241,7 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 			g.Expect(out).To(ContainSubstring("Native"))
 		}).Should(Succeed())
 
-		stdout, stderr, err := kubectl.Run("explain", "scs.spec", "--recursive")
+		stdout, stderr, err := kubectlRun("explain", "scs.spec", "--recursive")
 		Expect(err).NotTo(HaveOccurred(), "kubectl explain --recursive: %s", readAll(stderr))
 		Expect(readAll(stdout)).To(And(
 			ContainSubstring("updateStrategy"), ContainSubstring("resourcesPolicy"),

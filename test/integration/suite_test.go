@@ -17,14 +17,19 @@ limitations under the License.
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,20 +66,68 @@ const k8sVersion = "1.37.2"
 var (
 	ctx       context.Context
 	cancel    context.CancelFunc
-	testEnv   *envtest.Environment
 	cfg       *rest.Config
 	k8sClient client.Client
+	// testEnv is the control plane; it lives in parallel process 1 only, as the manager
+	// does (see startManager).
+	testEnv *envtest.Environment
+	// shared is what process 1 tells every process about the control plane.
+	shared sharedControlPlane
 )
 
 func TestIntegration(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Gomega's default second is shorter than a loaded 2-core machine takes for a webhook
+	// cache or a controller to catch up (docs/testing.md): a spec waits as long as its
+	// neighbours, and says a longer wait where it needs one.
+	SetDefaultEventuallyTimeout(10 * time.Second)
 	RunSpecs(t, "Integration Suite")
 }
 
-var _ = BeforeSuite(func() {
+// sharedControlPlane is how a parallel process reaches the control plane that process 1
+// runs: one kube-apiserver and one manager for all of them, measured faster on 2 cores
+// than one each (docs/testing.md).
+type sharedControlPlane struct {
+	Host                      string
+	CAData, CertData, KeyData []byte
+	OperatorUser              string
+	Kubectl                   string
+	// Users are the users specs act as, besides the admin: name -> credentials.
+	Users map[string]sharedUser
+}
+
+type sharedUser struct {
+	CertData, KeyData []byte
+	// Kubeconfig is a kubeconfig file for kubectl, as this user.
+	Kubeconfig string
+}
+
+// suiteUsers are the users that specs act as; each is a cluster admin, so that what
+// refuses them is admission, not RBAC.
+var suiteUsers = []string{"kubectl-admin", "app-team"}
+
+// serverPerProcess, from INTEGRATION_SERVER_PER_PROCESS=1, gives each parallel process a
+// control plane and manager of its own instead of process 1's; kept to measure the two
+// against each other (docs/testing.md).
+var serverPerProcess = os.Getenv("INTEGRATION_SERVER_PER_PROCESS") == "1"
+
+var _ = SynchronizedBeforeSuite(func() []byte {
+	if serverPerProcess {
+		return nil
+	}
+	return startControlPlane()
+}, func(data []byte) {
+	if serverPerProcess {
+		data = startControlPlane()
+	}
+	connect(data)
+})
+
+// startControlPlane starts kube-apiserver, etcd and the manager, and says how to reach them.
+func startControlPlane() []byte {
+	GinkgoHelper()
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
-
 	Expect(sidecarsv1alpha1.AddToScheme(scheme.Scheme)).To(Succeed())
 
 	testEnv = &envtest.Environment{
@@ -100,12 +153,58 @@ var _ = BeforeSuite(func() {
 
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 	// The manager runs with the suite's admin credentials: the policy names that user.
-	operatorUser, err = utiltesting.InstallPodMetadataPolicy(ctx, k8sClient, filepath.Join(projectRoot(), "config"), operatorNamespace)
+	policyUser, err := utiltesting.InstallPodMetadataPolicy(ctx, k8sClient, filepath.Join(projectRoot(), "config"), operatorNamespace)
 	Expect(err).NotTo(HaveOccurred())
 	stopManager = startManager()
+	requireSpecLabel()
+
+	data := sharedControlPlane{Host: cfg.Host, CAData: cfg.CAData, CertData: cfg.CertData, KeyData: cfg.KeyData,
+		OperatorUser: policyUser, Kubectl: testEnv.ControlPlane.KubectlPath, Users: map[string]sharedUser{}}
+	for _, name := range suiteUsers {
+		user, err := testEnv.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, cfg)
+		Expect(err).NotTo(HaveOccurred())
+		k, err := user.Kubectl()
+		Expect(err).NotTo(HaveOccurred())
+		kubeconfig, ok := strings.CutPrefix(k.Opts[0], "--kubeconfig=")
+		Expect(ok).To(BeTrue(), "envtest's kubectl options: %v", k.Opts)
+		data.Users[name] = sharedUser{CertData: user.Config().CertData, KeyData: user.Config().KeyData, Kubeconfig: kubeconfig}
+	}
+	out, err := json.Marshal(data)
+	Expect(err).NotTo(HaveOccurred())
+	return out
+}
+
+// connect makes this process's clients for the control plane data describes.
+func connect(data []byte) {
+	GinkgoHelper()
+	Expect(json.Unmarshal(data, &shared)).To(Succeed())
+	operatorUser = shared.OperatorUser
+	if testEnv != nil {
+		return // this process started the control plane
+	}
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+	Expect(sidecarsv1alpha1.AddToScheme(scheme.Scheme)).To(Succeed())
+	cfg = &rest.Config{Host: shared.Host, TLSClientConfig: rest.TLSClientConfig{
+		CAData: shared.CAData, CertData: shared.CertData, KeyData: shared.KeyData}}
+	var err error
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+var _ = SynchronizedAfterSuite(func() {
+	if serverPerProcess || GinkgoParallelProcess() != 1 {
+		stopControlPlane()
+	}
+}, func() {
+	// Process 1, once every process is done.
+	if !serverPerProcess {
+		stopControlPlane()
+	}
 })
 
-var _ = AfterSuite(func() {
+// stopControlPlane stops what startControlPlane or connect started in this process.
+func stopControlPlane() {
 	if stopManager != nil {
 		stopManager()
 	}
@@ -115,20 +214,31 @@ var _ = AfterSuite(func() {
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
-})
+}
+
+// userConfig is a rest.Config for one of suiteUsers.
+func userConfig(name string) *rest.Config {
+	GinkgoHelper()
+	u, ok := shared.Users[name]
+	Expect(ok).To(BeTrue(), "%s is not one of suiteUsers", name)
+	c := rest.CopyConfig(cfg)
+	c.CertData, c.KeyData = u.CertData, u.KeyData
+	return c
+}
+
+// kubectlRun runs the test control plane's kubectl as a cluster admin.
+func kubectlRun(args ...string) (stdout, stderr io.Reader, err error) {
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, shared.Kubectl, append([]string{"--kubeconfig=" + shared.Users["kubectl-admin"].Kubeconfig}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return &out, &errOut, err
+}
 
 // kubectl runs the test control plane's kubectl as a cluster admin and returns its
 // standard output.
 func kubectl(args ...string) (string, error) {
-	user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "kubectl-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", err
-	}
-	k, err := user.Kubectl()
-	if err != nil {
-		return "", err
-	}
-	stdout, stderr, err := k.Run(args...)
+	stdout, stderr, err := kubectlRun(args...)
 	if err != nil {
 		return "", fmt.Errorf("kubectl %v: %w: %s", args, err, readAll(stderr))
 	}
@@ -156,6 +266,7 @@ func startManager() func() {
 // startManagerWith is startManager with the given --injection-engine.
 func startManagerWith(engine controllers.Engine) func() {
 	GinkgoHelper()
+	Expect(testEnv).NotTo(BeNil(), "the manager runs in parallel process 1 only: a spec that starts or stops it is Serial")
 	wh := testEnv.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme.Scheme,
