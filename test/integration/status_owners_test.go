@@ -23,7 +23,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,7 +39,7 @@ import (
 // AdmissionPolicy reconciler (its one condition). Both react to the same spec change;
 // neither may drop what the other wrote.
 var _ = Describe("SidecarSet status with two writers", Serial, Ordered, func() {
-	var ns *corev1.Namespace
+	var spec *specScope
 	var set *sidecarsv1alpha1.SidecarSet
 
 	BeforeAll(func() {
@@ -50,17 +49,9 @@ var _ = Describe("SidecarSet status with two writers", Serial, Ordered, func() {
 			stopPolicyManager()
 			stopManager = startManager()
 		})
-		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "status-owners-"}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		set = utiltesting.MakeSidecarSet("status-owners").
-			NamespaceSelector(map[string]string{"kubernetes.io/metadata.name": ns.Name}).
-			MatchLabels(map[string]string{"app": "status-owners"}).
-			Sidecar(utiltesting.MakeSidecar("agent", "example.com/agent:1").Obj()).Obj()
+		spec = isolate("status-owners-")
+		set = spec.Set("status-owners").Sidecar(utiltesting.MakeSidecar("agent", "example.com/agent:1").Obj()).Obj()
 		Expect(k8sClient.Create(ctx, set)).To(Succeed())
-		DeferCleanup(func() {
-			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, set))).To(Succeed())
-			Expect(k8sClient.Delete(ctx, ns)).To(Succeed())
-		})
 	})
 
 	It("loses no condition while both controllers write it", func() {
@@ -119,7 +110,7 @@ var _ = Describe("SidecarSet status with two writers", Serial, Ordered, func() {
 			// A new revision too: the SidecarSet reconciler's pass writes it first.
 			set.Spec.Containers[0].Image = fmt.Sprintf("example.com/agent:%d", i+2)
 			Expect(k8sClient.Patch(ctx, set, patch)).To(Succeed())
-			pod := utiltesting.MakePod(fmt.Sprintf("web-%d", i), ns.Name).Label("app", "status-owners").Obj()
+			pod := spec.Pod(fmt.Sprintf("web-%d", i)).Obj()
 			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		}
 
