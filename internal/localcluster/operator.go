@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package testing
+package localcluster
 
 import (
 	"context"
@@ -23,10 +23,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -41,11 +38,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// LocalOperator runs the manager binary outside the cluster, as `make run` and the e2e
+// Operator runs the manager binary outside the cluster, as `make run` and the e2e
 // suites do: the API server reaches its webhooks at https://localhost:<WebhookPort>,
 // it manages its own certificate, and a secret-volume stand-in puts that certificate
 // on its disk.
-type LocalOperator struct {
+type Operator struct {
 	// Manager is the manager binary (bin/manager).
 	Manager string
 	// Kubeconfig is the cluster's admin kubeconfig.
@@ -73,7 +70,7 @@ const certSecret = "outrigger-webhook-cert"
 // CRDs (config/crd, server-side applied), its namespace, the certificate Secret, the
 // webhook configurations of config/webhook, pointing at localhost, and the policy of
 // config/policy naming the kubeconfig's user as the operator.
-func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir string) error {
+func (o *Operator) Install(ctx context.Context, c client.Client, configDir string) error {
 	crds, err := Render(configDir + "/crd")
 	if err != nil {
 		return err
@@ -179,7 +176,7 @@ func replace(ctx context.Context, c client.Client, obj client.Object) error {
 
 // Run starts the manager and returns once it is ready (certificate in place, webhooks
 // serving). done receives its exit; it stops when ctx ends.
-func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan error, err error) {
+func (o *Operator) Run(ctx context.Context, c client.Reader) (done <-chan error, err error) {
 	go SecretVolumeStandIn(ctx, c, client.ObjectKey{Namespace: o.Namespace, Name: certSecret}, o.CertDir,
 		func(err error) { _, _ = fmt.Fprintln(o.Output, "mounting the webhook certificate:", err) })
 
@@ -220,16 +217,8 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 	return result, nil
 }
 
-// RunProcess starts binary with args (and env added to this process's), its output to
-// out. done receives an error when the process exits by itself, or nil once it has
-// stopped because ctx ended: then it gets SIGTERM, and SIGKILL 30 s later. If this
-// process dies without cleaning up, the kernel stops it too.
-func RunProcess(ctx context.Context, binary string, env []string, out io.Writer, args ...string) (done <-chan error, err error) {
-	return runProcess(ctx, nil, binary, env, out, args...)
-}
-
 // PID is the process ID of the manager Run started last; 0 before that.
-func (o *LocalOperator) PID() int {
+func (o *Operator) PID() int {
 	if o.process == nil {
 		return 0
 	}
@@ -238,50 +227,9 @@ func (o *LocalOperator) PID() int {
 
 // Kill kills the manager Run started last with SIGKILL, as an OOM kill or a node
 // failure would: no shutdown, no lease released. Run starts it again.
-func (o *LocalOperator) Kill() error {
+func (o *Operator) Kill() error {
 	if o.process == nil {
 		return errors.New("the manager is not running")
 	}
 	return o.process.Kill()
-}
-
-// runProcess is RunProcess that also stores the started process in started, if set.
-func runProcess(ctx context.Context, started **os.Process, binary string, env []string, out io.Writer, args ...string) (<-chan error, error) {
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", binary, err)
-	}
-	if started != nil {
-		*started = cmd.Process
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	result := make(chan error, 1)
-	go func() {
-		select {
-		case err := <-exited:
-			result <- fmt.Errorf("%s exited: %v", filepath.Base(binary), err)
-		case <-ctx.Done():
-			// Stopped on purpose: its exit status after the signal says nothing.
-			_ = stop(cmd, exited, 30*time.Second)
-			result <- nil
-		}
-	}()
-	return result, nil
-}
-
-// stop sends SIGTERM, then SIGKILL after grace, and returns the result of cmd.Wait
-// that exited delivers.
-func stop(cmd *exec.Cmd, exited <-chan error, grace time.Duration) error {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		return err
-	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		return <-exited
-	}
 }
