@@ -18,12 +18,14 @@ package main
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -152,7 +154,7 @@ func TestDockerfileImageRefusesWhatItCannotBuild(t *testing.T) {
 func TestFilesImage(t *testing.T) {
 	dir := writeTree(t, map[string]string{"olm": "binary"})
 	img, err := filesImage("linux/amd64", []string{"/bin/olm=" + filepath.Join(dir, "olm")}, []string{"/bin/cp=/bin/busybox"},
-		"/bin/olm", []string{"org.opencontainers.image.version=v0.40.0"})
+		"/bin/olm", "", []string{"org.opencontainers.image.version=v0.40.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,14 +178,76 @@ func TestFilesImage(t *testing.T) {
 	if _, ok := files["etc/passwd"]; !ok {
 		t.Error("not on the base: no /etc/passwd")
 	}
-	if _, err := filesImage("linux/amd64", nil, nil, "/bin/olm", nil); err == nil {
+	if _, err := filesImage("linux/amd64", nil, nil, "/bin/olm", "", nil); err == nil {
 		t.Error("an image whose entrypoint is missing was built")
+	}
+}
+
+// TestFilesArchive is the e2e images' path (test/e2e/images): run as root, written as
+// an archive that ctr imports under the tag.
+func TestFilesArchive(t *testing.T) {
+	dir := writeTree(t, map[string]string{"app": "binary"})
+	img, err := filesImage("linux/amd64", []string{"/app=" + filepath.Join(dir, "app")}, nil, "/app", "0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf, err := img.ConfigFile(); err != nil || cf.Config.User != "0" {
+		t.Fatalf("user: %v, %v", cf, err)
+	}
+	out := t.TempDir()
+	layoutDir, archive := filepath.Join(out, "layout"), filepath.Join(out, "app.tar")
+	if _, err := writeImage(layoutDir, "outrigger.test/app:v1", img); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := writeArchive(layoutDir, archive); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	names := map[string]bool{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !h.ModTime.Equal(time.Unix(0, 0)) || h.Uid != 0 {
+			t.Errorf("%s: time %s, uid %d", h.Name, h.ModTime, h.Uid)
+		}
+		names[h.Name] = true
+		if h.Name == "index.json" {
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var index v1.IndexManifest
+			if err := json.Unmarshal(data, &index); err != nil {
+				t.Fatal(err)
+			}
+			if len(index.Manifests) != 1 || index.Manifests[0].Annotations["io.containerd.image.name"] != "outrigger.test/app:v1" ||
+				index.Manifests[0].Platform == nil || index.Manifests[0].Platform.Architecture != "amd64" {
+				t.Errorf("index.json names no linux/amd64 image for containerd: %s", data)
+			}
+		}
+	}
+	for _, want := range []string{"oci-layout", "index.json", "blobs/sha256/"} {
+		if !names[want] {
+			t.Errorf("the archive holds no %s: %v", want, names)
+		}
 	}
 }
 
 func TestCatalogImage(t *testing.T) {
 	dir := writeTree(t, map[string]string{"opm": "opm"})
-	base, err := filesImage("linux/amd64", []string{"/bin/opm=" + filepath.Join(dir, "opm")}, nil, "/bin/opm", nil)
+	base, err := filesImage("linux/amd64", []string{"/bin/opm=" + filepath.Join(dir, "opm")}, nil, "/bin/opm", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
