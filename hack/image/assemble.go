@@ -430,29 +430,39 @@ func appendEntries(img v1.Image, entries []tarEntry) (v1.Image, error) {
 	return mutate.AppendLayers(img, layer)
 }
 
-// writeImage writes img as the one image of an OCI layout at out and returns its digest.
-func writeImage(out, tag string, img v1.Image) (v1.Hash, error) {
+// writeLayout replaces out with an OCI image layout holding what add appends with the
+// option name: tag as org.opencontainers.image.ref.name and io.containerd.image.name
+// (containerd's import names the image after the latter). Every image of this command
+// is written through it.
+func writeLayout(out, tag string, add func(p layout.Path, name layout.Option) error) error {
 	if out == "" || tag == "" {
-		return v1.Hash{}, errors.New("-out and -tag are required")
+		return errors.New("-out and -tag are required")
 	}
 	if err := os.RemoveAll(out); err != nil {
-		return v1.Hash{}, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return v1.Hash{}, err
+		return err
 	}
 	p, err := layout.Write(out, empty.Index)
+	if err != nil {
+		return err
+	}
+	return add(p, layout.WithAnnotations(map[string]string{
+		"org.opencontainers.image.ref.name": tag,
+		"io.containerd.image.name":          tag,
+	}))
+}
+
+// writeImage writes img as the one image of an OCI layout at out and returns its digest.
+func writeImage(out, tag string, img v1.Image) (v1.Hash, error) {
+	cf, err := img.ConfigFile()
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	// The platform on the index's entry too, so that an importer filtering by platform
 	// need not read the config.
-	if err := p.AppendImage(img, layout.WithPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}),
-		layout.WithAnnotations(map[string]string{
-			"org.opencontainers.image.ref.name": tag,
-			"io.containerd.image.name":          tag,
-		})); err != nil {
+	platform := layout.WithPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant})
+	if err := writeLayout(out, tag, func(p layout.Path, name layout.Option) error {
+		return p.AppendImage(img, platform, name)
+	}); err != nil {
 		return v1.Hash{}, err
 	}
 	return img.Digest()
