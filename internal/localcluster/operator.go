@@ -26,15 +26,12 @@ import (
 	"strconv"
 	"time"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -71,34 +68,8 @@ const certSecret = "outrigger-webhook-cert"
 // webhook configurations of config/webhook, pointing at localhost, and the policy of
 // config/policy naming the kubeconfig's user as the operator.
 func (o *Operator) Install(ctx context.Context, c client.Client, configDir string) error {
-	crds, err := Render(configDir + "/crd")
-	if err != nil {
+	if err := applyCRDs(ctx, c, configDir); err != nil {
 		return err
-	}
-	for _, crd := range crds {
-		crd.SetManagedFields(nil)
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner("outrigger-local"), client.ForceOwnership); err != nil {
-			return fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
-		}
-		// The manager watches SidecarSets from its start: wait until the API serves them.
-		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-			// Unstructured, so it works whatever scheme the caller's client has.
-			got := &unstructured.Unstructured{}
-			got.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
-			if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, got); err != nil {
-				return false, nil
-			}
-			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-			for _, cond := range conds {
-				if m, ok := cond.(map[string]any); ok && m["type"] == string(apiextensionsv1.Established) && m["status"] == "True" {
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
-			return fmt.Errorf("waiting for CRD %s: %w", crd.GetName(), err)
-		}
 	}
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace,
@@ -109,32 +80,14 @@ func (o *Operator) Install(ctx context.Context, c client.Client, configDir strin
 	if err != nil {
 		return err
 	}
-	url := func(svc *admissionv1.ServiceReference) admissionv1.WebhookClientConfig {
-		return admissionv1.WebhookClientConfig{URL: new(fmt.Sprintf("https://localhost:%d%s", o.WebhookPort, ptr.Deref(svc.Path, "/")))}
-	}
 	for _, obj := range hooks {
-		switch obj.GetKind() {
-		case "MutatingWebhookConfiguration":
-			w := &admissionv1.MutatingWebhookConfiguration{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w); err != nil {
-				return err
-			}
-			w.Name = "outrigger-" + w.Name
-			for i := range w.Webhooks {
-				w.Webhooks[i].ClientConfig = url(w.Webhooks[i].ClientConfig.Service)
-			}
-			objs = append(objs, w)
-		case "ValidatingWebhookConfiguration":
-			w := &admissionv1.ValidatingWebhookConfiguration{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w); err != nil {
-				return err
-			}
-			w.Name = "outrigger-" + w.Name
-			for i := range w.Webhooks {
-				w.Webhooks[i].ClientConfig = url(w.Webhooks[i].ClientConfig.Service)
-			}
-			objs = append(objs, w)
+		if !isWebhookConfiguration(obj) {
+			continue
 		}
+		if err := o.pointAtLocalhost(obj); err != nil {
+			return err
+		}
+		objs = append(objs, obj)
 	}
 	for _, obj := range objs {
 		err := c.Create(ctx, obj)
@@ -154,12 +107,69 @@ func (o *Operator) Install(ctx context.Context, c client.Client, configDir strin
 	return err
 }
 
+// applyCRDs applies config/crd server-side and waits until the API serves each CRD:
+// the manager watches SidecarSets from its start.
+func applyCRDs(ctx context.Context, c client.Client, configDir string) error {
+	crds, err := Render(configDir + "/crd")
+	if err != nil {
+		return err
+	}
+	for _, crd := range crds {
+		crd.SetManagedFields(nil)
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner("outrigger-local"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			// Unstructured, so it works whatever scheme the caller's client has.
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+			if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, got); err != nil {
+				return false, nil
+			}
+			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+			for _, cond := range conds {
+				if m, ok := cond.(map[string]any); ok && m["type"] == string(apiextensionsv1.Established) && m["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for CRD %s: %w", crd.GetName(), err)
+		}
+	}
+	return nil
+}
+
 func isWebhookConfiguration(obj client.Object) bool {
-	switch obj.(type) {
-	case *admissionv1.MutatingWebhookConfiguration, *admissionv1.ValidatingWebhookConfiguration:
+	switch obj.GetObjectKind().GroupVersionKind().Kind {
+	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
 		return true
 	}
 	return false
+}
+
+// pointAtLocalhost makes a rendered webhook configuration (mutating or validating) the
+// manager's on this machine: named as config/default's namePrefix names it, each
+// webhook calling https://localhost:<WebhookPort><the service's path>.
+func (o *Operator) pointAtLocalhost(cfg *unstructured.Unstructured) error {
+	webhooks, _, err := unstructured.NestedSlice(cfg.Object, "webhooks")
+	if err != nil {
+		return err
+	}
+	for _, w := range webhooks {
+		m, ok := w.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s %s: a webhook is a %T", cfg.GetKind(), cfg.GetName(), w)
+		}
+		path, _, _ := unstructured.NestedString(m, "clientConfig", "service", "path")
+		if path == "" {
+			path = "/"
+		}
+		m["clientConfig"] = map[string]any{"url": fmt.Sprintf("https://localhost:%d%s", o.WebhookPort, path)}
+	}
+	cfg.SetName("outrigger-" + cfg.GetName())
+	return unstructured.SetNestedSlice(cfg.Object, webhooks, "webhooks")
 }
 
 func replace(ctx context.Context, c client.Client, obj client.Object) error {
