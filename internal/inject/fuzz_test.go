@@ -496,15 +496,15 @@ func (g *fuzzGen) annotation(kind int, pod *corev1.Pod, raw string, sources []So
 	return "", false
 }
 
-// fuzzMinimizeTime bounds the minimisation of each input that widens coverage, as
-// hack/fuzz.sh does for every target. Go's default, 60 s, is what kept FuzzInject at 0
-// executions per second: the input is a byte stream decoded decision by decision, so
-// removing a byte shifts every later decision and the minimiser's quadratic pass (every
-// byte range of a 250-440-byte input, about 100,000 executions) almost never succeeds;
-// both workers spent most of a run there, and executions they made were counted only
-// when a minimisation ended, never when the run's end cut it. 1,000 executions let the
-// minimiser cut the unused tail and try each single byte. -fuzzminimizetime on the
-// command line still wins (a long one to minimise a crasher fully).
+// fuzzMinimizeTime bounds the minimisation of each input that widens coverage. Go's
+// default, 60 s, is what kept FuzzInject at 0 executions per second: the input is a
+// byte stream decoded decision by decision, so removing a byte shifts every later
+// decision and the minimiser's quadratic pass (every byte range of a 250-440-byte
+// input, about 100,000 executions) almost never succeeds; both workers spent most of a
+// run there, and executions they made were counted only when a minimisation ended,
+// never when the run's end cut it. 1,000 executions let the minimiser cut the unused
+// tail and try each single byte. -fuzzminimizetime on the command line (or
+// FUZZMINIMIZETIME for hack/fuzz.sh) still wins: a long one minimises a crasher fully.
 const fuzzMinimizeTime = "1000x"
 
 func TestMain(m *testing.M) {
