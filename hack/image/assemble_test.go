@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,24 +68,31 @@ func allFiles(t *testing.T, img v1.Image) map[string]file {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[h.Name] = file{hdr: h, data: string(data)}
-		}
+		maps.Copy(files, tarFiles(t, rc))
 		_ = rc.Close()
 	}
 	return files
+}
+
+// tarFiles is every entry of a tar stream, by path.
+func tarFiles(t *testing.T, r io.Reader) map[string]file {
+	t.Helper()
+	files := map[string]file{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name] = file{hdr: h, data: string(data)}
+	}
 }
 
 func TestDockerfileImage(t *testing.T) {
@@ -209,37 +217,22 @@ func TestFilesArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
-	names := map[string]bool{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !h.ModTime.Equal(time.Unix(0, 0)) || h.Uid != 0 {
-			t.Errorf("%s: time %s, uid %d", h.Name, h.ModTime, h.Uid)
-		}
-		names[h.Name] = true
-		if h.Name == "index.json" {
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var index v1.IndexManifest
-			if err := json.Unmarshal(data, &index); err != nil {
-				t.Fatal(err)
-			}
-			if len(index.Manifests) != 1 || index.Manifests[0].Annotations["io.containerd.image.name"] != "outrigger.test/app:v1" ||
-				index.Manifests[0].Platform == nil || index.Manifests[0].Platform.Architecture != "amd64" {
-				t.Errorf("index.json names no linux/amd64 image for containerd: %s", data)
-			}
+	names := tarFiles(t, f)
+	for name, entry := range names {
+		if !entry.hdr.ModTime.Equal(time.Unix(0, 0)) || entry.hdr.Uid != 0 {
+			t.Errorf("%s: time %s, uid %d", name, entry.hdr.ModTime, entry.hdr.Uid)
 		}
 	}
+	var index v1.IndexManifest
+	if err := json.Unmarshal([]byte(names["index.json"].data), &index); err != nil {
+		t.Fatal(err)
+	}
+	if len(index.Manifests) != 1 || index.Manifests[0].Annotations["io.containerd.image.name"] != "outrigger.test/app:v1" ||
+		index.Manifests[0].Platform == nil || index.Manifests[0].Platform.Architecture != "amd64" {
+		t.Errorf("index.json names no linux/amd64 image for containerd: %s", names["index.json"].data)
+	}
 	for _, want := range []string{"oci-layout", "index.json", "blobs/sha256/"} {
-		if !names[want] {
+		if _, ok := names[want]; !ok {
 			t.Errorf("the archive holds no %s: %v", want, names)
 		}
 	}
