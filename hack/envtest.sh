@@ -5,8 +5,8 @@
 #   1. binaries already in setup-envtest's store (second run: no work at all);
 #   2. `setup-envtest use` downloading them (where the network allows it);
 #   3. building them from the Go module proxy: kube-apiserver and kubectl from
-#      k8s.io/kubernetes (through a wrapper module that pins every k8s.io staging
-#      module to its published v0.x tag), etcd from go.etcd.io/etcd/server/v3.
+#      k8s.io/kubernetes (hack/kubernetes.sh, the build hack/node-binaries.sh uses for
+#      the node's binaries), etcd from go.etcd.io/etcd/server/v3.
 #
 # What it builds lands in setup-envtest's own store
 # (${XDG_DATA_HOME:-~/.local/share}/kubebuilder-envtest/k8s/<version>-<os>-<arch>), so
@@ -28,12 +28,10 @@ BINARIES=(kube-apiserver etcd kubectl)
 
 log() { echo "envtest: $*" >&2; }
 
-complete() {
-	local d="$1" b
-	for b in "${BINARIES[@]}"; do
-		[ -x "$d/$b" ] || return 1
-	done
-}
+# gover, have_all, install_into, gomod_of, build_kubernetes.
+. "$ROOT/hack/kubernetes.sh"
+
+complete() { have_all "$1" "${BINARIES[@]}"; }
 
 link_into_bin() {
 	mkdir -p "$LOCALBIN/k8s"
@@ -66,58 +64,19 @@ trap 'rm -rf "$WORK"' EXIT
 STAGE="$WORK/out"
 mkdir -p "$STAGE"
 
-gomod_of() { # module@version -> path of its go.mod in the module cache
-	go mod download -json "$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p'
-}
-
 K8S_GOMOD="$(gomod_of "k8s.io/kubernetes@v$K8S_VERSION")"
-STAGING_VERSION="v0.${K8S_VERSION#1.}"
 ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$K8S_GOMOD")"
 [ -n "$ETCD_VERSION" ] || { log "cannot read the etcd version from $K8S_GOMOD"; exit 1; }
 
 log "building kube-apiserver and kubectl v$K8S_VERSION (cold: about 10 minutes on 2 cores)"
-mkdir -p "$WORK/k8s"
-{
-	echo "module outrigger.local/envtest-k8s"
-	echo
-	echo "go $(go env GOVERSION | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/')"
-	echo
-	echo "require k8s.io/kubernetes v$K8S_VERSION"
-	echo
-	echo "replace ("
-	# Every `k8s.io/x => ./staging/src/k8s.io/x` of k8s.io/kubernetes becomes the published tag.
-	sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/[a-z0-9-]*$#\1#p' "$K8S_GOMOD" |
-		while read -r m; do echo "	$m => $m $STAGING_VERSION"; done
-	echo ")"
-} >"$WORK/k8s/go.mod"
-cat >"$WORK/k8s/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION"
-LDFLAGS+=" -X k8s.io/component-base/version.gitMajor=${K8S_VERSION%%.*}"
-minor="${K8S_VERSION#*.}"
-LDFLAGS+=" -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
-LDFLAGS+=" -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
-(
-	cd "$WORK/k8s"
-	GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
-	GOFLAGS=-mod=mod CGO_ENABLED=0 go build -tags tools -trimpath -ldflags "$LDFLAGS" \
-		-o "$STAGE/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
-)
+build_kubernetes "$K8S_VERSION" "$WORK/k8s" "$STAGE" kube-apiserver kubectl
 
 log "building etcd $ETCD_VERSION"
 mkdir -p "$WORK/etcd"
 cat >"$WORK/etcd/go.mod" <<GOMOD
 module outrigger.local/envtest-etcd
 
-go $(go env GOVERSION | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/')
+go $(gover)
 
 require go.etcd.io/etcd/server/v3 $ETCD_VERSION
 GOMOD
@@ -127,10 +86,6 @@ GOMOD
 )
 
 complete "$STAGE" || { log "build did not produce ${BINARIES[*]}"; exit 1; }
-mkdir -p "$DEST"
-for b in "${BINARIES[@]}"; do
-	# Install each file atomically so a concurrent reader never sees half a binary.
-	cp "$STAGE/$b" "$DEST/.$b.tmp" && mv -f "$DEST/.$b.tmp" "$DEST/$b"
-done
+install_into "$STAGE" "$DEST" "${BINARIES[@]}"
 log "installed into $DEST"
 link_into_bin

@@ -3,8 +3,9 @@
 #
 #   kube-apiserver, etcd, kubectl          from hack/envtest.sh (setup-envtest's store)
 #   kubelet, kube-scheduler,
-#   kube-controller-manager, kube-proxy    built from k8s.io/kubernetes, the same wrapper
-#                                          module and build cache as kube-apiserver
+#   kube-controller-manager, kube-proxy    built from k8s.io/kubernetes by hack/kubernetes.sh,
+#                                          as hack/envtest.sh builds kube-apiserver (one
+#                                          wrapper module, one build cache)
 #   containerd, containerd-shim-runc-v2,
 #   ctr                                    built from github.com/containerd/containerd/v2
 #   crane (the cluster's registry)         built from go-containerregistry, the version
@@ -38,24 +39,9 @@ CRANE_DEST="$STORE/crane/${GGCR_VERSION}-${GOOS}-${GOARCH}"
 
 log() { echo "node-binaries: $*" >&2; }
 
-complete() { # dir binary...
-	local d="$1" b
-	shift
-	for b in "$@"; do
-		[ -x "$d/$b" ] || return 1
-	done
-}
-
-install_into() { # stage dest binary...: install each file atomically
-	local stage="$1" dest="$2" b
-	shift 2
-	mkdir -p "$dest"
-	for b in "$@"; do
-		cp "$stage/$b" "$dest/.$b.tmp" && mv -f "$dest/.$b.tmp" "$dest/$b"
-	done
-}
-
-gover() { go env GOVERSION | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/'; }
+# gover, have_all, install_into, gomod_of, build_kubernetes: the build of Kubernetes
+# binaries hack/envtest.sh uses too.
+. "$ROOT/hack/kubernetes.sh"
 
 # --- Debian packages -------------------------------------------------------------
 apt_packages() {
@@ -74,52 +60,10 @@ apt_packages() {
 
 # --- kubelet, kube-scheduler, kube-controller-manager ----------------------------
 build_k8s() {
-	local work="$1" stage="$1/out" gomod staging ldflags minor start=$SECONDS
-	mkdir -p "$stage" "$work/k8s"
-	gomod="$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
-	staging="v0.${K8S_VERSION#1.}"
-	# The same wrapper module as hack/envtest.sh: every `k8s.io/x => ./staging/src/k8s.io/x`
-	# of k8s.io/kubernetes becomes the published tag, so the build cache is shared.
-	{
-		echo "module outrigger.local/node-k8s"
-		echo
-		echo "go $(gover)"
-		echo
-		echo "require k8s.io/kubernetes v$K8S_VERSION"
-		echo
-		echo "replace ("
-		sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/[a-z0-9-]*$#\1#p' "$gomod" |
-			while read -r m; do echo "	$m => $m $staging"; done
-		echo ")"
-	} >"$work/k8s/go.mod"
-	cat >"$work/k8s/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-proxy"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-)
-GO
-	# Without the version, the binaries report v0.0.0-master and kubectl cannot parse it.
-	ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION"
-	ldflags+=" -X k8s.io/component-base/version.gitMajor=${K8S_VERSION%%.*}"
-	minor="${K8S_VERSION#*.}"
-	ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
-	ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
+	local work="$1" start=$SECONDS
 	log "building ${K8S_BINARIES[*]} v$K8S_VERSION (about 3 minutes with kube-apiserver's build cache warm)"
-	(
-		cd "$work/k8s"
-		GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
-		GOFLAGS=-mod=mod CGO_ENABLED=0 go build -tags tools -trimpath -ldflags "$ldflags" -o "$stage/" \
-			k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-controller-manager \
-			k8s.io/kubernetes/cmd/kube-proxy
-	)
-	complete "$stage" "${K8S_BINARIES[@]}" || { log "build did not produce ${K8S_BINARIES[*]}"; exit 1; }
-	install_into "$stage" "$K8S_DEST" "${K8S_BINARIES[@]}"
+	build_kubernetes "$K8S_VERSION" "$work/k8s" "$work/out" "${K8S_BINARIES[@]}"
+	install_into "$work/out" "$K8S_DEST" "${K8S_BINARIES[@]}"
 	log "installed ${K8S_BINARIES[*]} into $K8S_DEST in $((SECONDS - start))s"
 }
 
@@ -135,7 +79,7 @@ build_containerd() {
 		"$pkg/cmd/containerd@$CONTAINERD_VERSION" \
 		"$pkg/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" \
 		"$pkg/cmd/ctr@$CONTAINERD_VERSION"
-	complete "$stage" "${CTRD_BINARIES[@]}" || { log "build did not produce ${CTRD_BINARIES[*]}"; exit 1; }
+	have_all "$stage" "${CTRD_BINARIES[@]}" || { log "build did not produce ${CTRD_BINARIES[*]}"; exit 1; }
 	install_into "$stage" "$CTRD_DEST" "${CTRD_BINARIES[@]}"
 	log "installed ${CTRD_BINARIES[*]} into $CTRD_DEST in $((SECONDS - start))s"
 }
@@ -159,18 +103,18 @@ ENVTEST_DIR="$(readlink -f "$ENVTEST_DIR")"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/outrigger-node.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-if complete "$K8S_DEST" "${K8S_BINARIES[@]}"; then
+if have_all "$K8S_DEST" "${K8S_BINARIES[@]}"; then
 	log "reusing $K8S_DEST"
 else
 	build_k8s "$WORK/k8s-build"
 fi
-if complete "$CTRD_DEST" "${CTRD_BINARIES[@]}"; then
+if have_all "$CTRD_DEST" "${CTRD_BINARIES[@]}"; then
 	log "reusing $CTRD_DEST"
 else
 	build_containerd "$WORK/containerd-build"
 fi
 
-if complete "$CRANE_DEST" crane; then
+if have_all "$CRANE_DEST" crane; then
 	log "reusing $CRANE_DEST"
 else
 	build_crane "$WORK/crane-build"

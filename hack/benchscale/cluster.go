@@ -32,7 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 )
 
 // The simulated nodes: KWOK manages the nodes carrying this annotation.
@@ -58,7 +58,7 @@ func startKWOK(ctx context.Context, binary, kubeconfig, stageDir string, out io.
 	for _, s := range stages {
 		args = append(args, "--config="+s)
 	}
-	return utiltesting.RunProcess(ctx, binary, nil, out, args...)
+	return localcluster.RunProcess(ctx, binary, nil, out, args...)
 }
 
 // createNodes creates n simulated nodes and waits until KWOK reports them Ready.

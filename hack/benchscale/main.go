@@ -53,7 +53,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 )
 
 const (
@@ -149,7 +149,7 @@ type bench struct {
 	o        options
 	c        client.Client // rate limiter off: the load generator
 	cfg      *rest.Config
-	op       *utiltesting.LocalOperator
+	op       *localcluster.Operator
 	probe    managerProbe
 	started  time.Time
 	expected map[string]int32 // matched pods per set
@@ -302,7 +302,7 @@ func (b *bench) startOperator(ctx context.Context, installer client.Client, kube
 		return err
 	}
 	b.probe = managerProbe{metricsPort: 18080, pprofPort: 18082}
-	b.op = &utiltesting.LocalOperator{
+	b.op = &localcluster.Operator{
 		Manager: b.o.manager, Kubeconfig: kubeconfig, Namespace: operatorNamespace,
 		CertDir: filepath.Join(b.o.workDir, "certs"), WebhookPort: 19443, ProbePort: 18081, Output: logFile,
 		Args: append([]string{

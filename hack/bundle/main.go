@@ -50,9 +50,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 )
 
 const (
@@ -136,7 +136,7 @@ func run(o options) error {
 	if !slices.Contains(strings.Split(o.channels, ","), o.defaultChannel) {
 		return fmt.Errorf("--default-channel %q is not one of --channels %q", o.defaultChannel, o.channels)
 	}
-	objs, err := render(o.config)
+	objs, err := localcluster.Render(o.config)
 	if err != nil {
 		return err
 	}
@@ -145,29 +145,6 @@ func run(o options) error {
 		return err
 	}
 	return write(o.root, files)
-}
-
-// render is `kustomize build dir`.
-func render(dir string) ([]*unstructured.Unstructured, error) {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-	}
-	var out []*unstructured.Unstructured
-	for _, r := range res.Resources() {
-		// Through JSON, so that numbers are int64 as everywhere in apimachinery.
-		b, err := r.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(b); err != nil {
-			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
-		}
-		out = append(out, u)
-	}
-	return out, nil
 }
 
 // inputs are the rendered objects, sorted by what the bundle does with them.

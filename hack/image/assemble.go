@@ -74,16 +74,22 @@ func filesCommand(args []string) (v1.Hash, error) {
 	tag := fl.String("tag", "", "Name recorded in the layout.")
 	platform := fl.String("platform", "linux/amd64", "The image's platform (that of the binaries).")
 	entrypoint := fl.String("entrypoint", "", "The image's entrypoint (a path in the image).")
+	user := fl.String("user", "", "The image's user (e.g. 0 for root); empty: the base's, nonroot.")
+	archive := fl.String("archive", "", "Also write the layout as this tar archive (what `ctr images import` loads).")
 	var files, links, labels listFlag
 	fl.Var(&files, "file", "IMAGE_PATH=HOST_PATH: an executable to put in the image (repeatable).")
 	fl.Var(&links, "link", "IMAGE_PATH=TARGET: a symbolic link to put in the image (repeatable).")
 	fl.Var(&labels, "label", "KEY=VALUE: an image label (repeatable).")
 	_ = fl.Parse(args)
-	img, err := filesImage(*platform, files, links, *entrypoint, labels)
+	img, err := filesImage(*platform, files, links, *entrypoint, *user, labels)
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	return writeImage(*out, *tag, img)
+	digest, err := writeImage(*out, *tag, img)
+	if err != nil || *archive == "" {
+		return digest, err
+	}
+	return digest, writeArchive(*out, *archive)
 }
 
 func dockerfileCommand(args []string) (v1.Hash, error) {
@@ -125,8 +131,8 @@ func catalogCommand(args []string) (v1.Hash, error) {
 }
 
 // filesImage puts executables and links on the base from nothing. The base's user
-// (nonroot) stays: OLM's pods run these images as any user.
-func filesImage(platform string, files, links []string, entrypoint string, labels []string) (v1.Image, error) {
+// (nonroot) stays unless user is set: OLM's pods run these images as any user.
+func filesImage(platform string, files, links []string, entrypoint, user string, labels []string) (v1.Image, error) {
 	idx, err := baseIndex([]string{platform})
 	if err != nil {
 		return nil, err
@@ -168,6 +174,9 @@ func filesImage(platform string, files, links []string, entrypoint string, label
 	return editConfig(img, func(c *v1.Config) error {
 		if entrypoint != "" {
 			c.Entrypoint = []string{entrypoint}
+		}
+		if user != "" {
+			c.User = user
 		}
 		return addLabels(c, labels)
 	})
@@ -421,25 +430,92 @@ func appendEntries(img v1.Image, entries []tarEntry) (v1.Image, error) {
 	return mutate.AppendLayers(img, layer)
 }
 
-// writeImage writes img as the one image of an OCI layout at out and returns its digest.
-func writeImage(out, tag string, img v1.Image) (v1.Hash, error) {
+// writeLayout replaces out with an OCI image layout holding what add appends with the
+// option name: tag as org.opencontainers.image.ref.name and io.containerd.image.name
+// (containerd's import names the image after the latter). Every image of this command
+// is written through it.
+func writeLayout(out, tag string, add func(p layout.Path, name layout.Option) error) error {
 	if out == "" || tag == "" {
-		return v1.Hash{}, errors.New("-out and -tag are required")
+		return errors.New("-out and -tag are required")
 	}
 	if err := os.RemoveAll(out); err != nil {
-		return v1.Hash{}, err
+		return err
 	}
 	p, err := layout.Write(out, empty.Index)
 	if err != nil {
-		return v1.Hash{}, err
+		return err
 	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{
+	return add(p, layout.WithAnnotations(map[string]string{
 		"org.opencontainers.image.ref.name": tag,
 		"io.containerd.image.name":          tag,
-	})); err != nil {
+	}))
+}
+
+// writeImage writes img as the one image of an OCI layout at out and returns its digest.
+func writeImage(out, tag string, img v1.Image) (v1.Hash, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	// The platform on the index's entry too, so that an importer filtering by platform
+	// need not read the config.
+	platform := layout.WithPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant})
+	if err := writeLayout(out, tag, func(p layout.Path, name layout.Option) error {
+		return p.AppendImage(img, platform, name)
+	}); err != nil {
 		return v1.Hash{}, err
 	}
 	return img.Digest()
+}
+
+// writeArchive writes the OCI layout at dir as a tar archive, reproducibly as `make
+// image` archives the manager's (sorted, times at the epoch, owned by root): `ctr images
+// import` loads it, naming the image after its io.containerd.image.name annotation.
+func writeArchive(dir, archive string) (err error) {
+	tmp := archive + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, archive)
+		} else {
+			_ = os.Remove(tmp)
+		}
+	}()
+	tw := tar.NewWriter(f)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		h := &tar.Header{Name: filepath.ToSlash(rel), Mode: 0o644, ModTime: time.Unix(0, 0).UTC(), Format: tar.FormatPAX}
+		if d.IsDir() {
+			h.Name, h.Mode, h.Typeflag = h.Name+"/", 0o755, tar.TypeDir
+			return tw.WriteHeader(h)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		h.Typeflag, h.Size = tar.TypeReg, int64(len(data))
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err = tw.Write(data)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
 }
 
 // layoutImage is the one image of an OCI layout written by writeImage.

@@ -18,12 +18,15 @@ package main
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -65,24 +68,31 @@ func allFiles(t *testing.T, img v1.Image) map[string]file {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[h.Name] = file{hdr: h, data: string(data)}
-		}
+		maps.Copy(files, tarFiles(t, rc))
 		_ = rc.Close()
 	}
 	return files
+}
+
+// tarFiles is every entry of a tar stream, by path.
+func tarFiles(t *testing.T, r io.Reader) map[string]file {
+	t.Helper()
+	files := map[string]file{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name] = file{hdr: h, data: string(data)}
+	}
 }
 
 func TestDockerfileImage(t *testing.T) {
@@ -152,7 +162,7 @@ func TestDockerfileImageRefusesWhatItCannotBuild(t *testing.T) {
 func TestFilesImage(t *testing.T) {
 	dir := writeTree(t, map[string]string{"olm": "binary"})
 	img, err := filesImage("linux/amd64", []string{"/bin/olm=" + filepath.Join(dir, "olm")}, []string{"/bin/cp=/bin/busybox"},
-		"/bin/olm", []string{"org.opencontainers.image.version=v0.40.0"})
+		"/bin/olm", "", []string{"org.opencontainers.image.version=v0.40.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,14 +186,61 @@ func TestFilesImage(t *testing.T) {
 	if _, ok := files["etc/passwd"]; !ok {
 		t.Error("not on the base: no /etc/passwd")
 	}
-	if _, err := filesImage("linux/amd64", nil, nil, "/bin/olm", nil); err == nil {
+	if _, err := filesImage("linux/amd64", nil, nil, "/bin/olm", "", nil); err == nil {
 		t.Error("an image whose entrypoint is missing was built")
+	}
+}
+
+// TestFilesArchive is the e2e images' path (test/e2e/images): run as root, written as
+// an archive that ctr imports under the tag.
+func TestFilesArchive(t *testing.T) {
+	dir := writeTree(t, map[string]string{"app": "binary"})
+	img, err := filesImage("linux/amd64", []string{"/app=" + filepath.Join(dir, "app")}, nil, "/app", "0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf, err := img.ConfigFile(); err != nil || cf.Config.User != "0" {
+		t.Fatalf("user: %v, %v", cf, err)
+	}
+	out := t.TempDir()
+	layoutDir, archive := filepath.Join(out, "layout"), filepath.Join(out, "app.tar")
+	if _, err := writeImage(layoutDir, "outrigger.test/app:v1", img); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := writeArchive(layoutDir, archive); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	names := tarFiles(t, f)
+	for name, entry := range names {
+		if !entry.hdr.ModTime.Equal(time.Unix(0, 0)) || entry.hdr.Uid != 0 {
+			t.Errorf("%s: time %s, uid %d", name, entry.hdr.ModTime, entry.hdr.Uid)
+		}
+	}
+	var index v1.IndexManifest
+	if err := json.Unmarshal([]byte(names["index.json"].data), &index); err != nil {
+		t.Fatal(err)
+	}
+	if len(index.Manifests) != 1 || index.Manifests[0].Annotations["io.containerd.image.name"] != "outrigger.test/app:v1" ||
+		index.Manifests[0].Platform == nil || index.Manifests[0].Platform.Architecture != "amd64" {
+		t.Errorf("index.json names no linux/amd64 image for containerd: %s", names["index.json"].data)
+	}
+	for _, want := range []string{"oci-layout", "index.json", "blobs/sha256/"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("the archive holds no %s: %v", want, names)
+		}
 	}
 }
 
 func TestCatalogImage(t *testing.T) {
 	dir := writeTree(t, map[string]string{"opm": "opm"})
-	base, err := filesImage("linux/amd64", []string{"/bin/opm=" + filepath.Join(dir, "opm")}, nil, "/bin/opm", nil)
+	base, err := filesImage("linux/amd64", []string{"/bin/opm=" + filepath.Join(dir, "opm")}, nil, "/bin/opm", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

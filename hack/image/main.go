@@ -145,18 +145,9 @@ func run(ctx context.Context, root, out, version, source, tag string, platforms 
 		return v1.Hash{}, err
 	}
 
-	if err := os.RemoveAll(out); err != nil {
-		return v1.Hash{}, err
-	}
-	p, err := layout.Write(out, empty.Index)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
-		"org.opencontainers.image.ref.name": tag,
-		// containerd's image import names the image after this one.
-		"io.containerd.image.name": tag,
-	})); err != nil {
+	if err := writeLayout(out, tag, func(p layout.Path, name layout.Option) error {
+		return p.AppendIndex(idx, name)
+	}); err != nil {
 		return v1.Hash{}, err
 	}
 	return idx.Digest()

@@ -18,8 +18,6 @@ package main
 
 import (
 	"archive/tar"
-	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -112,6 +110,7 @@ type file struct {
 	data string
 }
 
+// layerFiles is allFiles of an image that must have one OCI layer.
 func layerFiles(t *testing.T, img v1.Image) map[string]file {
 	t.Helper()
 	layers, err := img.Layers()
@@ -124,26 +123,5 @@ func layerFiles(t *testing.T, img v1.Image) map[string]file {
 	if mt, err := layers[0].MediaType(); err != nil || mt != types.OCILayer {
 		t.Errorf("layer media type %s (%v), want %s", mt, err, types.OCILayer)
 	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = rc.Close() }()
-	files := map[string]file{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[h.Name] = file{hdr: h, data: string(data)}
-	}
-	return files
+	return allFiles(t, img)
 }

@@ -53,8 +53,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
-	"github.com/outrigger-dev/outrigger/test/e2e/cluster"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
@@ -126,14 +125,14 @@ func reachableCluster() (*rest.Config, bool) {
 
 func runEmbedded(ctx context.Context, o options) error {
 	if o.node && os.Geteuid() == 0 {
-		root, err := cluster.ModuleRoot()
+		root, err := localcluster.ModuleRoot()
 		if err == nil {
 			say("Starting a single-node cluster: kubelet, containerd and runc on this machine (the first run builds them: a few minutes)...")
-			var node *cluster.Cluster
-			if node, err = cluster.Up(ctx, root, os.Stdout); err == nil {
+			var node *localcluster.Cluster
+			if node, err = localcluster.Up(ctx, root, os.Stdout); err == nil {
 				defer func() {
 					say("Stopping the node and its control plane...")
-					if err := cluster.Down(context.Background(), root, os.Stdout); err != nil {
+					if err := localcluster.Down(context.Background(), root, os.Stdout); err != nil {
 						fmt.Fprintln(os.Stderr, "stopping the node:", err)
 					}
 				}()
@@ -183,7 +182,7 @@ func runOperator(ctx context.Context, o options, cfg *rest.Config, kubeconfig st
 	if err != nil {
 		return err
 	}
-	op := &utiltesting.LocalOperator{
+	op := &localcluster.Operator{
 		Manager: o.manager, Kubeconfig: kubeconfig, Namespace: operatorNamespace,
 		CertDir: filepath.Join(o.localDir, "certs"), WebhookPort: o.webhookPort, ProbePort: o.probePort,
 		Output: os.Stdout,
@@ -302,7 +301,7 @@ func writeKubeconfig(env *envtest.Environment, cfg *rest.Config, dir string) (st
 
 // runManager runs the manager binary in the foreground; it stops with ctx.
 func runManager(ctx context.Context, o options, args ...string) error {
-	done, err := utiltesting.RunProcess(ctx, o.manager, nil, os.Stdout, args...)
+	done, err := localcluster.RunProcess(ctx, o.manager, nil, os.Stdout, args...)
 	if err != nil {
 		return err
 	}
@@ -312,7 +311,7 @@ func runManager(ctx context.Context, o options, args ...string) error {
 // applySamplesAndDemo applies config/samples and creates one demo pod per sample,
 // retrying until the webhook's cache has the samples and the pod comes back injected.
 func applySamplesAndDemo(ctx context.Context, c client.Client) error {
-	samples, err := utiltesting.Render("config/samples")
+	samples, err := localcluster.Render("config/samples")
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package testing holds builders of the objects Outrigger's tests use:
+// Package testing holds the builders and helpers of Outrigger's tests: builders of the objects they use,
 // MakeSidecarSet(...).Obj() and MakePod(...).Obj(). Each builder starts from a small
 // valid object and each method changes one thing, so a test reads as the case it checks.
 package testing

@@ -41,8 +41,8 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
-	"github.com/outrigger-dev/outrigger/test/e2e/cluster"
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
@@ -54,7 +54,7 @@ import (
 // kubectl apply --server-side, and scales the operator to 0 in between.
 var _ = Describe("The admission policy engine on a real node", Serial, func() {
 	It("injects pods created while the operator is down exactly as the webhook does, and they run", func() {
-		root, err := cluster.ModuleRoot()
+		root, err := localcluster.ModuleRoot()
 		Expect(err).NotTo(HaveOccurred())
 		var engines policyEngines
 		if deployed {
@@ -206,7 +206,7 @@ type policyEngines struct {
 // pods the policy injected), then kills the manager; toWebhook installs config/webhook
 // again.
 func hostEngines(root string) policyEngines {
-	local := operator.(hostOperator).LocalOperator
+	local := operator.(hostOperator).Operator
 	restored := false
 	e := policyEngines{
 		toPolicy: func() {
@@ -308,7 +308,7 @@ func applyConfig(root, dir string) {
 	Expect(err).NotTo(HaveOccurred())
 	kustomization := fmt.Sprintf("resources:\n- %s\nimages:\n- name: outrigger\n  newName: %s\n  digest: %s\n", base, name, digest)
 	Expect(os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644)).To(Succeed())
-	objs, err := utiltesting.Render(overlay)
+	objs, err := localcluster.Render(overlay)
 	Expect(err).NotTo(HaveOccurred())
 	var manifest bytes.Buffer
 	for _, o := range objs {

@@ -239,6 +239,13 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 		bare := appPod(ns.Name, selector)
 		Expect(k8sClient.Create(ctx, bare)).To(Succeed())
 		updateSet(func(s *sidecarsv1alpha1.SidecarSet) { s.Spec.Injection.Paused = false })
+		// The webhook reads sets from its cache: until that has seen the set resumed, a
+		// Deployment's pods would be created bare too (a loaded machine shows it).
+		Eventually(func(g Gomega) {
+			probe := appPod(ns.Name, selector)
+			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+			g.Expect(probe.Labels).To(HaveKeyWithValue(sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue))
+		}).Should(Succeed())
 		deployment(3)
 
 		setSidecarImage(images.SidecarV2)

@@ -49,14 +49,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
-	"github.com/outrigger-dev/outrigger/test/e2e/cluster"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 )
 
 var (
 	ctx       context.Context
 	cancel    context.CancelFunc
-	node      *cluster.Cluster
+	node      *localcluster.Cluster
 	cfg       *rest.Config
 	k8sClient client.Client
 	// operator is the operator under test; specs may crash it.
@@ -78,7 +77,7 @@ type operatorUnderTest interface {
 }
 
 // hostOperator is the manager binary on this machine: Crash kills it and starts it again.
-type hostOperator struct{ *utiltesting.LocalOperator }
+type hostOperator struct{ *localcluster.Operator }
 
 func (o hostOperator) Crash(ctx context.Context) error {
 	if err := o.Kill(); err != nil {
@@ -109,10 +108,10 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	Expect(sidecarsv1alpha1.AddToScheme(scheme.Scheme)).To(Succeed())
 
-	root, err := cluster.ModuleRoot()
+	root, err := localcluster.ModuleRoot()
 	Expect(err).NotTo(HaveOccurred())
 	By("bringing up the node (or reusing the running one)")
-	node, err = cluster.Up(ctx, root, GinkgoWriter)
+	node, err = localcluster.Up(ctx, root, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	cfg, err = node.RESTConfig()
 	Expect(err).NotTo(HaveOccurred())
@@ -139,7 +138,7 @@ var _ = BeforeSuite(func() {
 	manager := filepath.Join(root, "bin", "manager")
 	_, err = os.Stat(manager)
 	Expect(err).NotTo(HaveOccurred(), "build the manager first: make build")
-	local := &utiltesting.LocalOperator{
+	local := &localcluster.Operator{
 		Manager: manager, Kubeconfig: node.Kubeconfig, Namespace: operatorNamespace,
 		CertDir: GinkgoT().TempDir(), WebhookPort: freePort(), ProbePort: freePort(), Output: GinkgoWriter,
 	}

@@ -40,13 +40,13 @@ import (
 	"k8s.io/utils/ptr"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 )
 
 func render(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	objs, err := utiltesting.Render(filepath.Join(filepath.Dir(file), "..", "..", dir))
+	objs, err := localcluster.Render(filepath.Join(filepath.Dir(file), "..", "..", dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package images builds the e2e test images: small static Go programs, each wrapped as an
-// OCI image archive that "ctr images import" loads into the e2e cluster's containerd
-// (nothing can be pulled on the test machines). Pods use them with imagePullPolicy Never
-// or IfNotPresent.
+// Package images builds the e2e test images: small static Go programs, each alone on
+// hack/image's base (go-containerregistry, as the manager's and OLM's images: nothing
+// pulled, same inputs same digest), run as root, written as an OCI image archive that
+// "ctr images import" loads into the e2e cluster's containerd (nothing can be pulled on
+// the test machines). Pods use them with imagePullPolicy Never or IfNotPresent.
 //
 // hack/cluster.sh builds and imports them on "up" through ./build; tests use the names.
 package images
@@ -25,10 +26,12 @@ package images
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // The images' names, as pods refer to them.
@@ -67,8 +70,9 @@ func (i Image) Tarball() string {
 }
 
 // Build compiles each image's program (CGO_ENABLED=0, for linux and this machine's
-// architecture) from the module at moduleRoot and writes its OCI archive into outDir.
-// It returns the archives' paths, in the order of imgs (All when empty).
+// architecture) from the module at moduleRoot and writes its OCI archive into outDir
+// with hack/image's files command. It returns the archives' paths, in the order of imgs
+// (All when empty).
 func Build(ctx context.Context, moduleRoot, outDir string, imgs ...Image) ([]string, error) {
 	if len(imgs) == 0 {
 		imgs = All
@@ -81,20 +85,28 @@ func Build(ctx context.Context, moduleRoot, outDir string, imgs ...Image) ([]str
 		return nil, err
 	}
 	defer func() { _ = os.RemoveAll(work) }()
-
+	// hack/image is a module of its own (go-containerregistry and ko stay out of this
+	// one's go.mod): built once, run once per image.
+	assembler := filepath.Join(work, "image")
+	if err := goBuild(ctx, filepath.Join(moduleRoot, "hack", "image"), nil, "-o", assembler, "."); err != nil {
+		return nil, fmt.Errorf("building hack/image: %w", err)
+	}
 	var paths []string
 	for _, img := range imgs {
 		bin := filepath.Join(work, filepath.Base(img.Entrypoint)+"-"+img.Version)
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
-			"-ldflags", "-s -w -X main.version="+img.Version, "-o", bin, img.Package)
-		cmd.Dir = moduleRoot
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
+		err := goBuild(ctx, moduleRoot, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + runtime.GOARCH},
+			"-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X main.version="+img.Version, "-o", bin, img.Package)
+		if err != nil {
 			return nil, fmt.Errorf("building %s for %s: %w", img.Package, img.Ref, err)
 		}
 		path := filepath.Join(outDir, img.Tarball())
-		if err := writeArchiveFile(path, img, bin); err != nil {
+		cmd := exec.CommandContext(ctx, assembler, "files",
+			"-out", filepath.Join(work, "layout-"+filepath.Base(path)), "-archive", path, "-tag", img.Ref,
+			"-platform", "linux/"+runtime.GOARCH, "-user", "0",
+			"-entrypoint", img.Entrypoint, "-file", img.Entrypoint+"="+bin,
+			"-label", "org.opencontainers.image.version="+img.Version)
+		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", path, err)
 		}
 		paths = append(paths, path)
@@ -102,23 +114,20 @@ func Build(ctx context.Context, moduleRoot, outDir string, imgs ...Image) ([]str
 	return paths, nil
 }
 
-func writeArchiveFile(path string, img Image, bin string) error {
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return err
+// goBuild runs go build in dir with env added to this process's.
+func goBuild(ctx context.Context, dir string, env []string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+// splitRef splits "outrigger.test/app:v1" into "outrigger.test/app" and "v1".
+func splitRef(ref string) (name, tag string) {
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ref, "latest"
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	err = WriteOCIArchive(f, img.Ref, runtime.GOARCH, img.Entrypoint, data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return ref[:i], ref[i+1:]
 }

@@ -30,20 +30,18 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/outrigger-dev/outrigger/test/e2e/images/internal/serve"
 )
 
 var version = "dev" // set with -ldflags "-X main.version=..."
@@ -71,19 +69,19 @@ func main() {
 		}
 		return
 	}
-	if err := serve(); err != nil {
+	if err := run(); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func serve() error {
+func run() error {
 	started := time.Now().UTC().Format(time.RFC3339Nano)
-	if f := env("START_FILE", "/tmp/started"); f != "" {
+	if f := serve.Env("START_FILE", "/tmp/started"); f != "" {
 		if err := os.WriteFile(f, []byte(started+"\n"), 0o644); err != nil {
 			log.Printf("writing the start time to %s: %v", f, err)
 		}
 	}
-	termDelay, err := time.ParseDuration(env("TERM_DELAY", "1s"))
+	termDelay, err := time.ParseDuration(serve.Env("TERM_DELAY", "1s"))
 	if err != nil {
 		return fmt.Errorf("TERM_DELAY: %w", err)
 	}
@@ -99,28 +97,10 @@ func serve() error {
 		}
 		_, _ = fmt.Fprint(w, out)
 	})
-	srv := &http.Server{Addr: ":" + env("PORT", "8080"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: ":" + serve.Env("PORT", "8080"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	log.Printf("version %s started at %s, serving on %s", version, started, srv.Addr)
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Printf("SIGTERM received, exiting in %s", termDelay)
-	time.Sleep(termDelay)
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Printf("exited")
-	return nil
+	return serve.UntilTerminated(srv, termDelay, nil)
 }
 
 // routes renders /proc/net/route like "ip route": one line per route, "default via ..."
@@ -169,11 +149,4 @@ func hexIP(s string) net.IP {
 	ip := make(net.IP, 4)
 	binary.BigEndian.PutUint32(ip, binary.LittleEndian.Uint32(raw))
 	return ip
-}
-
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
 }

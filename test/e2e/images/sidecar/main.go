@@ -27,16 +27,14 @@ limitations under the License.
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/outrigger-dev/outrigger/test/e2e/images/internal/serve"
 )
 
 var version = "dev" // set with -ldflags "-X main.version=..."
@@ -47,25 +45,27 @@ func main() {
 	}
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds | log.LUTC)
 	log.SetPrefix("sidecar " + version + ": ")
-	if err := serve(); err != nil {
+	if err := run(); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func serve() error {
-	readyDelay, err := time.ParseDuration(env("READY_DELAY", "0s"))
+func run() error {
+	readyDelay, err := time.ParseDuration(serve.Env("READY_DELAY", "0s"))
 	if err != nil {
 		return fmt.Errorf("READY_DELAY: %w", err)
 	}
-	termDelay, err := time.ParseDuration(env("TERM_DELAY", "1s"))
+	termDelay, err := time.ParseDuration(serve.Env("TERM_DELAY", "1s"))
 	if err != nil {
 		return fmt.Errorf("TERM_DELAY: %w", err)
 	}
 
-	var ready atomic.Bool
+	// The sidecar is ready from readyDelay after its start until SIGTERM, never after.
+	const starting, ready, stopping = 0, 1, 2
+	var state atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
+		if state.Load() != ready {
 			http.Error(w, "not ready "+version, http.StatusServiceUnavailable)
 			return
 		}
@@ -73,41 +73,16 @@ func serve() error {
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, version) })
-	srv := &http.Server{Addr: ":" + env("PORT", "8081"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: ":" + serve.Env("PORT", "8081"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	log.Printf("started, serving on %s, ready in %s", srv.Addr, readyDelay)
-	readyTimer := time.NewTimer(readyDelay)
-	defer readyTimer.Stop()
-	for stopping := false; !stopping; {
-		select {
-		case err := <-errc:
-			return err
-		case <-readyTimer.C:
-			ready.Store(true)
+	readyTimer := time.AfterFunc(readyDelay, func() {
+		if state.CompareAndSwap(starting, ready) {
 			log.Printf("ready")
-		case <-ctx.Done():
-			stopping = true
 		}
-	}
-	ready.Store(false)
-	log.Printf("SIGTERM received, exiting in %s", termDelay)
-	time.Sleep(termDelay)
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Printf("exited")
-	return nil
-}
-
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
+	})
+	return serve.UntilTerminated(srv, termDelay, func() {
+		readyTimer.Stop()
+		state.Store(stopping)
+	})
 }

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package testing
+package localcluster
 
 import (
 	"fmt"
@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// Render is `kustomize build dir`, in process: the suites, the manifest tests and
-// `make run` use exactly what a deployment applies.
+// Render is `kustomize build dir`, in process: the suites, the manifest tests, the OLM
+// bundle and `make run` use exactly what a deployment applies.
 func Render(dir string) ([]*unstructured.Unstructured, error) {
 	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
@@ -33,11 +33,17 @@ func Render(dir string) ([]*unstructured.Unstructured, error) {
 	}
 	var out []*unstructured.Unstructured
 	for _, r := range res.Resources() {
-		m, err := r.Map()
+		// Through JSON, so that numbers are int64 as everywhere in apimachinery (the
+		// resource's own map holds ints, which DeepCopy refuses).
+		b, err := r.MarshalJSON()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &unstructured.Unstructured{Object: m})
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package testing
+package localcluster
 
 import (
 	"context"
@@ -23,29 +23,23 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// LocalOperator runs the manager binary outside the cluster, as `make run` and the e2e
+// Operator runs the manager binary outside the cluster, as `make run` and the e2e
 // suites do: the API server reaches its webhooks at https://localhost:<WebhookPort>,
 // it manages its own certificate, and a secret-volume stand-in puts that certificate
 // on its disk.
-type LocalOperator struct {
+type Operator struct {
 	// Manager is the manager binary (bin/manager).
 	Manager string
 	// Kubeconfig is the cluster's admin kubeconfig.
@@ -73,35 +67,9 @@ const certSecret = "outrigger-webhook-cert"
 // CRDs (config/crd, server-side applied), its namespace, the certificate Secret, the
 // webhook configurations of config/webhook, pointing at localhost, and the policy of
 // config/policy naming the kubeconfig's user as the operator.
-func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir string) error {
-	crds, err := Render(configDir + "/crd")
-	if err != nil {
+func (o *Operator) Install(ctx context.Context, c client.Client, configDir string) error {
+	if err := applyCRDs(ctx, c, configDir); err != nil {
 		return err
-	}
-	for _, crd := range crds {
-		crd.SetManagedFields(nil)
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner("outrigger-local"), client.ForceOwnership); err != nil {
-			return fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
-		}
-		// The manager watches SidecarSets from its start: wait until the API serves them.
-		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-			// Unstructured, so it works whatever scheme the caller's client has.
-			got := &unstructured.Unstructured{}
-			got.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
-			if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, got); err != nil {
-				return false, nil
-			}
-			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-			for _, cond := range conds {
-				if m, ok := cond.(map[string]any); ok && m["type"] == string(apiextensionsv1.Established) && m["status"] == "True" {
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
-			return fmt.Errorf("waiting for CRD %s: %w", crd.GetName(), err)
-		}
 	}
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace,
@@ -112,32 +80,14 @@ func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir 
 	if err != nil {
 		return err
 	}
-	url := func(svc *admissionv1.ServiceReference) admissionv1.WebhookClientConfig {
-		return admissionv1.WebhookClientConfig{URL: new(fmt.Sprintf("https://localhost:%d%s", o.WebhookPort, ptr.Deref(svc.Path, "/")))}
-	}
 	for _, obj := range hooks {
-		switch obj.GetKind() {
-		case "MutatingWebhookConfiguration":
-			w := &admissionv1.MutatingWebhookConfiguration{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w); err != nil {
-				return err
-			}
-			w.Name = "outrigger-" + w.Name
-			for i := range w.Webhooks {
-				w.Webhooks[i].ClientConfig = url(w.Webhooks[i].ClientConfig.Service)
-			}
-			objs = append(objs, w)
-		case "ValidatingWebhookConfiguration":
-			w := &admissionv1.ValidatingWebhookConfiguration{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, w); err != nil {
-				return err
-			}
-			w.Name = "outrigger-" + w.Name
-			for i := range w.Webhooks {
-				w.Webhooks[i].ClientConfig = url(w.Webhooks[i].ClientConfig.Service)
-			}
-			objs = append(objs, w)
+		if !isWebhookConfiguration(obj) {
+			continue
 		}
+		if err := o.pointAtLocalhost(obj); err != nil {
+			return err
+		}
+		objs = append(objs, obj)
 	}
 	for _, obj := range objs {
 		err := c.Create(ctx, obj)
@@ -157,12 +107,69 @@ func (o *LocalOperator) Install(ctx context.Context, c client.Client, configDir 
 	return err
 }
 
+// applyCRDs applies config/crd server-side and waits until the API serves each CRD:
+// the manager watches SidecarSets from its start.
+func applyCRDs(ctx context.Context, c client.Client, configDir string) error {
+	crds, err := Render(configDir + "/crd")
+	if err != nil {
+		return err
+	}
+	for _, crd := range crds {
+		crd.SetManagedFields(nil)
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner("outrigger-local"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			// Unstructured, so it works whatever scheme the caller's client has.
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+			if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, got); err != nil {
+				return false, nil
+			}
+			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+			for _, cond := range conds {
+				if m, ok := cond.(map[string]any); ok && m["type"] == string(apiextensionsv1.Established) && m["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for CRD %s: %w", crd.GetName(), err)
+		}
+	}
+	return nil
+}
+
 func isWebhookConfiguration(obj client.Object) bool {
-	switch obj.(type) {
-	case *admissionv1.MutatingWebhookConfiguration, *admissionv1.ValidatingWebhookConfiguration:
+	switch obj.GetObjectKind().GroupVersionKind().Kind {
+	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
 		return true
 	}
 	return false
+}
+
+// pointAtLocalhost makes a rendered webhook configuration (mutating or validating) the
+// manager's on this machine: named as config/default's namePrefix names it, each
+// webhook calling https://localhost:<WebhookPort><the service's path>.
+func (o *Operator) pointAtLocalhost(cfg *unstructured.Unstructured) error {
+	webhooks, _, err := unstructured.NestedSlice(cfg.Object, "webhooks")
+	if err != nil {
+		return err
+	}
+	for _, w := range webhooks {
+		m, ok := w.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s %s: a webhook is a %T", cfg.GetKind(), cfg.GetName(), w)
+		}
+		path, _, _ := unstructured.NestedString(m, "clientConfig", "service", "path")
+		if path == "" {
+			path = "/"
+		}
+		m["clientConfig"] = map[string]any{"url": fmt.Sprintf("https://localhost:%d%s", o.WebhookPort, path)}
+	}
+	cfg.SetName("outrigger-" + cfg.GetName())
+	return unstructured.SetNestedSlice(cfg.Object, webhooks, "webhooks")
 }
 
 func replace(ctx context.Context, c client.Client, obj client.Object) error {
@@ -179,7 +186,7 @@ func replace(ctx context.Context, c client.Client, obj client.Object) error {
 
 // Run starts the manager and returns once it is ready (certificate in place, webhooks
 // serving). done receives its exit; it stops when ctx ends.
-func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan error, err error) {
+func (o *Operator) Run(ctx context.Context, c client.Reader) (done <-chan error, err error) {
 	go SecretVolumeStandIn(ctx, c, client.ObjectKey{Namespace: o.Namespace, Name: certSecret}, o.CertDir,
 		func(err error) { _, _ = fmt.Fprintln(o.Output, "mounting the webhook certificate:", err) })
 
@@ -220,16 +227,8 @@ func (o *LocalOperator) Run(ctx context.Context, c client.Reader) (done <-chan e
 	return result, nil
 }
 
-// RunProcess starts binary with args (and env added to this process's), its output to
-// out. done receives an error when the process exits by itself, or nil once it has
-// stopped because ctx ended: then it gets SIGTERM, and SIGKILL 30 s later. If this
-// process dies without cleaning up, the kernel stops it too.
-func RunProcess(ctx context.Context, binary string, env []string, out io.Writer, args ...string) (done <-chan error, err error) {
-	return runProcess(ctx, nil, binary, env, out, args...)
-}
-
 // PID is the process ID of the manager Run started last; 0 before that.
-func (o *LocalOperator) PID() int {
+func (o *Operator) PID() int {
 	if o.process == nil {
 		return 0
 	}
@@ -238,50 +237,9 @@ func (o *LocalOperator) PID() int {
 
 // Kill kills the manager Run started last with SIGKILL, as an OOM kill or a node
 // failure would: no shutdown, no lease released. Run starts it again.
-func (o *LocalOperator) Kill() error {
+func (o *Operator) Kill() error {
 	if o.process == nil {
 		return errors.New("the manager is not running")
 	}
 	return o.process.Kill()
-}
-
-// runProcess is RunProcess that also stores the started process in started, if set.
-func runProcess(ctx context.Context, started **os.Process, binary string, env []string, out io.Writer, args ...string) (<-chan error, error) {
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", binary, err)
-	}
-	if started != nil {
-		*started = cmd.Process
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	result := make(chan error, 1)
-	go func() {
-		select {
-		case err := <-exited:
-			result <- fmt.Errorf("%s exited: %v", filepath.Base(binary), err)
-		case <-ctx.Done():
-			// Stopped on purpose: its exit status after the signal says nothing.
-			_ = stop(cmd, exited, 30*time.Second)
-			result <- nil
-		}
-	}()
-	return result, nil
-}
-
-// stop sends SIGTERM, then SIGKILL after grace, and returns the result of cmd.Wait
-// that exited delivers.
-func stop(cmd *exec.Cmd, exited <-chan error, grace time.Duration) error {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		return err
-	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		return <-exited
-	}
 }

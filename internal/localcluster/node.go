@@ -14,18 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package cluster drives the e2e cluster of hack/cluster.sh from Go: one real node
-// (kubelet, containerd, runc) with etcd, kube-apiserver, kube-controller-manager and
-// kube-scheduler, all on this machine, pods in 198.18.0.0/24 with no route out.
-//
-//	c, err := cluster.Up(ctx, root, GinkgoWriter) // starts it, or reuses a running one
-//	cfg, err := c.RESTConfig()
-//	...
-//	err = cluster.Down(ctx, root, GinkgoWriter)
-//
-// It needs root (the kubelet and containerd do). The images of package images are
-// imported on Up; Import adds others.
-package cluster
+package localcluster
 
 import (
 	"bufio"
@@ -45,7 +34,18 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Cluster is a running e2e cluster, as "hack/cluster.sh env" describes it.
+// Cluster is the single-node cluster of hack/cluster.sh (`make cluster-up`), running:
+// one real node (kubelet, containerd, runc) with etcd, kube-apiserver,
+// kube-controller-manager and kube-scheduler, all on this machine, pods in
+// 198.18.0.0/24 with no route out, as "hack/cluster.sh env" describes it.
+//
+//	c, err := localcluster.Up(ctx, root, out) // starts it, or reuses a running one
+//	cfg, err := c.RESTConfig()
+//	...
+//	err = localcluster.Down(ctx, root, out)
+//
+// It needs root (the kubelet and containerd do). The images of test/e2e/images are
+// imported on Up; Import adds others.
 type Cluster struct {
 	Kubeconfig       string // admin (system:masters) kubeconfig: bin/cluster/kubeconfig
 	BinDir           string // kubectl, ctr, kubelet, ... (bin/node/<version>-<os>-<arch>)
@@ -135,7 +135,7 @@ func (c *Cluster) Kubectl(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // Import loads image archives (OCI layout or docker-archive tarballs, see
-// images.WriteOCIArchive) into the node's containerd, for imagePullPolicy Never.
+// test/e2e/images) into the node's containerd, for imagePullPolicy Never.
 func (c *Cluster) Import(ctx context.Context, tarballs ...string) error {
 	_, err := script(ctx, c.moduleRoot, nil, append([]string{"import"}, tarballs...)...)
 	return err
