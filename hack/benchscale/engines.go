@@ -38,7 +38,7 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 )
 
 // The engine comparison (`make bench-admission`, -phases=engines): the admission latency
@@ -131,7 +131,7 @@ func (b *bench) switchEngine(ctx context.Context, e engine) error {
 	b.op.Args = append(slices.Clone(b.engineBase), "--injection-engine="+string(e))
 	switch e {
 	case enginePolicy:
-		restore, err := utiltesting.PolicyEnginePodWebhook(ctx, b.c, "config")
+		restore, err := localcluster.PolicyEnginePodWebhook(ctx, b.c, "config")
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,9 @@ limitations under the License.
 //   - Operator installs what the manager expects (CRDs, webhook configurations pointing
 //     at localhost, the pod-metadata policy) and runs bin/manager as a process, its
 //     webhook certificate put on disk by SecretVolumeStandIn as a kubelet would mount it;
+//   - PolicyEnginePodWebhook and RemovePodWebhook give the live pod webhook what
+//     config/admission-policy gives it, or take it away, for the specs and benchmarks
+//     of the admission-policy injection engine;
 //   - RunProcess runs any binary for as long as a context lasts;
 //   - Render is `kustomize build`, in process, so every user of config/ applies what a
 //     deployment applies.

@@ -14,7 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package testing holds the builders and helpers of Outrigger's tests: builders of the objects they use,
+// Package testing holds builders of the objects Outrigger's tests use:
 // MakeSidecarSet(...).Obj() and MakePod(...).Obj(). Each builder starts from a small
 // valid object and each method changes one thing, so a test reads as the case it checks.
+//
+// It imports nothing beyond the API types: every package whose tests use the builders
+// links it, and fuzzing instruments all it links (what needs a cluster is in
+// internal/localcluster).
 package testing

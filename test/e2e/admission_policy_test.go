@@ -42,7 +42,6 @@ import (
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
 	"github.com/outrigger-dev/outrigger/internal/localcluster"
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
@@ -219,7 +218,7 @@ func hostEngines(root string) policyEngines {
 		stop: func() {
 			GinkgoHelper()
 			// Restored by toWebhook's Install, which puts config/webhook back.
-			_, err := utiltesting.PolicyEnginePodWebhook(ctx, k8sClient, root+"/config")
+			_, err := localcluster.PolicyEnginePodWebhook(ctx, k8sClient, root+"/config")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(local.Kill()).To(Succeed())
 		},
@@ -336,7 +335,7 @@ func podWebhookCalls() float64 {
 			!strings.HasPrefix(line, "apiserver_admission_webhook_fail_open_count{") {
 			continue
 		}
-		if !strings.Contains(line, `name="`+utiltesting.PodWebhookName+`"`) {
+		if !strings.Contains(line, `name="`+localcluster.PodWebhookName+`"`) {
 			continue
 		}
 		fields := strings.Fields(line)

@@ -41,6 +41,7 @@ import (
 	"github.com/outrigger-dev/outrigger/controllers"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
 	"github.com/outrigger-dev/outrigger/internal/inject"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	"github.com/outrigger-dev/outrigger/internal/revision"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
@@ -54,7 +55,7 @@ var spikeOptions = admissionpolicy.Options{OperatorNamespace: operatorNamespace,
 // server then calls no webhook for pods, and only the policy injects.
 func withoutPodWebhook() {
 	GinkgoHelper()
-	restore, err := utiltesting.RemovePodWebhook(ctx, k8sClient)
+	restore, err := localcluster.RemovePodWebhook(ctx, k8sClient)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { Expect(restore(ctx)).To(Succeed()) })
 }
@@ -559,7 +560,7 @@ var _ = Describe("The admission policy engine with the operator stopped", Serial
 	BeforeAll(func() {
 		// The pod webhook as config/admission-policy registers it: failurePolicy Ignore
 		// and not called for pods the policy injected.
-		restore, err := utiltesting.PolicyEnginePodWebhook(ctx, k8sClient, filepath.Join(projectRoot(), "config"))
+		restore, err := localcluster.PolicyEnginePodWebhook(ctx, k8sClient, filepath.Join(projectRoot(), "config"))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { Expect(restore(ctx)).To(Succeed()) })
 		stopManager()

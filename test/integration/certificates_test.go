@@ -39,7 +39,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	"github.com/outrigger-dev/outrigger/webhooks"
 )
 
@@ -111,7 +111,7 @@ var _ = Describe("Self-managed webhook certificates", func() {
 			defer close(done)
 			Expect(mgr.Start(mctx)).To(Succeed())
 		}()
-		go utiltesting.SecretVolumeStandIn(mctx, k8sClient, secretKey, certDir, func(err error) { GinkgoWriter.Println(err) })
+		go localcluster.SecretVolumeStandIn(mctx, k8sClient, secretKey, certDir, func(err error) { GinkgoWriter.Println(err) })
 		DeferCleanup(func() {
 			mcancel()
 			<-done

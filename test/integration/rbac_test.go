@@ -45,6 +45,7 @@ import (
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/controllers"
 	"github.com/outrigger-dev/outrigger/internal/admissionpolicy"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 	"github.com/outrigger-dev/outrigger/webhooks"
 )
@@ -270,7 +271,7 @@ var _ = Describe("The manager's RBAC as config/ renders it, on the real API serv
 		stop := runManager(mgr)
 		DeferCleanup(stop)
 		// The kubelet's part: the Secret's content in the pod's volume.
-		go utiltesting.SecretVolumeStandIn(ctx, k8sClient, secretKey, certDir, func(err error) { GinkgoWriter.Println(err) })
+		go localcluster.SecretVolumeStandIn(ctx, k8sClient, secretKey, certDir, func(err error) { GinkgoWriter.Println(err) })
 
 		Eventually(func(g Gomega) {
 			s := &corev1.Secret{}

@@ -55,7 +55,7 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/controllers"
-	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	"github.com/outrigger-dev/outrigger/webhooks"
 )
 
@@ -153,7 +153,7 @@ func startControlPlane() []byte {
 
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 	// The manager runs with the suite's admin credentials: the policy names that user.
-	policyUser, err := utiltesting.InstallPodMetadataPolicy(ctx, k8sClient, filepath.Join(projectRoot(), "config"), operatorNamespace)
+	policyUser, err := localcluster.InstallPodMetadataPolicy(ctx, k8sClient, filepath.Join(projectRoot(), "config"), operatorNamespace)
 	Expect(err).NotTo(HaveOccurred())
 	stopManager = startManager()
 	requireSpecLabel()
@@ -348,7 +348,7 @@ func installedCRDs() []*apiextensionsv1.CustomResourceDefinition {
 // renderKustomization is `kustomize build dir`, in process.
 func renderKustomization(dir string) []*unstructured.Unstructured {
 	GinkgoHelper()
-	objs, err := utiltesting.Render(dir)
+	objs, err := localcluster.Render(dir)
 	Expect(err).NotTo(HaveOccurred())
 	return objs
 }

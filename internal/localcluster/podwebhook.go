@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package testing
+package localcluster
 
 import (
 	"context"
@@ -27,8 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/outrigger-dev/outrigger/internal/localcluster"
 )
 
 // PodWebhookName is the pod injector's entry in the MutatingWebhookConfiguration.
@@ -87,7 +85,7 @@ func findPodWebhook(ctx context.Context, c client.Client) (client.ObjectKey, *ad
 // gives it (rendered from configDir): its failurePolicy, selectors and match
 // conditions; the client configuration stays. restore puts the entry back as it was.
 func PolicyEnginePodWebhook(ctx context.Context, c client.Client, configDir string) (restore func(context.Context) error, err error) {
-	objs, err := localcluster.Render(configDir + "/admission-policy")
+	objs, err := Render(configDir + "/admission-policy")
 	if err != nil {
 		return nil, err
 	}
