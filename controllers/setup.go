@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -150,7 +151,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 				}
 				return p.podsUpgradingIn(ctx, ns)
 			})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		// Every replica, not only the leader: a new pod's gate must not wait for a leader
+		// (a failover's lease and cache sync). Its writes are idempotent and guarded (the
+		// gate by the pod's resourceVersion, a release by a JSON patch testing the
+		// upgrade state), so two replicas writing the same pod cost a conflict, never a
+		// wrong write. Where the sidecars-ready admission policy (config/policy) runs,
+		// the API server has turned the gate True before any replica sees the pod ready.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2, NeedLeaderElection: ptr.To(false)}).
 		Named("pod").
 		Complete(p)
 }
