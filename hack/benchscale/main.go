@@ -119,7 +119,8 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 100, "Pod creates per second in the latency series.")
 	flag.StringVar(&o.phases, "phases", envOr("SCALE_PHASES", phaseScale),
 		"scale: the scale run (make bench-scale); engines: the injection engines' admission latency, without KWOK (make bench-admission); "+
-			"hostile: what a tenant and callers of the webhook port can make the manager hold (make bench-hostile) (SCALE_PHASES).")
+			"hostile: what a tenant and callers of the webhook port can make the manager hold (make bench-hostile); "+
+			"gate: what the sidecars-ready admission policy costs a kubelet status write (make bench-gate) (SCALE_PHASES).")
 	flag.Float64Var(&o.engineRate, "engine-rate", 20, "Pod creates per second in the engine comparison's series.")
 	flag.DurationVar(&o.steadyWindow, "steady-window", 30*time.Second, "How long writes are counted at steady state.")
 	flag.StringVar(&o.managerArgs, "manager-args", os.Getenv("SCALE_MANAGER_ARGS"), "Extra manager flags, space separated (SCALE_MANAGER_ARGS).")
@@ -158,7 +159,9 @@ type bench struct {
 	notes    []string
 	auditLog string
 	series   []latencyRun
-	rollouts []series
+	// gateBlocks are the gate phase's measurements.
+	gateBlocks []gateBlock
+	rollouts   []series
 
 	// The engine comparison's state (engines.go).
 	engineBase        []string
@@ -169,8 +172,8 @@ type bench struct {
 
 func run(ctx context.Context, o options) error {
 	switch {
-	case o.phases != phaseScale && o.phases != phaseEngines && o.phases != phaseHostile:
-		return fmt.Errorf("--phases=%s: want scale, engines or hostile", o.phases)
+	case o.phases != phaseScale && o.phases != phaseEngines && o.phases != phaseHostile && o.phases != phaseGate:
+		return fmt.Errorf("--phases=%s: want scale, engines, hostile or gate", o.phases)
 	case o.assets == "" || (o.kwok == "" && o.phases == phaseScale):
 		return errors.New("--assets and --kwok are required; run it through `make bench-scale`")
 	}
@@ -274,6 +277,12 @@ func (b *bench) runPhases(ctx context.Context) error {
 			return err
 		}
 		return b.reportHostile()
+	case phaseGate:
+		if err := b.gate(ctx); err != nil {
+			return err
+		}
+		b.printRows("bench-gate", gateRows(b.gateBlocks))
+		return nil
 	case phaseEngines:
 		b.currentEngine = engineWebhook
 		if err := b.engines(ctx); err != nil {
