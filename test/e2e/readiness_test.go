@@ -1,0 +1,290 @@
+//go:build e2e
+
+/*
+Copyright 2026 The Outrigger Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/upgrade"
+	"github.com/outrigger-dev/outrigger/test/e2e/cluster"
+	"github.com/outrigger-dev/outrigger/test/e2e/images"
+)
+
+// gatePolicyBinding is config/default's binding of the sidecars-ready
+// MutatingAdmissionPolicy (config/policy, with the outrigger- name prefix).
+const gatePolicyBinding = "outrigger-sidecars-ready.sidecars.outrigger.dev"
+
+// policyGateMessage is the message the policy writes on the gate; the pod controller
+// writes none, so it tells who turned the gate True.
+const policyGateMessage = "The sidecars recorded on the pod are ready."
+
+// A pod's readiness never waits on Outrigger's leader, nor on Outrigger at all (issue
+// 27): the API server turns a pod's sidecars-ready gate True (config/policy's
+// MutatingAdmissionPolicy), and where it does not, every replica's pod controller does.
+var _ = Describe("A pod's readiness without the operator", Serial, func() {
+	var (
+		ns       *corev1.Namespace
+		selector map[string]string
+	)
+	BeforeEach(func() {
+		if !deployed {
+			Skip("scales and deletes the in-cluster operator: run with E2E_OPERATOR=deployed (make test-e2e E2E_OPERATOR=deployed)")
+		}
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ready-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		selector = map[string]string{"e2e": ns.Name}
+		DeferCleanup(func() {
+			Expect(k8sClient.DeleteAllOf(ctx, &sidecarsv1alpha1.SidecarSet{}, client.MatchingLabels{"e2e": ns.Name})).To(Succeed())
+			Expect(k8sClient.Delete(ctx, ns)).To(Succeed())
+		})
+	})
+
+	// createSet creates a set injecting a sidecar that turns ready readyDelay after it
+	// starts, and waits until the webhook or the policy injects it.
+	createSet := func(readyDelay string) *sidecarsv1alpha1.SidecarSet {
+		GinkgoHelper()
+		set := newSidecarSet("ready-"+ns.Name, ns.Name, selector, sidecarsv1alpha1.SidecarModeNative, images.SidecarV1, readyDelay)
+		Expect(k8sClient.Create(ctx, set)).To(Succeed())
+		Eventually(func(g Gomega) {
+			probe := appPod(ns.Name, selector)
+			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+			g.Expect(probe.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
+		}).WithTimeout(time.Minute).Should(Succeed())
+		return set
+	}
+	appPods := func() []corev1.Pod {
+		GinkgoHelper()
+		var pods corev1.PodList
+		Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns.Name), client.MatchingLabels(selector))).To(Succeed())
+		return pods.Items
+	}
+	// expectGateByPolicy checks that every pod of the Deployment is injected and that its
+	// gate was turned True by the API server's policy.
+	expectGateByPolicy := func(pods []corev1.Pod) {
+		GinkgoHelper()
+		for i := range pods {
+			p := &pods[i]
+			Expect(p.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel), "pod %s", p.Name)
+			cond := gateCondition(p)
+			Expect(cond).NotTo(BeNil(), "pod %s", p.Name)
+			Expect(cond.Status).To(Equal(corev1.ConditionTrue), "pod %s", p.Name)
+			Expect(cond.Message).To(Equal(policyGateMessage), "pod %s: the policy did not write the gate", p.Name)
+		}
+	}
+
+	It("policy engine, operator scaled to 0: a Deployment scaled from 3 to 6 reaches 6 Ready, the new pods injected by the API server", func() {
+		root, err := cluster.ModuleRoot()
+		Expect(err).NotTo(HaveOccurred())
+		engines := deployedEngines(root)
+		DeferCleanup(engines.restore)
+		set := createSet("1s")
+		By("switching to the policy engine (config/admission-policy)")
+		engines.toPolicy()
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			cond := meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionAdmissionPolicy)
+			g.Expect(cond).NotTo(BeNil())
+			g.Expect(cond.Reason).To(Equal(sidecarsv1alpha1.ReasonInPolicy), cond.Message)
+		}).WithTimeout(time.Minute).Should(Succeed())
+		d := createReadyDeployment(ns.Name, selector, 3)
+		before := map[string]bool{}
+		for _, p := range appPods() {
+			before[p.Name] = true
+		}
+
+		By("scaling the operator to 0, then the Deployment from 3 to 6")
+		engines.stop()
+		start := time.Now()
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+				return err
+			}
+			d.Spec.Replicas = new(int32(6))
+			return k8sClient.Update(ctx, d)
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+			g.Expect(d.Status.ReadyReplicas).To(BeEquivalentTo(6))
+		}).WithTimeout(3*time.Minute).Should(Succeed(), "the Deployment reaches 6 Ready with no operator running")
+		GinkgoWriter.Printf("6 of 6 Ready %s after the scale-up, with no operator replica\n", time.Since(start).Round(100*time.Millisecond))
+		var added []corev1.Pod
+		for _, p := range appPods() {
+			if !before[p.Name] {
+				added = append(added, p)
+			}
+		}
+		Expect(added).To(HaveLen(3))
+		expectGateByPolicy(added)
+		Expect(managerPods()).To(BeEmpty(), "an operator replica came back meanwhile")
+	})
+
+	It("webhook engine: pods created just before both replicas are scaled to 0 become Ready without them", func() {
+		// The sidecar turns ready 30 s after it starts: long after the last replica is gone.
+		createSet("30s")
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name},
+			Spec: appsv1.DeploymentSpec{Replicas: new(int32(3)), Selector: &metav1.LabelSelector{MatchLabels: selector},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: selector}, Spec: appPod(ns.Name, selector).Spec}},
+		}
+		Expect(k8sClient.Create(ctx, d)).To(Succeed())
+		Eventually(func(g Gomega) {
+			var pods corev1.PodList
+			g.Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns.Name), client.MatchingLabels(selector))).To(Succeed())
+			g.Expect(pods.Items).To(HaveLen(3))
+			for _, p := range pods.Items {
+				g.Expect(p.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel), "pod %s", p.Name)
+			}
+		}).WithTimeout(time.Minute).Should(Succeed(), "the webhook injected the Deployment's 3 pods")
+
+		By("scaling the operator to 0")
+		scaleManager(0)
+		DeferCleanup(func() {
+			scaleManager(2)
+			managerReady(2)
+		})
+		Eventually(managerPods).WithTimeout(2 * time.Minute).Should(BeEmpty())
+		gone := time.Now()
+		for _, p := range appPods() {
+			Expect(podReady(&p)).To(BeFalse(), "pod %s was Ready before the last replica was gone: the spec proves nothing", p.Name)
+		}
+
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+			g.Expect(d.Status.ReadyReplicas).To(BeEquivalentTo(3))
+		}).WithTimeout(3*time.Minute).Should(Succeed(), "the pods become Ready with both replicas at 0")
+		GinkgoWriter.Printf("3 of 3 Ready %s after the last replica was gone\n", time.Since(gone).Round(100*time.Millisecond))
+		expectGateByPolicy(appPods())
+		Expect(managerPods()).To(BeEmpty(), "an operator replica came back meanwhile")
+	})
+
+	// The leader pod deleted at once (no lease released): a new pod's gate must not
+	// wait for the other replica to take the lease over.
+	leaderDeleted := func(withPolicy bool) {
+		createSet("1s")
+		managerReady(2)
+		if !withPolicy {
+			By("deleting the sidecars-ready policy's binding: the pod controllers write the gate")
+			binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: gatePolicyBinding}, binding)).To(Succeed())
+			Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
+			DeferCleanup(func() {
+				restored := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+					ObjectMeta: metav1.ObjectMeta{Name: binding.Name, Labels: binding.Labels, Annotations: binding.Annotations},
+					Spec:       binding.Spec,
+				}
+				Expect(k8sClient.Create(ctx, restored)).To(Succeed())
+			})
+			// The API server drops the policy within seconds; give it time to.
+			time.Sleep(5 * time.Second)
+		}
+		old, err := leaderPod(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		By("deleting the leader pod " + old.Name + " with grace period 0 (its lease is not released)")
+		Expect(k8sClient.Delete(ctx, old, client.GracePeriodSeconds(0))).To(Succeed())
+		deleted := time.Now()
+
+		pod := appPod(ns.Name, selector)
+		// The webhook Service may still route to the deleted pod for a moment.
+		Eventually(func() error { p := pod.DeepCopy(); err := k8sClient.Create(ctx, p); pod = p; return err }).
+			WithTimeout(30 * time.Second).Should(Succeed())
+		Expect(pod.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
+		sidecarReady, gateTrue := watchGate(pod, 2*time.Minute)
+		delay := gateTrue.Sub(sidecarReady)
+		_, leaderErr := leaderPod(ctx)
+		GinkgoWriter.Printf("policy installed: %t; sidecar ready %s after the leader's deletion, gate True %s after the sidecar (a leader elected by then: %t)\n",
+			withPolicy, sidecarReady.Sub(deleted).Round(time.Millisecond), delay.Round(time.Millisecond), leaderErr == nil)
+		AddReportEntry(fmt.Sprintf("gate delay after the leader's deletion (policy %t)", withPolicy), delay.String())
+		Expect(delay).To(BeNumerically("<=", 2*time.Second), "the gate waited for a leader")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		if withPolicy {
+			Expect(gateCondition(pod).Message).To(Equal(policyGateMessage))
+		} else {
+			Expect(gateCondition(pod).Message).NotTo(Equal(policyGateMessage), "the policy's binding was deleted")
+		}
+		DeferCleanup(func() { managerReady(2) })
+	}
+	It("webhook engine, leader pod deleted: a new pod's gate turns True within 2 s of its sidecar being ready (the policy)", func() {
+		leaderDeleted(true)
+	})
+	It("webhook engine, leader pod deleted, no sidecars-ready policy: a replica that is not the leader turns the gate True within 2 s", func() {
+		leaderDeleted(false)
+	})
+})
+
+// managerPods are the operator's pods, terminating ones included.
+func managerPods() []corev1.Pod {
+	GinkgoHelper()
+	var pods corev1.PodList
+	Expect(k8sClient.List(ctx, &pods, client.InNamespace(operatorNamespace), client.MatchingLabels(managerLabels))).To(Succeed())
+	return pods.Items
+}
+
+// gateCondition is the pod's sidecars-ready condition, nil when absent.
+func gateCondition(p *corev1.Pod) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if string(p.Status.Conditions[i].Type) == sidecarsv1alpha1.SidecarsReadyCondition {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// watchGate watches pod until its gate is True and returns when this process saw its
+// recorded sidecars ready first and its gate True first (the same instant when one
+// write did both).
+func watchGate(pod *corev1.Pod, timeout time.Duration) (sidecarReady, gateTrue time.Time) {
+	GinkgoHelper()
+	wc, err := client.NewWithWatch(cfg, client.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	w, err := wc.Watch(wctx, &corev1.PodList{}, client.InNamespace(pod.Namespace),
+		client.MatchingFields{"metadata.name": pod.Name})
+	Expect(err).NotTo(HaveOccurred())
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*corev1.Pod)
+		if !ok || ev.Type == watch.Deleted {
+			continue
+		}
+		now := time.Now()
+		if sidecarReady.IsZero() && upgrade.SidecarsReady(p) && len(p.Status.InitContainerStatuses) > 0 {
+			sidecarReady = now
+		}
+		if upgrade.HasCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue) {
+			Expect(sidecarReady.IsZero()).To(BeFalse(), "the gate turned True before the sidecar was ready")
+			return sidecarReady, now
+		}
+	}
+	Fail(fmt.Sprintf("pod %s: no gate True within %s", pod.Name, timeout))
+	return
+}
