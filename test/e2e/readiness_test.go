@@ -27,10 +27,14 @@ import (
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -186,8 +190,10 @@ var _ = Describe("A pod's readiness without the operator", Serial, func() {
 		Expect(managerPods()).To(BeEmpty(), "an operator replica came back meanwhile")
 	})
 
-	// The leader pod deleted at once (no lease released): a new pod's gate must not
-	// wait for the other replica to take the lease over.
+	// The leader pod deleted, and no replica able to take the lease over while the new
+	// pod starts: the spec holds the lease for a holder that is no replica (as a killed
+	// leader's lease is held until it expires), so the gate must come from the policy or
+	// from a replica that is not the leader.
 	leaderDeleted := func(withPolicy bool) {
 		createSet("1s")
 		managerReady(2)
@@ -197,18 +203,30 @@ var _ = Describe("A pod's readiness without the operator", Serial, func() {
 			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: gatePolicyBinding}, binding)).To(Succeed())
 			Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
 			DeferCleanup(func() {
-				restored := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
-					ObjectMeta: metav1.ObjectMeta{Name: binding.Name, Labels: binding.Labels, Annotations: binding.Annotations},
-					Spec:       binding.Spec,
-				}
-				Expect(k8sClient.Create(ctx, restored)).To(Succeed())
+				// As kubectl apply --server-side put it there (field manager kubectl), so
+				// that later applies of config/ find no other manager of its fields.
+				spec, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&binding.Spec)
+				Expect(err).NotTo(HaveOccurred())
+				restored := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+				restored.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind("MutatingAdmissionPolicyBinding"))
+				restored.SetName(binding.Name)
+				restored.SetLabels(binding.Labels)
+				Expect(k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(restored),
+					client.FieldOwner("kubectl"), client.ForceOwnership)).To(Succeed())
 			})
 			// The API server drops the policy within seconds; give it time to.
 			time.Sleep(5 * time.Second)
 		}
 		old, err := leaderPod(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		By("deleting the leader pod " + old.Name + " with grace period 0 (its lease is not released)")
+		By("holding the leader lease for " + noLeader + " (90 s): no replica leads meanwhile")
+		holdLease()
+		DeferCleanup(func() {
+			releaseLease()
+			managerReady(2)
+			Eventually(func() error { _, err := leaderPod(ctx); return err }).WithTimeout(90 * time.Second).Should(Succeed())
+		})
+		By("deleting the leader pod " + old.Name + " with grace period 0")
 		Expect(k8sClient.Delete(ctx, old, client.GracePeriodSeconds(0))).To(Succeed())
 		deleted := time.Now()
 
@@ -217,12 +235,14 @@ var _ = Describe("A pod's readiness without the operator", Serial, func() {
 		Eventually(func() error { p := pod.DeepCopy(); err := k8sClient.Create(ctx, p); pod = p; return err }).
 			WithTimeout(30 * time.Second).Should(Succeed())
 		Expect(pod.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
-		sidecarReady, gateTrue := watchGate(pod, 2*time.Minute)
+		sidecarReady, gateTrue := watchGate(pod, 80*time.Second)
 		delay := gateTrue.Sub(sidecarReady)
-		_, leaderErr := leaderPod(ctx)
-		GinkgoWriter.Printf("policy installed: %t; sidecar ready %s after the leader's deletion, gate True %s after the sidecar (a leader elected by then: %t)\n",
-			withPolicy, sidecarReady.Sub(deleted).Round(time.Millisecond), delay.Round(time.Millisecond), leaderErr == nil)
-		AddReportEntry(fmt.Sprintf("gate delay after the leader's deletion (policy %t)", withPolicy), delay.String())
+		lease := &coordinationv1.Lease{}
+		Expect(k8sClient.Get(ctx, leaderLease, lease)).To(Succeed())
+		GinkgoWriter.Printf("policy installed: %t; sidecar ready %s after the leader's deletion, gate True %s after the sidecar, no leader meanwhile (lease holder %s)\n",
+			withPolicy, sidecarReady.Sub(deleted).Round(time.Millisecond), delay.Round(time.Millisecond), ptr.Deref(lease.Spec.HolderIdentity, ""))
+		AddReportEntry(fmt.Sprintf("gate delay with no leader (policy %t)", withPolicy), delay.String())
+		Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).To(Equal(noLeader), "a replica led before the gate turned True: the spec proves nothing")
 		Expect(delay).To(BeNumerically("<=", 2*time.Second), "the gate waited for a leader")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
 		if withPolicy {
@@ -230,12 +250,11 @@ var _ = Describe("A pod's readiness without the operator", Serial, func() {
 		} else {
 			Expect(gateCondition(pod).Message).NotTo(Equal(policyGateMessage), "the policy's binding was deleted")
 		}
-		DeferCleanup(func() { managerReady(2) })
 	}
 	It("webhook engine, leader pod deleted: a new pod's gate turns True within 2 s of its sidecar being ready (the policy)", func() {
 		leaderDeleted(true)
 	})
-	It("webhook engine, leader pod deleted, no sidecars-ready policy: a replica that is not the leader turns the gate True within 2 s", func() {
+	It("webhook engine, leader pod deleted, no sidecars-ready policy: a replica that does not lead turns the gate True within 2 s", func() {
 		leaderDeleted(false)
 	})
 })
@@ -287,4 +306,43 @@ func watchGate(pod *corev1.Pod, timeout time.Duration) (sidecarReady, gateTrue t
 	}
 	Fail(fmt.Sprintf("pod %s: no gate True within %s", pod.Name, timeout))
 	return
+}
+
+// noLeader is the holder the spec writes into the leader lease: no replica.
+const noLeader = "e2e-no-leader"
+
+// holdLease makes noLeader the holder of the manager's leader lease for 90 s, as a
+// killed leader's lease stays held until it expires: the leader loses it (and its
+// process exits and restarts), and no replica can take it meanwhile.
+func holdLease() {
+	GinkgoHelper()
+	Eventually(func() error {
+		lease := &coordinationv1.Lease{}
+		if err := k8sClient.Get(ctx, leaderLease, lease); err != nil {
+			return err
+		}
+		now := metav1.NewMicroTime(time.Now())
+		lease.Spec.HolderIdentity = ptr.To(noLeader)
+		lease.Spec.LeaseDurationSeconds = ptr.To[int32](90)
+		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
+		return k8sClient.Update(ctx, lease)
+	}).Should(Succeed())
+}
+
+// releaseLease lets the replicas take the lease again: noLeader's lease expired long ago.
+func releaseLease() {
+	GinkgoHelper()
+	Eventually(func() error {
+		lease := &coordinationv1.Lease{}
+		if err := k8sClient.Get(ctx, leaderLease, lease); err != nil {
+			return err
+		}
+		if ptr.Deref(lease.Spec.HolderIdentity, "") != noLeader {
+			return nil
+		}
+		past := metav1.NewMicroTime(time.Now().Add(-time.Hour))
+		lease.Spec.LeaseDurationSeconds = ptr.To[int32](1)
+		lease.Spec.RenewTime = &past
+		return k8sClient.Update(ctx, lease)
+	}).Should(Succeed())
 }
