@@ -219,8 +219,23 @@ var _ = Describe("A pod's readiness without the operator", Serial, func() {
 		}
 		old, err := leaderPod(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		By("holding the leader lease for " + noLeader + " (90 s): no replica leads meanwhile")
+		By("holding the leader lease for " + noLeader + " (120 s): no replica leads meanwhile")
 		holdLease()
+		// The leader finds its lease lost and restarts: deleted while it still thought
+		// itself the leader, it would release the lease on its way out (client-go reads
+		// the lease again before releasing) and the other replica would take it.
+		restarts := func(p *corev1.Pod) int32 {
+			n := int32(0)
+			for _, st := range p.Status.ContainerStatuses {
+				n += st.RestartCount
+			}
+			return n
+		}
+		Eventually(func(g Gomega) {
+			p := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(old), p)).To(Succeed())
+			g.Expect(restarts(p)).To(BeNumerically(">", restarts(old)))
+		}).WithTimeout(time.Minute).Should(Succeed(), "the leader did not notice it lost the lease")
 		DeferCleanup(func() {
 			releaseLease()
 			managerReady(2)
@@ -311,7 +326,7 @@ func watchGate(pod *corev1.Pod, timeout time.Duration) (sidecarReady, gateTrue t
 // noLeader is the holder the spec writes into the leader lease: no replica.
 const noLeader = "e2e-no-leader"
 
-// holdLease makes noLeader the holder of the manager's leader lease for 90 s, as a
+// holdLease makes noLeader the holder of the manager's leader lease for 120 s, as a
 // killed leader's lease stays held until it expires: the leader loses it (and its
 // process exits and restarts), and no replica can take it meanwhile.
 func holdLease() {
@@ -323,7 +338,7 @@ func holdLease() {
 		}
 		now := metav1.NewMicroTime(time.Now())
 		lease.Spec.HolderIdentity = ptr.To(noLeader)
-		lease.Spec.LeaseDurationSeconds = ptr.To[int32](90)
+		lease.Spec.LeaseDurationSeconds = ptr.To[int32](120)
 		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
 		return k8sClient.Update(ctx, lease)
 	}).Should(Succeed())
