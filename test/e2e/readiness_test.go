@@ -250,16 +250,18 @@ var _ = Describe("A pod's readiness without the operator", Serial, func() {
 		Eventually(func() error { p := pod.DeepCopy(); err := k8sClient.Create(ctx, p); pod = p; return err }).
 			WithTimeout(30 * time.Second).Should(Succeed())
 		Expect(pod.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
-		sidecarReady, gateTrue := watchGate(pod, 80*time.Second)
+		sidecarReady, gateTrue, sameWrite := watchGate(pod, 80*time.Second)
 		delay := gateTrue.Sub(sidecarReady)
 		lease := &coordinationv1.Lease{}
 		Expect(k8sClient.Get(ctx, leaderLease, lease)).To(Succeed())
-		GinkgoWriter.Printf("policy installed: %t; sidecar ready %s after the leader's deletion, gate True %s after the sidecar, no leader meanwhile (lease holder %s)\n",
-			withPolicy, sidecarReady.Sub(deleted).Round(time.Millisecond), delay.Round(time.Millisecond), ptr.Deref(lease.Spec.HolderIdentity, ""))
+		GinkgoWriter.Printf("policy installed: %t; sidecar ready %s after the leader's deletion, gate True %s after the sidecar as this watch saw them "+
+			"(in the same write: %t), no leader meanwhile (lease holder %s)\n",
+			withPolicy, sidecarReady.Sub(deleted).Round(time.Millisecond), delay.Round(time.Millisecond), sameWrite, ptr.Deref(lease.Spec.HolderIdentity, ""))
 		AddReportEntry(fmt.Sprintf("gate delay with no leader (policy %t)", withPolicy), delay.String())
 		Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).To(Equal(noLeader), "a replica led before the gate turned True: the spec proves nothing")
 		Expect(delay).To(BeNumerically("<=", 2*time.Second), "the gate waited for a leader")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		Expect(sameWrite).To(Equal(withPolicy), "the gate was written in the kubelet's write exactly when the policy is bound")
 		if withPolicy {
 			Expect(gateCondition(pod).Message).To(Equal(policyGateMessage))
 		} else {
@@ -293,9 +295,9 @@ func gateCondition(p *corev1.Pod) *corev1.PodCondition {
 }
 
 // watchGate watches pod until its gate is True and returns when this process saw its
-// recorded sidecars ready first and its gate True first (the same instant when one
-// write did both).
-func watchGate(pod *corev1.Pod, timeout time.Duration) (sidecarReady, gateTrue time.Time) {
+// recorded sidecars ready first and its gate True first, and whether one write (one
+// resourceVersion) did both.
+func watchGate(pod *corev1.Pod, timeout time.Duration) (sidecarReady, gateTrue time.Time, sameWrite bool) {
 	GinkgoHelper()
 	wc, err := client.NewWithWatch(cfg, client.Options{})
 	Expect(err).NotTo(HaveOccurred())
@@ -305,6 +307,7 @@ func watchGate(pod *corev1.Pod, timeout time.Duration) (sidecarReady, gateTrue t
 		client.MatchingFields{"metadata.name": pod.Name})
 	Expect(err).NotTo(HaveOccurred())
 	defer w.Stop()
+	var readyVersion string
 	for ev := range w.ResultChan() {
 		p, ok := ev.Object.(*corev1.Pod)
 		if !ok || ev.Type == watch.Deleted {
@@ -312,11 +315,11 @@ func watchGate(pod *corev1.Pod, timeout time.Duration) (sidecarReady, gateTrue t
 		}
 		now := time.Now()
 		if sidecarReady.IsZero() && upgrade.SidecarsReady(p) && len(p.Status.InitContainerStatuses) > 0 {
-			sidecarReady = now
+			sidecarReady, readyVersion = now, p.ResourceVersion
 		}
 		if upgrade.HasCondition(p, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionTrue) {
 			Expect(sidecarReady.IsZero()).To(BeFalse(), "the gate turned True before the sidecar was ready")
-			return sidecarReady, now
+			return sidecarReady, now, p.ResourceVersion == readyVersion
 		}
 	}
 	Fail(fmt.Sprintf("pod %s: no gate True within %s", pod.Name, timeout))
