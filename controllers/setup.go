@@ -26,7 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -157,7 +156,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		// upgrade state), so two replicas writing the same pod cost a conflict, never a
 		// wrong write. Where the sidecars-ready admission policy (config/policy) runs,
 		// the API server has turned the gate True before any replica sees the pod ready.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2, NeedLeaderElection: ptr.To(false)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2, NeedLeaderElection: new(false)}).
 		Named("pod").
 		Complete(p)
 }

@@ -42,6 +42,12 @@ import (
 
 const phaseGate = "gate"
 
+// The containers of the gate phase's pods.
+const (
+	gateApp     = "web"
+	gateSidecar = "proxy"
+)
+
 // gatePolicy is the name config/policy gives the policy and its binding (the bench
 // installs config/policy without config/default's name prefix).
 const gatePolicy = "sidecars-ready.sidecars.outrigger.dev"
@@ -65,11 +71,11 @@ type gateWrite struct {
 }
 
 var gateWrites = []gateWrite{
-	{what: "kubelet write, pod Outrigger did not inject", ready: []string{"app"}},
+	{what: "kubelet write, pod Outrigger did not inject", ready: []string{gateApp}},
 	{what: "kubelet write, injected pod, sidecar not ready", injected: true},
-	{what: "kubelet write, injected pod, sidecar turns ready", injected: true, ready: []string{"proxy"}},
+	{what: "kubelet write, injected pod, sidecar turns ready", injected: true, ready: []string{gateSidecar}},
 	{what: "operator's gate write (the alternative), per replica that writes", injected: true, operator: true},
-	{what: "kubelet write, injected pod, gate already True", injected: true, ready: []string{"proxy", "app"}},
+	{what: "kubelet write, injected pod, gate already True", injected: true, ready: []string{gateSidecar, gateApp}},
 }
 
 func (b *bench) gate(ctx context.Context) error {
@@ -135,7 +141,7 @@ func (b *bench) gateBlock(ctx context.Context, w gateWrite, pods []*corev1.Pod) 
 	}
 	for _, p := range pods {
 		orig := p.DeepCopy()
-		var patch client.Patch = client.StrategicMergeFrom(orig)
+		patch := client.StrategicMergeFrom(orig)
 		if w.operator {
 			// As controllers/pod_controller.go writes it (patchPodStatus): the gate, guarded
 			// by the pod's resourceVersion.
@@ -168,7 +174,7 @@ func (b *bench) waitGateActs(ctx context.Context, namespace string, acts bool) e
 	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		p := probe.DeepCopy()
 		orig := p.DeepCopy()
-		kubeletStatus(p, []string{"proxy"})
+		kubeletStatus(p, []string{gateSidecar})
 		if err := b.c.Status().Patch(ctx, p, client.StrategicMergeFrom(orig), client.DryRunAll); err != nil {
 			return false, err
 		}
@@ -179,14 +185,14 @@ func (b *bench) waitGateActs(ctx context.Context, namespace string, acts bool) e
 // gatePod is an app pod; injected, as the injection leaves it: a native sidecar proxy
 // recorded, the injected label, the readiness gate.
 func gatePod(namespace, name string, injected bool) *corev1.Pod {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app": "gate"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}}}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{appLabel: "gate"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: gateApp, Image: "example.com/app:1"}}}}
 	if injected {
 		always := corev1.ContainerRestartPolicyAlways
 		p.Labels[sidecarsv1alpha1.InjectedLabel] = sidecarsv1alpha1.InjectedLabelValue
 		p.Annotations = map[string]string{sidecarsv1alpha1.InjectedAnnotation: sidecarsv1alpha1.InjectionRecords{
-			"mesh": {Revision: "mesh-1", Hash: "h", ImageFreeHash: "f", Containers: []string{"proxy"}}}.String()}
-		p.Spec.InitContainers = []corev1.Container{{Name: "proxy", Image: "example.com/proxy:1", RestartPolicy: &always}}
+			"mesh": {Revision: "mesh-1", Hash: "h", ImageFreeHash: "f", Containers: []string{gateSidecar}}}.String()}
+		p.Spec.InitContainers = []corev1.Container{{Name: gateSidecar, Image: "example.com/proxy:1", RestartPolicy: &always}}
 		p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: sidecarsv1alpha1.SidecarsReadyCondition}}
 	}
 	return p

@@ -340,7 +340,7 @@ func holdLease() {
 			return err
 		}
 		now := metav1.NewMicroTime(time.Now())
-		lease.Spec.HolderIdentity = ptr.To(noLeader)
+		lease.Spec.HolderIdentity = new(noLeader)
 		lease.Spec.LeaseDurationSeconds = ptr.To[int32](120)
 		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
 		return k8sClient.Update(ctx, lease)
