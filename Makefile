@@ -135,6 +135,13 @@ bench-admission: ## Compare the injection engines' admission latency at 100 and 
 	go build -o $(LOCALBIN)/benchscale ./hack/benchscale; \
 	$(LOCALBIN)/benchscale --phases engines --manager $(LOCALBIN)/manager --assets "$$assets"
 
+.PHONY: bench-gate
+bench-gate: ## What the sidecars-ready admission policy costs a kubelet status write, against the operator writing the gate, on envtest (docs/design/ready-without-operator.md). Not part of CI.
+	go build -o $(LOCALBIN)/manager .
+	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/envtest.sh | tail -n 1)"; \
+	go build -o $(LOCALBIN)/benchscale ./hack/benchscale; \
+	$(LOCALBIN)/benchscale --phases gate --manager $(LOCALBIN)/manager --assets "$$assets" --work $(LOCALBIN)/bench-gate
+
 .PHONY: bench-hostile
 bench-hostile: ## Measure what a hostile tenant and callers of the webhook port can make the manager hold, on envtest (docs/benchmarks.md). Not part of CI.
 	go build -o $(LOCALBIN)/manager .

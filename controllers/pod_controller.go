@@ -51,6 +51,11 @@ const (
 // or namespace opted out, injected label removed — is let go at once: its upgrade state
 // is cleared and its gate set True. No finalizer is needed: a deleted set's pods are
 // found through the index of upgrade states, whichever step they were at.
+//
+// It runs on every replica, not only the leader (SetupWithManager), and where
+// config/policy's sidecars-ready MutatingAdmissionPolicy runs it finds a new pod's gate
+// True already: the API server set it in the kubelet's status write
+// (docs/design/ready-without-operator.md).
 type PodReconciler struct {
 	// Client reads from the manager's cache (pods: only those labelled injected) and writes.
 	Client client.Client

@@ -165,7 +165,13 @@ func setupPodReconciler(mgr ctrl.Manager, opts Options, podMetadata cache.Cache)
 				}
 				return p.podsUpgradingIn(ctx, ns)
 			})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		// Every replica, not only the leader: a new pod's gate must not wait for a leader
+		// (a failover's lease and cache sync). Its writes are idempotent and guarded (the
+		// gate by the pod's resourceVersion, a release by a JSON patch testing the
+		// upgrade state), so two replicas writing the same pod cost a conflict, never a
+		// wrong write. Where the sidecars-ready admission policy (config/policy) runs,
+		// the API server has turned the gate True before any replica sees the pod ready.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2, NeedLeaderElection: new(false)}).
 		Named("pod").
 		Complete(p)
 }

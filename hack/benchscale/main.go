@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,6 +84,9 @@ type options struct {
 	drainSeconds                  int32
 	steadyWindow                  time.Duration
 	managerArgs, managerMemLimit  string
+	// gatePolicy keeps config/policy's sidecars-ready MutatingAdmissionPolicy bound;
+	// false deletes its binding, for the operator's gate writes as without the policy.
+	gatePolicy bool
 }
 
 func envOr(key, fallback string) string {
@@ -119,12 +123,15 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 100, "Pod creates per second in the latency series.")
 	flag.StringVar(&o.phases, "phases", envOr("SCALE_PHASES", phaseScale),
 		"scale: the scale run (make bench-scale); engines: the injection engines' admission latency, without KWOK (make bench-admission); "+
-			"hostile: what a tenant and callers of the webhook port can make the manager hold (make bench-hostile) (SCALE_PHASES).")
+			"hostile: what a tenant and callers of the webhook port can make the manager hold (make bench-hostile); "+
+			"gate: what the sidecars-ready admission policy costs a kubelet status write (make bench-gate) (SCALE_PHASES).")
 	flag.Float64Var(&o.engineRate, "engine-rate", 20, "Pod creates per second in the engine comparison's series.")
 	flag.DurationVar(&o.steadyWindow, "steady-window", 30*time.Second, "How long writes are counted at steady state.")
 	flag.StringVar(&o.managerArgs, "manager-args", os.Getenv("SCALE_MANAGER_ARGS"), "Extra manager flags, space separated (SCALE_MANAGER_ARGS).")
 	flag.StringVar(&o.managerMemLimit, "manager-memory-limit", envOr("SCALE_MANAGER_GOMEMLIMIT", "256MiB"),
 		"GOMEMLIMIT of the manager, as config/manager sets it from the container's limit (SCALE_MANAGER_GOMEMLIMIT).")
+	flag.BoolVar(&o.gatePolicy, "gate-policy", envOr("SCALE_GATE_POLICY", "true") == "true",
+		"Keep the sidecars-ready admission policy (config/policy) bound; false deletes its binding, so the operator writes every gate (SCALE_GATE_POLICY).")
 	o.drainSeconds = 2
 	flag.Parse()
 	// controller-runtime's own logs (cache, client) are not the report's business.
@@ -158,7 +165,9 @@ type bench struct {
 	notes    []string
 	auditLog string
 	series   []latencyRun
-	rollouts []series
+	// gateBlocks are the gate phase's measurements.
+	gateBlocks []gateBlock
+	rollouts   []series
 
 	// The engine comparison's state (engines.go).
 	engineBase        []string
@@ -169,8 +178,8 @@ type bench struct {
 
 func run(ctx context.Context, o options) error {
 	switch {
-	case o.phases != phaseScale && o.phases != phaseEngines && o.phases != phaseHostile:
-		return fmt.Errorf("--phases=%s: want scale, engines or hostile", o.phases)
+	case o.phases != phaseScale && o.phases != phaseEngines && o.phases != phaseHostile && o.phases != phaseGate:
+		return fmt.Errorf("--phases=%s: want scale, engines, hostile or gate", o.phases)
 	case o.assets == "" || (o.kwok == "" && o.phases == phaseScale):
 		return errors.New("--assets and --kwok are required; run it through `make bench-scale`")
 	}
@@ -254,6 +263,14 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer b.stopOperator()
+	if !o.gatePolicy && o.phases == phaseScale {
+		say("Deleting the sidecars-ready policy's binding: the operator writes every gate")
+		binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: gatePolicy}}
+		if err := b.c.Delete(ctx, binding); err != nil {
+			return err
+		}
+		b.notes = append(b.notes, "run with the sidecars-ready admission policy's binding deleted (SCALE_GATE_POLICY=false)")
+	}
 	for _, ns := range []*corev1.Namespace{
 		{ObjectMeta: metav1.ObjectMeta{Name: injectedNamespace}},
 		{ObjectMeta: metav1.ObjectMeta{Name: bypassNamespace, Labels: map[string]string{sidecarsv1alpha1.InjectLabel: "false"}}},
@@ -274,6 +291,12 @@ func (b *bench) runPhases(ctx context.Context) error {
 			return err
 		}
 		return b.reportHostile()
+	case phaseGate:
+		if err := b.gate(ctx); err != nil {
+			return err
+		}
+		b.printRows("bench-gate", gateRows(b.gateBlocks))
+		return nil
 	case phaseEngines:
 		b.currentEngine = engineWebhook
 		if err := b.engines(ctx); err != nil {
@@ -542,6 +565,7 @@ func (b *bench) bulk(ctx context.Context) error {
 		}
 	}
 	say("Creating %d more injected pods (%d of them the rollout's)", len(pods), min(len(pods), b.o.rolloutPods))
+	auditFrom := fileSize(b.auditLog)
 	start := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
@@ -557,6 +581,9 @@ func (b *bench) bulk(ctx context.Context) error {
 			retried.Load(), len(pods)))
 	}
 	if err := b.waitCurrent(ctx, "10k pods", 20*time.Minute); err != nil {
+		return err
+	}
+	if err := b.writesRow(auditFrom, fmt.Sprintf("manager pods/status writes per new pod, bulk creation (%d pods)", len(pods)), len(pods)); err != nil {
 		return err
 	}
 	if err := b.probe.profile(ctx, "heap", filepath.Join(b.o.workDir, "heap.pprof")); err != nil {
@@ -655,6 +682,7 @@ func (b *bench) coldStart(ctx context.Context) error {
 			return err
 		}
 	}
+	auditFrom := fileSize(b.auditLog)
 	start := time.Now()
 	if err := b.runManager(ctx); err != nil {
 		return err
@@ -665,6 +693,9 @@ func (b *bench) coldStart(ctx context.Context) error {
 	}
 	took := time.Since(start)
 	say("  ready in %s, every status current in %s", ready.Round(100*time.Millisecond), took.Round(100*time.Millisecond))
+	if err := b.writesRow(auditFrom, fmt.Sprintf("manager pods/status writes per pod, cold start (%d pods)", b.injected), b.injected); err != nil {
+		return err
+	}
 	b.rows = append(b.rows, row{What: fmt.Sprintf("cold start to every status current (%d sets, %d pods)", len(sets.Items), b.injected),
 		Baseline: fmt.Sprintf("%.1f s (webhook serving)", ready.Seconds()), Result: fmt.Sprintf("%.1f s", took.Seconds()),
 		Target: "≤ 60 s", Met: metOrNot(took <= time.Minute)})
@@ -762,4 +793,18 @@ func machine() string {
 	}
 	kernel, _ := exec.Command("uname", "-r").Output()
 	return fmt.Sprintf("%d CPUs (nproc), %s, %s, Linux %s, %s", runtime.NumCPU(), cpu, mem, strings.TrimSpace(string(kernel)), runtime.Version())
+}
+
+// writesRow adds a row of the manager's pods/status writes per pod since the audit log
+// offset, and a note of all its writes by kind: with the sidecars-ready admission
+// policy, a new pod's gate costs the manager no write.
+func (b *bench) writesRow(auditFrom int64, what string, pods int) error {
+	time.Sleep(5 * time.Second) // the audit log's buffered events
+	counts, err := auditSince(b.auditLog, auditFrom)
+	if err != nil {
+		return err
+	}
+	b.rows = append(b.rows, row{What: what, Result: fmt.Sprintf("%.2f", float64(counts["pods/status patch"])/float64(max(pods, 1)))})
+	b.notes = append(b.notes, fmt.Sprintf("%s, the manager's writes per pod by kind (API server audit log): %s", what, dash(breakdown(counts, pods))))
+	return nil
 }

@@ -725,10 +725,11 @@ func otherManifests(in *inputs, consumed map[string]bool) ([]*unstructured.Unstr
 		switch {
 		case consumed[objKey(u)]:
 		case kind == "ValidatingAdmissionPolicy" || kind == "ValidatingAdmissionPolicyBinding" ||
+			kind == "MutatingAdmissionPolicy" || kind == "MutatingAdmissionPolicyBinding" ||
 			(kind == "ConfigMap" && strings.HasSuffix(u.GetName(), podMetadataWriter)):
 			// A registry+v1 bundle cannot carry admission policies, and the writer's
 			// ServiceAccount name depends on the namespace OLM installs to: OLM users apply
-			// config/policy themselves (docs/injection.md).
+			// config/policy themselves (docs/injection.md), the sidecars-ready policy with it.
 		case olmKinds[kind]:
 			out = append(out, u)
 		default:

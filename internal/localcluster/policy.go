@@ -29,7 +29,8 @@ import (
 // runs with c's credentials rather than its ServiceAccount, as in `make run` and the
 // test suites: the ConfigMap the policy binding reads goes to namespace and names c's
 // user (from a SelfSubjectReview) as the one identity allowed to change the pods'
-// Outrigger metadata. It returns that user's name.
+// Outrigger metadata. It returns that user's name. config/policy's sidecars-ready
+// MutatingAdmissionPolicy and its binding are applied as they are.
 func InstallPodMetadataPolicy(ctx context.Context, c client.Client, configDir, namespace string) (string, error) {
 	review := &authenticationv1.SelfSubjectReview{}
 	if err := c.Create(ctx, review); err != nil {

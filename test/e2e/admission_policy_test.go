@@ -148,9 +148,14 @@ var _ = Describe("The admission policy engine on a real node", Serial, func() {
 		}).WithTimeout(2 * time.Minute).Should(Succeed())
 		sidecar, app := statusOf(byPolicy, sidecarName), statusOf(byPolicy, "app")
 		Expect(app.State.Running.StartedAt.Time).To(BeTemporally(">=", sidecar.State.Running.StartedAt.Time))
-		Expect(podReady(byPolicy)).To(BeFalse(), "Ready before anyone turned the sidecars-ready gate True")
+		By("the pod Ready with no operator: the API server turned its sidecars-ready gate True (config/policy)")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(byPolicy), byPolicy)).To(Succeed())
+			g.Expect(podReady(byPolicy)).To(BeTrue())
+		}).WithTimeout(time.Minute).Should(Succeed())
+		Expect(gateCondition(byPolicy).Message).To(Equal(policyGateMessage), "the policy wrote the gate")
 
-		By("bringing the webhook engine back while pods are created: the gate turns True, the generated policy goes")
+		By("bringing the webhook engine back while pods are created: the generated policy goes")
 		creator = createEverySecond(pending)
 		engines.toWebhook()
 		Eventually(func(g Gomega) {

@@ -623,7 +623,7 @@ var _ = Describe("The admission policy engine with the operator stopped", Serial
 				g.Expect(c).NotTo(BeNil(), name)
 				g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
 			}
-		}).Should(Succeed())
+		}).WithTimeout(30 * time.Second).Should(Succeed()) // the policy manager starts, compiles and reports
 		newPod := func() *corev1.Pod {
 			a := corev1.Container{Name: "app", Image: "example.com/app:1", Env: []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}},
 				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},

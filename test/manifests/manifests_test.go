@@ -445,3 +445,48 @@ func TestAdmissionPolicyOverlay(t *testing.T) {
 		t.Errorf("rendered %d Deployments and %d MutatingWebhookConfigurations, want one each", deployments, mutating)
 	}
 }
+
+// TestSidecarsReadyPolicy: both engines' installs carry the MutatingAdmissionPolicy that
+// turns the readiness gate True without the operator; it only ever matches kubelet-side
+// status writes of injected pods, fails open, and its binding names it after the
+// name prefix.
+func TestSidecarsReadyPolicy(t *testing.T) {
+	for _, dir := range []string{"config/default", "config/admission-policy", "config/policy"} {
+		t.Run(dir, func(t *testing.T) {
+			var policies []*admissionv1.MutatingAdmissionPolicy
+			var bindings []*admissionv1.MutatingAdmissionPolicyBinding
+			for _, u := range render(t, dir) {
+				switch u.GetKind() {
+				case "MutatingAdmissionPolicy":
+					policies = append(policies, convert[admissionv1.MutatingAdmissionPolicy](t, u))
+				case "MutatingAdmissionPolicyBinding":
+					bindings = append(bindings, convert[admissionv1.MutatingAdmissionPolicyBinding](t, u))
+				}
+			}
+			if len(policies) != 1 || len(bindings) != 1 {
+				t.Fatalf("%d policies and %d bindings, want the sidecars-ready one each", len(policies), len(bindings))
+			}
+			p, b := policies[0], bindings[0]
+			if !strings.HasSuffix(p.Name, "sidecars-ready.sidecars.outrigger.dev") {
+				t.Errorf("policy %s", p.Name)
+			}
+			if b.Spec.PolicyName != p.Name {
+				t.Errorf("binding %s names policy %q, want %q", b.Name, b.Spec.PolicyName, p.Name)
+			}
+			if got := ptr.Deref(p.Spec.FailurePolicy, admissionv1.Fail); got != admissionv1.Ignore {
+				t.Errorf("failurePolicy %s: an evaluation error would refuse the kubelet's status write", got)
+			}
+			want := []admissionv1.NamedRuleWithOperations{{RuleWithOperations: admissionv1.RuleWithOperations{
+				Operations: []admissionv1.OperationType{admissionv1.Update},
+				Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/status"}},
+			}}}
+			if diff := cmp.Diff(want, p.Spec.MatchConstraints.ResourceRules); diff != "" {
+				t.Errorf("the policy matches more or less than pods/status UPDATE (-want +got):\n%s", diff)
+			}
+			sel := b.Spec.MatchResources.ObjectSelector
+			if sel == nil || sel.MatchLabels[sidecarsv1alpha1.InjectedLabel] != sidecarsv1alpha1.InjectedLabelValue {
+				t.Errorf("the binding's objectSelector %v matches pods Outrigger did not inject", sel)
+			}
+		})
+	}
+}
