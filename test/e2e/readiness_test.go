@@ -38,8 +38,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	"github.com/outrigger-dev/outrigger/internal/upgrade"
-	"github.com/outrigger-dev/outrigger/test/e2e/cluster"
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
@@ -106,7 +106,7 @@ var _ = Describe("A pod's readiness without the operator", Serial, func() {
 	}
 
 	It("policy engine, operator scaled to 0: a Deployment scaled from 3 to 6 reaches 6 Ready, the new pods injected by the API server", func() {
-		root, err := cluster.ModuleRoot()
+		root, err := localcluster.ModuleRoot()
 		Expect(err).NotTo(HaveOccurred())
 		engines := deployedEngines(root)
 		DeferCleanup(engines.restore)

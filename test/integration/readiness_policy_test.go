@@ -44,10 +44,7 @@ var _ = Describe("The sidecars-ready admission policy, with no manager running",
 	BeforeAll(func() {
 		stopManager()
 		DeferCleanup(func() { stopManager = startManager() })
-		ns = utiltesting.MakeNamespace("", map[string]string{sidecarsv1alpha1.InjectLabel: "false"})
-		ns.GenerateName = "ready-policy-"
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, ns)).To(Succeed()) })
+		ns = isolateWith("ready-policy-", map[string]string{sidecarsv1alpha1.InjectLabel: "false"}).NS
 	})
 
 	// injectedPod is a pod as the injection leaves it: a native sidecar proxy, a
