@@ -89,14 +89,24 @@ func LabelKeys(set *sidecarsv1alpha1.SidecarSet) []string {
 }
 
 // Selectors keeps each SidecarSet's parsed Selector (selectors are spec, so a new
-// generation may change them).
+// generation may change them). A selector that does not parse is kept as such too:
+// it is no passing failure, and parsing it again on every pod would cost every pod.
 type Selectors struct {
-	memo PerSet[Selector]
+	memo PerSet[parsedSelector]
+}
+
+type parsedSelector struct {
+	selector Selector
+	err      error
 }
 
 // Of is set's Selector, parsed at most once per generation.
 func (c *Selectors) Of(set *sidecarsv1alpha1.SidecarSet) (Selector, error) {
-	return c.memo.Of(set, func() (Selector, error) { return NewSelector(set) })
+	parsed, _ := c.memo.Of(set, func() (parsedSelector, error) {
+		s, err := NewSelector(set)
+		return parsedSelector{selector: s, err: err}, nil
+	})
+	return parsed.selector, parsed.err
 }
 
 // Retain forgets the sets not among items (PerSet.Retain).

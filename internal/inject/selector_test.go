@@ -68,6 +68,23 @@ func TestSelectorsOf(t *testing.T) {
 	if _, ok := c.memo.entries.Load(types.UID("uid-1")); ok || c.memo.Len() != 1 {
 		t.Errorf("Retain kept a deleted set: %d entries", c.memo.Len())
 	}
+
+	// A selector that does not parse is kept as such for its generation: the error
+	// comes back without parsing again, even if the object now says otherwise.
+	invalid := web(1, "web")
+	invalid.UID = types.UID("uid-3")
+	invalid.Spec.Selector.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Bogus"}}
+	if _, err := c.Of(invalid); err == nil {
+		t.Fatal("an invalid selector parsed")
+	}
+	if _, err := c.Of(web(1, "web")); err != nil {
+		t.Fatal(err)
+	}
+	sameGeneration := web(1, "web")
+	sameGeneration.UID = invalid.UID
+	if _, err := c.Of(sameGeneration); err == nil {
+		t.Error("the invalid selector's error was not kept for its generation")
+	}
 }
 
 // TestSelectorMatches pins what a parsed Selector answers, errors included: an invalid
