@@ -108,10 +108,7 @@ func PodBudget(res *corev1.ResourceRequirements, r corev1.ResourceName) (resourc
 // sizeWithin lowers the resourcesPolicy sidecar name's request of r to what budget
 // leaves after every other container, and its limit to the pod's limit.
 func sizeWithin(pod *corev1.Pod, name string, r corev1.ResourceName, budget, limit resource.Quantity, hasLimit bool) {
-	c := findContainer(pod.Spec.InitContainers, name)
-	if c == nil {
-		c = findContainer(pod.Spec.Containers, name)
-	}
+	c := podContainer(pod, name)
 	if c == nil {
 		return
 	}
@@ -125,7 +122,7 @@ func sizeWithin(pod *corev1.Pod, name string, r corev1.ResourceName, budget, lim
 	// Its request at 0, the others add up to what is used; a sidecar's request adds to
 	// the pod's effective request at most its own amount, so the rest is safe to take.
 	saved := c.Resources.DeepCopy()
-	c.Resources.Requests = setQuantity(c.Resources.Requests, r, resource.Quantity{})
+	c.Resources.Requests = set(c.Resources.Requests, r, resource.Quantity{})
 	used := EffectiveRequests(pod)[r]
 	left := budget.DeepCopy()
 	left.Sub(used)
@@ -134,7 +131,7 @@ func sizeWithin(pod *corev1.Pod, name string, r corev1.ResourceName, budget, lim
 	}
 	c.Resources = *saved
 	if want.Cmp(left) > 0 {
-		c.Resources.Requests = setQuantity(c.Resources.Requests, r, canonical(r, left))
+		c.Resources.Requests = set(c.Resources.Requests, r, canonical(r, left))
 	}
 }
 
@@ -154,7 +151,7 @@ func withDefaultedRequests(cs []corev1.Container) []corev1.Container {
 		out[i] = corev1.Container{Name: cs[i].Name, RestartPolicy: cs[i].RestartPolicy}
 		for _, r := range FitResources {
 			if q, ok := effectiveRequest(&cs[i], r); ok {
-				out[i].Resources.Requests = setQuantity(out[i].Resources.Requests, r, q)
+				out[i].Resources.Requests = set(out[i].Resources.Requests, r, q)
 			}
 		}
 	}
@@ -172,7 +169,7 @@ func effectiveRequest(c *corev1.Container, r corev1.ResourceName) (resource.Quan
 func describeRequests(pod *corev1.Pod, fitted []Added, r corev1.ResourceName) string {
 	var parts []string
 	for _, a := range fitted {
-		c := findContainer(slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers), a.Name)
+		c := podContainer(pod, a.Name)
 		if c == nil {
 			continue
 		}
@@ -188,14 +185,6 @@ func findContainer(cs []corev1.Container, name string) *corev1.Container {
 		return &cs[i]
 	}
 	return nil
-}
-
-func setQuantity(l corev1.ResourceList, r corev1.ResourceName, q resource.Quantity) corev1.ResourceList {
-	if l == nil {
-		l = corev1.ResourceList{}
-	}
-	l[r] = q
-	return l
 }
 
 // canonical writes q as resourcesPolicy results are written: cpu in millicores, memory

@@ -53,12 +53,10 @@ func ForPolicies(pod *corev1.Pod, app []corev1.Container, policies []sidecarsv1a
 
 // podContainer is the container of pod named name: an init container or a regular one.
 func podContainer(pod *corev1.Pod, name string) *corev1.Container {
-	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		if i := slices.IndexFunc(list, func(c corev1.Container) bool { return c.Name == name }); i >= 0 {
-			return &list[i]
-		}
+	if c := findContainer(pod.Spec.InitContainers, name); c != nil {
+		return c
 	}
-	return nil
+	return findContainer(pod.Spec.Containers, name)
 }
 
 // Resize hysteresis: a resourcesPolicy sidecar follows its app only when one of its
