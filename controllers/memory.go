@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,10 @@ type expectations struct {
 	// superseded are, per pod, the resourceVersions this process's latest writes
 	// replaced: a cached pod at one of them predates a write of ours.
 	superseded map[expectationKey]supersededVersions
+	// settling are the pods whose upgrade this process finished, that were Ready when
+	// it began, until they are Ready again: the rollout took them down, so they still
+	// count against maxUnavailable.
+	settling map[expectationKey]time.Time
 }
 
 type supersededVersions struct {
@@ -122,10 +127,45 @@ func (e *expectations) Stale(set, pod, cached string, now time.Time) bool {
 	return true
 }
 
+// Finished notes that the set's upgrade of pod, which was Ready when it began, finished
+// at now.
+func (e *expectations) Finished(set, pod string, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.settling == nil {
+		e.settling = map[expectationKey]time.Time{}
+	}
+	e.settling[expectationKey{set, pod}] = now
+}
+
+// Settling says whether a pod whose upgrade this process finished is yet to be Ready
+// again (ready false), for at most expectationTimeout after the finish: a pod whose app
+// never comes back is a matter for its workload, not one to hold the budget for good.
+// Once the pod is Ready, or the time is up, it is forgotten.
+func (e *expectations) Settling(set, pod string, ready bool, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := expectationKey{set, pod}
+	at, ok := e.settling[key]
+	if !ok {
+		return false
+	}
+	if ready || now.Sub(at) >= expectationTimeout {
+		delete(e.settling, key)
+		return false
+	}
+	return true
+}
+
 // ForgetSet drops the expectations of a deleted set.
 func (e *expectations) ForgetSet(set string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for k := range e.settling {
+		if k.set == set {
+			delete(e.settling, k)
+		}
+	}
 	for k := range e.begun {
 		if k.set == set {
 			delete(e.begun, k)
@@ -140,34 +180,89 @@ func (e *expectations) ForgetSet(set string) {
 
 // backoff spaces out the retries of one pod's failing writes, per set: a pod the API
 // server keeps refusing is retried at growing intervals (1s doubling to 5m), and while
-// it waits it is no candidate, so it cannot take the budget of the pods behind it.
+// it waits it is no candidate, so it cannot take the budget of the pods behind it. A pod
+// whose drain a PodDisruptionBudget holds waits the same way, up to maxBlockedBackoff:
+// the planner moves on to the pods behind it, and comes back to it soon after the
+// budget allows a disruption again.
 type backoff struct {
-	// backoff is created on first use, unless a test set it.
-	once    sync.Once
-	backoff *flowcontrol.Backoff
+	// writes and blocked are created on first use, unless a test set them.
+	once            sync.Once
+	backoff, paused *flowcontrol.Backoff
+
+	// mu guards why: why a PodDisruptionBudget holds the drain of a pod that waits for
+	// it, by set/pod.
+	mu  sync.Mutex
+	why map[string]string
 }
 
-func (b *backoff) of() *flowcontrol.Backoff {
+// maxBlockedBackoff is the longest a pod a PodDisruptionBudget holds waits.
+const maxBlockedBackoff = 30 * time.Second
+
+func (b *backoff) of() (writes, blocked *flowcontrol.Backoff) {
 	b.once.Do(func() {
 		if b.backoff == nil {
 			b.backoff = flowcontrol.NewBackOff(time.Second, maxBackoff)
 		}
+		if b.paused == nil {
+			b.paused = flowcontrol.NewBackOff(time.Second, maxBlockedBackoff)
+		}
 	})
-	return b.backoff
+	return b.backoff, b.paused
 }
 
 // Failed notes a failure at now and returns how long the pod waits.
 func (b *backoff) Failed(set, pod string, now time.Time) time.Duration {
-	b.of().Next(set+"/"+pod, now)
-	return b.of().Get(set + "/" + pod)
+	writes, _ := b.of()
+	writes.Next(set+"/"+pod, now)
+	return writes.Get(set + "/" + pod)
 }
 
-// Succeeded forgets the pod's failures.
-func (b *backoff) Succeeded(set, pod string) { b.of().Reset(set + "/" + pod) }
+// Blocked notes that a PodDisruptionBudget holds the pod's drain at now, for why, and
+// returns how long the pod waits.
+func (b *backoff) Blocked(set, pod, why string, now time.Time) time.Duration {
+	_, blocked := b.of()
+	blocked.Next(set+"/"+pod, now)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.why == nil {
+		b.why = map[string]string{}
+	}
+	b.why[set+"/"+pod] = why
+	return blocked.Get(set + "/" + pod)
+}
 
-// Waiting says whether the pod is backing off at now.
+// Disruption is why a PodDisruptionBudget held the pod's drain while the pod waits
+// for it at now, "" otherwise.
+func (b *backoff) Disruption(set, pod string, now time.Time) string {
+	if _, blocked := b.of(); !blocked.IsInBackOffSinceUpdate(set+"/"+pod, now) {
+		return ""
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.why[set+"/"+pod]
+}
+
+// Wait is how long the pod waits at most from now, for a failed write or a block: the
+// longer of its two current waits (the time its wait began is the backoff's own).
+func (b *backoff) Wait(set, pod string) time.Duration {
+	writes, blocked := b.of()
+	return max(writes.Get(set+"/"+pod), blocked.Get(set+"/"+pod))
+}
+
+// Succeeded forgets the pod's failures and blocks.
+func (b *backoff) Succeeded(set, pod string) {
+	writes, blocked := b.of()
+	writes.Reset(set + "/" + pod)
+	blocked.Reset(set + "/" + pod)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.why, set+"/"+pod)
+}
+
+// Waiting says whether the pod is backing off at now, for a failed write or a block.
 func (b *backoff) Waiting(set, pod string, now time.Time) bool {
-	return b.of().IsInBackOffSinceUpdate(set+"/"+pod, now)
+	writes, blocked := b.of()
+	return writes.IsInBackOffSinceUpdate(set+"/"+pod, now) || blocked.IsInBackOffSinceUpdate(set+"/"+pod, now)
 }
 
 // maxBackoff is the longest a failing pod waits.
@@ -175,4 +270,15 @@ const maxBackoff = 5 * time.Minute
 
 // ForgetSet lets the entries of a deleted set go: they expire (twice the longest wait
 // after their last failure) and are collected with every other expired entry.
-func (b *backoff) ForgetSet(string) { b.of().GC() }
+func (b *backoff) ForgetSet(set string) {
+	writes, blocked := b.of()
+	writes.GC()
+	blocked.GC()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.why {
+		if strings.HasPrefix(k, set+"/") {
+			delete(b.why, k)
+		}
+	}
+}

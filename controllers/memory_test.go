@@ -141,3 +141,65 @@ func TestBackoff(t *testing.T) {
 		t.Error("ForgetSet kept an expired entry")
 	}
 }
+
+// TestBackoffForADisruptionBudget: a pod whose drain a PodDisruptionBudget holds waits
+// 1s doubling to 30s and says why while it waits; a failed write does not say a budget
+// holds it; a success forgets both.
+func TestBackoffForADisruptionBudget(t *testing.T) {
+	clock := testingclock.NewFakeClock(now)
+	b := backoff{
+		backoff: flowcontrol.NewFakeBackOff(time.Second, maxBackoff, clock),
+		paused:  flowcontrol.NewFakeBackOff(time.Second, maxBlockedBackoff, clock),
+	}
+	const why = "PodDisruptionBudget web allows no disruption now"
+	var waits []time.Duration
+	for range 7 {
+		waits = append(waits, b.Blocked("mesh", "ns/a", why, now))
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
+	if diff := gocmp.Diff(want, waits); diff != "" {
+		t.Errorf("waits (-want +got):\n%s", diff)
+	}
+	if got := b.Wait("mesh", "ns/a"); got != 30*time.Second {
+		t.Errorf("Wait = %s, want the current wait of 30s", got)
+	}
+	if !b.Waiting("mesh", "ns/a", now.Add(10*time.Second)) || b.Disruption("mesh", "ns/a", now.Add(10*time.Second)) != why {
+		t.Error("a blocked pod does not wait, or does not say why")
+	}
+	if b.Waiting("mesh", "ns/a", now.Add(31*time.Second)) || b.Disruption("mesh", "ns/a", now.Add(31*time.Second)) != "" {
+		t.Error("a blocked pod still waits after its wait")
+	}
+	b.Failed("mesh", "ns/b", now)
+	if !b.Waiting("mesh", "ns/b", now) || b.Disruption("mesh", "ns/b", now) != "" {
+		t.Error("a failed write is taken for a budget's block")
+	}
+	b.Succeeded("mesh", "ns/a")
+	if b.Waiting("mesh", "ns/a", now) || b.Disruption("mesh", "ns/a", now) != "" || b.Blocked("mesh", "ns/a", why, now) != time.Second {
+		t.Error("Succeeded did not forget the block")
+	}
+}
+
+// TestSettling: a pod whose upgrade finished is settling until the cache shows it Ready,
+// or for at most expectationTimeout.
+func TestSettling(t *testing.T) {
+	var e expectations
+	if e.Settling("mesh", "ns/a", false, now) {
+		t.Fatal("settling before any finish")
+	}
+	e.Finished("mesh", "ns/a", now)
+	e.Finished("mesh", "ns/b", now)
+	if !e.Settling("mesh", "ns/a", false, now.Add(time.Second)) || e.Settling("other", "ns/a", false, now) {
+		t.Error("a finished pod not Ready yet is not settling, or settles for another set")
+	}
+	if e.Settling("mesh", "ns/a", true, now.Add(time.Second)) || e.Settling("mesh", "ns/a", false, now.Add(2*time.Second)) {
+		t.Error("a pod seen Ready once still settles")
+	}
+	if e.Settling("mesh", "ns/b", false, now.Add(expectationTimeout)) {
+		t.Error("a pod settles past expectationTimeout")
+	}
+	e.Finished("mesh", "ns/c", now)
+	e.ForgetSet("mesh")
+	if e.Settling("mesh", "ns/c", false, now) {
+		t.Error("ForgetSet kept a settling pod")
+	}
+}

@@ -89,9 +89,14 @@ type actor struct {
 	outcome                    upgrade.Outcome
 	requeueAfter               time.Duration
 	started, finished, evicted []string
-	blocked                    []string // pods a PodDisruptionBudget kept from draining, with why
 	podErrors                  []string
 }
+
+// errDisruptionBlocked is a drain a PodDisruptionBudget holds now: the pod backs off
+// (upgrade.Memory's Disruption) and the next passes move on to the pods behind it.
+type errDisruptionBlocked struct{ why string }
+
+func (e *errDisruptionBlocked) Error() string { return e.why }
 
 // parallelPods is how many pods one pass writes to at once: a batch of a large
 // rollout is begun, swapped and finished in a few round trips, not one per pod.
@@ -138,9 +143,12 @@ func (a *actor) act(ctx context.Context, plan upgrade.Plan, pods map[string]upgr
 // podDone settles one pod's outcome: a conflict (our cache was behind) is retried
 // shortly; other errors are logged, reported and retried with the pod's own backoff.
 func (a *actor) podDone(ctx context.Context, key string, err error) {
+	var blocked *errDisruptionBlocked
 	switch {
 	case err == nil || apierrors.IsNotFound(err):
 		a.r.memory.Succeeded(a.set.Name, key)
+	case errors.As(err, &blocked):
+		a.requeue(a.r.memory.Blocked(a.set.Name, key, blocked.why, a.now))
 	case apierrors.IsConflict(err):
 		a.requeue(time.Second)
 	default:
@@ -165,9 +173,10 @@ func (a *actor) reportPass() {
 		a.report.normal("UpgradeFinished", "Upgrade", "Finished the in-place upgrade of %s to revision %s: %s",
 			podCount(len(a.finished)), a.target.Revision, strings.Join(a.finished, ", "))
 	}
-	if len(a.blocked) > 0 {
-		a.report.normal("DrainBlocked", "Drain", "A PodDisruptionBudget keeps %s from draining now: %s",
-			podCount(len(a.blocked)), strings.Join(a.blocked, "; "))
+	if blocked := a.outcome.Blocked; len(blocked) > 0 {
+		slices.Sort(blocked)
+		a.report.normal("DrainBlocked", "Drain", "A PodDisruptionBudget keeps %s from draining now; each is retried later: %s",
+			podCount(len(blocked)), strings.Join(blocked, "; "))
 	}
 	if len(a.podErrors) > 0 {
 		a.report.warn("PodUpdateFailed", "Upgrade", "Could not update %s; retrying with backoff: %s",
@@ -256,6 +265,9 @@ func (a *actor) take(ctx context.Context, pod *corev1.Pod, state *upgrade.State,
 		return step.State, nil
 	case upgrade.ActionWaitKubelet:
 		ctrl.LoggerFrom(ctx).V(2).Info("Waiting for the kubelet", "pod", klog.KObj(pod), "reason", step.Reason)
+		if step.Trouble {
+			a.locked(func() { a.outcome.Kubelet = append(a.outcome.Kubelet, klog.KObj(pod).String()+": "+step.Reason) })
+		}
 		a.requeue(a.untilDeadline(state))
 		return nil, a.ensureResized(ctx, pod, state)
 	case upgrade.ActionFinish:
@@ -319,10 +331,9 @@ func (a *actor) claimDisruption(ctx context.Context, pod *corev1.Pod) (ok bool, 
 	if blocked != "" {
 		a.locked(func() {
 			a.outcome.DisruptionBlocked++
-			a.blocked = append(a.blocked, fmt.Sprintf("%s: %s", klog.KObj(pod), blocked))
+			a.outcome.Blocked = append(a.outcome.Blocked, fmt.Sprintf("%s: %s", klog.KObj(pod), blocked))
 		})
-		a.requeue(5 * time.Second)
-		return false, nil
+		return false, &errDisruptionBlocked{why: blocked}
 	}
 	if claim == nil {
 		return true, nil
@@ -424,6 +435,9 @@ func (a *actor) ensureResized(ctx context.Context, pod *corev1.Pod, state *upgra
 func (a *actor) finish(ctx context.Context, pod *corev1.Pod, state *upgrade.State) error {
 	if err := a.patchStatus(ctx, pod, finished(a.set.Name, state, a.now)); err != nil {
 		return err
+	}
+	if !state.UnavailableBefore {
+		a.r.memory.Finished(a.set.Name, client.ObjectKeyFromObject(pod).String(), a.now)
 	}
 	a.locked(func() { a.finished = append(a.finished, klog.KObj(pod).String()) })
 	metrics.UpgradesTotal.WithLabelValues(a.set.Name, metrics.UpgradeFinished).Inc()

@@ -194,6 +194,13 @@ func (r *SidecarSetReconciler) plan(ctx context.Context, p *pass) (bool, error) 
 	}
 	p.plan = plan
 	p.actor = &actor{r: r, set: p.set, spec: p.spec, target: p.target, now: p.now, report: p.report, awaitingCache: awaitingCache}
+	for _, pod := range planned {
+		if pod.BackingOff {
+			// Nothing else may bring the pass back when its wait ends (a budget that
+			// allows a disruption again sends no pod event): come back by then.
+			p.actor.requeue(r.memory.Wait(p.set.Name, pod.Key))
+		}
+	}
 	return false, nil
 }
 

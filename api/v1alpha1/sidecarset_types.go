@@ -317,15 +317,35 @@ type UpdateStrategy struct {
 	// +optional
 	Type UpdateStrategyType `json:"type,omitempty"`
 
-	// maxUnavailable is how many matched pods may be unavailable at once because of the
-	// rollout: a number (at least 1) or a percentage of the matched pods ("1%" to
-	// "100%"). A percentage rounds up and is never 0. Pods already not ready are updated
-	// first and do not count against it.
+	// maxUnavailable is how many pods of one workload the rollout may make unavailable
+	// at once: a number (at least 1) or a percentage of the workload's matched pods ("1%"
+	// to "100%"; a percentage rounds up and is never 0). A workload is the pods'
+	// controller: a Deployment (across its ReplicaSets), StatefulSet, DaemonSet, Job or
+	// any other controller; a pod without one is a workload of its own. Workloads roll in
+	// parallel, each within its own budget, under maxUnavailableTotal.
+	// Only what the rollout takes down counts: pods it is upgrading, or failed to upgrade,
+	// that were ready when it reached them, and pods being deleted. A pod that was not
+	// ready before (Pending, its app not Ready) is updated first and counts against
+	// nothing, so it cannot hold the rollout of the pods behind it. A PodDisruptionBudget
+	// covering a pod is honoured before the pod is drained; a pod it blocks is retried
+	// later and the rollout moves on to others.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",message="maxUnavailable must be an integer of at least 1 or a percentage from 1% to 100%"
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+
+	// maxUnavailableTotal caps how many pods, over all the pods the SidecarSet matches in
+	// every namespace, the rollout may make unavailable at once, counted as
+	// maxUnavailable counts them: a number (at least 1) or a percentage of the matched
+	// pods ("1%" to "100%", rounded up). Absent (the default): no cap beyond
+	// maxUnavailable per workload. It bounds how many pods a broken image reaches before
+	// progressDeadlineSeconds stops the rollout; 1 upgrades one pod at a time over the
+	// whole set.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",message="maxUnavailableTotal must be an integer of at least 1 or a percentage from 1% to 100%"
+	// +optional
+	MaxUnavailableTotal *intstr.IntOrString `json:"maxUnavailableTotal,omitempty"`
 
 	// partition is how many matched pods stay on the old revision: a number or a
 	// percentage of the matched pods ("0%" to "100%"). 0 (default) updates every pod.

@@ -356,6 +356,11 @@ func (in *UpdateStrategy) DeepCopyInto(out *UpdateStrategy) {
 		*out = new(intstr.IntOrString)
 		**out = **in
 	}
+	if in.MaxUnavailableTotal != nil {
+		in, out := &in.MaxUnavailableTotal, &out.MaxUnavailableTotal
+		*out = new(intstr.IntOrString)
+		**out = **in
+	}
 	if in.Partition != nil {
 		in, out := &in.Partition, &out.Partition
 		*out = new(intstr.IntOrString)

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -79,8 +80,9 @@ const MaxLabelBytes = 4 << 10
 // keptAnnotations are the only annotations the caches keep: Outrigger's records.
 var keptAnnotations = []string{sidecarsv1alpha1.InjectedAnnotation, sidecarsv1alpha1.UpgradeAnnotation}
 
-// keptLabels are Outrigger's own labels, kept whatever a pod's labels weigh.
-var keptLabels = []string{sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectLabel}
+// keptLabels are Outrigger's own labels, and the pod-template-hash that names a pod's
+// Deployment for its rollout budget (upgrade.Workload), kept whatever a pod's labels weigh.
+var keptLabels = []string{sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectLabel, appsv1.DefaultDeploymentUniqueLabelKey}
 
 // AddSelectorKeys records label keys a selector reads. Keys are only ever added: a pod
 // over MaxLabelBytes cached before a selector came to read a key shows that label from

@@ -33,8 +33,9 @@ import (
 // fuzzPods turns each byte into one pod: bit 0 Ready, bit 1 Upgrading, bit 2
 // Terminating, bits 3-4 the record (up to date, in place, immutable, none), bit 5 the
 // canary label, bit 6 reuses the previous pod's key, bit 7 makes it finished (phase
-// Succeeded or Failed).
-func fuzzPods(shape []byte) (pods []Pod, duplicate bool) {
+// Succeeded or Failed). With workloads, pods belong to three workloads in turn, and an
+// upgrading pod whose key is even was not ready when its upgrade began.
+func fuzzPods(shape []byte, workloads bool) (pods []Pod, duplicate bool) {
 	records := []*sidecarsv1alpha1.InjectionRecord{&recordV2, &recordV1, &recordV0, nil}
 	for i, b := range shape {
 		key := fmt.Sprintf("ns/p%03d", i)
@@ -44,6 +45,10 @@ func fuzzPods(shape []byte) (pods []Pod, duplicate bool) {
 		p := Pod{Key: key, Ready: b&1 != 0, Upgrading: b&2 != 0, Terminating: b&4 != 0, Record: records[(b>>3)&3], Finished: b&0x80 != 0}
 		if b&0x20 != 0 {
 			p.Labels = map[string]string{"track": "canary"}
+		}
+		if workloads {
+			p.Workload = fmt.Sprintf("ns/Deployment/w%d", i%3)
+			p.UnavailableBefore = p.Upgrading && i%2 == 0
 		}
 		pods = append(pods, p)
 	}
@@ -60,7 +65,8 @@ func fuzzIntOrString(n int16, percent bool) (intstr.IntOrString, bool) {
 }
 
 // fuzzStrategy builds the strategy of one case: flags bit 0 pauses it, bit 1 evicts on
-// immutable changes, bit 2 selects the canary pods, bit 3 is type OnPodRestart. It says
+// immutable changes, bit 2 selects the canary pods, bit 3 is type OnPodRestart, bit 5
+// caps the total at 2 (bit 4 spreads the pods over workloads: fuzzPods). It says
 // whether the planner must accept it.
 func fuzzStrategy(maxU int16, maxUPercent bool, part int16, partPercent bool, flags uint8) (sidecarsv1alpha1.UpdateStrategy, bool) {
 	mu, muOK := fuzzIntOrString(maxU, maxUPercent)
@@ -75,6 +81,9 @@ func fuzzStrategy(maxU int16, maxUPercent bool, part int16, partPercent bool, fl
 	if flags&8 != 0 {
 		strategy.Type = sidecarsv1alpha1.OnPodRestartStrategyType
 	}
+	if flags&0x20 != 0 {
+		strategy.MaxUnavailableTotal = new(intstr.FromInt32(2))
+	}
 	return strategy, muOK && ptOK
 }
 
@@ -84,9 +93,10 @@ func FuzzCompute(f *testing.F) {
 	f.Add([]byte{0x11, 0x11, 0x10, 0x09, 0x29, 0x28}, int16(2), false, int16(1), false, uint8(0x06))
 	f.Add([]byte{0x09, 0x49, 0x09}, int16(0), false, int16(-1), false, uint8(0x01))
 	f.Add([]byte{}, int16(101), true, int16(100), true, uint8(0x08))
+	f.Add([]byte{0x09, 0x0b, 0x09, 0x0a, 0x09, 0x09, 0x08}, int16(1), false, int16(0), false, uint8(0x30))
 
 	f.Fuzz(func(t *testing.T, shape []byte, maxU int16, maxUPercent bool, part int16, partPercent bool, flags uint8) {
-		pods, duplicate := fuzzPods(shape)
+		pods, duplicate := fuzzPods(shape, flags&0x10 != 0)
 		strategy, strategyOK := fuzzStrategy(maxU, maxUPercent, part, partPercent, flags)
 
 		plan, err := Compute(strategy, target, pods)
@@ -138,24 +148,52 @@ func checkFuzzedPlan(t *testing.T, strategy sidecarsv1alpha1.UpdateStrategy, pod
 	if plan.Unavailable > injected {
 		t.Fatalf("Unavailable = %d, more than the %d injected pods (missing pods cost nothing)", plan.Unavailable, injected)
 	}
-	if plan.MaxUnavailable < 1 {
-		t.Fatalf("MaxUnavailable = %d, want at least 1", plan.MaxUnavailable)
-	}
 
 	lists := &planListChecker{t: t, strategy: strategy, plan: plan, byKey: byKey, seen: map[string]bool{}}
 	lists.check("Start", plan.Start, ClassInPlace)
 	lists.check("Evict", plan.Evict, ClassNotUpgradable)
 	lists.check("Continue", plan.Continue, "")
 
-	if budget := max(0, plan.MaxUnavailable-plan.Unavailable); lists.cost > budget {
-		t.Fatalf("ready pods started or evicted = %d, over the budget %d", lists.cost, budget)
-	}
+	checkFuzzedBudgets(t, strategy, pods, plan, lists.costs)
 	if n, allowed := len(plan.Start)+len(plan.Evict), max(0, live-plan.Partition-atTarget); n > allowed {
 		t.Fatalf("started or evicted %d pods, the partition allows %d", n, allowed)
 	}
 	checkFuzzedHold(t, strategy, plan)
 	if !slices.IsSorted(plan.Continue) {
 		t.Fatalf("Continue is not sorted: %v", plan.Continue)
+	}
+}
+
+// checkFuzzedBudgets checks that the Ready pods a plan takes out of service fit each
+// workload's maxUnavailable, over the pods of it that cost already (Costs), and the
+// total cap; and that no budget held a candidate while it had room.
+func checkFuzzedBudgets(t *testing.T, strategy sidecarsv1alpha1.UpdateStrategy, pods []Pod, plan Plan, costs map[string]int) {
+	t.Helper()
+	sizes, spent, total := map[string]int{}, map[string]int{}, 0
+	for _, p := range pods {
+		if p.Finished || plan.Classes[p.Key] == "" {
+			continue
+		}
+		sizes[p.Workload]++
+		if c, _ := Costs(p); c {
+			spent[p.Workload]++
+			total++
+		}
+	}
+	all := 0
+	for w, n := range costs {
+		mu := strategy.EffectiveMaxUnavailable()
+		limit, _ := intstr.GetScaledValueFromIntOrPercent(&mu, sizes[w], true)
+		if budget := max(0, max(1, limit)-spent[w]); n > budget {
+			t.Fatalf("workload %q: %d ready pods started or evicted, over its budget %d", w, n, budget)
+		}
+		all += n
+	}
+	if plan.Unavailable != total {
+		t.Fatalf("Unavailable = %d, want the %d pods that cost", plan.Unavailable, total)
+	}
+	if strategy.MaxUnavailableTotal != nil && all > max(0, 2-total) {
+		t.Fatalf("%d ready pods started or evicted, over the total cap 2 with %d spent", all, total)
 	}
 }
 
@@ -187,7 +225,8 @@ type planListChecker struct {
 	plan     Plan
 	byKey    map[string]Pod
 	seen     map[string]bool
-	cost     int
+	// costs counts the Ready pods started or evicted, by workload.
+	costs map[string]int
 }
 
 func (c *planListChecker) check(list string, keys []string, class Class) {
@@ -217,11 +256,14 @@ func (c *planListChecker) check(list string, keys []string, class Class) {
 			c.t.Fatalf("%s lists %s, outside the selector", list, k)
 		}
 		if p.Ready {
-			c.cost++
+			if c.costs == nil {
+				c.costs = map[string]int{}
+			}
+			c.costs[p.Workload]++
 		}
 		if i > 0 {
 			prev := c.byKey[keys[i-1]]
-			if prev.Ready && !p.Ready || prev.Ready == p.Ready && prev.Key >= p.Key {
+			if prev.Ready && !p.Ready || prev.Ready == p.Ready && prev.Workload == p.Workload && prev.Key >= p.Key {
 				c.t.Fatalf("%s is not ordered not-ready first, then by key: %v", list, keys)
 			}
 		}

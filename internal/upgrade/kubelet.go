@@ -30,7 +30,9 @@ import (
 
 // notRunningYet says which replaced container the kubelet has not yet restarted on its
 // new spec, or not yet reported ready, and what the kubelet says of it; "" when all are.
-func notRunningYet(pod *corev1.Pod, s *State) string {
+// trouble says the kubelet reports a reason it is not there (a pull failing, a crash
+// loop, a stopped container, a pending resize), not just that it has yet to act.
+func notRunningYet(pod *corev1.Pod, s *State) (waiting string, trouble bool) {
 	statuses := containerStatuses(pod)
 	for _, name := range slices.Sorted(maps.Keys(s.Images)) {
 		st, ok := statuses[name]
@@ -40,40 +42,40 @@ func notRunningYet(pod *corev1.Pod, s *State) string {
 			// It never ran (the pod is not started yet): it will start on the new image.
 			continue
 		case !ok:
-			return fmt.Sprintf("container %s has no status yet", name)
+			return fmt.Sprintf("container %s has no status yet", name), false
 		case ran && before.same(st) && !reportsImage(before.Image, s.Images[name]):
 			// Unless the run already was on the target image: a revert that reached the
 			// pod before the kubelet acted on the change it reverts restarts nothing.
 			if st.State.Terminated != nil {
 				// The kubelet stopped the old container and cannot start the new one; it
 				// says why in the pod's events only (ErrImagePull, ImagePullBackOff...).
-				return fmt.Sprintf("container %s stopped and has not started on image %s", name, s.Images[name])
+				return fmt.Sprintf("container %s stopped and has not started on image %s", name, s.Images[name]), true
 			}
-			return fmt.Sprintf("container %s has not restarted on image %s yet%s", name, s.Images[name], kubeletSays(st))
+			return fmt.Sprintf("container %s has not restarted on image %s yet%s", name, s.Images[name], kubeletSays(st)), kubeletSays(st) != ""
 		case !SameImage(st.Image, s.Images[name]):
-			return fmt.Sprintf("container %s runs image %s, not %s yet%s", name, st.Image, s.Images[name], kubeletSays(st))
+			return fmt.Sprintf("container %s runs image %s, not %s yet%s", name, st.Image, s.Images[name], kubeletSays(st)), kubeletSays(st) != ""
 		case !st.Ready:
-			return fmt.Sprintf("container %s is not ready on image %s%s", name, s.Images[name], kubeletSays(st))
+			return fmt.Sprintf("container %s is not ready on image %s%s", name, s.Images[name], kubeletSays(st)), kubeletSays(st) != ""
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.Resources)) {
 		if st, ok := statuses[name]; ok && !st.Ready {
-			return fmt.Sprintf("container %s is not ready after its resize%s", name, kubeletSays(st))
+			return fmt.Sprintf("container %s is not ready after its resize%s", name, kubeletSays(st)), kubeletSays(st) != ""
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.Resources)) {
 		if cond := condition(pod, corev1.PodResizeInProgress); cond != nil && cond.Status == corev1.ConditionTrue {
-			return fmt.Sprintf("the kubelet is resizing container %s", name)
+			return fmt.Sprintf("the kubelet is resizing container %s", name), false
 		}
 		if cond := condition(pod, corev1.PodResizePending); cond != nil && cond.Status == corev1.ConditionTrue {
-			return fmt.Sprintf("the resize of container %s is pending (%s): %s", name, cond.Reason, cond.Message)
+			return fmt.Sprintf("the resize of container %s is pending (%s): %s", name, cond.Reason, cond.Message), true
 		}
 		if st, ok := statuses[name]; ok && st.Resources != nil &&
 			!resources.Same(*st.Resources, s.Resources[name]) {
-			return fmt.Sprintf("container %s does not run with its new resources yet", name)
+			return fmt.Sprintf("container %s does not run with its new resources yet", name), false
 		}
 	}
-	return ""
+	return "", false
 }
 
 // kubeletSays is what the kubelet reports of a container that is not running well:

@@ -20,8 +20,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,7 +58,7 @@ type Observed struct {
 func PlannerPod(set string, target Target, spec revision.Spec, o Observed, begun, backingOff bool) Pod {
 	p := Pod{
 		Key:         o.Meta.Namespace + "/" + o.Meta.Name,
-		Owner:       owner(o.Meta),
+		Workload:    Workload(o.Meta),
 		Labels:      o.Meta.Labels,
 		Record:      o.Record,
 		Terminating: o.Meta.DeletionTimestamp != nil,
@@ -76,9 +78,11 @@ func PlannerPod(set string, target Target, spec revision.Spec, o Observed, begun
 		p.HeldBy = s.Set
 	case s.Failed != "" && s.Targets(target):
 		p.Failed, p.Upgrading = true, false
+		p.UnavailableBefore = s.UnavailableBefore
 	default:
 		// In flight, or failed for another target: driven again, to the target.
 		p.Upgrading = true
+		p.UnavailableBefore = s.UnavailableBefore
 	}
 	return p
 }
@@ -93,6 +97,12 @@ type Memory interface {
 	Stale(set, pod, resourceVersion string, now time.Time) bool
 	// Waiting says a write to the pod failed and it waits for its retry.
 	Waiting(set, pod string, now time.Time) bool
+	// Disruption is why a PodDisruptionBudget held the pod's drain, while the pod waits
+	// for its retry because of it; "" otherwise.
+	Disruption(set, pod string, now time.Time) string
+	// Settling says an upgrade this process finished, of a pod that was Ready when it
+	// began, is yet to see the pod Ready again (ready false).
+	Settling(set, pod string, ready bool, now time.Time) bool
 }
 
 // PlannerPods is what the planner needs of each observed pod; awaitingCache holds the
@@ -109,16 +119,32 @@ func PlannerPods(set string, target Target, spec revision.Spec, pods map[string]
 		if pending || o.Pod != nil && mem.Stale(set, key, o.Pod.ResourceVersion, now) {
 			awaitingCache[key] = true
 		}
-		out = append(out, PlannerPod(set, target, spec, o, pending, mem.Waiting(set, key, now)))
+		p := PlannerPod(set, target, spec, o, pending, mem.Waiting(set, key, now))
+		if p.BackingOff {
+			p.DisruptionBlocked = mem.Disruption(set, key, now)
+		}
+		p.Settling = mem.Settling(set, key, p.Ready, now)
+		out = append(out, p)
 	}
 	return out, awaitingCache
 }
 
-func owner(m *metav1.ObjectMeta) string {
-	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
-		return ref.Kind + "/" + ref.Name
+// Workload names the workload a pod belongs to, for its maxUnavailable budget:
+// "namespace/Kind/name" of its controller, with a ReplicaSet a Deployment created
+// (named after the Deployment and the pod-template-hash its pods carry) standing for
+// that Deployment, so a Deployment's own rollout does not split its budget in two; and
+// "namespace/Pod/name" for a pod without a controller, a workload of its own.
+func Workload(m *metav1.ObjectMeta) string {
+	ref := metav1.GetControllerOfNoCopy(m)
+	if ref == nil {
+		return m.Namespace + "/Pod/" + m.Name
 	}
-	return ""
+	kind, name := ref.Kind, ref.Name
+	if hash := m.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; kind == "ReplicaSet" && hash != "" &&
+		strings.HasPrefix(ref.APIVersion, "apps/") && strings.HasSuffix(name, "-"+hash) {
+		kind, name = "Deployment", strings.TrimSuffix(name, "-"+hash)
+	}
+	return m.Namespace + "/" + kind + "/" + name
 }
 
 // Membership is whether a pod still belongs to the SidecarSet named in its upgrade

@@ -127,7 +127,7 @@ func TestPlannerPod(t *testing.T) {
 				p.DeletionTimestamp = &metav1.Time{Time: now}
 				p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-1", Controller: new(true)}}
 			}), Record: record},
-			want: Pod{Key: "ns/web", Owner: "ReplicaSet/web-1", Ready: true, CountedReady: true, Record: record, Terminating: true},
+			want: Pod{Key: "ns/web", Workload: "ns/ReplicaSet/web-1", Ready: true, CountedReady: true, Record: record, Terminating: true},
 		},
 	}
 	for name, tc := range tests {
@@ -145,6 +145,9 @@ func TestPlannerPod(t *testing.T) {
 			}
 			got := PlannerPod("mesh", target, spec, o, tc.begun, tc.backingOff)
 			got.Labels = nil
+			if tc.want.Workload == "" {
+				tc.want.Workload = "ns/Pod/web" // a pod without a controller is its own workload
+			}
 			if diff := gocmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("PlannerPod (-want +got):\n%s", diff)
 			}

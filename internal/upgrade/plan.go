@@ -46,9 +46,9 @@ type Target struct {
 type Pod struct {
 	// Key is "namespace/name"; it orders the output and must be unique.
 	Key string
-	// Owner names the pod's controller (e.g. "ReplicaSet/web-7d9f"), "" for a bare pod.
-	// A batch spreads across owners, so one workload is not drained first.
-	Owner string
+	// Workload names the pod's workload (Workload), each with its own maxUnavailable
+	// budget; a batch also spreads across workloads, so one is not drained first.
+	Workload string
 	// Labels are matched against updateStrategy.selector.
 	Labels map[string]string
 	// Ready says the pod's Ready condition is True.
@@ -61,6 +61,12 @@ type Pod struct {
 	// Failed says this set's in-place upgrade of the pod to the target failed: it is
 	// reported, not retried, and counts as unavailable until the target changes.
 	Failed bool
+	// UnavailableBefore says the pod was not Ready when its upgrade (in flight or failed)
+	// began: the rollout did not take it down, so it costs no budget.
+	UnavailableBefore bool
+	// Settling says the set's upgrade of the pod finished, the pod was Ready when it
+	// began and is not Ready again yet: the rollout's doing, so it still costs.
+	Settling bool
 	// HeldBy names another SidecarSet whose upgrade state (in flight or failed) is on
 	// the pod. One upgrade runs on a pod at a time: this set waits for that one to end.
 	HeldBy string
@@ -76,9 +82,13 @@ type Pod struct {
 	// sidecars from was resized in place past the hysteresis (Drift): the sidecars
 	// follow, through an in-place resize within the budget, whatever the partition.
 	Drifted bool
-	// BackingOff says a write to the pod failed recently and is retried later: it is no
-	// candidate until then, so it cannot take the budget of the pods behind it.
+	// BackingOff says a write to the pod failed recently, or a PodDisruptionBudget
+	// held its drain, and it is retried later: it is no candidate until then, so it
+	// cannot take the budget of the pods behind it.
 	BackingOff bool
+	// DisruptionBlocked is why a PodDisruptionBudget held the drain of a pod backing
+	// off for it.
+	DisruptionBlocked string
 	// Finished says the pod's phase is Succeeded or Failed: its containers will not run
 	// again, so it is neither upgraded nor counted (a completed Job's pod).
 	Finished bool
@@ -115,7 +125,8 @@ const (
 	// BlockedPartition means every pod the partition lets through is already at, or
 	// moving to, the target.
 	BlockedPartition BlockReason = "Partition"
-	// BlockedBudget means pods could start but the unavailability budget is spent.
+	// BlockedBudget means pods could start but the unavailability budgets are spent:
+	// their workloads' maxUnavailable or maxUnavailableTotal.
 	BlockedBudget BlockReason = "MaxUnavailable"
 )
 
@@ -166,12 +177,23 @@ type Plan struct {
 	// Failed are the pods whose upgrade to the target failed, by key. They are only
 	// looked at (a kubelet that gets there late finishes them), never driven.
 	Failed []string
-	// MaxUnavailable is the resolved maxUnavailable, at least 1.
-	MaxUnavailable int
-	// Unavailable is the number of injected pods unavailable before this plan: not
-	// Ready, upgrading, failed or terminating, each pod counted once. Pods the set never
-	// injected and finished pods are not counted.
+	// MaxUnavailable is updateStrategy.maxUnavailable as written (per workload).
+	MaxUnavailable string
+	// MaxUnavailableTotal is the resolved maxUnavailableTotal, 0 when there is no cap.
+	MaxUnavailableTotal int
+	// Unavailable is the number of injected pods the rollout made unavailable before
+	// this plan, over all workloads (Costs).
 	Unavailable int
+	// Holding are the pods that spend the budgets that keep candidates waiting: the
+	// pods counted against each workload whose maxUnavailable held a candidate back
+	// and, when maxUnavailableTotal held one, every pod counted; by key. Nil when no
+	// budget held anything.
+	Holding []Holder
+	// TotalHeld says maxUnavailableTotal held a candidate back.
+	TotalHeld bool
+	// DisruptionBlocked are the pods backing off because a PodDisruptionBudget held
+	// their drain, "namespace/name: why", by key.
+	DisruptionBlocked []string
 	// Partition is the resolved number of pods kept on the old revision.
 	Partition int
 	// Blocked is BlockedOnPodRestart or BlockedPaused whenever the strategy holds the
@@ -181,6 +203,45 @@ type Plan struct {
 	Blocked BlockReason
 	// Counts are the pod counts for the SidecarSet's status.
 	Counts Counts
+}
+
+// Holder is a pod that spends a budget.
+type Holder struct {
+	// Key is the pod's "namespace/name".
+	Key string
+	// Why is what makes it count: "upgrading", "upgrade failed" or "terminating".
+	Why string
+}
+
+// Costs says whether p counts against its workload's maxUnavailable (and the total),
+// and why: the rollout made it unavailable. An injected pod counts while it is being
+// upgraded or after its upgrade failed, unless it was not Ready when the upgrade began;
+// while it is not Ready yet after its upgrade finished, or about to be Ready; while it
+// is being deleted; and while another SidecarSet's upgrade keeps it not Ready (two
+// rollouts never take down two pods of a workload of budget 1). A pod that is not Ready
+// for any other reason (Pending, its app not Ready) costs nothing: it goes first, at no
+// cost, and cannot hold the budget of the pods that are available.
+func Costs(p Pod) (bool, string) {
+	switch {
+	case p.Record == nil:
+		return false, ""
+	case p.Terminating:
+		return true, "terminating"
+	case !p.Ready && (p.Settling || p.CountedReady && p.HeldBy == ""):
+		// Upgraded and not Ready again yet, or about to be Ready (its containers and
+		// gates are, the kubelet has yet to say so): a step of the rollout, not a pod
+		// that was down before it.
+		return true, "becoming ready"
+	case p.HeldBy != "" && !p.Ready:
+		return true, "upgraded by SidecarSet " + p.HeldBy
+	case p.UnavailableBefore:
+		return false, ""
+	case p.Upgrading:
+		return true, "upgrading"
+	case p.Failed:
+		return true, "upgrade failed"
+	}
+	return false, ""
 }
 
 // Classify compares one pod's injection record with the target, whose hashes must not
@@ -204,9 +265,12 @@ func Classify(record *sidecarsv1alpha1.InjectionRecord, target Target) Class {
 // of ClassNotUpgradable (to evict) that match updateStrategy.selector and are neither
 // upgrading, failed, held by another set's upgrade nor terminating. Missing pods are
 // only reported and cost no budget; finished pods (Succeeded, Failed) are left out
-// altogether. The candidates are ordered not-ready first, then spread across owners; the partition caps how many of them may go, from the
-// front, and then the budget — maxUnavailable minus pods already unavailable — pays
-// for the Ready ones, one each; the not-ready ones are unavailable already and go free.
+// altogether. The candidates are ordered not-ready first, then spread across workloads;
+// the partition caps how many of them may go, from the front. A Ready candidate then
+// costs one of its workload's budget — maxUnavailable of the workload's pods minus those
+// of them that cost (Costs) — and one of maxUnavailableTotal's, if set; a candidate
+// whose budget is spent waits, and the next one, of another workload, may go. Not-ready
+// candidates are unavailable already and go free.
 // A paused strategy or one of type OnPodRestart starts and evicts nothing.
 //
 // Compute fails on an invalid maxUnavailable, partition or selector, an empty target
@@ -220,9 +284,10 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 		return Plan{}, err
 	}
 	plan := Plan{
-		Classes:        make(map[string]Class, len(pods)),
-		MaxUnavailable: lim.maxUnavailable,
-		Partition:      lim.partition,
+		Classes:             make(map[string]Class, len(pods)),
+		MaxUnavailable:      lim.maxUnavailable.String(),
+		MaxUnavailableTotal: lim.total,
+		Partition:           lim.partition,
 	}
 	candidates, live, atTarget, err := plan.observe(pods, target, lim)
 	if err != nil {
@@ -245,7 +310,7 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 	// A terminating pod is left out of the partition arithmetic: it is either going
 	// away or being replaced by a pod injected at the target, which is then counted.
 	allowed := max(0, live-lim.partition-atTarget)
-	plan.choose(candidates, allowed)
+	plan.choose(candidates, allowed, newBudgets(pods, lim))
 	if len(plan.Start)+len(plan.Evict) == 0 {
 		plan.Blocked = BlockedBudget
 		if allowed == 0 {
@@ -257,7 +322,10 @@ func Compute(strategy sidecarsv1alpha1.UpdateStrategy, target Target, pods []Pod
 
 // limits is an update strategy resolved against the number of pods the set selects.
 type limits struct {
-	maxUnavailable, partition int
+	// maxUnavailable is resolved per workload (budgets).
+	maxUnavailable intstr.IntOrString
+	// total is maxUnavailableTotal resolved, 0 for no cap.
+	total, partition int
 	// canary selects the pods the rollout may reach.
 	canary labels.Selector
 	// evict says whether pods that cannot be upgraded in place are evicted.
@@ -265,9 +333,17 @@ type limits struct {
 }
 
 func resolveLimits(strategy sidecarsv1alpha1.UpdateStrategy, matched int) (limits, error) {
-	maxUnavailable, err := scaled(strategy.EffectiveMaxUnavailable(), matched)
-	if err != nil {
+	maxUnavailable := strategy.EffectiveMaxUnavailable()
+	if _, err := scaled(maxUnavailable, matched); err != nil {
 		return limits{}, fmt.Errorf("updateStrategy.maxUnavailable: %w", err)
+	}
+	total := 0
+	if t := strategy.MaxUnavailableTotal; t != nil {
+		n, err := scaled(*t, matched)
+		if err != nil {
+			return limits{}, fmt.Errorf("updateStrategy.maxUnavailableTotal: %w", err)
+		}
+		total = max(1, n) // as maxUnavailable: a cap of 0 would stall the rollout for good
 	}
 	partition, err := scaled(strategy.EffectivePartition(), matched)
 	if err != nil {
@@ -278,9 +354,8 @@ func resolveLimits(strategy sidecarsv1alpha1.UpdateStrategy, matched int) (limit
 		return limits{}, fmt.Errorf("updateStrategy.selector: %w", err)
 	}
 	return limits{
-		// A percentage is rounded up, and even an integer 0 from an object that skipped
-		// validation becomes 1: a budget of 0 would stall the rollout for good.
-		maxUnavailable: max(1, maxUnavailable),
+		maxUnavailable: maxUnavailable,
+		total:          total,
 		partition:      partition,
 		canary:         canary,
 		evict:          strategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict,
@@ -306,7 +381,7 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 		plan.Counts.Matched++
 		plan.Counts.add(class, p.CountedReady)
 
-		if p.Record != nil && (!p.Ready || p.Upgrading || p.Failed || p.Terminating) {
+		if costs, _ := Costs(p); costs {
 			plan.Unavailable++
 		}
 		if p.Terminating {
@@ -332,6 +407,9 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 			plan.Counts.Held++
 			continue
 		case p.BackingOff:
+			if p.DisruptionBlocked != "" {
+				plan.DisruptionBlocked = append(plan.DisruptionBlocked, p.Key+": "+p.DisruptionBlocked)
+			}
 			continue
 		}
 		switch {
@@ -344,20 +422,73 @@ func (plan *Plan) observe(pods []Pod, target Target, lim limits) (candidates []P
 	}
 	slices.Sort(plan.Continue)
 	slices.Sort(plan.Failed)
+	slices.Sort(plan.DisruptionBlocked)
 	return candidates, live, atTarget, nil
 }
 
-// choose orders the candidates — not-ready first, then spread across owners (each
-// owner's first pod, then each owner's second...), then by key — and moves the first
-// allowed of them to Start or Evict while the budget — maxUnavailable minus the pods
-// already unavailable — pays for the Ready ones, one each.
-func (plan *Plan) choose(candidates []Pod, allowed int) {
+// budgets are the unavailability budgets of one plan: one per workload and the
+// optional total.
+type budgets struct {
+	workloads map[string]*budget
+	total     *budget // nil: no cap
+}
+
+// budget is what one bound allows and which pods spend it.
+type budget struct {
+	limit   int
+	holders []Holder
+}
+
+func (b *budget) left() int { return b.limit - len(b.holders) }
+
+// newBudgets resolves maxUnavailable per workload over the workload's pods (finished
+// ones left out) and counts the pods that cost (Costs) against their workload and the
+// total. lim.maxUnavailable was checked by resolveLimits.
+func newBudgets(pods []Pod, lim limits) budgets {
+	b := budgets{workloads: map[string]*budget{}}
+	if lim.total > 0 {
+		b.total = &budget{limit: lim.total}
+	}
+	sizes := map[string]int{}
+	for _, p := range pods {
+		if !p.Finished {
+			sizes[p.Workload]++
+		}
+	}
+	for w, n := range sizes {
+		limit, _ := scaled(lim.maxUnavailable, n)
+		// A percentage is rounded up, and even an integer 0 from an object that skipped
+		// validation becomes 1: a budget of 0 would stall the rollout for good.
+		b.workloads[w] = &budget{limit: max(1, limit)}
+	}
+	for _, p := range pods {
+		if p.Finished {
+			continue
+		}
+		if costs, why := Costs(p); costs {
+			h := Holder{Key: p.Key, Why: why}
+			b.workloads[p.Workload].holders = append(b.workloads[p.Workload].holders, h)
+			if b.total != nil {
+				b.total.holders = append(b.total.holders, h)
+			}
+		}
+	}
+	return b
+}
+
+// choose orders the candidates — not-ready first, then spread across workloads (each
+// workload's first pod, then each workload's second...), then by key — and moves the
+// first allowed of them to Start or Evict. A Ready candidate costs one of its
+// workload's budget and one of the total's: when either is spent it waits, and the
+// candidates behind it still may go. The plan names the pods that spend the budgets
+// that held a candidate back (Holding).
+func (plan *Plan) choose(candidates []Pod, allowed int, b budgets) {
 	slices.SortFunc(candidates, func(a, b Pod) int { return cmp.Compare(a.Key, b.Key) })
 	rank := make(map[string]int, len(candidates))
-	perOwner := map[string]int{}
+	perWorkload := map[string]int{}
 	for _, p := range candidates {
-		rank[p.Key] = perOwner[p.Owner]
-		perOwner[p.Owner]++
+		rank[p.Key] = perWorkload[p.Workload]
+		perWorkload[p.Workload]++
 	}
 	slices.SortFunc(candidates, func(a, b Pod) int {
 		if a.Ready != b.Ready {
@@ -366,9 +497,9 @@ func (plan *Plan) choose(candidates []Pod, allowed int) {
 			}
 			return -1
 		}
-		return cmp.Or(cmp.Compare(rank[a.Key], rank[b.Key]), cmp.Compare(a.Owner, b.Owner), cmp.Compare(a.Key, b.Key))
+		return cmp.Or(cmp.Compare(rank[a.Key], rank[b.Key]), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Key, b.Key))
 	})
-	budget := max(0, plan.MaxUnavailable-plan.Unavailable)
+	heldBy := map[string]bool{} // workloads whose budget held a candidate back
 	for _, p := range candidates {
 		if !p.Drifted {
 			if allowed == 0 {
@@ -377,10 +508,26 @@ func (plan *Plan) choose(candidates []Pod, allowed int) {
 			allowed--
 		}
 		if p.Ready {
-			if budget == 0 {
-				break // the rest are Ready too
+			w := b.workloads[p.Workload]
+			switch {
+			case w.left() <= 0:
+				heldBy[p.Workload] = true
+				if !p.Drifted {
+					allowed++ // not started: its place in the partition goes to the next
+				}
+				continue
+			case b.total != nil && b.total.left() <= 0:
+				plan.TotalHeld = true
+				if !p.Drifted {
+					allowed++
+				}
+				continue
 			}
-			budget--
+			h := Holder{Key: p.Key, Why: "upgrading"}
+			w.holders = append(w.holders, h)
+			if b.total != nil {
+				b.total.holders = append(b.total.holders, h)
+			}
 		}
 		if plan.Classes[p.Key] == ClassNotUpgradable {
 			plan.Evict = append(plan.Evict, p.Key)
@@ -388,6 +535,20 @@ func (plan *Plan) choose(candidates []Pod, allowed int) {
 			plan.Start = append(plan.Start, p.Key)
 		}
 	}
+	plan.Holding = holding(b, heldBy, plan.TotalHeld)
+}
+
+// holding lists, by key, the pods counted against the budgets that held candidates.
+func holding(b budgets, heldBy map[string]bool, totalHeld bool) []Holder {
+	var out []Holder
+	for w := range heldBy {
+		out = append(out, b.workloads[w].holders...)
+	}
+	if totalHeld {
+		out = append(out, b.total.holders...)
+	}
+	slices.SortFunc(out, func(a, b Holder) int { return cmp.Compare(a.Key, b.Key) })
+	return slices.CompactFunc(out, func(a, b Holder) bool { return a.Key == b.Key })
 }
 
 func (c *Counts) add(class Class, ready bool) {

@@ -37,7 +37,7 @@ var (
 	recordV2   = sidecarsv1alpha1.InjectionRecord{Revision: "proxy-v2", Hash: "h2", ImageFreeHash: "f1", Containers: []string{"proxy"}}
 	recordV1   = sidecarsv1alpha1.InjectionRecord{Revision: "proxy-v1", Hash: "h1", ImageFreeHash: "f1", Containers: []string{"proxy"}}
 	recordV0   = sidecarsv1alpha1.InjectionRecord{Revision: "proxy-v0", Hash: "h0", ImageFreeHash: "f0", Containers: []string{"proxy"}}
-	ignoreInfo = cmpopts.IgnoreFields(Plan{}, "Classes", "Counts")
+	ignoreInfo = cmpopts.IgnoreFields(Plan{}, "Classes", "Counts", "MaxUnavailable", "Holding", "TotalHeld")
 )
 
 func withRecord(key string, r sidecarsv1alpha1.InjectionRecord) Pod {
@@ -56,8 +56,17 @@ func heldBy(p Pod) Pod         { p.HeldBy = "other"; return p }
 func readyAsCounted(p Pod) Pod { p.CountedReady = true; return p }
 func backingOff(p Pod) Pod     { p.BackingOff = true; return p }
 func drifted(p Pod) Pod        { p.Drifted = true; return p }
-func ownedBy(p Pod, owner string) Pod {
-	p.Owner = owner
+func settling(p Pod) Pod       { p.Settling = true; return p }
+func unavailableBefore(p Pod) Pod {
+	p.UnavailableBefore = true
+	return p
+}
+func pdbBlocked(p Pod) Pod {
+	p.BackingOff, p.DisruptionBlocked = true, "PodDisruptionBudget web allows no disruption now"
+	return p
+}
+func ownedBy(p Pod, workload string) Pod {
+	p.Workload = workload
 	return p
 }
 func upgrading(p Pod) Pod   { p.Upgrading, p.Ready, p.CountedReady = true, false, false; return p }
@@ -100,6 +109,11 @@ func paused(s sidecarsv1alpha1.UpdateStrategy) sidecarsv1alpha1.UpdateStrategy {
 	return s
 }
 
+func total(s sidecarsv1alpha1.UpdateStrategy, n int32) sidecarsv1alpha1.UpdateStrategy {
+	s.MaxUnavailableTotal = new(intstr.FromInt32(n))
+	return s
+}
+
 func canary(s sidecarsv1alpha1.UpdateStrategy, k, v string) sidecarsv1alpha1.UpdateStrategy {
 	s.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{k: v}}
 	return s
@@ -120,272 +134,350 @@ func TestCompute(t *testing.T) {
 	}{
 		"zero pods still get a budget of 1": {
 			strategy: strategyOf(set()),
-			want:     Plan{MaxUnavailable: 1},
+			want:     Plan{},
 		},
 		"all up to date starts nothing": {
 			strategy:    strategyOf(set()),
 			pods:        []Pod{upToDate("ns/a"), upToDate("ns/b"), upToDate("ns/c")},
-			want:        Plan{MaxUnavailable: 1},
+			want:        Plan{},
 			wantClasses: map[string]Class{"ns/a": ClassUpToDate, "ns/b": ClassUpToDate, "ns/c": ClassUpToDate},
 		},
 		"image change on 3 ready pods with maxUnavailable 1 starts 1": {
 			strategy:    maxUnavailable(intstr.FromInt32(1)),
 			pods:        []Pod{inPlace("ns/a"), inPlace("ns/b"), inPlace("ns/c")},
-			want:        Plan{Start: []string{"ns/a"}, MaxUnavailable: 1},
+			want:        Plan{Start: []string{"ns/a"}},
 			wantClasses: map[string]Class{"ns/a": ClassInPlace, "ns/b": ClassInPlace, "ns/c": ClassInPlace},
 		},
 		"unset maxUnavailable defaults to 1": {
 			strategy: sidecarsv1alpha1.UpdateStrategy{},
 			pods:     []Pod{inPlace("ns/a"), inPlace("ns/b")},
-			want:     Plan{Start: []string{"ns/a"}, MaxUnavailable: 1},
+			want:     Plan{Start: []string{"ns/a"}},
 		},
 		"maxUnavailable 2 starts the first two by key whatever the input order": {
 			strategy: maxUnavailable(intstr.FromInt32(2)),
 			pods:     []Pod{inPlace("ns/c"), inPlace("ns/a"), inPlace("ns/b")},
-			want:     Plan{Start: []string{"ns/a", "ns/b"}, MaxUnavailable: 2},
+			want:     Plan{Start: []string{"ns/a", "ns/b"}},
 		},
 		"5% of 6 pods rounds up to 1": {
 			strategy: maxUnavailable(intstr.FromString("5%")),
 			pods:     many(6, inPlace),
-			want:     Plan{Start: keys(1, 1), MaxUnavailable: 1},
+			want:     Plan{Start: keys(1, 1)},
 		},
 		"25% of 10 pods rounds up to 3": {
 			strategy: maxUnavailable(intstr.FromString("25%")),
 			pods:     many(10, inPlace),
-			want:     Plan{Start: keys(1, 3), MaxUnavailable: 3},
+			want:     Plan{Start: keys(1, 3)},
 		},
 		"100% of 7 pods starts all 7": {
 			strategy: maxUnavailable(intstr.FromString("100%")),
 			pods:     many(7, inPlace),
-			want:     Plan{Start: keys(1, 7), MaxUnavailable: 7},
+			want:     Plan{Start: keys(1, 7)},
 		},
 		"1% of 1 pod is 1": {
 			strategy: maxUnavailable(intstr.FromString("1%")),
 			pods:     many(1, inPlace),
-			want:     Plan{Start: keys(1, 1), MaxUnavailable: 1},
+			want:     Plan{Start: keys(1, 1)},
 		},
 		"integer 0 that skipped validation is raised to 1": {
 			strategy: maxUnavailable(intstr.FromInt32(0)),
 			pods:     many(2, inPlace),
-			want:     Plan{Start: keys(1, 1), MaxUnavailable: 1},
+			want:     Plan{Start: keys(1, 1)},
 		},
-		"not-ready pod needing update goes first and costs nothing": {
+		"not-ready pod needing update goes first, costs nothing and holds nothing": {
 			strategy: maxUnavailable(intstr.FromInt32(2)),
 			pods:     []Pod{inPlace("ns/a"), inPlace("ns/b"), inPlace("ns/c"), notReady(inPlace("ns/d"))},
-			want:     Plan{Start: []string{"ns/d", "ns/a"}, MaxUnavailable: 2, Unavailable: 1},
+			want:     Plan{Start: []string{"ns/d", "ns/a", "ns/b"}},
 		},
-		"not-ready pod needing update goes although the budget is spent": {
+		"not-ready pods go free and do not spend the budget of the ready one": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{inPlace("ns/a"), notReady(inPlace("ns/b")), notReady(inPlace("ns/c"))},
-			want:     Plan{Start: []string{"ns/b", "ns/c"}, MaxUnavailable: 1, Unavailable: 2},
+			want:     Plan{Start: []string{"ns/b", "ns/c", "ns/a"}},
 		},
-		"budget consumed by an unrelated not-ready pod starts no ready pod": {
+		"a pod not ready for another reason (Pending, app not Ready) does not hold the budget": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{notReady(upToDate("ns/a")), inPlace("ns/b"), inPlace("ns/c"), inPlace("ns/d")},
-			want:     Plan{MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
+			want:     Plan{Start: []string{"ns/b"}},
 		},
 		"in-flight upgrade counts as unavailable and is continued": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{upgrading(inPlace("ns/a")), inPlace("ns/b"), inPlace("ns/c")},
-			want:     Plan{Continue: []string{"ns/a"}, MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
+			want:     Plan{Continue: []string{"ns/a"}, Unavailable: 1, Blocked: BlockedBudget},
 		},
 		"in-flight upgrade that is still Ready counts as unavailable once": {
 			strategy: maxUnavailable(intstr.FromInt32(2)),
 			pods:     []Pod{{Key: "ns/a", Ready: true, Upgrading: true, Record: &recordV1}, inPlace("ns/b"), inPlace("ns/c")},
-			want:     Plan{Start: []string{"ns/b"}, Continue: []string{"ns/a"}, MaxUnavailable: 2, Unavailable: 1},
+			want:     Plan{Start: []string{"ns/b"}, Continue: []string{"ns/a"}, Unavailable: 1},
 		},
 		"in-flight upgrades are continued in key order beyond the budget": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{upgrading(inPlace("ns/c")), upgrading(upToDate("ns/a")), upgrading(inPlace("ns/b"))},
-			want:     Plan{Continue: []string{"ns/a", "ns/b", "ns/c"}, MaxUnavailable: 1, Unavailable: 3},
+			want:     Plan{Continue: []string{"ns/a", "ns/b", "ns/c"}, Unavailable: 3},
 		},
 		"partition 2 of 5 lets 3 through": {
 			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(5)).Partition(intstr.FromInt32(2))),
 			pods:     many(5, inPlace),
-			want:     Plan{Start: keys(1, 3), MaxUnavailable: 5, Partition: 2},
+			want:     Plan{Start: keys(1, 3), Partition: 2},
 		},
 		"partition counts pods already at the target": {
 			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(5)).Partition(intstr.FromInt32(2))),
 			pods:     []Pod{upToDate("ns/p01"), upToDate("ns/p02"), inPlace("ns/p03"), inPlace("ns/p04"), inPlace("ns/p05")},
-			want:     Plan{Start: keys(3, 3), MaxUnavailable: 5, Partition: 2},
+			want:     Plan{Start: keys(3, 3), Partition: 2},
 		},
 		"partition counts in-flight upgrades once even when recorded at the target": {
 			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(5)).Partition(intstr.FromInt32(2))),
 			pods:     []Pod{upgrading(upToDate("ns/p01")), upgrading(inPlace("ns/p02")), inPlace("ns/p03"), inPlace("ns/p04"), inPlace("ns/p05")},
-			want:     Plan{Start: keys(3, 3), Continue: keys(1, 2), MaxUnavailable: 5, Unavailable: 2, Partition: 2},
+			want:     Plan{Start: keys(3, 3), Continue: keys(1, 2), Unavailable: 2, Partition: 2},
 		},
 		"partition 50% of 5 rounds up and keeps 3": {
 			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(5)).Partition(intstr.FromString("50%"))),
 			pods:     many(5, inPlace),
-			want:     Plan{Start: keys(1, 2), MaxUnavailable: 5, Partition: 3},
+			want:     Plan{Start: keys(1, 2), Partition: 3},
 		},
 		"partition takes not-ready pods first": {
 			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(5)).Partition(intstr.FromInt32(3))),
 			pods:     []Pod{inPlace("ns/p01"), inPlace("ns/p02"), inPlace("ns/p03"), inPlace("ns/p04"), notReady(inPlace("ns/p05"))},
-			want:     Plan{Start: []string{"ns/p05", "ns/p01"}, MaxUnavailable: 5, Unavailable: 1, Partition: 3},
+			want:     Plan{Start: []string{"ns/p05", "ns/p01"}, Partition: 3},
 		},
 		"partition reached blocks the rest": {
 			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(5)).Partition(intstr.FromInt32(2))),
 			pods:     []Pod{upToDate("ns/a"), inPlace("ns/b"), inPlace("ns/c")},
-			want:     Plan{MaxUnavailable: 5, Partition: 2, Blocked: BlockedPartition},
+			want:     Plan{Partition: 2, Blocked: BlockedPartition},
 		},
 		"partition larger than the pods keeps them all": {
 			strategy: strategyOf(set().Partition(intstr.FromInt32(10))),
 			pods:     many(3, inPlace),
-			want:     Plan{MaxUnavailable: 1, Partition: 10, Blocked: BlockedPartition},
+			want:     Plan{Partition: 10, Blocked: BlockedPartition},
 		},
 		"partition 100% keeps every pod": {
 			strategy: strategyOf(set().Partition(intstr.FromString("100%"))),
 			pods:     many(3, inPlace),
-			want:     Plan{MaxUnavailable: 1, Partition: 3, Blocked: BlockedPartition},
+			want:     Plan{Partition: 3, Blocked: BlockedPartition},
 		},
 		"selector limits the rollout to the canary": {
 			strategy: canary(maxUnavailable(intstr.FromInt32(1)), "track", "canary"),
 			pods:     []Pod{inPlace("ns/a"), labelled(inPlace("ns/b"), "track", "canary"), labelled(inPlace("ns/c"), "track", "canary")},
-			want:     Plan{Start: []string{"ns/b"}, MaxUnavailable: 1},
+			want:     Plan{Start: []string{"ns/b"}},
 		},
 		"selector matching no pod behind starts nothing and is not blocked": {
 			strategy: canary(maxUnavailable(intstr.FromInt32(3)), "track", "canary"),
 			pods:     []Pod{inPlace("ns/a"), labelled(upToDate("ns/b"), "track", "canary")},
-			want:     Plan{MaxUnavailable: 3},
+			want:     Plan{},
 		},
 		"paused starts nothing but continues in-flight upgrades": {
 			strategy: paused(maxUnavailable(intstr.FromInt32(3))),
 			pods:     []Pod{upgrading(inPlace("ns/a")), inPlace("ns/b"), notReady(inPlace("ns/c"))},
-			want:     Plan{Continue: []string{"ns/a"}, MaxUnavailable: 3, Unavailable: 2, Blocked: BlockedPaused},
+			want:     Plan{Continue: []string{"ns/a"}, Unavailable: 1, Blocked: BlockedPaused},
 		},
 		"paused with every pod up to date still says paused": {
 			strategy: paused(strategyOf(set())),
 			pods:     []Pod{upToDate("ns/a")},
-			want:     Plan{MaxUnavailable: 1, Blocked: BlockedPaused},
+			want:     Plan{Blocked: BlockedPaused},
 		},
 		"OnPodRestart never starts but finishes in-flight upgrades": {
 			strategy: strategyOf(set().UpdateType(sidecarsv1alpha1.OnPodRestartStrategyType).MaxUnavailable(intstr.FromInt32(3))),
 			pods:     []Pod{upgrading(inPlace("ns/a")), inPlace("ns/b"), notReady(inPlace("ns/c"))},
-			want:     Plan{Continue: []string{"ns/a"}, MaxUnavailable: 3, Unavailable: 2, Blocked: BlockedOnPodRestart},
+			want:     Plan{Continue: []string{"ns/a"}, Unavailable: 1, Blocked: BlockedOnPodRestart},
 		},
 		"OnPodRestart is reported over paused": {
 			strategy: paused(strategyOf(set().UpdateType(sidecarsv1alpha1.OnPodRestartStrategyType))),
 			pods:     []Pod{inPlace("ns/a")},
-			want:     Plan{MaxUnavailable: 1, Blocked: BlockedOnPodRestart},
+			want:     Plan{Blocked: BlockedOnPodRestart},
 		},
 		"immutable change with Skip is reported and nothing evicted": {
 			strategy:    strategyOf(set().MaxUnavailable(intstr.FromInt32(3))),
 			pods:        []Pod{immutable("ns/a"), notReady(immutable("ns/b"))},
-			want:        Plan{MaxUnavailable: 3, Unavailable: 1},
+			want:        Plan{},
 			wantClasses: map[string]Class{"ns/a": ClassNotUpgradable, "ns/b": ClassNotUpgradable},
 		},
 		"immutable change with Evict evicts within the budget": {
 			strategy: strategyOf(evict().MaxUnavailable(intstr.FromInt32(2))),
 			pods:     []Pod{immutable("ns/a"), immutable("ns/b"), immutable("ns/c")},
-			want:     Plan{Evict: []string{"ns/a", "ns/b"}, MaxUnavailable: 2},
+			want:     Plan{Evict: []string{"ns/a", "ns/b"}},
 		},
-		"not-ready immutable pod is evicted first and for free": {
+		"not-ready immutable pod is evicted first, for free, and holds nothing": {
 			strategy: strategyOf(evict().MaxUnavailable(intstr.FromInt32(2))),
 			pods:     []Pod{immutable("ns/a"), immutable("ns/b"), notReady(immutable("ns/c"))},
-			want:     Plan{Evict: []string{"ns/c", "ns/a"}, MaxUnavailable: 2, Unavailable: 1},
+			want:     Plan{Evict: []string{"ns/c", "ns/a", "ns/b"}},
 		},
 		"in-place and immutable pods share one budget with Evict": {
 			strategy: strategyOf(evict().MaxUnavailable(intstr.FromInt32(2))),
 			pods:     []Pod{inPlace("ns/b"), immutable("ns/a"), immutable("ns/c"), inPlace("ns/d")},
-			want:     Plan{Start: []string{"ns/b"}, Evict: []string{"ns/a"}, MaxUnavailable: 2},
+			want:     Plan{Start: []string{"ns/b"}, Evict: []string{"ns/a"}},
 		},
 		"in-place and immutable pods with Skip start only the in-place ones": {
 			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(2))),
 			pods:     []Pod{inPlace("ns/b"), immutable("ns/a"), immutable("ns/c"), inPlace("ns/d")},
-			want:     Plan{Start: []string{"ns/b", "ns/d"}, MaxUnavailable: 2},
+			want:     Plan{Start: []string{"ns/b", "ns/d"}},
 		},
 		"missing pods are reported and never started nor evicted, and cost no budget": {
 			strategy:    strategyOf(evict().MaxUnavailable(intstr.FromInt32(5))),
 			pods:        []Pod{missing("ns/a"), notReady(missing("ns/b")), inPlace("ns/c")},
-			want:        Plan{Start: []string{"ns/c"}, MaxUnavailable: 5},
+			want:        Plan{Start: []string{"ns/c"}},
 			wantClasses: map[string]Class{"ns/a": ClassMissing, "ns/b": ClassMissing, "ns/c": ClassInPlace},
 		},
 		"finished pods (Succeeded, Failed) are neither counted, unavailable nor upgraded": {
 			strategy:    maxUnavailable(intstr.FromInt32(1)),
 			pods:        []Pod{finished(inPlace("ns/a")), finished(upToDate("ns/b")), inPlace("ns/c")},
-			want:        Plan{Start: []string{"ns/c"}, MaxUnavailable: 1},
+			want:        Plan{Start: []string{"ns/c"}},
 			wantClasses: map[string]Class{"ns/c": ClassInPlace},
 		},
 		"a failed upgrade costs budget until the target changes, even on a Ready pod": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{failed(inPlace("ns/a")), inPlace("ns/b")},
-			want:     Plan{Failed: []string{"ns/a"}, MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
+			want:     Plan{Failed: []string{"ns/a"}, Unavailable: 1, Blocked: BlockedBudget},
 		},
 		"failed upgrades stop a broken rollout at maxUnavailable": {
 			strategy: maxUnavailable(intstr.FromInt32(2)),
 			pods:     []Pod{notReady(failed(inPlace("ns/a"))), notReady(failed(inPlace("ns/b"))), inPlace("ns/c"), inPlace("ns/d")},
-			want:     Plan{Failed: []string{"ns/a", "ns/b"}, MaxUnavailable: 2, Unavailable: 2, Blocked: BlockedBudget},
+			want:     Plan{Failed: []string{"ns/a", "ns/b"}, Unavailable: 2, Blocked: BlockedBudget},
 		},
 		"another set's upgrade holds a Ready pod without costing this set's budget": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{heldBy(inPlace("ns/a")), inPlace("ns/b")},
-			want:     Plan{Start: []string{"ns/b"}, MaxUnavailable: 1},
+			want:     Plan{Start: []string{"ns/b"}},
+		},
+		"each workload rolls within its own budget, in parallel": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods: []Pod{
+				ownedBy(inPlace("a/w1"), "a/Deployment/web"), ownedBy(inPlace("a/w2"), "a/Deployment/web"),
+				ownedBy(inPlace("b/w1"), "b/Deployment/web"), ownedBy(inPlace("b/w2"), "b/Deployment/web"),
+				ownedBy(inPlace("b/bare"), "b/Pod/bare"),
+			},
+			want: Plan{Start: []string{"a/w1", "b/w1", "b/bare"}},
+		},
+		"a workload whose budget is spent waits; the others go on": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods: []Pod{
+				ownedBy(upgrading(inPlace("a/w1")), "a/Deployment/web"), ownedBy(inPlace("a/w2"), "a/Deployment/web"),
+				ownedBy(inPlace("b/w1"), "b/Deployment/web"), ownedBy(inPlace("b/w2"), "b/Deployment/web"),
+			},
+			want: Plan{Continue: []string{"a/w1"}, Start: []string{"b/w1"}, Unavailable: 1},
+		},
+		"a Pending pod of another namespace, upgraded while not ready, holds no one's budget": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods: []Pod{
+				ownedBy(unavailableBefore(upgrading(inPlace("t/stuck"))), "t/Deployment/stuck"),
+				ownedBy(unavailableBefore(failed(notReady(inPlace("a/stuck")))), "a/Deployment/web"),
+				ownedBy(inPlace("a/w1"), "a/Deployment/web"), ownedBy(inPlace("a/w2"), "a/Deployment/web"),
+			},
+			want: Plan{Continue: []string{"t/stuck"}, Failed: []string{"a/stuck"}, Start: []string{"a/w1"}},
+		},
+		"a pod upgraded and not Ready again yet still costs its workload": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods: []Pod{
+				ownedBy(settling(notReady(upToDate("a/w1"))), "a/Deployment/web"), ownedBy(inPlace("a/w2"), "a/Deployment/web"),
+			},
+			want: Plan{Unavailable: 1, Blocked: BlockedBudget},
+		},
+		"a pod about to be Ready (the kubelet has yet to say so) costs its workload": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods: []Pod{
+				ownedBy(readyAsCounted(notReady(upToDate("a/w1"))), "a/Deployment/web"), ownedBy(inPlace("a/w2"), "a/Deployment/web"),
+			},
+			want: Plan{Unavailable: 1, Blocked: BlockedBudget},
+		},
+		"a failed upgrade of a pod that was ready holds its own workload only": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods: []Pod{
+				ownedBy(failed(notReady(inPlace("a/broken"))), "a/Deployment/web"), ownedBy(inPlace("a/w1"), "a/Deployment/web"),
+				ownedBy(inPlace("b/w1"), "b/Deployment/web"),
+			},
+			want: Plan{Failed: []string{"a/broken"}, Start: []string{"b/w1"}, Unavailable: 1},
+		},
+		"maxUnavailable as a percentage is of each workload's pods": {
+			strategy: maxUnavailable(intstr.FromString("50%")),
+			pods: []Pod{
+				ownedBy(inPlace("a/p1"), "a/StatefulSet/db"), ownedBy(inPlace("a/p2"), "a/StatefulSet/db"),
+				ownedBy(inPlace("a/p3"), "a/StatefulSet/db"), ownedBy(inPlace("a/p4"), "a/StatefulSet/db"),
+				ownedBy(inPlace("b/p1"), "b/StatefulSet/db"),
+			},
+			want: Plan{Start: []string{"a/p1", "b/p1", "a/p2"}},
+		},
+		"maxUnavailableTotal caps the workloads together": {
+			strategy: total(maxUnavailable(intstr.FromInt32(1)), 2),
+			pods: []Pod{
+				ownedBy(upgrading(inPlace("a/w1")), "a/Deployment/web"), ownedBy(inPlace("a/w2"), "a/Deployment/web"),
+				ownedBy(inPlace("b/w1"), "b/Deployment/web"), ownedBy(inPlace("c/w1"), "c/Deployment/web"),
+			},
+			want: Plan{Continue: []string{"a/w1"}, Start: []string{"b/w1"}, Unavailable: 1, MaxUnavailableTotal: 2},
+		},
+		"maxUnavailableTotal spent holds every workload": {
+			strategy: total(maxUnavailable(intstr.FromInt32(1)), 1),
+			pods: []Pod{
+				ownedBy(upgrading(inPlace("a/w1")), "a/Deployment/web"),
+				ownedBy(inPlace("b/w1"), "b/Deployment/web"), ownedBy(notReady(inPlace("c/w1")), "c/Deployment/web"),
+			},
+			want: Plan{Continue: []string{"a/w1"}, Start: []string{"c/w1"}, Unavailable: 1, MaxUnavailableTotal: 1},
+		},
+		"a pod backing off for a PodDisruptionBudget is named and the next one goes": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods:     []Pod{pdbBlocked(inPlace("ns/a")), inPlace("ns/b")},
+			want:     Plan{Start: []string{"ns/b"}, DisruptionBlocked: []string{"ns/a: PodDisruptionBudget web allows no disruption now"}},
 		},
 		"another set's upgrade costs budget only while its pod is not ready": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{notReady(heldBy(inPlace("ns/a"))), inPlace("ns/b")},
-			want:     Plan{MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
+			want:     Plan{Unavailable: 1, Blocked: BlockedBudget},
 		},
 		"a pod held by another set is not started even when not ready": {
 			strategy: maxUnavailable(intstr.FromInt32(3)),
 			pods:     []Pod{notReady(heldBy(inPlace("ns/a")))},
-			want:     Plan{MaxUnavailable: 3, Unavailable: 1},
+			want:     Plan{Unavailable: 1},
 		},
 		"a pod backing off after failed writes is skipped for the next one": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{backingOff(inPlace("ns/a")), inPlace("ns/b")},
-			want:     Plan{Start: []string{"ns/b"}, MaxUnavailable: 1},
+			want:     Plan{Start: []string{"ns/b"}},
 		},
 		"pods at the target whose app was resized follow it within the budget, whatever the partition": {
 			strategy: strategyOf(set().MaxUnavailable(intstr.FromInt32(1)).Partition(intstr.FromString("100%"))),
 			pods:     []Pod{drifted(upToDate("ns/a")), drifted(upToDate("ns/b")), inPlace("ns/c")},
-			want:     Plan{Start: []string{"ns/a"}, MaxUnavailable: 1, Partition: 3},
+			want:     Plan{Start: []string{"ns/a"}, Partition: 3},
 		},
 		"a drifted pod not ready goes free": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{notReady(drifted(upToDate("ns/a"))), drifted(upToDate("ns/b"))},
-			want:     Plan{Start: []string{"ns/a"}, MaxUnavailable: 1, Unavailable: 1, Blocked: ""},
+			want:     Plan{Start: []string{"ns/a", "ns/b"}},
 		},
-		"a batch spreads across owners before taking a second pod of one": {
-			strategy: maxUnavailable(intstr.FromInt32(3)),
+		"a batch under maxUnavailableTotal spreads across workloads before taking a second pod of one": {
+			strategy: total(maxUnavailable(intstr.FromString("100%")), 3),
 			pods: []Pod{
 				ownedBy(inPlace("ns/a1"), "ReplicaSet/a"), ownedBy(inPlace("ns/a2"), "ReplicaSet/a"), ownedBy(inPlace("ns/a3"), "ReplicaSet/a"),
 				ownedBy(inPlace("ns/b1"), "ReplicaSet/b"), ownedBy(inPlace("ns/b2"), "ReplicaSet/b"), inPlace("ns/z"),
 			},
-			want: Plan{Start: []string{"ns/z", "ns/a1", "ns/b1"}, MaxUnavailable: 3},
+			want: Plan{Start: []string{"ns/z", "ns/a1", "ns/b1"}, MaxUnavailableTotal: 3},
 		},
 		"an upgrade re-driven after a revert is in flight although its record is at the target": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{upgrading(upToDate("ns/a")), inPlace("ns/b")},
-			want:     Plan{Continue: []string{"ns/a"}, MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
+			want:     Plan{Continue: []string{"ns/a"}, Unavailable: 1, Blocked: BlockedBudget},
 		},
 		"terminating pods are not started but count as unavailable": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{terminating(inPlace("ns/a")), inPlace("ns/b"), inPlace("ns/c")},
-			want:     Plan{MaxUnavailable: 1, Unavailable: 1, Blocked: BlockedBudget},
+			want:     Plan{Unavailable: 1, Blocked: BlockedBudget},
 		},
 		"terminating pods leave the rest of the budget": {
 			strategy: maxUnavailable(intstr.FromInt32(2)),
 			pods:     []Pod{terminating(inPlace("ns/a")), inPlace("ns/b"), inPlace("ns/c")},
-			want:     Plan{Start: []string{"ns/b"}, MaxUnavailable: 2, Unavailable: 1},
+			want:     Plan{Start: []string{"ns/b"}, Unavailable: 1},
 		},
 		"terminating pod with an in-flight upgrade is not continued": {
 			strategy: maxUnavailable(intstr.FromInt32(1)),
 			pods:     []Pod{terminating(upgrading(inPlace("ns/a"))), notReady(inPlace("ns/b"))},
-			want:     Plan{Start: []string{"ns/b"}, MaxUnavailable: 1, Unavailable: 2},
+			want:     Plan{Start: []string{"ns/b"}, Unavailable: 1},
 		},
 		"terminating immutable pod being evicted is not let through the partition twice": {
 			// p01 was evicted; its replacement will come back at the target, so only
 			// one more of the other four may go with partition 2 of 5.
 			strategy: strategyOf(evict().MaxUnavailable(intstr.FromInt32(5)).Partition(intstr.FromInt32(2))),
 			pods:     append([]Pod{terminating(immutable("ns/p01"))}, many(5, immutable)[1:]...),
-			want:     Plan{Evict: keys(2, 3), MaxUnavailable: 5, Unavailable: 1, Partition: 2},
+			want:     Plan{Evict: keys(2, 3), Unavailable: 1, Partition: 2},
 		},
 		"revision match counts as up to date although the hash differs": {
 			strategy:    strategyOf(set()),
 			pods:        []Pod{withRecord("ns/a", sidecarsv1alpha1.InjectionRecord{Revision: "proxy-v2", Hash: "old-hash", ImageFreeHash: "f0"})},
-			want:        Plan{MaxUnavailable: 1},
+			want:        Plan{},
 			wantClasses: map[string]Class{"ns/a": ClassUpToDate},
 		},
 	}
@@ -546,6 +638,96 @@ func TestClassify(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := Classify(tc.record, tc.target); got != tc.want {
 				t.Errorf("Classify() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestComputeNamesWhatHoldsTheRollout(t *testing.T) {
+	cases := map[string]struct {
+		strategy      sidecarsv1alpha1.UpdateStrategy
+		pods          []Pod
+		wantHolding   []Holder
+		wantTotalHeld bool
+	}{
+		"nothing held": {
+			strategy: maxUnavailable(intstr.FromInt32(1)),
+			pods:     []Pod{inPlace("ns/a")},
+		},
+		"a workload's budget, spent by an upgrade and a failure": {
+			strategy: maxUnavailable(intstr.FromInt32(2)),
+			pods: []Pod{
+				ownedBy(upgrading(inPlace("a/w1")), "a/Deployment/web"), ownedBy(failed(notReady(inPlace("a/w2"))), "a/Deployment/web"),
+				ownedBy(inPlace("a/w3"), "a/Deployment/web"),
+				ownedBy(upgrading(inPlace("b/w1")), "b/Deployment/web"), // b has nothing waiting: not named
+			},
+			wantHolding: []Holder{{Key: "a/w1", Why: "upgrading"}, {Key: "a/w2", Why: "upgrade failed"}},
+		},
+		"the total, spent by what this plan starts and what was in flight": {
+			strategy: total(maxUnavailable(intstr.FromInt32(1)), 2),
+			pods: []Pod{
+				ownedBy(terminating(inPlace("a/w1")), "a/Deployment/web"),
+				ownedBy(inPlace("b/w1"), "b/Deployment/web"), ownedBy(inPlace("c/w1"), "c/Deployment/web"),
+			},
+			wantHolding:   []Holder{{Key: "a/w1", Why: "terminating"}, {Key: "b/w1", Why: "upgrading"}},
+			wantTotalHeld: true,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			plan, err := Compute(tc.strategy, target, tc.pods)
+			if err != nil {
+				t.Fatalf("Compute() error = %v", err)
+			}
+			if diff := cmp.Diff(tc.wantHolding, plan.Holding); diff != "" {
+				t.Errorf("Holding (-want +got):\n%s", diff)
+			}
+			if plan.TotalHeld != tc.wantTotalHeld {
+				t.Errorf("TotalHeld = %v, want %v", plan.TotalHeld, tc.wantTotalHeld)
+			}
+		})
+	}
+}
+
+func TestWorkload(t *testing.T) {
+	controller := func(apiVersion, kind, name string) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, Controller: new(true)}}
+	}
+	cases := map[string]struct {
+		meta metav1.ObjectMeta
+		want string
+	}{
+		"a bare pod is its own workload": {
+			meta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+			want: "ns/Pod/p",
+		},
+		"a Deployment's ReplicaSet stands for the Deployment": {
+			meta: metav1.ObjectMeta{Namespace: "ns", Name: "web-7d9f-x", Labels: map[string]string{"pod-template-hash": "7d9f"},
+				OwnerReferences: controller("apps/v1", "ReplicaSet", "web-7d9f")},
+			want: "ns/Deployment/web",
+		},
+		"a ReplicaSet of its own (no matching hash) is the workload": {
+			meta: metav1.ObjectMeta{Namespace: "ns", Name: "rs-x", OwnerReferences: controller("apps/v1", "ReplicaSet", "rs")},
+			want: "ns/ReplicaSet/rs",
+		},
+		"a ReplicaSet of another API group is not taken for a Deployment's": {
+			meta: metav1.ObjectMeta{Namespace: "ns", Name: "web-7d9f-x", Labels: map[string]string{"pod-template-hash": "7d9f"},
+				OwnerReferences: controller("example.com/v1", "ReplicaSet", "web-7d9f")},
+			want: "ns/ReplicaSet/web-7d9f",
+		},
+		"a StatefulSet": {
+			meta: metav1.ObjectMeta{Namespace: "db", Name: "pg-0", OwnerReferences: controller("apps/v1", "StatefulSet", "pg")},
+			want: "db/StatefulSet/pg",
+		},
+		"an owner that is not the controller does not count": {
+			meta: metav1.ObjectMeta{Namespace: "ns", Name: "p", OwnerReferences: []metav1.OwnerReference{{Kind: "Job", Name: "j"}}},
+			want: "ns/Pod/p",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := Workload(&tc.meta); got != tc.want {
+				t.Errorf("Workload() = %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -57,6 +57,10 @@ type State struct {
 	// kubelet restarted them: a tag re-pointed to the same digest keeps the image ID but
 	// not the container ID.
 	Before map[string]ContainerRun `json:"before,omitempty"`
+	// UnavailableBefore says the pod was not Ready when the upgrade began (Pending, its
+	// app not Ready): the rollout did not take it down, so neither its upgrade nor its
+	// failure counts against maxUnavailable.
+	UnavailableBefore bool `json:"unavailableBefore,omitempty"`
 	// Failed says why the upgrade stopped. A failed upgrade is not driven again until
 	// the set's target changes, and finishes by itself if the kubelet gets there after
 	// all (an image pushed late).
@@ -139,6 +143,10 @@ type Step struct {
 	After time.Duration
 	// Reason explains ActionWaitKubelet, ActionFail and ActionNone.
 	Reason string
+	// Trouble says, for ActionWaitKubelet, that the kubelet reports why it is not there
+	// (ImagePullBackOff, CrashLoopBackOff, a resize Deferred...), not just that it has
+	// yet to act: the set's Progressing condition names such pods.
+	Trouble bool
 }
 
 // Input is everything Next looks at.
@@ -194,7 +202,7 @@ func Next(in Input) Step {
 		swapped.Before = runsOf(in.Pod, s.Images)
 		return Step{Action: ActionSwap, State: &swapped}
 	}
-	waiting := notRunningYet(in.Pod, s)
+	waiting, trouble := notRunningYet(in.Pod, s)
 	if s.Failed != "" {
 		if waiting == "" {
 			return Step{Action: ActionFinish, State: s}
@@ -210,7 +218,7 @@ func Next(in Input) Step {
 	if in.ProgressDeadline > 0 && s.SwappedAt != nil && !in.Now.Before(s.SwappedAt.Add(in.ProgressDeadline)) {
 		return fail(s, fmt.Sprintf("%s after the progress deadline of %s", waiting, in.ProgressDeadline))
 	}
-	return Step{Action: ActionWaitKubelet, Reason: waiting}
+	return Step{Action: ActionWaitKubelet, Reason: waiting, Trouble: trouble}
 }
 
 // resizeMoved says whether a failed resize asked for other resources than the pod's
@@ -247,7 +255,12 @@ func begin(in Input) Step {
 	}
 	s := &State{
 		Set: in.Set, Revision: in.Target.Revision, Hash: in.Target.Hash, ImageFreeHash: in.Target.ImageFreeHash,
-		Images: images, Resources: res,
+		Images: images, Resources: res, UnavailableBefore: !podReady(in.Pod),
+	}
+	if in.State != nil && in.State.Set == in.Set {
+		// Re-driven to a new target: the pod may be drained by the upgrade it replaces,
+		// and was as available as that one found it.
+		s.UnavailableBefore = in.State.UnavailableBefore
 	}
 	if len(images) == 0 && len(res) == 0 {
 		// The pod already runs what the target asks (e.g. a change the containers do

@@ -418,12 +418,13 @@ func appRequests(r corev1.ResourceList) podChange {
 
 // onV1 is what the kubelet reports for an injected pod before any upgrade: the init
 // container done, the proxy and the app ready on their first images, the sidecars-ready
-// condition True for an hour.
+// condition and the pod's Ready condition True for an hour.
 var onV1 = []podChange{
 	completed("init-net", initIDv1),
 	running("proxy", proxyIDv1, true),
 	running("app", appID, true),
 	sidecarsReadySince(corev1.ConditionTrue, time.Hour),
+	podCondition(corev1.PodReady, corev1.ConditionTrue, time.Hour, "", ""),
 }
 
 func apply(pod *corev1.Pod, changes ...[]podChange) *corev1.Pod {
@@ -652,7 +653,7 @@ func TestNext(t *testing.T) {
 			state: stateFor(cpuV2, proxyResources(cpuV2Resources), isSwapped),
 			to:    cpuV2,
 			want: Step{Action: ActionWaitKubelet,
-				Reason: "the resize of container proxy is pending (Deferred): Node didn't have enough resource: cpu"},
+				Reason: "the resize of container proxy is pending (Deferred): Node didn't have enough resource: cpu", Trouble: true},
 		},
 		"swapped resize, in progress: awaits": {
 			from:    sizedV1,
@@ -804,7 +805,7 @@ func TestNext(t *testing.T) {
 			changes: []podChange{proxyImage(proxyV2), proxyPullFails()},
 			state:   proxyToV2(swappedAgo(time.Minute)),
 			want: Step{Action: ActionWaitKubelet,
-				Reason: "container proxy is not ready on image " + proxyV2 + ": ImagePullBackOff: Back-off pulling image"},
+				Reason: "container proxy is not ready on image " + proxyV2 + ": ImagePullBackOff: Back-off pulling image", Trouble: true},
 		},
 		"swapped, image pull failing past the deadline: fails naming the kubelet's reason": {
 			changes: []podChange{proxyImage(proxyV2), proxyPullFails()},
@@ -822,7 +823,7 @@ func TestNext(t *testing.T) {
 			changes: []podChange{proxyImage(proxyV2), oldRunStopped("proxy", proxyIDv1)},
 			state:   proxyToV2(isSwapped),
 			want: Step{Action: ActionWaitKubelet,
-				Reason: "container proxy stopped and has not started on image " + proxyV2},
+				Reason: "container proxy stopped and has not started on image " + proxyV2, Trouble: true},
 		},
 		"failed for this target, the kubelet got there after all: finishes": {
 			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true)},
@@ -878,6 +879,19 @@ func TestNext(t *testing.T) {
 			want: Step{Action: ActionFail,
 				State:  stateFor(cpuV2, proxyResources(cpuV2Resources), swappedAgo(time.Hour), failedWith(deferredMsg)),
 				Reason: deferredMsg},
+		},
+		"no state, the pod is not Ready: begins, and says the pod was unavailable before": {
+			changes: []podChange{podCondition(corev1.PodReady, corev1.ConditionFalse, time.Minute, "ContainersNotReady", "")},
+			want: Step{Action: ActionBegin, State: func() *State {
+				s := proxyToV2()
+				s.UnavailableBefore = true
+				return s
+			}()},
+		},
+		"a drained pod's state for an older target: begins again as available as that state found it": {
+			state:   stateFor(meshV1_5, withImage("proxy", proxyV1_5), draining),
+			changes: []podChange{podCondition(corev1.PodReady, corev1.ConditionFalse, time.Minute, "ReadinessGatesNotReady", "")},
+			want:    Step{Action: ActionBegin, State: proxyToV2()},
 		},
 		"unswapped state of another set: begins for this set": {
 			state: stateFor(meshV2, otherSet, withImage("logger", "example.com/logger:v2"), draining),

@@ -18,6 +18,7 @@ package upgrade
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,54 @@ type Outcome struct {
 	// DisruptionBlocked counts the pods of Plan.Start a PodDisruptionBudget kept from
 	// draining.
 	DisruptionBlocked int
+	// Blocked are those pods, each with the budget's reason, by key.
+	Blocked []string
+	// Kubelet are the upgrades in flight waiting for the kubelet, each with what it
+	// reports (ImagePullBackOff, CrashLoopBackOff, a resize Deferred...), by key.
+	Kubelet []string
+}
+
+// maxListed is how many pods a condition message names; the rest are counted.
+const maxListed = 5
+
+// listed joins the first maxListed items and counts the others.
+func listed(items []string) string {
+	if len(items) <= maxListed {
+		return strings.Join(items, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(items[:maxListed], "; "), len(items)-maxListed)
+}
+
+// budgetText is the rollout's budgets as the strategy sets them.
+func budgetText(plan Plan) string {
+	if plan.MaxUnavailableTotal > 0 {
+		return fmt.Sprintf("maxUnavailable %s per workload, %d in all", plan.MaxUnavailable, plan.MaxUnavailableTotal)
+	}
+	return fmt.Sprintf("maxUnavailable %s per workload", plan.MaxUnavailable)
+}
+
+// heldText names what keeps waiting pods from starting, "" when nothing does.
+func heldText(plan Plan, outcome Outcome) string {
+	var parts []string
+	if len(plan.Holding) > 0 {
+		holders := make([]string, len(plan.Holding))
+		for i, h := range plan.Holding {
+			holders[i] = h.Key + " (" + h.Why + ")"
+		}
+		what := "their workloads' maxUnavailable"
+		if plan.TotalHeld {
+			what = "maxUnavailableTotal"
+		}
+		parts = append(parts, fmt.Sprintf(" Waiting for %s, spent by: %s.", what, listed(holders)))
+	}
+	if blocked := slices.Concat(outcome.Blocked, plan.DisruptionBlocked); len(blocked) > 0 {
+		slices.Sort(blocked)
+		parts = append(parts, fmt.Sprintf(" A PodDisruptionBudget keeps from draining: %s.", listed(blocked)))
+	}
+	if len(outcome.Kubelet) > 0 {
+		parts = append(parts, fmt.Sprintf(" The kubelet reports: %s.", listed(slices.Sorted(slices.Values(outcome.Kubelet)))))
+	}
+	return strings.Join(parts, "")
 }
 
 // SetStatus writes the plan's counters and the Ready, Progressing, Paused and Degraded
@@ -106,19 +155,21 @@ func setProgressing(setCondition conditionSetter, plan Plan, outcome Outcome) {
 	waiting := c.Waiting
 	started := len(plan.Start) - outcome.DisruptionBlocked
 	active := len(plan.Continue)+started+len(plan.Evict) > 0 ||
-		plan.Blocked == BlockedBudget && c.Failed == 0 && outcome.DisruptionBlocked == 0
+		plan.Blocked == BlockedBudget && c.Failed == 0 && outcome.DisruptionBlocked == 0 && len(plan.DisruptionBlocked) == 0
+	held := heldText(plan, outcome)
 	switch {
 	case active:
 		setCondition(sidecarsv1alpha1.ConditionProgressing, true, sidecarsv1alpha1.ReasonRollingOut,
-			fmt.Sprintf("%d pods upgrading, %d waiting; maxUnavailable %d.",
-				len(plan.Continue)+started, max(0, waiting-started), plan.MaxUnavailable))
+			fmt.Sprintf("%d pods upgrading, %d waiting; %s.%s",
+				len(plan.Continue)+started, max(0, waiting-started), budgetText(plan), held))
 	case c.Failed > 0 && waiting > 0 && plan.Blocked != BlockedPaused && plan.Blocked != BlockedOnPodRestart:
 		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonProgressDeadlineExceeded,
-			fmt.Sprintf("The rollout stopped: %d pods failed to upgrade and count against maxUnavailable %d, %d pods wait; "+
-				"change the target (revert the images, or pin spec.injection.revision) to go on.", c.Failed, plan.MaxUnavailable, waiting))
-	case outcome.DisruptionBlocked > 0:
+			fmt.Sprintf("The rollout stopped: %d pods failed to upgrade and count against %s, %d pods wait; "+
+				"change the target (revert the images, or pin spec.injection.revision) to go on.%s", c.Failed, budgetText(plan), waiting, held))
+	case outcome.DisruptionBlocked+len(plan.DisruptionBlocked) > 0:
 		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonDisruptionBudget,
-			fmt.Sprintf("A PodDisruptionBudget allows no disruption of the %d pods next in line; %d pods wait.", outcome.DisruptionBlocked, waiting))
+			fmt.Sprintf("A PodDisruptionBudget allows no disruption of the %d pods next in line; %d pods wait.%s",
+				outcome.DisruptionBlocked+len(plan.DisruptionBlocked), waiting, held))
 	case waiting <= 0:
 		setCondition(sidecarsv1alpha1.ConditionProgressing, false, sidecarsv1alpha1.ReasonRolloutComplete,
 			"No pod is waiting for an in-place update.")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -124,7 +125,7 @@ func TestSetStatus(t *testing.T) {
 		"no matched pods is ready": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan:   Plan{MaxUnavailable: 1},
+			plan:   Plan{MaxUnavailable: "1"},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
 				ObservedGeneration: statusGeneration,
 				CurrentRevision:    "proxy-v2", UpdateRevision: "proxy-v2",
@@ -137,7 +138,7 @@ func TestSetStatus(t *testing.T) {
 		"all pods up to date and ready completes the rollout": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 3, UpToDate: 3, Ready: 3, UpToDateReady: 3,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -150,7 +151,7 @@ func TestSetStatus(t *testing.T) {
 		"rollout in progress keeps the current revision": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Continue: []string{"ns/b"}, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Continue: []string{"ns/b"}, Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -164,7 +165,7 @@ func TestSetStatus(t *testing.T) {
 			// Another set's upgrade holds a pod this set has already brought to v2.
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Continue: []string{"ns/b"}, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Continue: []string{"ns/b"}, Counts: Counts{
 				Matched: 2, UpToDate: 2, Ready: 1, UpToDateReady: 1,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -180,7 +181,7 @@ func TestSetStatus(t *testing.T) {
 		"paused rollout with pods waiting stops progressing": {
 			set:    statusSet(rolloutPaused),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Blocked: BlockedPaused, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Blocked: BlockedPaused, Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -198,7 +199,7 @@ func TestSetStatus(t *testing.T) {
 		"paused rollout with an upgrade in flight still progresses": {
 			set:    statusSet(rolloutPaused),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Blocked: BlockedPaused, Continue: []string{"ns/b"}, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Blocked: BlockedPaused, Continue: []string{"ns/b"}, Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -215,7 +216,7 @@ func TestSetStatus(t *testing.T) {
 		"OnPodRestart with pods waiting does not progress": {
 			set:    statusSet(onPodRestart),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Blocked: BlockedOnPodRestart, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Blocked: BlockedOnPodRestart, Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -232,7 +233,7 @@ func TestSetStatus(t *testing.T) {
 		"OnPodRestart wins over a paused rollout for Progressing": {
 			set:    statusSet(onPodRestart, rolloutPaused),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Blocked: BlockedOnPodRestart, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Blocked: BlockedOnPodRestart, Counts: Counts{
 				Matched: 2, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 1,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -250,7 +251,7 @@ func TestSetStatus(t *testing.T) {
 		"paused injection is reported while the rollout is complete": {
 			set:    statusSet(injectionPaused),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 2, UpToDate: 2, Ready: 2, UpToDateReady: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -267,7 +268,7 @@ func TestSetStatus(t *testing.T) {
 		"a paused rollout is named before paused injection": {
 			set:    statusSet(rolloutPaused, injectionPaused),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Blocked: BlockedPaused, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Blocked: BlockedPaused, Counts: Counts{
 				Matched: 1, UpToDate: 1, Ready: 1, UpToDateReady: 1,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -286,7 +287,7 @@ func TestSetStatus(t *testing.T) {
 			// in-place change; onImmutableChange is Skip.
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Continue: []string{"ns/b"}, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Continue: []string{"ns/b"}, Counts: Counts{
 				Matched: 4, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2, NotUpgradable: 1, Failed: 1,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -302,7 +303,7 @@ func TestSetStatus(t *testing.T) {
 		"Skip leaves not upgradable pods out of the rollout": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, NotUpgradable: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -318,7 +319,7 @@ func TestSetStatus(t *testing.T) {
 		"pods held by the partition stop the rollout without progress": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Blocked: BlockedPartition, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Blocked: BlockedPartition, Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -334,7 +335,7 @@ func TestSetStatus(t *testing.T) {
 		"pods outside the canary selector are held": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -350,7 +351,7 @@ func TestSetStatus(t *testing.T) {
 		"a failed upgrade with nothing left to roll: not ready, degraded for the failure": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 2, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 1, Failed: 1,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -367,7 +368,7 @@ func TestSetStatus(t *testing.T) {
 			// ns/b and ns/c failed (a broken image) and spend maxUnavailable 2; ns/d and ns/e wait.
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 2, Unavailable: 2, Blocked: BlockedBudget, Failed: []string{"ns/b", "ns/c"}, Counts: Counts{
+			plan: Plan{MaxUnavailable: "2", Unavailable: 2, Blocked: BlockedBudget, Failed: []string{"ns/b", "ns/c"}, Counts: Counts{
 				Matched: 5, UpToDate: 1, Ready: 3, UpToDateReady: 1, InPlace: 4, Failed: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -385,7 +386,7 @@ func TestSetStatus(t *testing.T) {
 		"a PodDisruptionBudget holding every pod next in line stops progress and says so": {
 			set:     statusSet(),
 			status:  movingToV2(),
-			plan:    Plan{MaxUnavailable: 1, Start: []string{"ns/b"}, Counts: Counts{Matched: 2, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 1}},
+			plan:    Plan{MaxUnavailable: "1", Start: []string{"ns/b"}, Counts: Counts{Matched: 2, UpToDate: 1, Ready: 2, UpToDateReady: 1, InPlace: 1}},
 			outcome: Outcome{DisruptionBlocked: 1},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
 				ObservedGeneration: statusGeneration,
@@ -401,7 +402,7 @@ func TestSetStatus(t *testing.T) {
 		"Evict counts not upgradable pods as rollable": {
 			set:    statusSet(evictImmutable),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Evict: []string{"ns/b"}, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Evict: []string{"ns/b"}, Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, NotUpgradable: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -417,7 +418,7 @@ func TestSetStatus(t *testing.T) {
 		"missing pods are not ready and degrade the set": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 3, UpToDate: 2, Ready: 3, UpToDateReady: 2, Missing: 1,
 			}},
 			// Missing pods never reached the update revision: currentRevision stays.
@@ -435,7 +436,7 @@ func TestSetStatus(t *testing.T) {
 		"missing pods come before a rollout in Ready, not upgradable pods before missing ones in Degraded": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 3, UpToDate: 1, Ready: 3, UpToDateReady: 1, NotUpgradable: 1, Missing: 1,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -452,7 +453,7 @@ func TestSetStatus(t *testing.T) {
 		"up to date pods not all ready are not ready": {
 			set:    statusSet(),
 			status: movingToV2(),
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 3, UpToDate: 3, Ready: 2, UpToDateReady: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -468,7 +469,7 @@ func TestSetStatus(t *testing.T) {
 		"no update revision leaves currentRevision alone": {
 			set:    statusSet(),
 			status: sidecarsv1alpha1.SidecarSetStatus{CurrentRevision: "proxy-v1"},
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 1, UpToDate: 1, Ready: 1, UpToDateReady: 1,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -491,7 +492,7 @@ func TestSetStatus(t *testing.T) {
 					{Type: sidecarsv1alpha1.ConditionDegraded, Status: metav1.ConditionFalse, Reason: sidecarsv1alpha1.ReasonAsExpected, ObservedGeneration: statusGeneration - 1, LastTransitionTime: statusT1},
 				},
 			},
-			plan: Plan{MaxUnavailable: 1, Counts: Counts{
+			plan: Plan{MaxUnavailable: "1", Counts: Counts{
 				Matched: 2, UpToDate: 2, Ready: 2, UpToDateReady: 2,
 			}},
 			wantStatus: sidecarsv1alpha1.SidecarSetStatus{
@@ -522,13 +523,13 @@ func TestSetStatus(t *testing.T) {
 }
 
 func TestSetStatusLastTransitionTime(t *testing.T) {
-	rolling := Plan{MaxUnavailable: 1, Continue: []string{"ns/b"}, Counts: Counts{
+	rolling := Plan{MaxUnavailable: "1", Continue: []string{"ns/b"}, Counts: Counts{
 		Matched: 2, UpToDate: 1, Ready: 1, UpToDateReady: 1, InPlace: 1,
 	}}
-	upToDateNotReady := Plan{MaxUnavailable: 1, Counts: Counts{
+	upToDateNotReady := Plan{MaxUnavailable: "1", Counts: Counts{
 		Matched: 2, UpToDate: 2, Ready: 1, UpToDateReady: 1,
 	}}
-	complete := Plan{MaxUnavailable: 1, Counts: Counts{
+	complete := Plan{MaxUnavailable: "1", Counts: Counts{
 		Matched: 2, UpToDate: 2, Ready: 2, UpToDateReady: 2,
 	}}
 	at := func(c metav1.Condition, when metav1.Time) metav1.Condition {
@@ -652,6 +653,62 @@ func TestWhenToWrite(t *testing.T) {
 			got := WhenToWrite(base(), tc.want, tc.lastWrite, tc.now, 2*time.Second)
 			if diff := cmp.Diff(tc.wantWrite, got); diff != "" {
 				t.Errorf("WhenToWrite (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestProgressingNamesWhatHoldsTheRollout(t *testing.T) {
+	rolling := Counts{Matched: 4, InPlace: 4, Ready: 4, Waiting: 3}
+	cases := map[string]struct {
+		plan        Plan
+		outcome     Outcome
+		wantReason  string
+		wantMessage string
+	}{
+		"pods upgrading, the budget per workload": {
+			plan:        Plan{MaxUnavailable: "1", Continue: []string{"a/w1"}, Counts: rolling},
+			wantReason:  sidecarsv1alpha1.ReasonRollingOut,
+			wantMessage: "1 pods upgrading, 3 waiting; maxUnavailable 1 per workload.",
+		},
+		"the pods spending a budget that holds others, and what the kubelet reports": {
+			plan: Plan{MaxUnavailable: "1", MaxUnavailableTotal: 2, Continue: []string{"a/w1", "b/w1"}, Blocked: BlockedBudget,
+				Counts: rolling, Holding: []Holder{{Key: "a/w1", Why: "upgrading"}, {Key: "b/w1", Why: "upgrading"}}, TotalHeld: true},
+			outcome: Outcome{Kubelet: []string{
+				"b/w1: container proxy is not ready on image proxy:v2: ImagePullBackOff",
+				"a/w1: container proxy is not ready on image proxy:v2: CrashLoopBackOff",
+			}},
+			wantReason: sidecarsv1alpha1.ReasonRollingOut,
+			wantMessage: "2 pods upgrading, 3 waiting; maxUnavailable 1 per workload, 2 in all. " +
+				"Waiting for maxUnavailableTotal, spent by: a/w1 (upgrading); b/w1 (upgrading). " +
+				"The kubelet reports: a/w1: container proxy is not ready on image proxy:v2: CrashLoopBackOff; " +
+				"b/w1: container proxy is not ready on image proxy:v2: ImagePullBackOff.",
+		},
+		"pods a PodDisruptionBudget holds, from this pass and from earlier ones": {
+			plan:        Plan{MaxUnavailable: "1", Counts: rolling, DisruptionBlocked: []string{"a/w2: PodDisruptionBudget web allows no disruption now"}},
+			outcome:     Outcome{DisruptionBlocked: 1, Blocked: []string{"a/w1: PodDisruptionBudget web allows no disruption now"}},
+			wantReason:  sidecarsv1alpha1.ReasonDisruptionBudget,
+			wantMessage: "A PodDisruptionBudget allows no disruption of the 2 pods next in line; 3 pods wait. A PodDisruptionBudget keeps from draining: a/w1: PodDisruptionBudget web allows no disruption now; a/w2: PodDisruptionBudget web allows no disruption now.",
+		},
+		"many holders are counted past the first five": {
+			plan: Plan{MaxUnavailable: "1", Blocked: BlockedBudget, Counts: rolling, Holding: []Holder{
+				{"a/1", "upgrading"}, {"a/2", "upgrading"}, {"a/3", "upgrading"}, {"a/4", "upgrading"}, {"a/5", "upgrading"}, {"a/6", "upgrading"}, {"a/7", "upgrading"},
+			}},
+			wantReason: sidecarsv1alpha1.ReasonRollingOut,
+			wantMessage: "0 pods upgrading, 3 waiting; maxUnavailable 1 per workload. Waiting for their workloads' maxUnavailable, spent by: " +
+				"a/1 (upgrading); a/2 (upgrading); a/3 (upgrading); a/4 (upgrading); a/5 (upgrading); and 2 more.",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var status sidecarsv1alpha1.SidecarSetStatus
+			SetStatus(&status, statusSet(), tc.plan, tc.outcome, metav1.Now())
+			got := meta.FindStatusCondition(status.Conditions, sidecarsv1alpha1.ConditionProgressing)
+			if got == nil {
+				t.Fatal("no Progressing condition")
+			}
+			if got.Reason != tc.wantReason || got.Message != tc.wantMessage {
+				t.Errorf("Progressing = %s %q,\nwant %s %q", got.Reason, got.Message, tc.wantReason, tc.wantMessage)
 			}
 		})
 	}

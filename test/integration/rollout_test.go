@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -51,6 +52,10 @@ type podWatcher struct {
 	// unavailable holds the pods not Ready or mid-upgrade at the last event.
 	unavailable map[string]bool
 	maxUnavail  int
+	// workloads maps a pod to its controller's name; maxByWorkload is the most pods of
+	// one workload unavailable at once.
+	workloads     map[string]string
+	maxByWorkload map[string]int
 	// drained: the pod's sidecars-ready condition was False while an upgrade was in flight.
 	drained map[string]bool
 	// images: the successive proxy images of each pod; swappedUndrained lists pods whose
@@ -69,7 +74,8 @@ func watchPods(namespace string) *podWatcher {
 	wctx, cancel := context.WithCancel(ctx)
 	w, err := wc.Watch(wctx, &corev1.PodList{}, client.InNamespace(namespace))
 	Expect(err).NotTo(HaveOccurred())
-	pw := &podWatcher{unavailable: map[string]bool{}, drained: map[string]bool{}, images: map[string][]string{}, stop: cancel}
+	pw := &podWatcher{unavailable: map[string]bool{}, drained: map[string]bool{}, images: map[string][]string{}, stop: cancel,
+		workloads: map[string]string{}, maxByWorkload: map[string]int{}}
 	go func() {
 		defer GinkgoRecover()
 		for ev := range w.ResultChan() {
@@ -103,6 +109,18 @@ func (pw *podWatcher) observe(t watch.EventType, pod *corev1.Pod, sidecar string
 		}
 	}
 	pw.maxUnavail = max(pw.maxUnavail, n)
+	if ref := metav1.GetControllerOf(pod); ref != nil {
+		pw.workloads[name] = ref.Name
+	}
+	byWorkload := map[string]int{}
+	for p, u := range pw.unavailable {
+		if u {
+			byWorkload[pw.workloads[p]]++
+		}
+	}
+	for w, n := range byWorkload {
+		pw.maxByWorkload[w] = max(pw.maxByWorkload[w], n)
+	}
 	if upgrading && conditionIs(pod, sidecarsv1alpha1.SidecarsReadyCondition, corev1.ConditionFalse) {
 		pw.drained[name] = true
 	}
@@ -128,6 +146,13 @@ func (pw *podWatcher) snapshot() (maxUnavail int, images map[string][]string, un
 		images[k] = append([]string(nil), v...)
 	}
 	return pw.maxUnavail, images, append([]string(nil), pw.swappedUndrained...)
+}
+
+// byWorkload is the most pods of each workload seen unavailable at once.
+func (pw *podWatcher) byWorkload() map[string]int {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	return maps.Clone(pw.maxByWorkload)
 }
 
 func podIsReady(pod *corev1.Pod) bool {
@@ -176,16 +201,26 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		}).Should(Succeed())
 		return set
 	}
-	createPods := func(n int, extra map[string]string) []*corev1.Pod {
+	// createPodsOf creates n pods of one workload: controlled by the StatefulSet
+	// workload (envtest runs no controller to mind that it does not exist), so that
+	// they share one maxUnavailable budget.
+	createPodsOf := func(workload string, n int, extra map[string]string) []*corev1.Pod {
 		GinkgoHelper()
 		var pods []*corev1.Pod
 		for i := range n {
-			p := utiltesting.MakePod(fmt.Sprintf("web-%02d", i), ns.Name).Labels(selector).Obj()
+			p := utiltesting.MakePod(fmt.Sprintf("%s-%02d", workload, i), ns.Name).Labels(selector).Obj()
 			maps.Copy(p.Labels, extra)
+			p.OwnerReferences = []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "StatefulSet", Name: workload, UID: types.UID("uid-" + workload), Controller: new(true),
+			}}
 			Expect(k8sClient.Create(ctx, p)).To(Succeed())
 			pods = append(pods, p)
 		}
 		return pods
+	}
+	createPods := func(n int, extra map[string]string) []*corev1.Pod {
+		GinkgoHelper()
+		return createPodsOf("web", n, extra)
 	}
 	allPods := func(g Gomega) []corev1.Pod {
 		var pods corev1.PodList
@@ -331,6 +366,48 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 	})
 
 	// Serial: it stops the manager every spec relies on.
+	It("rolls two workloads in parallel, each within its own maxUnavailable", func() {
+		set := createSet(newSet("v1").Obj()) // maxUnavailable 1 per workload, no total cap
+		createPodsOf("api", 3, nil)
+		createPodsOf("web", 3, nil)
+		waitAllReady(6)
+		pw := watchPods(ns.Name)
+		DeferCleanup(pw.stop)
+
+		setImage(set, "v2")
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(60 * time.Second).Should(Equal(6))
+		waitAllReady(6)
+		maxUnavail, _, undrained := pw.snapshot()
+		Expect(pw.byWorkload()).To(Equal(map[string]int{"api": 1, "web": 1}), "most pods of each workload unavailable at once")
+		Expect(maxUnavail).To(Equal(2), "the two workloads rolled side by side")
+		Expect(undrained).To(BeEmpty())
+	})
+
+	It("does not let an injected pod that never runs, in another namespace, hold the rollout", func() {
+		set := createSet(newSet("v1").Obj())
+		other := spec.Namespace("rollout-tenant-", nil)
+		// No kubelet stand-in runs other's pods: this one stays Pending, never Ready.
+		pending := spec.Pod("stuck").Obj()
+		pending.Namespace = other.Name
+		Expect(k8sClient.Create(ctx, pending)).To(Succeed())
+		Expect(pending.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel))
+		createPods(3, nil)
+		waitAllReady(3)
+
+		setImage(set, "v2")
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(60 * time.Second).Should(Equal(3),
+			"the Pending pod held the rollout of the ready ones")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			// The Pending pod went first, for free: its spec now asks for v2, which it will
+			// start on if it ever runs.
+			g.Expect(set.Status.UpdatedPods).To(BeEquivalentTo(4))
+			g.Expect(meta.IsStatusConditionFalse(set.Status.Conditions, sidecarsv1alpha1.ConditionProgressing)).To(BeTrue())
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pending), pending)).To(Succeed())
+		Expect(proxyImage(pending)).To(Equal("example.com/proxy:v2"))
+	})
+
 	It("resumes a rollout after the manager restarts, without patching a pod twice", Serial, func() {
 		set := createSet(newSet("v1").MaxUnavailable(intstr.FromInt32(2)).Obj())
 		createPods(8, nil)
@@ -721,7 +798,8 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
 		pdb.Status.DisruptionsAllowed, pdb.Status.DesiredHealthy = 1, 2
 		Expect(k8sClient.Status().Update(ctx, pdb)).To(Succeed())
-		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(20 * time.Second).Should(Equal(1))
+		// The held pods back off (up to 30 s) and are tried again.
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(45 * time.Second).Should(Equal(1))
 		Consistently(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(3 * time.Second).Should(Equal(1))
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
 		Expect(pdb.Status.DisruptionsAllowed).To(BeZero(), "the drain spent the budget's one disruption")
