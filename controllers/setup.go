@@ -129,7 +129,7 @@ func setupSidecarSetReconciler(mgr ctrl.Manager, opts Options, podMetadata cache
 		Owns(&appsv1.ControllerRevision{}).
 		Watches(&corev1.Pod{}, injectedPodHandler(r.isRolling)).
 		WatchesRawSource(source.Kind(podMetadata, podMeta,
-			handler.TypedEnqueueRequestsFromMapFunc(setsSelecting(sets, &inject.Selectors{})))).
+			countOnly(setsSelecting(sets, &inject.Selectors{}), r.isRolling))).
 		// Passes of different sets run side by side (one set is never reconciled twice
 		// at once); writes to a shared pod carry its resourceVersion, so two sets never
 		// both begin upgrading it.
@@ -199,19 +199,56 @@ func feedSelectorKeys(ctx context.Context, c cache.Cache, t *podcache.Trimmer) e
 	return nil
 }
 
+// countDelay is how long a pass woken only to count pods waits: the pod creations and
+// deletions of a mass restart, or a Deployment scaled, come together into one pass per
+// set instead of one pass per pod, each walking all of the set's pods. Counts alone are
+// written at most every statusInterval anyway.
+const countDelay = statusInterval
+
+// wake enqueues the sets named: at once for a set whose rollout is under way (a pod
+// event may move it on, or free its budget), after countDelay for the others, whose
+// pass only counts (the queue keeps one pending pass per set).
+func wake(q workqueue.TypedRateLimitingInterface[reconcile.Request], rolling func(set string) bool, reqs ...reconcile.Request) {
+	for _, req := range reqs {
+		if rolling(req.Name) {
+			q.Add(req)
+		} else {
+			q.AddAfter(req, countDelay)
+		}
+	}
+}
+
+// countOnly enqueues the sets mapped from a pod that no set injected (they count it as
+// missing) as wake does.
+func countOnly[T client.Object](mapped func(context.Context, T) []reconcile.Request, rolling func(set string) bool) handler.TypedEventHandler[T, reconcile.Request] {
+	return handler.TypedFuncs[T, reconcile.Request]{
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(q, rolling, mapped(ctx, e.Object)...)
+		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(q, rolling, mapped(ctx, e.ObjectOld)...)
+			wake(q, rolling, mapped(ctx, e.ObjectNew)...)
+		},
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(q, rolling, mapped(ctx, e.Object)...)
+		},
+		GenericFunc: func(ctx context.Context, e event.TypedGenericEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(q, rolling, mapped(ctx, e.Object)...)
+		},
+	}
+}
+
 // injectedPodHandler wakes, for an injected pod's creation or deletion, every set
 // recorded on it or upgrading it; for an update, only the sets it concerns
-// (upgrade.SetsToWake).
+// (upgrade.SetsToWake). Sets that are not rolling out wake after countDelay (wake).
 func injectedPodHandler(rolling func(set string) bool) handler.Funcs {
 	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], names []string) {
 		for _, name := range names {
-			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+			wake(q, rolling, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
 		}
 	}
 	all := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
-		for _, req := range setsOfInjectedPod(context.Background(), obj) {
-			q.Add(req)
-		}
+		wake(q, rolling, setsOfInjectedPod(context.Background(), obj)...)
 	}
 	return handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {

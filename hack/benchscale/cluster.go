@@ -128,6 +128,16 @@ func (m managerProbe) writes(ctx context.Context) (float64, error) {
 	return promSum(text, "rest_client_requests_total", map[string]string{"method": "POST|PUT|PATCH|DELETE"}), nil
 }
 
+// work is the manager's CPU seconds and SidecarSet passes so far, from its metrics.
+func (m managerProbe) work(ctx context.Context) (cpuSeconds, passes float64, err error) {
+	text, err := m.metrics(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return promSum(text, "process_cpu_seconds_total", nil),
+		promSum(text, "controller_runtime_reconcile_total", map[string]string{"controller": "sidecarset"}), nil
+}
+
 // heap is the manager's Go heap in use, from its metrics.
 func (m managerProbe) heap(ctx context.Context) (float64, error) {
 	text, err := m.metrics(ctx)

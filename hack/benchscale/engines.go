@@ -68,6 +68,12 @@ type engineRun struct {
 	pluginTime map[string]time.Duration
 	// propagation is the time from a SidecarSet change to a pod injected from it.
 	propagation time.Duration
+	// managerCPU and passes are the manager's CPU time and its SidecarSet passes over
+	// the measured series (process_cpu_seconds_total and
+	// controller_runtime_reconcile_total{controller="sidecarset"}).
+	managerCPU time.Duration
+	passes     float64
+	seriesTime time.Duration
 }
 
 // profilePods is the size of the series the API server's CPU profile covers.
@@ -260,11 +266,23 @@ func (b *bench) engineBlock(ctx context.Context, e engine, sets int, groups []in
 		return run, fmt.Errorf("the API server's metrics: %w", err)
 	}
 	tag := run.tag()
+	cpuBefore, passesBefore, err := b.probe.work(ctx)
+	if err != nil {
+		return run, fmt.Errorf("the manager's metrics: %w", err)
+	}
+	start := time.Now()
 	run.injected, run.bypassed, err = b.pairedSeries(ctx, tag, b.o.latencyPods, groups, b.o.engineRate, false,
 		fmt.Sprintf("the %s engine (%d sets, %d groups)", e, sets, len(groups)))
 	if err != nil {
 		return run, err
 	}
+	run.seriesTime = time.Since(start)
+	cpuAfter, passesAfter, err := b.probe.work(ctx)
+	if err != nil {
+		return run, fmt.Errorf("the manager's metrics: %w", err)
+	}
+	run.managerCPU = time.Duration((cpuAfter - cpuBefore) * float64(time.Second))
+	run.passes = passesAfter - passesBefore
 	after, err := b.pluginSeconds(ctx)
 	if err != nil {
 		return run, fmt.Errorf("the API server's metrics: %w", err)
@@ -355,6 +373,10 @@ func engineRows(runs []engineRun) []row {
 			row{What: what + ": API server time in mutating admission per injected pod", Result: dash(strings.Join(plugins, ", "))},
 			row{What: what + ": a set's change to the first pod injected from it", Result: fmt.Sprintf("%.2f s", r.propagation.Seconds())},
 		)
+		if n := len(r.injected); n > 0 && r.seriesTime > 0 {
+			rows = append(rows, row{What: what + ": manager CPU per injected pod (cores used over the series); SidecarSet passes per injected pod",
+				Result: fmt.Sprintf("%s (%.2f cores); %.2f", ms(r.managerCPU/time.Duration(n)), r.managerCPU.Seconds()/r.seriesTime.Seconds(), r.passes/float64(n))})
+		}
 	}
 	return rows
 }

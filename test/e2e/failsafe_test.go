@@ -20,6 +20,7 @@ package e2e
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -297,6 +298,41 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 		pdb.Spec.MinAvailable = new(intstr.FromInt32(1))
 		Expect(k8sClient.Update(ctx, pdb)).To(Succeed())
 		allBackOn(images.SidecarV2, 2)
+	})
+
+	It("rolls two Deployments in parallel, one pod of each at a time", func() {
+		createSet()
+		api := maps.Clone(selector)
+		api["app"] = "api"
+		web := maps.Clone(selector)
+		web["app"] = "web"
+		createReadyDeploymentNamed(ns.Name, "api", api, 3)
+		createReadyDeploymentNamed(ns.Name, "web", web, 3)
+		apiWatch, webWatch, both := watchUnavailable(ns.Name, api), watchUnavailable(ns.Name, web), watchUnavailable(ns.Name, selector)
+		setSidecarImage(images.SidecarV2)
+		allBackOn(images.SidecarV2, 6)
+		Expect(apiWatch.stop()).To(Equal(1), "api pods unavailable at once, with maxUnavailable 1 per workload")
+		Expect(webWatch.stop()).To(Equal(1), "web pods unavailable at once, with maxUnavailable 1 per workload")
+		Expect(both.stop()).To(Equal(2), "the two Deployments rolled side by side")
+	})
+
+	It("does not let a Pending injected pod of another namespace hold a Deployment's rollout", func() {
+		createSet()
+		tenant := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-"}}
+		Expect(k8sClient.Create(ctx, tenant)).To(Succeed())
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, tenant)).To(Succeed()) })
+		stuck := appPod(tenant.Name, selector)
+		stuck.Spec.NodeSelector = map[string]string{"outrigger.dev/no-such-node": "true"}
+		Expect(k8sClient.Create(ctx, stuck)).To(Succeed())
+		Expect(stuck.Labels).To(HaveKey(sidecarsv1alpha1.InjectedLabel), "the tenant's pod was not injected")
+		deployment(3)
+
+		setSidecarImage(images.SidecarV2)
+		allBackOn(images.SidecarV2, 3)
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(stuck), stuck)).To(Succeed())
+		Expect(stuck.Status.Phase).To(Equal(corev1.PodPending))
+		Expect(sidecarImage(stuck)).To(Equal(images.SidecarV2), "the Pending pod went first, at no cost")
+		kubectlShows("get", "scs", set.Name)
 	})
 
 	It("finishes a rollout within its budget although the manager is killed three times", func() {

@@ -350,8 +350,15 @@ func appPod(namespace string, labels map[string]string) *corev1.Pod {
 // and waits until they are all ready.
 func createReadyDeployment(namespace string, selector map[string]string, replicas int32) *appsv1.Deployment {
 	GinkgoHelper()
+	return createReadyDeploymentNamed(namespace, "web", selector, replicas)
+}
+
+// createReadyDeploymentNamed creates Deployment name of replicas app pods labelled
+// selector and waits until they are all ready.
+func createReadyDeploymentNamed(namespace, name string, selector map[string]string, replicas int32) *appsv1.Deployment {
+	GinkgoHelper()
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: selector},
