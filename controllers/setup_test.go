@@ -42,7 +42,9 @@ func (q *recordingQueue) AddAfter(r reconcile.Request, d time.Duration) {
 func TestWake(t *testing.T) {
 	q := &recordingQueue{}
 	rolling := func(set string) bool { return set == "rolling" }
-	req := func(name string) reconcile.Request { return reconcile.Request{NamespacedName: types.NamespacedName{Name: name}} }
+	req := func(name string) reconcile.Request {
+		return reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}
+	}
 	wake(q, rolling, req("rolling"), req("idle"))
 	want := []string{"rolling now", "idle after " + countDelay.String()}
 	if diff := gocmp.Diff(want, q.added); diff != "" {

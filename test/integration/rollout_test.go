@@ -395,7 +395,7 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		waitAllReady(3)
 
 		setImage(set, "v2")
-		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(60 * time.Second).Should(Equal(3),
+		Eventually(func(g Gomega) int { return countAt(g, "v2") }).WithTimeout(60*time.Second).Should(Equal(3),
 			"the Pending pod held the rollout of the ready ones")
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
