@@ -220,7 +220,8 @@ func wake(q workqueue.TypedRateLimitingInterface[reconcile.Request], rolling fun
 
 // countOnly enqueues the sets mapped from a pod that no set injected (they count it as
 // missing) as wake does.
-func countOnly[T client.Object](mapped func(context.Context, T) []reconcile.Request, rolling func(set string) bool) handler.TypedEventHandler[T, reconcile.Request] {
+func countOnly[T client.Object](mapped func(context.Context, T) []reconcile.Request,
+	rolling func(set string) bool) handler.TypedEventHandler[T, reconcile.Request] {
 	return handler.TypedFuncs[T, reconcile.Request]{
 		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			wake(q, rolling, mapped(ctx, e.Object)...)

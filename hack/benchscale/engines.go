@@ -375,7 +375,8 @@ func engineRows(runs []engineRun) []row {
 		)
 		if n := len(r.injected); n > 0 && r.seriesTime > 0 {
 			rows = append(rows, row{What: what + ": manager CPU per injected pod (cores used over the series); SidecarSet passes per injected pod",
-				Result: fmt.Sprintf("%s (%.2f cores); %.2f", ms(r.managerCPU/time.Duration(n)), r.managerCPU.Seconds()/r.seriesTime.Seconds(), r.passes/float64(n))})
+				Result: fmt.Sprintf("%s (%.2f cores); %.2f", ms(r.managerCPU/time.Duration(n)),
+					r.managerCPU.Seconds()/r.seriesTime.Seconds(), r.passes/float64(n))})
 		}
 	}
 	return rows
