@@ -128,7 +128,7 @@ func main() {
 	flag.Float64Var(&o.engineRate, "engine-rate", 20, "Pod creates per second in the engine comparison's series.")
 	flag.DurationVar(&o.steadyWindow, "steady-window", 30*time.Second, "How long writes are counted at steady state.")
 	flag.StringVar(&o.managerArgs, "manager-args", os.Getenv("SCALE_MANAGER_ARGS"), "Extra manager flags, space separated (SCALE_MANAGER_ARGS).")
-	flag.StringVar(&o.managerMemLimit, "manager-memory-limit", envOr("SCALE_MANAGER_GOMEMLIMIT", "256MiB"),
+	flag.StringVar(&o.managerMemLimit, "manager-memory-limit", envOr("SCALE_MANAGER_GOMEMLIMIT", "512MiB"),
 		"GOMEMLIMIT of the manager, as config/manager sets it from the container's limit (SCALE_MANAGER_GOMEMLIMIT).")
 	flag.BoolVar(&o.gatePolicy, "gate-policy", envOr("SCALE_GATE_POLICY", "true") == "true",
 		"Keep the sidecars-ready admission policy (config/policy) bound; false deletes its binding, so the operator writes every gate (SCALE_GATE_POLICY).")
@@ -333,7 +333,7 @@ func (b *bench) startOperator(ctx context.Context, installer client.Client, kube
 			fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", b.probe.pprofPort),
 		}, strings.Fields(b.o.managerArgs)...),
 		// As config/manager runs it: the Go runtime's soft limit is the container's
-		// memory limit (256Mi), so the figures are those of the manager as shipped.
+		// memory limit (512Mi), so the figures are those of the manager as shipped.
 		Env: []string{"GOMEMLIMIT=" + b.o.managerMemLimit},
 	}
 	b.probe.pid = b.op.PID
