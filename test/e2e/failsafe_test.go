@@ -147,6 +147,16 @@ var _ = Describe("A rollout that fails safe, on a real node", func() {
 		deployment(3)
 		setSidecarImage(missingImage)
 
+		By("naming, before the progress deadline, the pod the kubelet cannot start the new image on")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			progressing := meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionProgressing)
+			g.Expect(progressing).NotTo(BeNil())
+			g.Expect(progressing.Reason).To(Equal(sidecarsv1alpha1.ReasonRollingOut))
+			g.Expect(progressing.Message).To(ContainSubstring("The kubelet reports: " + ns.Name + "/web-"))
+		}).WithTimeout(20 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+		kubectlShows("get", "scs", set.Name, "-o", "jsonpath={.status.conditions[?(@.type==\"Progressing\")].message}")
+
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
 			degraded := meta.FindStatusCondition(set.Status.Conditions, sidecarsv1alpha1.ConditionDegraded)
