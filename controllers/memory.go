@@ -135,6 +135,13 @@ func (e *expectations) Finished(set, pod string, now time.Time) {
 	if e.settling == nil {
 		e.settling = map[expectationKey]time.Time{}
 	}
+	// A pod deleted before it was seen Ready again is never asked about: its entry goes
+	// here, once it could no longer count. The map holds the pods of a few batches.
+	for k, at := range e.settling {
+		if now.Sub(at) >= expectationTimeout {
+			delete(e.settling, k)
+		}
+	}
 	e.settling[expectationKey{set, pod}] = now
 }
 
@@ -226,6 +233,12 @@ func (b *backoff) Blocked(set, pod, why string, now time.Time) time.Duration {
 	defer b.mu.Unlock()
 	if b.why == nil {
 		b.why = map[string]string{}
+	}
+	// A pod deleted while it waited is never tried again: its reason goes here.
+	for k := range b.why {
+		if !blocked.IsInBackOffSinceUpdate(k, now) {
+			delete(b.why, k)
+		}
 	}
 	b.why[set+"/"+pod] = why
 	return blocked.Get(set + "/" + pod)

@@ -169,6 +169,11 @@ func TestBackoffForADisruptionBudget(t *testing.T) {
 	if b.Waiting("mesh", "ns/a", now.Add(31*time.Second)) || b.Disruption("mesh", "ns/a", now.Add(31*time.Second)) != "" {
 		t.Error("a blocked pod still waits after its wait")
 	}
+	b.Blocked("mesh", "ns/gone", why, now)
+	b.Blocked("mesh", "ns/later", why, now.Add(time.Minute))
+	if _, kept := b.why["mesh/ns/gone"]; kept {
+		t.Error("a block kept the reason of a pod whose wait is over")
+	}
 	b.Failed("mesh", "ns/b", now)
 	if !b.Waiting("mesh", "ns/b", now) || b.Disruption("mesh", "ns/b", now) != "" {
 		t.Error("a failed write is taken for a budget's block")
@@ -197,7 +202,11 @@ func TestSettling(t *testing.T) {
 	if e.Settling("mesh", "ns/b", false, now.Add(expectationTimeout)) {
 		t.Error("a pod settles past expectationTimeout")
 	}
-	e.Finished("mesh", "ns/c", now)
+	e.Finished("mesh", "ns/gone", now)
+	e.Finished("mesh", "ns/c", now.Add(expectationTimeout))
+	if _, kept := e.settling[expectationKey{"mesh", "ns/gone"}]; kept {
+		t.Error("a finish kept the entry of a pod never asked about past expectationTimeout")
+	}
 	e.ForgetSet("mesh")
 	if e.Settling("mesh", "ns/c", false, now) {
 		t.Error("ForgetSet kept a settling pod")
