@@ -41,6 +41,9 @@ type InjectionRecord struct {
 	// Overridden are the names of the set's containers the pod already declared itself,
 	// so the pod's own were kept.
 	Overridden []string `json:"overridden,omitempty"`
+	// OverriddenVolumes are the names of the set's volumes the pod already declared
+	// itself, so the pod's own were kept.
+	OverriddenVolumes []string `json:"overriddenVolumes,omitempty"`
 	// Resized are the resources the rollout last gave the set's containers in place, by
 	// container name: a resourcesPolicy sidecar following its app's resizes, or a
 	// resources change of the set. Injection sizes containers in the pod's spec and

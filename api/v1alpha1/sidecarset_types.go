@@ -62,6 +62,20 @@ const (
 	AggregateMax Aggregate = "Max"
 )
 
+// Enforcement says whether a pod may do without a SidecarSet's sidecars.
+// +kubebuilder:validation:Enum=Optional;Required
+type Enforcement string
+
+const (
+	// EnforcementOptional lets a pod opt out (the label sidecars.outrigger.dev/inject:
+	// "false" on the pod or its namespace) and keep its own container or volume of a
+	// sidecar's name, which is recorded on the pod as overridden.
+	EnforcementOptional Enforcement = "Optional"
+	// EnforcementRequired injects every selected pod, opted out or not, and refuses a pod
+	// that declares a container or volume of one of the set's names.
+	EnforcementRequired Enforcement = "Required"
+)
+
 // UpdateStrategyType says whether running pods are updated in place.
 // +kubebuilder:validation:Enum=RollingUpdate;OnPodRestart
 type UpdateStrategyType string
@@ -306,6 +320,19 @@ type InjectionPolicy struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Revision string `json:"revision,omitempty"`
+
+	// enforcement says whether a selected pod may do without the set's sidecars.
+	// Optional (default): a pod or namespace labelled sidecars.outrigger.dev/inject:
+	// "false" is skipped, and a pod that declares a container or volume of one of the
+	// set's names keeps its own, recorded under overridden (or overriddenVolumes) in its
+	// sidecars.outrigger.dev/injected annotation. Required: the opt-out labels are
+	// ignored, and a pod that declares a container (in containers, initContainers or
+	// ephemeralContainers) or a volume of one of the set's names is refused with a
+	// message naming the set and the pod's field. The system namespaces and the
+	// operator's own are never injected either way.
+	// +kubebuilder:default=Optional
+	// +optional
+	Enforcement Enforcement `json:"enforcement,omitempty"`
 }
 
 // UpdateStrategy controls the in-place rollout of a change to running pods.

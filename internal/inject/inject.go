@@ -108,6 +108,10 @@ type Result struct {
 	Pod *corev1.Pod
 	// Injected are the names of the sets injected by this call, in injection order.
 	Injected []string
+	// Overrides say, one sentence each, which containers and volumes of an Optional
+	// set the pod kept its own of (recorded as overridden): the webhook returns them as
+	// admission warnings.
+	Overrides []string
 }
 
 // Inject returns pod with the sidecars of every source that has not injected it yet.
@@ -120,7 +124,9 @@ type Result struct {
 // sidecars need, and the pod's own init containers already run with the sidecars.
 //
 // A container name the pod already uses keeps the pod's container (a per-pod override,
-// recorded as such); so do volume names, label and annotation keys.
+// recorded as such); so do volume names (recorded too), label and annotation keys. A
+// Required set (injection.enforcement) allows no such override: a pod declaring a
+// container or volume of its names is refused (requiredConflicts).
 //
 // Outrigger's metadata on the pod is Outrigger's: the injection record and label, the
 // upgrade state and the readiness gate the request carries are dropped, except the
@@ -129,9 +135,9 @@ type Result struct {
 //
 // Pod-level resources (spec.resources) bound the sidecars: see resources.FitPodResources.
 //
-// It fails, and the pod must then be refused, only where the result would be an invalid
-// pod: a sidecar mounting a volume neither the set nor the pod declares, or sidecar
-// resources beyond the pod-level resources.
+// It fails, and the pod must then be refused, where the result would be an invalid pod
+// (a sidecar mounting a volume neither the set nor the pod declares, or sidecar
+// resources beyond the pod-level resources) or would lack a Required set's sidecars.
 func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 	out := pod.DeepCopy()
 	records := trustedRecords(pod, sources)
@@ -146,10 +152,17 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 	SortForInjection(todo)
 
 	z := &zones{app: AppContainers(pod, records), restart: pod.Spec.RestartPolicy, used: containerNames(pod), owner: map[string]string{}}
-	var injected []string
+	var injected, overrides []string
 	for _, src := range todo {
-		records[src.Set.Name] = z.add(src)
-		addVolumes(out, src.Spec.Volumes)
+		if src.Set.Spec.Injection.IsRequired() {
+			if err := requiredConflicts(pod, src, z.owner); err != nil {
+				return Result{}, err
+			}
+		}
+		rec := z.add(src)
+		rec.OverriddenVolumes = addVolumes(out, pod, src.Spec.Volumes)
+		overrides = append(overrides, overrideWarnings(src.Set.Name, rec)...)
+		records[src.Set.Name] = rec
 		addPullSecrets(out, src.Spec.ImagePullSecrets)
 		addMetadata(out, src.Spec.PodMetadata)
 		injected = append(injected, src.Set.Name)
@@ -169,7 +182,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 		out.Labels = addOwned(out.Labels, sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue)
 		out.Annotations = addOwned(out.Annotations, sidecarsv1alpha1.InjectedAnnotation, records.String())
 	}
-	return Result{Pod: out, Injected: injected}, nil
+	return Result{Pod: out, Injected: injected, Overrides: overrides}, nil
 }
 
 // zones collects the containers Inject adds, by where they go in the pod.
@@ -356,12 +369,22 @@ func transferEnv(env []corev1.EnvVar, t sidecarsv1alpha1.TransferEnvVar, app []c
 	return env
 }
 
-func addVolumes(pod *corev1.Pod, volumes []corev1.Volume) {
+// addVolumes adds the volumes out lacks by name, and returns the names the pod as
+// requested (own) declares itself: kept, and recorded as overridden. A volume an
+// earlier set added under the same name is no override (validation refuses sets that
+// can meet with different sources under one name).
+func addVolumes(out, own *corev1.Pod, volumes []corev1.Volume) []string {
+	var kept []string
 	for _, v := range volumes {
-		if !slices.ContainsFunc(pod.Spec.Volumes, func(p corev1.Volume) bool { return p.Name == v.Name }) {
-			pod.Spec.Volumes = append(pod.Spec.Volumes, *v.DeepCopy())
+		named := func(p corev1.Volume) bool { return p.Name == v.Name }
+		switch {
+		case slices.ContainsFunc(own.Spec.Volumes, named):
+			kept = append(kept, v.Name)
+		case !slices.ContainsFunc(out.Spec.Volumes, named):
+			out.Spec.Volumes = append(out.Spec.Volumes, *v.DeepCopy())
 		}
 	}
+	return kept
 }
 
 func addPullSecrets(pod *corev1.Pod, secrets []corev1.LocalObjectReference) {

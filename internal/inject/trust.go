@@ -70,6 +70,9 @@ func recordMatches(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRe
 			return false
 		}
 	}
+	if !volumesMatch(pod, src, rec) {
+		return false
+	}
 	for _, ic := range src.Spec.InitContainers {
 		if !injected.Has(ic.Name) && !overridden.Has(ic.Name) {
 			return false
@@ -91,6 +94,25 @@ func recordMatches(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRe
 				return false
 			}
 		} else if !hasContainer(pod.Spec.Containers, &sc.Container, nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// volumesMatch says whether rec's overriddenVolumes are the set's volumes the pod has,
+// each once, and a Required set's record overrides nothing.
+func volumesMatch(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRecord) bool {
+	if src.Set.Spec.Injection.IsRequired() && len(rec.Overridden)+len(rec.OverriddenVolumes) > 0 {
+		return false
+	}
+	kept := sets.New(rec.OverriddenVolumes...)
+	if kept.Len() != len(rec.OverriddenVolumes) {
+		return false
+	}
+	for _, name := range rec.OverriddenVolumes {
+		if !slices.ContainsFunc(src.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name }) ||
+			!slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name }) {
 			return false
 		}
 	}

@@ -150,6 +150,12 @@ func (w *SidecarSetWrapper) PodMetadata(labels, annotations map[string]string) *
 	return w
 }
 
+// Required sets injection.enforcement Required.
+func (w *SidecarSetWrapper) Required() *SidecarSetWrapper {
+	w.Spec.Injection.Enforcement = sidecarsv1alpha1.EnforcementRequired
+	return w
+}
+
 // InjectionPaused sets injection.paused.
 func (w *SidecarSetWrapper) InjectionPaused() *SidecarSetWrapper {
 	w.Spec.Injection.Paused = true
