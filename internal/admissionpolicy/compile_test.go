@@ -27,7 +27,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/inject"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
@@ -146,17 +145,18 @@ func TestCompileKeepsTheFirstSetsWithinTheBudget(t *testing.T) {
 	}
 }
 
+// TestCompileBindsAsTheWebhookConfigurationExcludes: the system namespaces and the
+// operator's only; opted-out pods and namespaces are matched, for Required sets.
 func TestCompileBindsAsTheWebhookConfigurationExcludes(t *testing.T) {
 	got := Compile(nil, Options{OperatorNamespace: "outrigger-system"}).Binding.Spec.MatchResources
 	want := []metav1.LabelSelectorRequirement{
 		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "kube-node-lease", "outrigger-system"}},
-		{Key: sidecarsv1alpha1.InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}},
 	}
 	if diff := cmp.Diff(want, got.NamespaceSelector.MatchExpressions); diff != "" {
 		t.Errorf("namespaceSelector (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want[1:], got.ObjectSelector.MatchExpressions); diff != "" {
-		t.Errorf("objectSelector (-want +got):\n%s", diff)
+	if got.ObjectSelector != nil {
+		t.Errorf("objectSelector %v: Required sets would miss opted-out pods", got.ObjectSelector)
 	}
 }
 
