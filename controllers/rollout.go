@@ -256,8 +256,9 @@ func (a *actor) take(ctx context.Context, pod *corev1.Pod, state *upgrade.State,
 		return step.State, nil
 	case upgrade.ActionWaitKubelet:
 		ctrl.LoggerFrom(ctx).V(2).Info("Waiting for the kubelet", "pod", klog.KObj(pod), "reason", step.Reason)
-		a.requeue(a.untilDeadline(state))
-		return nil, a.ensureResized(ctx, pod, state)
+		a.requeue(a.untilDeadline(step.State))
+		// The state as Next recomputed it: its resources come from the set, not the annotation.
+		return nil, a.ensureResized(ctx, pod, step.State)
 	case upgrade.ActionFinish:
 		return nil, a.finish(ctx, pod, step.State)
 	case upgrade.ActionFail:

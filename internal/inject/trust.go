@@ -48,6 +48,9 @@ func trustedRecords(pod *corev1.Pod, sources []Source) sidecarsv1alpha1.Injectio
 	for _, src := range sources {
 		rec, ok := claimed[src.Set.Name]
 		if ok && recordMatches(pod, src, rec) {
+			// What the rollout resized in place is the rollout's to say, on a running
+			// pod: a pod being created runs what its spec says.
+			rec.Resized = nil
 			trusted[src.Set.Name] = rec
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 )
@@ -142,5 +143,36 @@ func TestInjectTrustsOnlyItsOwnRecord(t *testing.T) {
 				t.Errorf("injected sets (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestInjectNeverTakesResizedFromTheRequest: a trusted record keeps everything but
+// resized, which only the rollout writes on a running pod.
+func TestInjectNeverTakesResizedFromTheRequest(t *testing.T) {
+	sources := sourcesOf(set("mesh").Sidecar(sidecar("proxy").Obj()).Obj())
+	injected, err := Inject(pod().Obj(), sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := injected.Pod.DeepCopy()
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(copied.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := records["mesh"]
+	rec.Resized = map[string]corev1.ResourceRequirements{"proxy": {Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8")}}}
+	records["mesh"] = rec
+	copied.Annotations[sidecarsv1alpha1.InjectedAnnotation] = records.String()
+
+	got, err := Inject(copied, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Injected) != 0 {
+		t.Fatalf("the trusted record's set was injected again: %v", got.Injected)
+	}
+	if got.Pod.Annotations[sidecarsv1alpha1.InjectedAnnotation] != injected.Pod.Annotations[sidecarsv1alpha1.InjectedAnnotation] {
+		t.Errorf("record %s, want %s: resized taken from the request", got.Pod.Annotations[sidecarsv1alpha1.InjectedAnnotation],
+			injected.Pod.Annotations[sidecarsv1alpha1.InjectedAnnotation])
 	}
 }

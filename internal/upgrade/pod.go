@@ -120,7 +120,7 @@ const (
 	// Step.State (now Swapped).
 	ActionSwap Action = "Swap"
 	// ActionWaitKubelet: wait for the kubelet to run the new containers and report them
-	// ready; Step.Reason says what is missing.
+	// ready; Step.Reason says what is missing, Step.State is the state to resize to.
 	ActionWaitKubelet Action = "WaitKubelet"
 	// ActionFinish: write the new injection record, clear the state, and set the
 	// sidecars-ready condition True.
@@ -133,7 +133,8 @@ const (
 // Step is the outcome of Next.
 type Step struct {
 	Action Action
-	// State to write for ActionBegin, ActionSwap, ActionFinish and ActionFail.
+	// State to write for ActionBegin, ActionSwap, ActionFinish and ActionFail; for
+	// ActionWaitKubelet, the state waited on.
 	State *State
 	// After is how long to wait for ActionWaitDrain.
 	After time.Duration
@@ -169,6 +170,9 @@ func Next(in Input) Step {
 	s := in.State
 	if s != nil && (s.Set != in.Set || !s.Targets(in.Target) || s.Failed != "" && resizeMoved(in, s)) {
 		s = nil
+	}
+	if s != nil {
+		s = recomputed(in, s)
 	}
 	if s == nil {
 		return begin(in)
@@ -210,7 +214,60 @@ func Next(in Input) Step {
 	if in.ProgressDeadline > 0 && s.SwappedAt != nil && !in.Now.Before(s.SwappedAt.Add(in.ProgressDeadline)) {
 		return fail(s, fmt.Sprintf("%s after the progress deadline of %s", waiting, in.ProgressDeadline))
 	}
-	return Step{Action: ActionWaitKubelet, Reason: waiting}
+	return Step{Action: ActionWaitKubelet, Reason: waiting, State: s}
+}
+
+// recomputed is the stored state s with its images and resources recomputed from the
+// target's spec, or nil when s names a container that is not one of the set's sidecars
+// the pod's record says the set injected: the annotation says which of the set's
+// sidecars an upgrade in flight replaces, never with what, nor that it drives anything
+// else (an app container, a container the pod overrides). A state written by anyone but
+// the operator, which the pod-metadata policy refuses where it is installed, can so at
+// worst move the set's own sidecars to the target.
+func recomputed(in Input, s *State) *State {
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(in.Pod.Annotations)
+	if err != nil {
+		return nil
+	}
+	rec, ok := records[in.Set]
+	if !ok {
+		return nil
+	}
+	ours := sets.New(rec.Containers...)
+	sidecars := map[string]*sidecarsv1alpha1.SidecarContainer{}
+	for i := range in.Spec.Containers {
+		if sc := &in.Spec.Containers[i]; ours.Has(sc.Name) {
+			sidecars[sc.Name] = sc
+		}
+	}
+	out := *s
+	out.Images, out.Resources = nil, nil
+	for name := range s.Images {
+		sc, ok := sidecars[name]
+		if !ok {
+			return nil
+		}
+		if out.Images == nil {
+			out.Images = map[string]string{}
+		}
+		out.Images[name] = sc.Image
+	}
+	sized := PolicyResources(in.Pod, records, in.Spec, sets.KeySet(s.Resources))
+	for name := range s.Resources {
+		sc, ok := sidecars[name]
+		if !ok {
+			return nil
+		}
+		want := sc.Resources
+		if sc.ResourcesPolicy != nil {
+			want = sized[name]
+		}
+		if out.Resources == nil {
+			out.Resources = map[string]corev1.ResourceRequirements{}
+		}
+		out.Resources[name] = want
+	}
+	return &out
 }
 
 // resizeMoved says whether a failed resize asked for other resources than the pod's
