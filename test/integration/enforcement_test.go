@@ -117,6 +117,50 @@ var _ = Describe("Enforcement through the pod webhook", func() {
 		Expect(create(copied)).To(MatchError(ContainSubstring(`SidecarSet %q is Required`, set.Name)))
 	})
 
+	It("trusts a copied record only with the sidecar as injected: a changed env is the pod's own container, or refused", func() {
+		optional := createInjectingSet(spec.Set("mesh").
+			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Env("MODE", "strict").Obj()).Obj(),
+			func() *corev1.Pod { return spec.Pod("").Obj() })
+		pod := spec.Pod("").Obj()
+		Expect(create(pod)).To(Succeed())
+		copyOf := func(p *corev1.Pod) *corev1.Pod {
+			c := spec.Pod("").Obj()
+			c.Labels, c.Annotations = p.Labels, p.Annotations
+			c.Spec = *p.Spec.DeepCopy()
+			c.Spec.NodeName = ""
+			return c
+		}
+
+		By("an unchanged copy: trusted, nothing injected twice")
+		same := copyOf(pod)
+		Expect(create(same)).To(Succeed())
+		Expect(names(same.Spec.InitContainers)).To(Equal([]string{"proxy"}))
+		records, err := sidecarsv1alpha1.ParseInjectionRecords(same.Annotations)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(records[optional.Name].Containers).To(Equal([]string{"proxy"}))
+
+		By("a copy whose sidecar env was changed: injected afresh, the changed container recorded as the pod's own")
+		changed := copyOf(pod)
+		changed.Spec.InitContainers[0].Env[0].Value = "permissive"
+		Expect(create(changed)).To(Succeed())
+		records, err = sidecarsv1alpha1.ParseInjectionRecords(changed.Annotations)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(records[optional.Name].Containers).To(BeEmpty())
+		Expect(records[optional.Name].Overridden).To(Equal([]string{"proxy"}))
+
+		By("the same with a Required set: refused")
+		set := required()
+		injected := spec.Pod("").Obj()
+		Expect(create(injected)).To(Succeed())
+		forged := copyOf(injected)
+		for i := range forged.Spec.InitContainers {
+			if forged.Spec.InitContainers[i].Name == "audit" {
+				forged.Spec.InitContainers[i].Env = []corev1.EnvVar{{Name: "AUDIT", Value: "off"}}
+			}
+		}
+		Expect(create(forged)).To(MatchError(ContainSubstring(`SidecarSet %q is Required`, set.Name)))
+	})
+
 	It("keeps an Optional set's container and volume the pod declares itself, records both and warns", func() {
 		set := createInjectingSet(spec.Set("mesh").Volume(utiltesting.EmptyDir("certs")).
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Mount("certs", "/certs").Obj()).
