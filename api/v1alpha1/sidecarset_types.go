@@ -76,6 +76,21 @@ const (
 	EnforcementRequired Enforcement = "Required"
 )
 
+// OverridableField is what of a sidecar a pod may set for itself.
+// +kubebuilder:validation:Enum=resources;env
+type OverridableField string
+
+const (
+	// OverrideResources lets a pod set the sidecar's requests and limits, per resource,
+	// with the annotation sidecars.outrigger.dev/<set>.<container>.resources holding a
+	// JSON ResourceRequirements ({"requests": {...}, "limits": {...}}).
+	OverrideResources OverridableField = "resources"
+	// OverrideEnv lets a pod set environment variables of the sidecar, by name, with the
+	// annotation sidecars.outrigger.dev/<set>.<container>.env holding a JSON list of
+	// EnvVar ([{"name": "LOG_LEVEL", "value": "debug"}]).
+	OverrideEnv OverridableField = "env"
+)
+
 // UpdateStrategyType says whether running pods are updated in place.
 // +kubebuilder:validation:Enum=RollingUpdate;OnPodRestart
 type UpdateStrategyType string
@@ -104,6 +119,7 @@ const (
 )
 
 // SidecarSetSpec is the desired state of a SidecarSet.
+// +kubebuilder:validation:XValidation:rule="!has(self.injection) || !has(self.injection.enforcement) || self.injection.enforcement != 'Required' || self.containers.all(c, !has(c.overrides) || size(c.overrides) == 0)",message="a Required SidecarSet allows no per-pod overrides: containers[].overrides must be empty when injection.enforcement is Required",fieldPath=".containers"
 // +kubebuilder:validation:XValidation:rule="(has(self.selector.matchLabels) && size(self.selector.matchLabels) > 0) || (has(self.selector.matchExpressions) && size(self.selector.matchExpressions) > 0)",message="selector must not be empty: a SidecarSet that selects every pod is refused",fieldPath=".selector"
 // +kubebuilder:validation:XValidation:rule="!has(self.initContainers) || self.initContainers.all(i, !self.containers.exists(c, c.name == i.name))",message="a name is used by both containers and initContainers",fieldPath=".initContainers"
 type SidecarSetSpec struct {
@@ -226,6 +242,21 @@ type SidecarContainer struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	TransferEnv []TransferEnvVar `json:"transferEnv,omitempty"`
+
+	// overrides lists what of this sidecar a pod may set for itself: resources (its
+	// requests and limits, per resource, over the set's or resourcesPolicy's) and env
+	// (variables, by name, over the sidecar's), each with an annotation on the pod:
+	// sidecars.outrigger.dev/<set>.<container>.resources: '{"requests":{"cpu":"50m"}}'
+	// or sidecars.outrigger.dev/<set>.<container>.env: '[{"name":"LOG_LEVEL","value":"debug"}]'.
+	// A pod is refused for such an annotation that does not parse, or names a field the
+	// set does not list here or a container the set does not have. What a pod overrode is
+	// recorded (overrides in its sidecars.outrigger.dev/injected annotation) and kept by
+	// in-place upgrades and resizes. Empty (default): a pod may override nothing.
+	// Not possible on a Required set (injection.enforcement).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	Overrides []OverridableField `json:"overrides,omitempty"`
 }
 
 // ResourcesPolicy derives a sidecar's resources from the pod's app containers: for

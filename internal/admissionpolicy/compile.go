@@ -87,6 +87,10 @@ func Compile(sources []inject.Source, opts Options) Compiled {
 			out.Unsupported[src.Set.Name] = why
 			continue
 		}
+		if why := overridesExpr(src); why != "" {
+			out.Unsupported[src.Set.Name] = why
+			continue
+		}
 		ordered = append(ordered, src)
 	}
 	inject.SortForInjection(ordered)

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/inject"
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
@@ -215,5 +216,20 @@ func TestLiteral(t *testing.T) {
 				t.Errorf("literal = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCompileLeavesOutSetsWithOverrides: per-pod overrides make a set NotExpressible,
+// with the field in the reason.
+func TestCompileLeavesOutSetsWithOverrides(t *testing.T) {
+	with := utiltesting.MakeSidecarSet("mesh").Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").
+		Overrides(sidecarsv1alpha1.OverrideResources).Obj()).Obj()
+	without := utiltesting.MakeSidecarSet("logs").Sidecar(utiltesting.MakeSidecar("shipper", "example.com/shipper:1").Obj()).Obj()
+	got := Compile([]inject.Source{inject.SourceOf(with), inject.SourceOf(without)}, Options{})
+	if why := got.Unsupported["mesh"]; !strings.Contains(why, "spec.containers[0].overrides") {
+		t.Errorf("reason for mesh %q, want it to name spec.containers[0].overrides", why)
+	}
+	if _, ok := got.Unsupported["logs"]; ok {
+		t.Errorf("logs left out: %s", got.Unsupported["logs"])
 	}
 }

@@ -19,6 +19,9 @@ package admissionpolicy
 import (
 	"fmt"
 	"slices"
+
+	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/inject"
 )
 
 // A Required set (injection.enforcement) refuses a pod that declares a container or a
@@ -90,4 +93,17 @@ func keptVolumes(s compiledSet) string {
 		elems = append(elems, fmt.Sprintf("?(variables.%s && %s in variables.volumeNames ? optional.of(%s) : optional.none())", s.inject, quote(v.Name), quote(v.Name)))
 	}
 	return list(elems)
+}
+
+// overridesExpr says why src cannot be expressed when it lets pods override its
+// sidecars: reading, validating and merging the pods' override annotations (JSON in a
+// string) is beyond CEL. Such a set is injected by the pod webhook.
+func overridesExpr(src inject.Source) string {
+	for i, sc := range src.Spec.Containers {
+		if len(sc.Overrides) > 0 {
+			return fmt.Sprintf("spec.containers[%d].overrides: per-pod overrides (annotations %s%s.%s.<field>) are applied by the pod webhook only",
+				i, sidecarsv1alpha1.Prefix, src.Set.Name, sc.Name)
+		}
+	}
+	return ""
 }

@@ -159,7 +159,11 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 				return Result{}, err
 			}
 		}
-		rec := z.add(src)
+		set, err := podOverrides(pod, src)
+		if err != nil {
+			return Result{}, err
+		}
+		rec := z.add(src, set)
 		rec.OverriddenVolumes = addVolumes(out, pod, src.Spec.Volumes)
 		overrides = append(overrides, overrideWarnings(src.Set.Name, rec)...)
 		records[src.Set.Name] = rec
@@ -198,7 +202,7 @@ type zones struct {
 
 // add places src's containers, and returns its record. A container name already
 // used keeps the container that has it (recorded as overridden).
-func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
+func (z *zones) add(src Source, overrides map[string]sidecarsv1alpha1.ContainerOverrides) sidecarsv1alpha1.InjectionRecord {
 	rec := sidecarsv1alpha1.InjectionRecord{Revision: src.Revision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash}
 	for _, ic := range src.Spec.InitContainers {
 		if !z.take(ic.Name, src, &rec) {
@@ -213,6 +217,14 @@ func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
 			continue
 		}
 		c := build(sc, podContext{app: z.app, restart: z.restart, drainSeconds: src.Set.Spec.UpdateStrategy.Drain.EffectiveSeconds()})
+		o, overridden := overrides[sc.Name]
+		if overridden {
+			ApplyOverrides(&c, o)
+			if rec.Overrides == nil {
+				rec.Overrides = map[string]sidecarsv1alpha1.ContainerOverrides{}
+			}
+			rec.Overrides[sc.Name] = o
+		}
 		switch sc.EffectivePlacement() {
 		case sidecarsv1alpha1.PlacementBeforeInit:
 			z.nativeBefore = append(z.nativeBefore, c)
@@ -223,7 +235,8 @@ func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
 		default:
 			z.after = append(z.after, c)
 		}
-		z.fitted = append(z.fitted, resources.Added{Name: sc.Name, Set: src.Set.Name, Policy: sc.ResourcesPolicy != nil})
+		// Resources the pod set itself are fixed: they fit the pod-level resources or refuse it.
+		z.fitted = append(z.fitted, resources.Added{Name: sc.Name, Set: src.Set.Name, Policy: sc.ResourcesPolicy != nil && o.Resources == nil})
 	}
 	return rec
 }

@@ -17,6 +17,7 @@ limitations under the License.
 package inject
 
 import (
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -134,6 +135,16 @@ func volumesMatch(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRec
 // the pod overrode), pull secrets and podMetadata keys.
 func injectedInFull(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRecord, app []corev1.Container) bool {
 	injected := sets.New(rec.Containers...)
+	// The overrides are the pod's annotations' as injecting reads them now, for the
+	// containers injected, and the record says so.
+	overrides, err := podOverrides(pod, src)
+	if err != nil {
+		return false
+	}
+	maps.DeleteFunc(overrides, func(name string, _ sidecarsv1alpha1.ContainerOverrides) bool { return !injected.Has(name) })
+	if len(overrides) != len(rec.Overrides) || (len(overrides) > 0 && !equality.Semantic.DeepEqual(overrides, rec.Overrides)) {
+		return false
+	}
 	same := func(list []corev1.Container, want *corev1.Container, policy bool) bool {
 		i := slices.IndexFunc(list, func(c corev1.Container) bool { return c.Name == want.Name })
 		if i < 0 {
@@ -158,6 +169,7 @@ func injectedInFull(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionR
 			continue
 		}
 		want := build(sc, pc)
+		ApplyOverrides(&want, overrides[sc.Name])
 		list := pod.Spec.Containers
 		if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
 			list = pod.Spec.InitContainers

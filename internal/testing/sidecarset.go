@@ -183,6 +183,12 @@ func MakeSidecar(name, image string) *SidecarWrapper {
 // Obj returns a copy of the built sidecar.
 func (w *SidecarWrapper) Obj() sidecarsv1alpha1.SidecarContainer { return *w.DeepCopy() }
 
+// Overrides sets what pods may override of the sidecar.
+func (w *SidecarWrapper) Overrides(fields ...sidecarsv1alpha1.OverridableField) *SidecarWrapper {
+	w.SidecarContainer.Overrides = fields
+	return w
+}
+
 // Mode sets the mode.
 func (w *SidecarWrapper) Mode(m sidecarsv1alpha1.SidecarMode) *SidecarWrapper {
 	w.SidecarContainer.Mode = m

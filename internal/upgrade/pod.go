@@ -258,10 +258,7 @@ func recomputed(in Input, s *State) *State {
 		if !ok {
 			return nil
 		}
-		want := sc.Resources
-		if sc.ResourcesPolicy != nil {
-			want = sized[name]
-		}
+		want := targetResources(sc, sized, rec)
 		if out.Resources == nil {
 			out.Resources = map[string]corev1.ResourceRequirements{}
 		}
@@ -283,11 +280,22 @@ func resizeMoved(in Input, s *State) bool {
 	}
 	sized := PolicyResources(in.Pod, records, in.Spec, sets.KeySet(s.Resources))
 	for name, want := range sized {
-		if !resources.Same(s.Resources[name], want) {
+		if !resources.Same(s.Resources[name], inject.OverriddenResources(want, records[in.Set].Overrides[name].Resources)) {
 			return true
 		}
 	}
 	return false
+}
+
+// targetResources are the resources sc gets on the pod rec records: the set's, or
+// what its resourcesPolicy makes of the app (sized), with what the pod overrode on top.
+func targetResources(sc *sidecarsv1alpha1.SidecarContainer, sized map[string]corev1.ResourceRequirements,
+	rec sidecarsv1alpha1.InjectionRecord) corev1.ResourceRequirements {
+	want := sc.Resources
+	if sc.ResourcesPolicy != nil {
+		want = sized[sc.Name]
+	}
+	return inject.OverriddenResources(want, rec.Overrides[sc.Name].Resources)
 }
 
 func fail(s *State, reason string) Step {
@@ -366,10 +374,7 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 			}
 			images[sc.Name] = sc.Image
 		}
-		want := sc.Resources
-		if sc.ResourcesPolicy != nil {
-			want = sized[sc.Name]
-		}
+		want := targetResources(&sc, sized, rec)
 		if !resources.Same(want, c.Resources) {
 			if res == nil {
 				res = map[string]corev1.ResourceRequirements{}
@@ -421,6 +426,7 @@ func Drift(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords, set strin
 	}
 	var drifted []string
 	for name, want := range PolicyResources(pod, records, spec, sets.New(rec.Containers...)) {
+		want = inject.OverriddenResources(want, rec.Overrides[name].Resources)
 		if c := findContainer(pod, name); c != nil && resources.BeyondStep(c.Resources, want) {
 			drifted = append(drifted, name)
 		}

@@ -1422,3 +1422,35 @@ func mustRecords(t *testing.T, pod *corev1.Pod) sidecarsv1alpha1.InjectionRecord
 	}
 	return records
 }
+
+// TestChangesKeepsThePodsOverrides: what a pod overrode of a sidecar (recorded at
+// injection) stays through an image upgrade and a resources change of the set.
+func TestChangesKeepsThePodsOverrides(t *testing.T) {
+	cpu := func(q string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)} }
+	at := func(image, request string) *sidecarsv1alpha1.SidecarSet {
+		return meshSet(testingutil.MakeSidecar("proxy", image).Resources(cpu(request), nil).
+			Overrides(sidecarsv1alpha1.OverrideResources)).Obj()
+	}
+	pod := testingutil.MakePod("web", "ns").
+		Annotation(sidecarsv1alpha1.OverrideAnnotation("mesh", "proxy", sidecarsv1alpha1.OverrideResources), `{"requests":{"cpu":"50m"}}`).Obj()
+	pod = injected(t, pod, at(proxyV1, "100m"))
+
+	images, res, err := Changes(pod, "mesh", revision.SpecOf(at(proxyV2, "100m")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff(map[string]string{"proxy": proxyV2}, images); diff != "" {
+		t.Errorf("images (-want +got):\n%s", diff)
+	}
+	if len(res) != 0 {
+		t.Errorf("resized %v: the pod's override of the cpu request is undone", res)
+	}
+
+	_, res, err = Changes(pod, "mesh", revision.SpecOf(at(proxyV1, "300m").DeepCopy()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 0 {
+		t.Errorf("resized %v: the set's new cpu request replaced the pod's override", res)
+	}
+}
