@@ -1426,7 +1426,9 @@ func mustRecords(t *testing.T, pod *corev1.Pod) sidecarsv1alpha1.InjectionRecord
 // TestChangesKeepsThePodsOverrides: what a pod overrode of a sidecar (recorded at
 // injection) stays through an image upgrade and a resources change of the set.
 func TestChangesKeepsThePodsOverrides(t *testing.T) {
-	cpu := func(q string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)} }
+	cpu := func(q string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}
+	}
 	at := func(image, request string) *sidecarsv1alpha1.SidecarSet {
 		return meshSet(testingutil.MakeSidecar("proxy", image).Resources(cpu(request), nil).
 			Overrides(sidecarsv1alpha1.OverrideResources)).Obj()
