@@ -161,6 +161,33 @@ var _ = Describe("Enforcement through the pod webhook", func() {
 		Expect(create(forged)).To(MatchError(ContainSubstring(`SidecarSet %q is Required`, set.Name)))
 	})
 
+	It("applies a pod's allowed overrides and refuses malformed or disallowed ones, naming the annotation", func() {
+		set := createInjectingSet(spec.Set("mesh").
+			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Env("LEVEL", "info").
+				Overrides(sidecarsv1alpha1.OverrideEnv).Obj()).Obj(),
+			func() *corev1.Pod { return spec.Pod("").Obj() })
+		key := func(f sidecarsv1alpha1.OverridableField) string {
+			return sidecarsv1alpha1.OverrideAnnotation(set.Name, "proxy", f)
+		}
+
+		pod := spec.Pod("").Annotation(key(sidecarsv1alpha1.OverrideEnv), `[{"name":"LEVEL","value":"debug"}]`).Obj()
+		Expect(create(pod)).To(Succeed())
+		Expect(pod.Spec.InitContainers[0].Env).To(ContainElement(corev1.EnvVar{Name: "LEVEL", Value: "debug"}))
+
+		Expect(create(spec.Pod("").Annotation(key(sidecarsv1alpha1.OverrideEnv), `[{"name":`).Obj())).To(MatchError(And(
+			ContainSubstring(`metadata.annotations[%s]: Invalid value`, key(sidecarsv1alpha1.OverrideEnv)),
+			ContainSubstring("must be a JSON list of EnvVar"))))
+		Expect(create(spec.Pod("").Annotation(key(sidecarsv1alpha1.OverrideResources), `{"requests":{"cpu":"1"}}`).Obj())).To(MatchError(And(
+			ContainSubstring(`metadata.annotations[%s]: Forbidden`, key(sidecarsv1alpha1.OverrideResources)),
+			ContainSubstring(`lets pods override [env] of sidecar "proxy"`))))
+	})
+
+	It("refuses a Required set that allows overrides, at the field", func() {
+		err := k8sClient.Create(ctx, spec.Set("audit").Required().
+			Sidecar(utiltesting.MakeSidecar("audit", "example.com/audit:1").Overrides(sidecarsv1alpha1.OverrideResources).Obj()).Obj())
+		Expect(err).To(MatchError(And(ContainSubstring("spec.containers"), ContainSubstring("a Required SidecarSet allows no per-pod overrides"))))
+	})
+
 	It("keeps an Optional set's container and volume the pod declares itself, records both and warns", func() {
 		set := createInjectingSet(spec.Set("mesh").Volume(utiltesting.EmptyDir("certs")).
 			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").Mount("certs", "/certs").Obj()).
