@@ -355,7 +355,8 @@ func (r *SidecarSetReconciler) observePod(ctx context.Context, set *sidecarsv1al
 
 // selects says whether a set's selectors select pod in ns, excluded namespaces and
 // opt-outs (which a Required set ignores) included.
-func selects(set *sidecarsv1alpha1.SidecarSet, sel inject.Selector, pod *corev1.Pod, ns *metav1.PartialObjectMetadata, operatorNamespace string) bool {
+func selects(set *sidecarsv1alpha1.SidecarSet, sel inject.Selector, pod *corev1.Pod, ns *metav1.PartialObjectMetadata,
+	operatorNamespace string) bool {
 	if inject.Excluded(ns, operatorNamespace) != "" || !inject.Applies(set, inject.OptedOut(pod, ns)) {
 		return false
 	}

@@ -67,14 +67,16 @@ func (c *compiler) refusalsVar() string {
 				elems = append(elems, fmt.Sprintf("?(variables.%s && %s in %s ? optional.of(%s) : optional.none())", s.inject, quote(name), where.names, msg))
 			}
 			if earlier := c.claimedBefore("container/"+name, i, func(o compiledSet) bool { return slices.Contains(names(o.src), name) }); earlier != "" {
-				msg := head + " + " + quote(fmt.Sprintf("spec: Forbidden: a SidecarSet injected before it adds a container %q, the name of the SidecarSet's %s", name, setPath))
+				msg := head + " + " + quote(fmt.Sprintf("spec: Forbidden: a SidecarSet injected before it adds a container %q, "+
+					"the name of the SidecarSet's %s", name, setPath))
 				elems = append(elems, fmt.Sprintf("?(variables.%s && %s ? optional.of(%s) : optional.none())", s.inject, earlier, msg))
 			}
 		}
 		for j, v := range s.src.Spec.Volumes {
 			forbidden := quote(fmt.Sprintf("].name: Forbidden: %q is the name of the SidecarSet's spec.volumes[%d]", v.Name, j))
 			msg := fmt.Sprintf("%s + 'spec.volumes[' + string(variables.volumeNames.indexOf(%s)) + %s", head, quote(v.Name), forbidden)
-			elems = append(elems, fmt.Sprintf("?(variables.%s && %s in variables.volumeNames ? optional.of(%s) : optional.none())", s.inject, quote(v.Name), msg))
+			elems = append(elems, fmt.Sprintf("?(variables.%s && %s in variables.volumeNames ? optional.of(%s) : optional.none())",
+				s.inject, quote(v.Name), msg))
 		}
 	}
 	if len(elems) == 0 {
@@ -90,7 +92,8 @@ func (c *compiler) refusalsVar() string {
 func keptVolumes(s compiledSet) string {
 	var elems []string
 	for _, v := range s.volumes {
-		elems = append(elems, fmt.Sprintf("?(variables.%s && %s in variables.volumeNames ? optional.of(%s) : optional.none())", s.inject, quote(v.Name), quote(v.Name)))
+		elems = append(elems, fmt.Sprintf("?(variables.%s && %s in variables.volumeNames ? optional.of(%s) : optional.none())",
+			s.inject, quote(v.Name), quote(v.Name)))
 	}
 	return list(elems)
 }

@@ -20,7 +20,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/ptr"
 )
 
 // The API server defaults a pod's fields between two invocations of the webhook (after
@@ -105,7 +104,7 @@ func normalProbe(p *corev1.Probe) {
 	}
 	normalHTTPGet(p.HTTPGet)
 	if p.GRPC != nil && p.GRPC.Service == nil {
-		p.GRPC.Service = ptr.To("")
+		p.GRPC.Service = new("")
 	}
 }
 
@@ -132,28 +131,28 @@ func normalVolume(v *corev1.Volume) *corev1.Volume {
 	v = v.DeepCopy()
 	switch s := &v.VolumeSource; {
 	case s.Secret != nil && s.Secret.DefaultMode == nil:
-		s.Secret.DefaultMode = ptr.To(defaultMode)
+		s.Secret.DefaultMode = new(defaultMode)
 	case s.ConfigMap != nil && s.ConfigMap.DefaultMode == nil:
-		s.ConfigMap.DefaultMode = ptr.To(defaultMode)
+		s.ConfigMap.DefaultMode = new(defaultMode)
 	case s.DownwardAPI != nil:
 		if s.DownwardAPI.DefaultMode == nil {
-			s.DownwardAPI.DefaultMode = ptr.To(defaultMode)
+			s.DownwardAPI.DefaultMode = new(defaultMode)
 		}
 		normalDownward(s.DownwardAPI.Items)
 	case s.Projected != nil:
 		if s.Projected.DefaultMode == nil {
-			s.Projected.DefaultMode = ptr.To(defaultMode)
+			s.Projected.DefaultMode = new(defaultMode)
 		}
 		for i := range s.Projected.Sources {
 			if d := s.Projected.Sources[i].DownwardAPI; d != nil {
 				normalDownward(d.Items)
 			}
 			if t := s.Projected.Sources[i].ServiceAccountToken; t != nil && t.ExpirationSeconds == nil {
-				t.ExpirationSeconds = ptr.To[int64](3600)
+				t.ExpirationSeconds = new(int64(3600))
 			}
 		}
 	case s.HostPath != nil && s.HostPath.Type == nil:
-		s.HostPath.Type = ptr.To(corev1.HostPathUnset)
+		s.HostPath.Type = new(corev1.HostPathUnset)
 	}
 	return v
 }

@@ -68,7 +68,8 @@ func podOverrides(pod *corev1.Pod, src Source) (map[string]sidecarsv1alpha1.Cont
 		case sidecarsv1alpha1.OverrideResources:
 			r := &corev1.ResourceRequirements{}
 			if err := strictJSON(value, r); err != nil {
-				errs = append(errs, field.Invalid(path, value, `must be a JSON ResourceRequirements, e.g. {"requests":{"cpu":"50m"},"limits":{"memory":"64Mi"}}: `+err.Error()))
+				errs = append(errs, field.Invalid(path, value,
+					`must be a JSON ResourceRequirements, e.g. {"requests":{"cpu":"50m"},"limits":{"memory":"64Mi"}}: `+err.Error()))
 				continue
 			}
 			if len(r.Claims) > 0 {

@@ -226,7 +226,7 @@ func TestTrustCoversEverythingInjected(t *testing.T) {
 		"a sidecar's extra env": {change: func(p *corev1.Pod) { find(p, "proxy").Env = append(find(p, "proxy").Env, corev1.EnvVar{Name: "X"}) }},
 		"a sidecar's mount":     {change: func(p *corev1.Pod) { find(p, "proxy").VolumeMounts[0].MountPath = "/elsewhere" }},
 		"a sidecar's securityContext": {change: func(p *corev1.Pod) {
-			find(p, "proxy").SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+			find(p, "proxy").SecurityContext = &corev1.SecurityContext{Privileged: new(true)}
 		}},
 		"a sidecar's probe":             {change: func(p *corev1.Pod) { find(p, "proxy").ReadinessProbe = &corev1.Probe{} }},
 		"a sidecar's resources":         {change: func(p *corev1.Pod) { find(p, "proxy").Resources.Limits = nil }},
