@@ -18,8 +18,10 @@ package inject
 
 import (
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -45,8 +47,9 @@ func (e *RequiredError) Error() string {
 
 // requiredConflicts refuses, for a Required src, the pod's own containers and volumes of
 // the set's names (field paths of the pod) and names an earlier set already took
-// (owner: added container -> its set).
-func requiredConflicts(pod *corev1.Pod, src Source, owner map[string]string) error {
+// (owner: added container -> its set; volumeOwner: added volume -> its set, in out)
+// with something else than src's.
+func requiredConflicts(pod, out *corev1.Pod, src Source, owner, volumeOwner map[string]string) error {
 	sidecarPath := map[string]string{}
 	var ordered []string
 	for i, ic := range src.Spec.InitContainers {
@@ -84,6 +87,15 @@ func requiredConflicts(pod *corev1.Pod, src Source, owner map[string]string) err
 	volumes := map[string]int{}
 	for i, v := range src.Spec.Volumes {
 		volumes[v.Name] = i
+		other, ok := volumeOwner[v.Name]
+		if !ok {
+			continue
+		}
+		if j := slices.IndexFunc(out.Spec.Volumes, func(p corev1.Volume) bool { return p.Name == v.Name }); j >= 0 &&
+			!equality.Semantic.DeepEqual(out.Spec.Volumes[j], v) {
+			errs = append(errs, field.Forbidden(spec,
+				fmt.Sprintf("SidecarSet %q, injected before it, adds another volume %q, the name of the SidecarSet's spec.volumes[%d]", other, v.Name, i)))
+		}
 	}
 	for i, v := range pod.Spec.Volumes {
 		if j, ok := volumes[v.Name]; ok {
@@ -106,12 +118,12 @@ func namesOf(cs []corev1.Container) []string {
 }
 
 // overrideWarnings say what of an Optional set the pod replaced with its own.
-func overrideWarnings(set string, rec sidecarsv1alpha1.InjectionRecord) []string {
+func overrideWarnings(set string, containers, volumes []string) []string {
 	var out []string
-	for _, name := range rec.Overridden {
+	for _, name := range containers {
 		out = append(out, fmt.Sprintf("SidecarSet %q: the pod's own container %q replaces the SidecarSet's (recorded as overridden)", set, name))
 	}
-	for _, name := range rec.OverriddenVolumes {
+	for _, name := range volumes {
 		out = append(out, fmt.Sprintf("SidecarSet %q: the pod's own volume %q replaces the SidecarSet's (recorded as overridden)", set, name))
 	}
 	return out

@@ -755,7 +755,10 @@ func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) 
 		if rec.Revision != src.Revision || rec.Hash != src.Hash || rec.ImageFreeHash != src.ImageFreeHash {
 			t.Fatalf("SidecarSet %s: recorded %+v, not the source's revision %s and hashes", name, rec, src.Revision)
 		}
-		if !equality.Semantic.DeepEqual(before[name], rec) || !heldBefore(pod, src, rec) {
+		// Held in full, beyond the images heldBefore checks: injectedInFull, whose field
+		// by field comparison TestTrustCoversEverythingInjected covers.
+		if !equality.Semantic.DeepEqual(before[name], rec) || !heldBefore(pod, src, rec) ||
+			!injectedInFull(pod, src, rec, AppContainers(pod, before)) {
 			todo = append(todo, src)
 		}
 		want := checkSetContainers(t, src, rec, inits, regular, volumes)

@@ -23,6 +23,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 
@@ -153,9 +154,10 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 
 	z := &zones{app: AppContainers(pod, records), restart: pod.Spec.RestartPolicy, used: containerNames(pod), owner: map[string]string{}}
 	var injected, overrides []string
+	volumeOwner := map[string]string{} // added volume -> its set
 	for _, src := range todo {
 		if src.Set.Spec.Injection.IsRequired() {
-			if err := requiredConflicts(pod, src, z.owner); err != nil {
+			if err := requiredConflicts(pod, out, src, z.owner, volumeOwner); err != nil {
 				return Result{}, err
 			}
 		}
@@ -164,8 +166,9 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 			return Result{}, err
 		}
 		rec := z.add(src, set)
-		rec.OverriddenVolumes = addVolumes(out, pod, src.Spec.Volumes)
-		overrides = append(overrides, overrideWarnings(src.Set.Name, rec)...)
+		var own []string
+		rec.OverriddenVolumes, own = addVolumes(out, pod, src.Spec.Volumes, volumeOwner, src.Set.Name)
+		overrides = append(overrides, overrideWarnings(src.Set.Name, rec.Overridden, own)...)
 		records[src.Set.Name] = rec
 		addPullSecrets(out, src.Spec.ImagePullSecrets)
 		addMetadata(out, src.Spec.PodMetadata)
@@ -382,22 +385,28 @@ func transferEnv(env []corev1.EnvVar, t sidecarsv1alpha1.TransferEnvVar, app []c
 	return env
 }
 
-// addVolumes adds the volumes out lacks by name, and returns the names the pod as
-// requested (own) declares itself: kept, and recorded as overridden. A volume an
-// earlier set added under the same name is no override (validation refuses sets that
-// can meet with different sources under one name).
-func addVolumes(out, own *corev1.Pod, volumes []corev1.Volume) []string {
-	var kept []string
+// addVolumes adds the volumes out lacks by name (owner: added volume -> its set), and
+// returns the names of those kept, recorded as overridden: the pod's own (the pod as
+// requested declares them), also returned as podOwn, and those an earlier set added
+// with another source (validation refuses sets that can meet so). The same volume
+// added by an earlier set is no override.
+func addVolumes(out, pod *corev1.Pod, volumes []corev1.Volume, owner map[string]string, set string) (kept, podOwn []string) {
 	for _, v := range volumes {
 		named := func(p corev1.Volume) bool { return p.Name == v.Name }
-		switch {
-		case slices.ContainsFunc(own.Spec.Volumes, named):
-			kept = append(kept, v.Name)
-		case !slices.ContainsFunc(out.Spec.Volumes, named):
-			out.Spec.Volumes = append(out.Spec.Volumes, *v.DeepCopy())
+		if slices.ContainsFunc(pod.Spec.Volumes, named) {
+			kept, podOwn = append(kept, v.Name), append(podOwn, v.Name)
+			continue
 		}
+		if i := slices.IndexFunc(out.Spec.Volumes, named); i >= 0 {
+			if !equality.Semantic.DeepEqual(out.Spec.Volumes[i], v) {
+				kept = append(kept, v.Name)
+			}
+			continue
+		}
+		out.Spec.Volumes = append(out.Spec.Volumes, *v.DeepCopy())
+		owner[v.Name] = set
 	}
-	return kept
+	return kept, podOwn
 }
 
 func addPullSecrets(pod *corev1.Pod, secrets []corev1.LocalObjectReference) {
