@@ -17,6 +17,7 @@ limitations under the License.
 package inject
 
 import (
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +31,13 @@ import (
 // itself. A default missing here makes a copy untrusted, never a forgery trusted.
 
 const defaultMode int32 = 0o644
+
+// The ServiceAccount admission plugin's token volume (kube-api-access-<random>) and
+// where it mounts it.
+const (
+	serviceAccountVolumePrefix = "kube-api-access-"
+	serviceAccountMountPath    = "/var/run/secrets/kubernetes.io/serviceaccount"
+)
 
 // normalContainer is c with the API server's defaults.
 func normalContainer(c *corev1.Container) *corev1.Container {
@@ -59,6 +67,14 @@ func normalContainer(c *corev1.Container) *corev1.Container {
 	if c.Lifecycle != nil {
 		normalHandler(c.Lifecycle.PostStart)
 		normalHandler(c.Lifecycle.PreStop)
+	}
+	// The ServiceAccount admission plugin mounts the pod's API token into every
+	// container, sidecars too, and runs again when a webhook is reinvoked.
+	c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.MountPath == serviceAccountMountPath && strings.HasPrefix(m.Name, serviceAccountVolumePrefix)
+	})
+	if len(c.VolumeMounts) == 0 {
+		c.VolumeMounts = nil
 	}
 	// A limit without a request makes the request (SetDefaults_Pod).
 	for name, limit := range c.Resources.Limits {

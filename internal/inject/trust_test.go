@@ -222,6 +222,13 @@ func TestTrustCoversEverythingInjected(t *testing.T) {
 			}
 			p.Spec.Volumes[0].Secret.DefaultMode = ptr.To[int32](0o644)
 		}},
+		"the ServiceAccount admission plugin's token mount": {trusted: true, change: func(p *corev1.Pod) {
+			for _, name := range []string{"setup", "proxy", "shipper"} {
+				c := find(p, name)
+				c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "kube-api-access-x7k2p", ReadOnly: true,
+					MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"})
+			}
+		}},
 		"a sidecar's env":       {change: func(p *corev1.Pod) { find(p, "proxy").Env[0].Value = "permissive" }},
 		"a sidecar's extra env": {change: func(p *corev1.Pod) { find(p, "proxy").Env = append(find(p, "proxy").Env, corev1.EnvVar{Name: "X"}) }},
 		"a sidecar's mount":     {change: func(p *corev1.Pod) { find(p, "proxy").VolumeMounts[0].MountPath = "/elsewhere" }},
