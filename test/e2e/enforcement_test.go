@@ -80,6 +80,10 @@ var _ = Describe("What a pod may say about its sidecars, on a real node", func()
 
 		pod = createReadyPod(pod)
 		Expect(pod.Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("80m"))
+		records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(records[set.Name].Containers).To(Equal([]string{sidecarName}), "injected, not the pod's own (the webhook's reinvocation trusted its record)")
+		Expect(records[set.Name].Overrides).To(HaveKey(sidecarName))
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
 			st := statusOf(pod, sidecarName)
