@@ -637,6 +637,10 @@ func (c *compiler) recordVars() {
 	// One entry per set as data — whether recorded, the constant head, the injected and
 	// the overridden names — formatted by one expression, so that a set costs the policy
 	// its data only.
+	index := map[string]int{}
+	for i, s := range c.sets {
+		index[s.src.Set.Name] = i
+	}
 	var entries []string
 	for _, s := range byName {
 		var injected, overridden []string
@@ -646,7 +650,7 @@ func (c *compiler) recordVars() {
 		}
 		entries = append(entries, fmt.Sprintf("{'on': dyn(variables.%s), 'trusted': dyn(variables.%s), 'text': dyn(%s), "+
 			"'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s), 'keptVolumes': dyn(%s)}",
-			s.match, s.trusted, trustedText(s), "variables."+s.head(), list(injected), list(overridden), keptVolumes(s)))
+			s.match, s.trusted, trustedText(s), "variables."+s.head(), list(injected), list(overridden), c.keptVolumes(index[s.src.Set.Name])))
 	}
 	format := `string(e.head) + (size(e.added) == 0 ? 'null' : '["' + e.added.join('","') + '"]') + ` +
 		`(size(e.kept) == 0 ? '' : ',"overridden":["' + e.kept.join('","') + '"]') + ` +

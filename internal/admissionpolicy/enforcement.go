@@ -20,6 +20,9 @@ import (
 	"fmt"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/inject"
 )
@@ -87,13 +90,23 @@ func (c *compiler) refusalsVar() string {
 	return "size(variables.refusals) > 0"
 }
 
-// keptVolumes is CEL for the list of s's volumes the pod declares itself, when the
-// policy injects s: recorded as overriddenVolumes.
-func keptVolumes(s compiledSet) string {
+// keptVolumes is CEL for the list of the i-th set's volumes it does not add, when the
+// policy injects it: those the pod declares itself, and those a set before it adds
+// with another source (validation refuses such sets). Recorded as overriddenVolumes,
+// as inject.Inject records them.
+func (c *compiler) keptVolumes(i int) string {
+	s := c.sets[i]
 	var elems []string
 	for _, v := range s.volumes {
-		elems = append(elems, fmt.Sprintf("?(variables.%s && %s in variables.volumeNames ? optional.of(%s) : optional.none())",
-			s.inject, quote(v.Name), quote(v.Name)))
+		cond := fmt.Sprintf("%s in variables.volumeNames", quote(v.Name))
+		differs := func(o compiledSet) bool {
+			j := slices.IndexFunc(o.src.Spec.Volumes, func(ov corev1.Volume) bool { return ov.Name == v.Name })
+			return j >= 0 && !equality.Semantic.DeepEqual(o.src.Spec.Volumes[j], v)
+		}
+		if other := c.claimedBefore(fmt.Sprintf("volume-other/%s/%d", v.Name, i), i, differs); other != "" {
+			cond = "(" + cond + " || " + other + ")"
+		}
+		elems = append(elems, fmt.Sprintf("?(variables.%s && %s ? optional.of(%s) : optional.none())", s.inject, cond, quote(v.Name)))
 	}
 	return list(elems)
 }
