@@ -155,7 +155,7 @@ func (r *PodReconciler) membership(ctx context.Context, pod *corev1.Pod, setName
 	if err != nil {
 		return upgrade.Membership{SetExists: true}, nil // a selector that does not parse selects nothing
 	}
-	return upgrade.Membership{SetExists: true, Selected: selects(sel, pod, ns, r.OperatorNamespace)}, nil
+	return upgrade.Membership{SetExists: true, Selected: selects(set, sel, pod, ns, r.OperatorNamespace)}, nil
 }
 
 func (r *PodReconciler) now() time.Time {

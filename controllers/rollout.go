@@ -268,8 +268,9 @@ func (a *actor) take(ctx context.Context, pod *corev1.Pod, state *upgrade.State,
 		if step.Trouble {
 			a.locked(func() { a.outcome.Kubelet = append(a.outcome.Kubelet, klog.KObj(pod).String()+": "+step.Reason) })
 		}
-		a.requeue(a.untilDeadline(state))
-		return nil, a.ensureResized(ctx, pod, state)
+		a.requeue(a.untilDeadline(step.State))
+		// The state as Next recomputed it: its resources come from the set, not the annotation.
+		return nil, a.ensureResized(ctx, pod, step.State)
 	case upgrade.ActionFinish:
 		return nil, a.finish(ctx, pod, step.State)
 	case upgrade.ActionFail:

@@ -309,7 +309,7 @@ func (r *SidecarSetReconciler) selectedPods(ctx context.Context, set *sidecarsv1
 	out := map[string]upgrade.Observed{}
 	for _, m := range metas {
 		ns, ok := nsByName[m.Namespace]
-		if !ok || !selects(setSelector, &corev1.Pod{ObjectMeta: m.ObjectMeta}, ns, r.OperatorNamespace) {
+		if !ok || !selects(set, setSelector, &corev1.Pod{ObjectMeta: m.ObjectMeta}, ns, r.OperatorNamespace) {
 			continue
 		}
 		o, ok := r.observePod(ctx, set, m, injected[client.ObjectKeyFromObject(m)])
@@ -360,10 +360,11 @@ func (r *SidecarSetReconciler) observePod(ctx context.Context, set *sidecarsv1al
 	return o, true
 }
 
-// selects says whether a set's selectors select pod in ns, opt-outs and excluded
-// namespaces included.
-func selects(sel inject.Selector, pod *corev1.Pod, ns *metav1.PartialObjectMetadata, operatorNamespace string) bool {
-	if inject.Excluded(pod, ns, operatorNamespace) != "" {
+// selects says whether a set's selectors select pod in ns, excluded namespaces and
+// opt-outs (which a Required set ignores) included.
+func selects(set *sidecarsv1alpha1.SidecarSet, sel inject.Selector, pod *corev1.Pod, ns *metav1.PartialObjectMetadata,
+	operatorNamespace string) bool {
+	if inject.Excluded(ns, operatorNamespace) != "" || !inject.Applies(set, inject.OptedOut(pod, ns)) {
 		return false
 	}
 	match, err := sel.Matches(pod, ns)

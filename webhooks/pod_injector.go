@@ -71,6 +71,13 @@ var _ SetLister = (*cacheview.View[*sidecarsv1alpha1.SidecarSet])(nil)
 
 // Default injects pod in place. An error refuses the pod with its message.
 func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
+	_, err := p.inject(ctx, pod)
+	return err
+}
+
+// inject injects pod in place and returns the warnings for the admission response: the
+// containers and volumes of Optional sets the pod replaced with its own.
+func (p *PodInjector) inject(ctx context.Context, pod *corev1.Pod) (warnings []string, err error) {
 	start := time.Now()
 	log := ctrl.LoggerFrom(ctx)
 
@@ -82,16 +89,23 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
 	if err := p.namespace(ctx, namespace, ns); err != nil {
-		return fmt.Errorf("reading namespace %s: %w", namespace, err)
+		return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
 	}
-	if why := inject.Excluded(pod, ns, p.OperatorNamespace); why != "" {
+	if why := inject.Excluded(ns, p.OperatorNamespace); why != "" {
 		log.V(2).Info("Skipped injection", "reason", why)
-		return nil
+		return nil, nil
 	}
+	optedOut := inject.OptedOut(pod, ns)
 
-	sources, names, err := p.selected(ctx, pod, ns, start)
+	sources, names, err := p.selected(ctx, pod, ns, optedOut, start)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if optedOut != "" && len(sources) == 0 {
+		// The API server no longer skips opted-out pods (a Required set ignores the
+		// opt-out), but what Outrigger does not inject it leaves as the request has it.
+		log.V(2).Info("Skipped injection", "reason", optedOut)
+		return nil, nil
 	}
 
 	// Even with no set to inject: Inject also drops the Outrigger metadata the request
@@ -99,7 +113,7 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 	res, err := inject.Inject(pod, sources)
 	if err != nil {
 		metrics.ObserveInjection(start, names, metrics.ResultError)
-		return err
+		return nil, err
 	}
 	*pod = *res.Pod
 	if len(sources) > 0 {
@@ -108,18 +122,19 @@ func (p *PodInjector) Default(ctx context.Context, pod *corev1.Pod) error {
 	if len(res.Injected) > 0 {
 		log.V(1).Info("Injected sidecars", "pod", klog.KRef(namespace, podName(pod)), "sidecarsets", res.Injected)
 	}
-	return nil
+	return res.Overrides, nil
 }
 
-// selected are the sources of the sets that inject pod in ns, and their names. A set
-// whose source cannot be resolved refuses the pod: it would miss its sidecars.
-func (p *PodInjector) selected(ctx context.Context, pod *corev1.Pod, ns *metav1.PartialObjectMetadata,
+// selected are the sources of the sets that inject pod in ns, and their names: of an
+// opted-out pod, the Required sets only. A set whose source cannot be resolved refuses
+// the pod: it would miss its sidecars.
+func (p *PodInjector) selected(ctx context.Context, pod *corev1.Pod, ns *metav1.PartialObjectMetadata, optedOut string,
 	start time.Time) (sources []inject.Source, names []string, err error) {
 	sets := p.Sets.List()
 	p.sources.Retain(sets, start)
 	p.selectors.Retain(sets)
 	for _, set := range sets {
-		if !inject.Injecting(set) {
+		if !inject.Injecting(set) || !inject.Applies(set, optedOut) {
 			continue
 		}
 		sel, err := p.selectors.Of(set)

@@ -61,7 +61,8 @@ func (h *podAdmission) Handle(ctx context.Context, req admission.Request) admiss
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	original := pod.DeepCopy()
-	if err := h.injector.Default(ctx, pod); err != nil {
+	warnings, err := h.injector.inject(ctx, pod)
+	if err != nil {
 		var apiStatus apierrors.APIStatus
 		if errors.As(err, &apiStatus) {
 			status := apiStatus.Status()
@@ -70,16 +71,18 @@ func (h *podAdmission) Handle(ctx context.Context, req admission.Request) admiss
 		return admission.Denied(err.Error())
 	}
 	if reflect.DeepEqual(original, pod) {
-		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true}}
+		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, Warnings: warnings}}
 	}
 	ops, ok := podPatch(original, pod)
 	if !ok {
 		// Not a change podPatch describes: controller-runtime's defaulter, given the
 		// result, computes its patch as it always did.
-		return admission.WithDefaulter[*corev1.Pod](h.scheme, injected{pod}).Handle(ctx, req)
+		resp := admission.WithDefaulter[*corev1.Pod](h.scheme, injected{pod}).Handle(ctx, req)
+		resp.Warnings = append(resp.Warnings, warnings...)
+		return resp
 	}
 	pt := admissionv1.PatchTypeJSONPatch
-	return admission.Response{Patches: ops, AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt}}
+	return admission.Response{Patches: ops, AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt, Warnings: warnings}}
 }
 
 // injected is a Defaulter whose result is already known.

@@ -156,3 +156,16 @@ func (s *SidecarSetSpec) EffectiveRevisionHistoryLimit() int32 {
 	}
 	return *s.RevisionHistoryLimit
 }
+
+// EffectiveEnforcement is injection.enforcement, Optional when unset.
+func (p *InjectionPolicy) EffectiveEnforcement() Enforcement {
+	if p.Enforcement == "" {
+		return EnforcementOptional
+	}
+	return p.Enforcement
+}
+
+// IsRequired says whether the set's sidecars are mandatory for the pods it selects.
+func (p *InjectionPolicy) IsRequired() bool {
+	return p.EffectiveEnforcement() == EnforcementRequired
+}

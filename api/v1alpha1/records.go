@@ -41,11 +41,31 @@ type InjectionRecord struct {
 	// Overridden are the names of the set's containers the pod already declared itself,
 	// so the pod's own were kept.
 	Overridden []string `json:"overridden,omitempty"`
+	// OverriddenVolumes are the names of the set's volumes the pod already declared
+	// itself, so the pod's own were kept.
+	OverriddenVolumes []string `json:"overriddenVolumes,omitempty"`
+	// Overrides are what the pod set for itself of the set's sidecars, by container name,
+	// as its override annotations said when it was created (spec.containers[].overrides).
+	Overrides map[string]ContainerOverrides `json:"overrides,omitempty"`
 	// Resized are the resources the rollout last gave the set's containers in place, by
 	// container name: a resourcesPolicy sidecar following its app's resizes, or a
 	// resources change of the set. Injection sizes containers in the pod's spec and
 	// records none.
 	Resized map[string]corev1.ResourceRequirements `json:"resized,omitempty"`
+}
+
+// ContainerOverrides is what a pod set for itself of one sidecar.
+// +kubebuilder:object:generate=false
+type ContainerOverrides struct {
+	// Resources are requests and limits, per resource, over the sidecar's.
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// Env are variables, by name, over the sidecar's.
+	Env []corev1.EnvVar `json:"env,omitempty"`
+}
+
+// OverrideAnnotation is the annotation a pod sets field of container of set with.
+func OverrideAnnotation(set, container string, field OverridableField) string {
+	return Prefix + set + "." + container + "." + string(field)
 }
 
 // InjectionRecords maps a SidecarSet name to what it injected.

@@ -62,6 +62,35 @@ const (
 	AggregateMax Aggregate = "Max"
 )
 
+// Enforcement says whether a pod may do without a SidecarSet's sidecars.
+// +kubebuilder:validation:Enum=Optional;Required
+type Enforcement string
+
+const (
+	// EnforcementOptional lets a pod opt out (the label sidecars.outrigger.dev/inject:
+	// "false" on the pod or its namespace) and keep its own container or volume of a
+	// sidecar's name, which is recorded on the pod as overridden.
+	EnforcementOptional Enforcement = "Optional"
+	// EnforcementRequired injects every selected pod, opted out or not, and refuses a pod
+	// that declares a container or volume of one of the set's names.
+	EnforcementRequired Enforcement = "Required"
+)
+
+// OverridableField is what of a sidecar a pod may set for itself.
+// +kubebuilder:validation:Enum=resources;env
+type OverridableField string
+
+const (
+	// OverrideResources lets a pod set the sidecar's requests and limits, per resource,
+	// with the annotation sidecars.outrigger.dev/<set>.<container>.resources holding a
+	// JSON ResourceRequirements ({"requests": {...}, "limits": {...}}).
+	OverrideResources OverridableField = "resources"
+	// OverrideEnv lets a pod set environment variables of the sidecar, by name, with the
+	// annotation sidecars.outrigger.dev/<set>.<container>.env holding a JSON list of
+	// EnvVar ([{"name": "LOG_LEVEL", "value": "debug"}]).
+	OverrideEnv OverridableField = "env"
+)
+
 // UpdateStrategyType says whether running pods are updated in place.
 // +kubebuilder:validation:Enum=RollingUpdate;OnPodRestart
 type UpdateStrategyType string
@@ -90,6 +119,7 @@ const (
 )
 
 // SidecarSetSpec is the desired state of a SidecarSet.
+// +kubebuilder:validation:XValidation:rule="!has(self.injection) || !has(self.injection.enforcement) || self.injection.enforcement != 'Required' || self.containers.all(c, !has(c.overrides) || size(c.overrides) == 0)",message="a Required SidecarSet allows no per-pod overrides: containers[].overrides must be empty when injection.enforcement is Required",fieldPath=".containers"
 // +kubebuilder:validation:XValidation:rule="(has(self.selector.matchLabels) && size(self.selector.matchLabels) > 0) || (has(self.selector.matchExpressions) && size(self.selector.matchExpressions) > 0)",message="selector must not be empty: a SidecarSet that selects every pod is refused",fieldPath=".selector"
 // +kubebuilder:validation:XValidation:rule="!has(self.initContainers) || self.initContainers.all(i, !self.containers.exists(c, c.name == i.name))",message="a name is used by both containers and initContainers",fieldPath=".initContainers"
 type SidecarSetSpec struct {
@@ -212,6 +242,21 @@ type SidecarContainer struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	TransferEnv []TransferEnvVar `json:"transferEnv,omitempty"`
+
+	// overrides lists what of this sidecar a pod may set for itself: resources (its
+	// requests and limits, per resource, over the set's or resourcesPolicy's) and env
+	// (variables, by name, over the sidecar's), each with an annotation on the pod:
+	// sidecars.outrigger.dev/<set>.<container>.resources: '{"requests":{"cpu":"50m"}}'
+	// or sidecars.outrigger.dev/<set>.<container>.env: '[{"name":"LOG_LEVEL","value":"debug"}]'.
+	// A pod is refused for such an annotation that does not parse, or names a field the
+	// set does not list here or a container the set does not have. What a pod overrode is
+	// recorded (overrides in its sidecars.outrigger.dev/injected annotation) and kept by
+	// in-place upgrades and resizes. Empty (default): a pod may override nothing.
+	// Not possible on a Required set (injection.enforcement).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	Overrides []OverridableField `json:"overrides,omitempty"`
 }
 
 // ResourcesPolicy derives a sidecar's resources from the pod's app containers: for
@@ -306,6 +351,19 @@ type InjectionPolicy struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Revision string `json:"revision,omitempty"`
+
+	// enforcement says whether a selected pod may do without the set's sidecars.
+	// Optional (default): a pod or namespace labelled sidecars.outrigger.dev/inject:
+	// "false" is skipped, and a pod that declares a container or volume of one of the
+	// set's names keeps its own, recorded under overridden (or overriddenVolumes) in its
+	// sidecars.outrigger.dev/injected annotation. Required: the opt-out labels are
+	// ignored, and a pod that declares a container (in containers, initContainers or
+	// ephemeralContainers) or a volume of one of the set's names is refused with a
+	// message naming the set and the pod's field. The system namespaces and the
+	// operator's own are never injected either way.
+	// +kubebuilder:default=Optional
+	// +optional
+	Enforcement Enforcement `json:"enforcement,omitempty"`
 }
 
 // UpdateStrategy controls the in-place rollout of a change to running pods.

@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	"github.com/outrigger-dev/outrigger/internal/upgrade"
 )
 
@@ -80,6 +81,13 @@ var gateWrites = []gateWrite{
 
 func (b *bench) gate(ctx context.Context) error {
 	b.stopOperator()
+	// With no operator the pod webhook fails closed, opted-out namespaces included (a
+	// Required set ignores the opt-out): the hand-made injected pods need it gone.
+	restore, err := localcluster.RemovePodWebhook(ctx, b.c)
+	if err != nil {
+		return fmt.Errorf("removing the pod webhook: %w", err)
+	}
+	defer func() { _ = restore(ctx) }()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gate-bench",
 		Labels: map[string]string{sidecarsv1alpha1.InjectLabel: "false"}}}
 	if err := client.IgnoreAlreadyExists(b.c.Create(ctx, ns)); err != nil {

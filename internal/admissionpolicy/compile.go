@@ -87,6 +87,10 @@ func Compile(sources []inject.Source, opts Options) Compiled {
 			out.Unsupported[src.Set.Name] = why
 			continue
 		}
+		if why := overridesExpr(src); why != "" {
+			out.Unsupported[src.Set.Name] = why
+			continue
+		}
 		ordered = append(ordered, src)
 	}
 	inject.SortForInjection(ordered)
@@ -141,6 +145,9 @@ func policyOf(ordered []inject.Source) *admissionregistrationv1.MutatingAdmissio
 	// them, and the claims of one set refer to the match of others.
 	for _, src := range ordered {
 		match, _ := matchExpr(src.Set)
+		if !src.Set.Spec.Injection.IsRequired() {
+			match = "!variables.optedOut && " + match
+		}
 		set := compiledSet{src: src, match: fmt.Sprintf("m%d", len(c.sets))}
 		c.variable(set.match, match)
 		c.sets = append(c.sets, set)
@@ -174,10 +181,10 @@ func policyOf(ordered []inject.Source) *admissionregistrationv1.MutatingAdmissio
 }
 
 // matchResources are the webhook configuration's exclusions
-// (config/webhook/pod_injection_selectors_patch.yaml): the system namespaces, the
-// operator's, and namespaces and pods labelled sidecars.outrigger.dev/inject=false.
+// (config/webhook/pod_injection_selectors_patch.yaml): the system namespaces and the
+// operator's. Pods and namespaces labelled sidecars.outrigger.dev/inject=false are
+// matched, for the Required sets; the Optional ones skip them (variable optedOut).
 func matchResources(operatorNamespace string) *admissionregistrationv1.MatchResources {
-	optOut := metav1.LabelSelectorRequirement{Key: sidecarsv1alpha1.InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{celFalse}}
 	excluded := []string{metav1.NamespaceSystem, corev1.NamespaceNodeLease}
 	if operatorNamespace != "" {
 		excluded = append(excluded, operatorNamespace)
@@ -185,9 +192,7 @@ func matchResources(operatorNamespace string) *admissionregistrationv1.MatchReso
 	return &admissionregistrationv1.MatchResources{
 		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: excluded},
-			optOut,
 		}},
-		ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{optOut}},
 	}
 }
 
@@ -246,9 +251,14 @@ func (c *compiler) variable(name, expression string) {
 func (c *compiler) prelude() {
 	c.variable("podLabels", "object.metadata.?labels.orValue({})")
 	c.variable("nsLabels", "namespaceObject.metadata.?labels.orValue({})")
-	// The names the pod uses: a sidecar of the same name keeps the pod's (an override).
-	c.variable("used", "object.spec.?initContainers.orValue([]).map(c, c.name) + object.spec.containers.map(c, c.name) + "+
-		"object.spec.?ephemeralContainers.orValue([]).map(c, c.name)")
+	optOut := fmt.Sprintf("[?%s].orValue('') == 'false'", quote(sidecarsv1alpha1.InjectLabel))
+	c.variable("optedOut", "variables.nsLabels"+optOut+" || variables.podLabels"+optOut)
+	// The names the pod uses: a sidecar of the same name keeps the pod's (an override),
+	// or refuses the pod (a Required set).
+	c.variable("initNames", "object.spec.?initContainers.orValue([]).map(c, c.name)")
+	c.variable("appNames", "object.spec.containers.map(c, c.name)")
+	c.variable("ephemeralNames", "object.spec.?ephemeralContainers.orValue([]).map(c, c.name)")
+	c.variable("used", "variables.initNames + variables.appNames + variables.ephemeralNames")
 	c.variable("record0", "object.metadata.?annotations[?"+quote(sidecarsv1alpha1.InjectedAnnotation)+"].orValue('')")
 	c.variable("volumeNames", "object.spec.?volumes.orValue([]).map(v, v.name)")
 	c.variable("secretNames", "object.spec.?imagePullSecrets.orValue([]).map(s, s.name)")
@@ -422,6 +432,7 @@ func listLiteral(v any) string {
 // patch is the JSON patch expression of the policy's one mutation.
 func (c *compiler) patch() string {
 	c.recordedVar()
+	refused := c.refusalsVar()
 	ops := []string{
 		c.containersOp("/spec/initContainers", "object.spec.?initContainers.orValue([])", []zone{zoneSetInit, zoneNativeBefore}, []zone{zoneNativeAfter}),
 		c.containersOp("/spec/containers", "object.spec.containers", []zone{zoneBeforeApp}, []zone{zoneAfterApp}),
@@ -434,7 +445,9 @@ func (c *compiler) patch() string {
 	for i, op := range ops {
 		ops[i] = "(" + op + ")"
 	}
-	return strings.Join(ops, " + ")
+	// A pod opted out that no Required set selects is left as the request has it, as the
+	// webhook leaves it.
+	return fmt.Sprintf("variables.optedOut && !%s ? [] : (%s ? %s : %s)", c.recorded(), refused, refusalOp, strings.Join(ops, " + "))
 }
 
 // maxExpression is how many bytes of CEL one variable holds at most: the API server
@@ -617,13 +630,17 @@ func (c *compiler) annotationOps() []string {
 
 // recordVars adds the variable record: the injection record's JSON exactly as
 // InjectionRecords.String writes it — keys sorted, fields in struct order, containers
-// null when empty, overridden omitted when empty.
+// null when empty, overridden and overriddenVolumes omitted when empty.
 func (c *compiler) recordVars() {
 	byName := slices.Clone(c.sets)
 	slices.SortFunc(byName, func(a, b compiledSet) int { return cmp.Compare(a.src.Set.Name, b.src.Set.Name) })
 	// One entry per set as data — whether recorded, the constant head, the injected and
 	// the overridden names — formatted by one expression, so that a set costs the policy
 	// its data only.
+	index := map[string]int{}
+	for i, s := range c.sets {
+		index[s.src.Set.Name] = i
+	}
 	var entries []string
 	for _, s := range byName {
 		var injected, overridden []string
@@ -632,11 +649,12 @@ func (c *compiler) recordVars() {
 			overridden = append(overridden, fmt.Sprintf("?(!variables.%s ? optional.of(%s) : optional.none())", cc.injected, quote(cc.name)))
 		}
 		entries = append(entries, fmt.Sprintf("{'on': dyn(variables.%s), 'trusted': dyn(variables.%s), 'text': dyn(%s), "+
-			"'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s)}",
-			s.match, s.trusted, trustedText(s), "variables."+s.head(), list(injected), list(overridden)))
+			"'head': dyn(%s), 'added': dyn(%s), 'kept': dyn(%s), 'keptVolumes': dyn(%s)}",
+			s.match, s.trusted, trustedText(s), "variables."+s.head(), list(injected), list(overridden), c.keptVolumes(index[s.src.Set.Name])))
 	}
 	format := `string(e.head) + (size(e.added) == 0 ? 'null' : '["' + e.added.join('","') + '"]') + ` +
-		`(size(e.kept) == 0 ? '' : ',"overridden":["' + e.kept.join('","') + '"]') + '}'`
+		`(size(e.kept) == 0 ? '' : ',"overridden":["' + e.kept.join('","') + '"]') + ` +
+		`(size(e.keptVolumes) == 0 ? '' : ',"overriddenVolumes":["' + e.keptVolumes.join('","') + '"]') + '}'`
 	c.variable("record", "'{' + "+c.listVariable("entries", entries)+".filter(e, e.on).map(e, e.trusted ? string(e.text) : "+format+").join(',') + '}'")
 }
 

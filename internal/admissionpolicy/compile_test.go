@@ -146,17 +146,18 @@ func TestCompileKeepsTheFirstSetsWithinTheBudget(t *testing.T) {
 	}
 }
 
+// TestCompileBindsAsTheWebhookConfigurationExcludes: the system namespaces and the
+// operator's only; opted-out pods and namespaces are matched, for Required sets.
 func TestCompileBindsAsTheWebhookConfigurationExcludes(t *testing.T) {
 	got := Compile(nil, Options{OperatorNamespace: "outrigger-system"}).Binding.Spec.MatchResources
 	want := []metav1.LabelSelectorRequirement{
 		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "kube-node-lease", "outrigger-system"}},
-		{Key: sidecarsv1alpha1.InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}},
 	}
 	if diff := cmp.Diff(want, got.NamespaceSelector.MatchExpressions); diff != "" {
 		t.Errorf("namespaceSelector (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want[1:], got.ObjectSelector.MatchExpressions); diff != "" {
-		t.Errorf("objectSelector (-want +got):\n%s", diff)
+	if got.ObjectSelector != nil {
+		t.Errorf("objectSelector %v: Required sets would miss opted-out pods", got.ObjectSelector)
 	}
 }
 
@@ -215,5 +216,20 @@ func TestLiteral(t *testing.T) {
 				t.Errorf("literal = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCompileLeavesOutSetsWithOverrides: per-pod overrides make a set NotExpressible,
+// with the field in the reason.
+func TestCompileLeavesOutSetsWithOverrides(t *testing.T) {
+	with := utiltesting.MakeSidecarSet("mesh").Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:1").
+		Overrides(sidecarsv1alpha1.OverrideResources).Obj()).Obj()
+	without := utiltesting.MakeSidecarSet("logs").Sidecar(utiltesting.MakeSidecar("shipper", "example.com/shipper:1").Obj()).Obj()
+	got := Compile([]inject.Source{inject.SourceOf(with), inject.SourceOf(without)}, Options{})
+	if why := got.Unsupported["mesh"]; !strings.Contains(why, "spec.containers[0].overrides") {
+		t.Errorf("reason for mesh %q, want it to name spec.containers[0].overrides", why)
+	}
+	if _, ok := got.Unsupported["logs"]; ok {
+		t.Errorf("logs left out: %s", got.Unsupported["logs"])
 	}
 }

@@ -58,6 +58,10 @@ func (c *compiler) trustVars() {
 				c.variable(fmt.Sprintf("%sp%d", s.trusted, k), c.injectedHere(*s, k))
 			}
 			for mask := range 1 << n {
+				// A Required set's entry overrides nothing: only the one with all injected.
+				if s.src.Set.Spec.Injection.IsRequired() && mask != 1<<n-1 {
+					continue
+				}
 				variants = append(variants, c.variant(*s, mask))
 			}
 		}

@@ -18,6 +18,7 @@ package inject
 
 import (
 	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -75,6 +76,7 @@ const (
 	fuzzStrayMount                           // a mount of a volume nobody declares
 	fuzzForged                               // the pod's own Outrigger label, upgrade state and readiness gate
 	fuzzPodResources                         // pod-level resources (spec.resources)
+	fuzzRequired                             // injection.enforcement Required
 	fuzzAll          = 1<<iota - 1
 )
 
@@ -397,6 +399,10 @@ func (g *fuzzGen) set(name string, podVolumes []string) *sidecarsv1alpha1.Sideca
 	if g.intn(4) == 0 {
 		w.Status.CollisionCount = new(int32(g.intn(3)))
 	}
+	// Read last, so that the seeds from before enforcement keep their shapes.
+	if g.features&fuzzRequired != 0 && g.has(fuzzRequired) {
+		w.Required()
+	}
 	return w.Obj()
 }
 
@@ -557,6 +563,12 @@ func FuzzInject(f *testing.F) {
 	// label, upgrade state and readiness gate: the sidecars go in all the same.
 	f.Add(uint8(2), uint8(1), uint8(3), uint8(annForged), uint16(fuzzForged|fuzzSetInits), fuzzBytes(10, 256), `{"sidecar":"proxy"}`)
 	f.Add(uint8(1), uint8(0), uint8(2), uint8(annForged), all|uint16(fuzzForged|fuzzNoGate), fuzzBytes(11, 512), "garbage")
+	// Required sets, fresh and under forged records naming their containers overridden:
+	// injected in full or the pod refused, never skipped.
+	f.Add(uint8(2), uint8(1), uint8(3), uint8(annNone), uint16(fuzzRequired|fuzzSetVolumes|fuzzMounts|fuzzSetInits), fuzzBytes(14, 512), "")
+	f.Add(uint8(2), uint8(1), uint8(3), uint8(annForged), uint16(fuzzRequired|fuzzForged|fuzzSetVolumes), fuzzBytes(15, 512), "")
+	f.Add(uint8(1), uint8(0), uint8(2), uint8(annRaw), uint16(fuzzRequired), []byte{},
+		`{"alpha":{"revision":"x","hash":"h","imageFreeHash":"i","containers":null,"overridden":["app"]}}`)
 	// Pod-level resources with policies and fixed resources.
 	f.Add(uint8(2), uint8(1), uint8(3), uint8(annNone), uint16(fuzzPodResources|fuzzPolicy|fuzzResources|fuzzSetInits), fuzzBytes(12, 512), "")
 	f.Add(uint8(3), uint8(0), uint8(2), uint8(annNone), uint16(fuzzPodResources|fuzzPolicy), fuzzBytes(13, 256), "")
@@ -601,6 +613,12 @@ func FuzzInject(f *testing.F) {
 			if err.Error() == "" {
 				t.Fatalf("Inject failed with an empty message")
 			}
+			var required *RequiredError
+			if errors.As(err, &required) && !slices.ContainsFunc(setsIn, func(s *sidecarsv1alpha1.SidecarSet) bool {
+				return s.Name == required.Set && s.Spec.Injection.IsRequired()
+			}) {
+				t.Fatalf("refused for SidecarSet %q, which is not Required: %v", required.Set, err)
+			}
 			return
 		}
 
@@ -610,7 +628,33 @@ func FuzzInject(f *testing.F) {
 		checkRecorded(t, pod, got, sources)
 		checkOwnedMetadata(t, got.Pod, sources)
 		checkPodResources(t, pod, got.Pod)
+		checkRequired(t, got, sources)
 	})
+}
+
+// checkRequired: a Required set, whatever the request's record said, is recorded with
+// every container injected and no override, and its volumes are the set's.
+func checkRequired(t *testing.T, got Result, sources []Source) {
+	t.Helper()
+	after, err := sidecarsv1alpha1.ParseInjectionRecords(got.Pod.Annotations)
+	if err != nil {
+		t.Fatalf("the injected pod's annotation does not parse: %v", err)
+	}
+	for _, src := range sources {
+		if !src.Set.Spec.Injection.IsRequired() {
+			continue
+		}
+		rec := after[src.Set.Name]
+		if len(rec.Overridden) > 0 || len(rec.OverriddenVolumes) > 0 {
+			t.Fatalf("Required SidecarSet %s recorded overrides: %+v", src.Set.Name, rec)
+		}
+		for _, v := range src.Spec.Volumes {
+			i := slices.IndexFunc(got.Pod.Spec.Volumes, func(p corev1.Volume) bool { return p.Name == v.Name })
+			if i < 0 || !equality.Semantic.DeepEqual(got.Pod.Spec.Volumes[i], v) {
+				t.Fatalf("Required SidecarSet %s: volume %s is not the set's", src.Set.Name, v.Name)
+			}
+		}
+	}
 }
 
 func checkIdempotent(t *testing.T, got Result, sources []Source) {
@@ -711,7 +755,10 @@ func checkRecorded(t *testing.T, pod *corev1.Pod, got Result, sources []Source) 
 		if rec.Revision != src.Revision || rec.Hash != src.Hash || rec.ImageFreeHash != src.ImageFreeHash {
 			t.Fatalf("SidecarSet %s: recorded %+v, not the source's revision %s and hashes", name, rec, src.Revision)
 		}
-		if !equality.Semantic.DeepEqual(before[name], rec) || !heldBefore(pod, src, rec) {
+		// Held in full, beyond the images heldBefore checks: injectedInFull, whose field
+		// by field comparison TestTrustCoversEverythingInjected covers.
+		if !equality.Semantic.DeepEqual(before[name], rec) || !heldBefore(pod, src, rec) ||
+			!injectedInFull(pod, src, rec, AppContainers(pod, before)) {
 			todo = append(todo, src)
 		}
 		want := checkSetContainers(t, src, rec, inits, regular, volumes)

@@ -23,6 +23,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 
@@ -108,6 +109,10 @@ type Result struct {
 	Pod *corev1.Pod
 	// Injected are the names of the sets injected by this call, in injection order.
 	Injected []string
+	// Overrides say, one sentence each, which containers and volumes of an Optional
+	// set the pod kept its own of (recorded as overridden): the webhook returns them as
+	// admission warnings.
+	Overrides []string
 }
 
 // Inject returns pod with the sidecars of every source that has not injected it yet.
@@ -120,7 +125,9 @@ type Result struct {
 // sidecars need, and the pod's own init containers already run with the sidecars.
 //
 // A container name the pod already uses keeps the pod's container (a per-pod override,
-// recorded as such); so do volume names, label and annotation keys.
+// recorded as such); so do volume names (recorded too), label and annotation keys. A
+// Required set (injection.enforcement) allows no such override: a pod declaring a
+// container or volume of its names is refused (requiredConflicts).
 //
 // Outrigger's metadata on the pod is Outrigger's: the injection record and label, the
 // upgrade state and the readiness gate the request carries are dropped, except the
@@ -129,9 +136,9 @@ type Result struct {
 //
 // Pod-level resources (spec.resources) bound the sidecars: see resources.FitPodResources.
 //
-// It fails, and the pod must then be refused, only where the result would be an invalid
-// pod: a sidecar mounting a volume neither the set nor the pod declares, or sidecar
-// resources beyond the pod-level resources.
+// It fails, and the pod must then be refused, where the result would be an invalid pod
+// (a sidecar mounting a volume neither the set nor the pod declares, or sidecar
+// resources beyond the pod-level resources) or would lack a Required set's sidecars.
 func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 	out := pod.DeepCopy()
 	records := trustedRecords(pod, sources)
@@ -146,10 +153,23 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 	SortForInjection(todo)
 
 	z := &zones{app: AppContainers(pod, records), restart: pod.Spec.RestartPolicy, used: containerNames(pod), owner: map[string]string{}}
-	var injected []string
+	var injected, overrides []string
+	volumeOwner := map[string]string{} // added volume -> its set
 	for _, src := range todo {
-		records[src.Set.Name] = z.add(src)
-		addVolumes(out, src.Spec.Volumes)
+		if src.Set.Spec.Injection.IsRequired() {
+			if err := requiredConflicts(pod, out, src, z.owner, volumeOwner); err != nil {
+				return Result{}, err
+			}
+		}
+		set, err := podOverrides(pod, src)
+		if err != nil {
+			return Result{}, err
+		}
+		rec := z.add(src, set)
+		var own []string
+		rec.OverriddenVolumes, own = addVolumes(out, pod, src.Spec.Volumes, volumeOwner, src.Set.Name)
+		overrides = append(overrides, overrideWarnings(src.Set.Name, rec.Overridden, own)...)
+		records[src.Set.Name] = rec
 		addPullSecrets(out, src.Spec.ImagePullSecrets)
 		addMetadata(out, src.Spec.PodMetadata)
 		injected = append(injected, src.Set.Name)
@@ -169,7 +189,7 @@ func Inject(pod *corev1.Pod, sources []Source) (Result, error) {
 		out.Labels = addOwned(out.Labels, sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue)
 		out.Annotations = addOwned(out.Annotations, sidecarsv1alpha1.InjectedAnnotation, records.String())
 	}
-	return Result{Pod: out, Injected: injected}, nil
+	return Result{Pod: out, Injected: injected, Overrides: overrides}, nil
 }
 
 // zones collects the containers Inject adds, by where they go in the pod.
@@ -185,7 +205,7 @@ type zones struct {
 
 // add places src's containers, and returns its record. A container name already
 // used keeps the container that has it (recorded as overridden).
-func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
+func (z *zones) add(src Source, overrides map[string]sidecarsv1alpha1.ContainerOverrides) sidecarsv1alpha1.InjectionRecord {
 	rec := sidecarsv1alpha1.InjectionRecord{Revision: src.Revision, Hash: src.Hash, ImageFreeHash: src.ImageFreeHash}
 	for _, ic := range src.Spec.InitContainers {
 		if !z.take(ic.Name, src, &rec) {
@@ -200,6 +220,14 @@ func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
 			continue
 		}
 		c := build(sc, podContext{app: z.app, restart: z.restart, drainSeconds: src.Set.Spec.UpdateStrategy.Drain.EffectiveSeconds()})
+		o, overridden := overrides[sc.Name]
+		if overridden {
+			ApplyOverrides(&c, o)
+			if rec.Overrides == nil {
+				rec.Overrides = map[string]sidecarsv1alpha1.ContainerOverrides{}
+			}
+			rec.Overrides[sc.Name] = o
+		}
 		switch sc.EffectivePlacement() {
 		case sidecarsv1alpha1.PlacementBeforeInit:
 			z.nativeBefore = append(z.nativeBefore, c)
@@ -210,7 +238,8 @@ func (z *zones) add(src Source) sidecarsv1alpha1.InjectionRecord {
 		default:
 			z.after = append(z.after, c)
 		}
-		z.fitted = append(z.fitted, resources.Added{Name: sc.Name, Set: src.Set.Name, Policy: sc.ResourcesPolicy != nil})
+		// Resources the pod set itself are fixed: they fit the pod-level resources or refuse it.
+		z.fitted = append(z.fitted, resources.Added{Name: sc.Name, Set: src.Set.Name, Policy: sc.ResourcesPolicy != nil && o.Resources == nil})
 	}
 	return rec
 }
@@ -356,12 +385,28 @@ func transferEnv(env []corev1.EnvVar, t sidecarsv1alpha1.TransferEnvVar, app []c
 	return env
 }
 
-func addVolumes(pod *corev1.Pod, volumes []corev1.Volume) {
+// addVolumes adds the volumes out lacks by name (owner: added volume -> its set), and
+// returns the names of those kept, recorded as overridden: the pod's own (the pod as
+// requested declares them), also returned as podOwn, and those an earlier set added
+// with another source (validation refuses sets that can meet so). The same volume
+// added by an earlier set is no override.
+func addVolumes(out, pod *corev1.Pod, volumes []corev1.Volume, owner map[string]string, set string) (kept, podOwn []string) {
 	for _, v := range volumes {
-		if !slices.ContainsFunc(pod.Spec.Volumes, func(p corev1.Volume) bool { return p.Name == v.Name }) {
-			pod.Spec.Volumes = append(pod.Spec.Volumes, *v.DeepCopy())
+		named := func(p corev1.Volume) bool { return p.Name == v.Name }
+		if slices.ContainsFunc(pod.Spec.Volumes, named) {
+			kept, podOwn = append(kept, v.Name), append(podOwn, v.Name)
+			continue
 		}
+		if i := slices.IndexFunc(out.Spec.Volumes, named); i >= 0 {
+			if !equality.Semantic.DeepEqual(out.Spec.Volumes[i], v) {
+				kept = append(kept, v.Name)
+			}
+			continue
+		}
+		out.Spec.Volumes = append(out.Spec.Volumes, *v.DeepCopy())
+		owner[v.Name] = set
 	}
+	return kept, podOwn
 }
 
 func addPullSecrets(pod *corev1.Pod, secrets []corev1.LocalObjectReference) {

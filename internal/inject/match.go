@@ -30,18 +30,25 @@ import (
 // when Outrigger is broken.
 var systemNamespaces = sets.New(metav1.NamespaceSystem, corev1.NamespaceNodeLease)
 
-// Excluded reports why no SidecarSet may touch pods of this namespace, or of this pod:
-// a system namespace, the operator's own namespace, or an opt-out label. Empty means
-// the pod may be injected.
-func Excluded(pod *corev1.Pod, ns metav1.Object, operatorNamespace string) string {
+// Excluded reports why no SidecarSet may touch pods of this namespace: a system
+// namespace or the operator's own. Empty means the pod may be injected.
+func Excluded(ns metav1.Object, operatorNamespace string) string {
 	name := ns.GetName()
 	switch {
 	case systemNamespaces.Has(name):
 		return fmt.Sprintf("namespace %s is a system namespace", name)
 	case name == operatorNamespace:
 		return fmt.Sprintf("namespace %s is the operator's own", name)
+	}
+	return ""
+}
+
+// OptedOut reports why Optional SidecarSets skip this pod: the opt-out label on the pod
+// or its namespace. Required sets ignore it (Applies). Empty means not opted out.
+func OptedOut(pod *corev1.Pod, ns metav1.Object) string {
+	switch {
 	case ns.GetLabels()[sidecarsv1alpha1.InjectLabel] == "false":
-		return fmt.Sprintf("namespace %s is labelled %s=false", name, sidecarsv1alpha1.InjectLabel)
+		return fmt.Sprintf("namespace %s is labelled %s=false", ns.GetName(), sidecarsv1alpha1.InjectLabel)
 	case pod.Labels[sidecarsv1alpha1.InjectLabel] == "false":
 		return fmt.Sprintf("the pod is labelled %s=false", sidecarsv1alpha1.InjectLabel)
 	}
@@ -49,8 +56,8 @@ func Excluded(pod *corev1.Pod, ns metav1.Object, operatorNamespace string) strin
 }
 
 // Match reports whether set selects pod in namespace ns: its selector matches the pod's
-// labels and its namespaceSelector (if any) the namespace's. Exclusions (Excluded) and
-// injection.paused are the caller's to check: they say whether to inject, not whether
+// labels and its namespaceSelector (if any) the namespace's. Exclusions (Excluded,
+// OptedOut) and injection.paused are the caller's to check: they say whether to inject, not whether
 // the set selects the pod, which the controller needs to know too.
 func Match(pod *corev1.Pod, ns metav1.Object, set *sidecarsv1alpha1.SidecarSet) (bool, error) {
 	s, err := NewSelector(set)

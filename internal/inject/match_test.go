@@ -26,30 +26,43 @@ import (
 	utiltesting "github.com/outrigger-dev/outrigger/internal/testing"
 )
 
+// TestExcluded: what no set injects, Required or not (Excluded), and what only Optional
+// sets skip (OptedOut, Applies).
 func TestExcluded(t *testing.T) {
 	optOut := map[string]string{sidecarsv1alpha1.InjectLabel: "false"}
 	cases := map[string]struct {
-		pod  *corev1.Pod
-		ns   *corev1.Namespace
-		want bool
+		pod                *corev1.Pod
+		ns                 *corev1.Namespace
+		excluded, optedOut bool
 	}{
 		"an ordinary pod":           {pod: pod().Obj(), ns: utiltesting.MakeNamespace("shop", nil)},
-		"kube-system":               {pod: pod().Obj(), ns: utiltesting.MakeNamespace("kube-system", nil), want: true},
-		"kube-node-lease":           {pod: pod().Obj(), ns: utiltesting.MakeNamespace("kube-node-lease", nil), want: true},
-		"the operator's namespace":  {pod: pod().Obj(), ns: utiltesting.MakeNamespace("outrigger-system", nil), want: true},
-		"an opted-out namespace":    {pod: pod().Obj(), ns: utiltesting.MakeNamespace("shop", optOut), want: true},
-		"an opted-out pod":          {pod: pod().Label(sidecarsv1alpha1.InjectLabel, "false").Obj(), ns: utiltesting.MakeNamespace("shop", nil), want: true},
+		"kube-system":               {pod: pod().Obj(), ns: utiltesting.MakeNamespace("kube-system", nil), excluded: true},
+		"kube-node-lease":           {pod: pod().Obj(), ns: utiltesting.MakeNamespace("kube-node-lease", nil), excluded: true},
+		"the operator's namespace":  {pod: pod().Obj(), ns: utiltesting.MakeNamespace("outrigger-system", nil), excluded: true},
+		"an opted-out namespace":    {pod: pod().Obj(), ns: utiltesting.MakeNamespace("shop", optOut), optedOut: true},
+		"an opted-out pod":          {pod: pod().Label(sidecarsv1alpha1.InjectLabel, "false").Obj(), ns: utiltesting.MakeNamespace("shop", nil), optedOut: true},
 		"inject=true is no opt-out": {pod: pod().Label(sidecarsv1alpha1.InjectLabel, "true").Obj(), ns: utiltesting.MakeNamespace("shop", nil)},
 		"kube-public is not exempt": {pod: pod().Obj(), ns: utiltesting.MakeNamespace("kube-public", nil)},
 		"an opt-out value other than false is ignored": {
 			pod: pod().Label(sidecarsv1alpha1.InjectLabel, "no").Obj(), ns: utiltesting.MakeNamespace("shop", nil),
 		},
 	}
+	optional, required := set("optional").Obj(), set("required").Required().Obj()
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			why := Excluded(tc.pod, tc.ns, "outrigger-system")
-			if got := why != ""; got != tc.want {
-				t.Errorf("Excluded = %q, want excluded %v", why, tc.want)
+			why := Excluded(tc.ns, "outrigger-system")
+			if got := why != ""; got != tc.excluded {
+				t.Errorf("Excluded = %q, want excluded %v", why, tc.excluded)
+			}
+			out := OptedOut(tc.pod, tc.ns)
+			if got := out != ""; got != tc.optedOut {
+				t.Errorf("OptedOut = %q, want opted out %v", out, tc.optedOut)
+			}
+			if got := Applies(optional, out); got == tc.optedOut {
+				t.Errorf("Applies(Optional) = %v for opted out %v", got, tc.optedOut)
+			}
+			if !Applies(required, out) {
+				t.Errorf("Applies(Required) = false: a Required set ignores the opt-out")
 			}
 		})
 	}

@@ -17,9 +17,11 @@ limitations under the License.
 package inject
 
 import (
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 
@@ -34,20 +36,29 @@ import (
 //
 // An entry is trusted when it names a source, carries exactly the source's revision and
 // hashes, accounts for each of the source's containers once (injected or overridden),
-// every container it says was injected sits where the set's mode puts it with the
-// set's image, command and arguments, and every container it says was overridden is in
-// the pod. Other fields are not compared: the API server defaults fields of containers
-// between invocations, and resourcesPolicy, shareVolumes and transferEnv derive from
-// the app.
+// every container it says was injected sits where the set's mode puts it and is, field
+// for field, what injecting the source into this pod builds (injectedInFull), every
+// container it says was overridden is in the pod, and everything else the set adds —
+// volumes, pull secrets, podMetadata keys — is there, each volume as the set declares
+// it. The API server's defaults are applied to both sides of the comparison first
+// (normalContainer); a sidecar's resources from resourcesPolicy are not compared, as
+// pod-level resources may have lowered them.
 func trustedRecords(pod *corev1.Pod, sources []Source) sidecarsv1alpha1.InjectionRecords {
 	trusted := sidecarsv1alpha1.InjectionRecords{}
 	claimed, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
 	if err != nil {
 		return trusted
 	}
+	// The app containers the set's derived fields (resourcesPolicy, shareVolumes,
+	// transferEnv) read, by what the request claims: a claim that moves a container in
+	// or out of the app changes what those fields make, and so is not trusted.
+	app := AppContainers(pod, claimed)
 	for _, src := range sources {
 		rec, ok := claimed[src.Set.Name]
-		if ok && recordMatches(pod, src, rec) {
+		if ok && recordMatches(pod, src, rec) && injectedInFull(pod, src, rec, app) {
+			// What the rollout resized in place is the rollout's to say, on a running
+			// pod: a pod being created runs what its spec says.
+			rec.Resized = nil
 			trusted[src.Set.Name] = rec
 		}
 	}
@@ -69,6 +80,9 @@ func recordMatches(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRe
 		if !present.Has(name) {
 			return false
 		}
+	}
+	if !volumesMatch(pod, src, rec) {
+		return false
 	}
 	for _, ic := range src.Spec.InitContainers {
 		if !injected.Has(ic.Name) && !overridden.Has(ic.Name) {
@@ -92,6 +106,103 @@ func recordMatches(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRe
 			}
 		} else if !hasContainer(pod.Spec.Containers, &sc.Container, nil) {
 			return false
+		}
+	}
+	return true
+}
+
+// volumesMatch says whether rec's overriddenVolumes are the set's volumes the pod has,
+// each once, and a Required set's record overrides nothing.
+func volumesMatch(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRecord) bool {
+	if src.Set.Spec.Injection.IsRequired() && len(rec.Overridden)+len(rec.OverriddenVolumes) > 0 {
+		return false
+	}
+	kept := sets.New(rec.OverriddenVolumes...)
+	if kept.Len() != len(rec.OverriddenVolumes) {
+		return false
+	}
+	for _, name := range rec.OverriddenVolumes {
+		if !slices.ContainsFunc(src.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name }) ||
+			!slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name }) {
+			return false
+		}
+	}
+	return true
+}
+
+// injectedInFull says whether the pod holds, field for field, what injecting src builds
+// of each container rec says was injected, and the set's volumes (but those rec says
+// the pod overrode), pull secrets and podMetadata keys.
+func injectedInFull(pod *corev1.Pod, src Source, rec sidecarsv1alpha1.InjectionRecord, app []corev1.Container) bool {
+	injected := sets.New(rec.Containers...)
+	// The overrides are the pod's annotations' as injecting reads them now, for the
+	// containers injected, and the record says so.
+	overrides, err := podOverrides(pod, src)
+	if err != nil {
+		return false
+	}
+	maps.DeleteFunc(overrides, func(name string, _ sidecarsv1alpha1.ContainerOverrides) bool { return !injected.Has(name) })
+	if len(overrides) != len(rec.Overrides) || (len(overrides) > 0 && !equality.Semantic.DeepEqual(overrides, rec.Overrides)) {
+		return false
+	}
+	same := func(list []corev1.Container, want *corev1.Container, policy bool) bool {
+		i := slices.IndexFunc(list, func(c corev1.Container) bool { return c.Name == want.Name })
+		if i < 0 {
+			return false
+		}
+		got := normalContainer(&list[i])
+		want = normalContainer(want)
+		if policy {
+			want.Resources = got.Resources
+		}
+		return equality.Semantic.DeepEqual(got, want)
+	}
+	for i := range src.Spec.InitContainers {
+		if ic := &src.Spec.InitContainers[i]; injected.Has(ic.Name) && !same(pod.Spec.InitContainers, ic, false) {
+			return false
+		}
+	}
+	pc := podContext{app: app, restart: pod.Spec.RestartPolicy, drainSeconds: src.Set.Spec.UpdateStrategy.Drain.EffectiveSeconds()}
+	for i := range src.Spec.Containers {
+		sc := &src.Spec.Containers[i]
+		if !injected.Has(sc.Name) {
+			continue
+		}
+		want := build(sc, pc)
+		ApplyOverrides(&want, overrides[sc.Name])
+		list := pod.Spec.Containers
+		if sc.EffectiveMode() == sidecarsv1alpha1.SidecarModeNative {
+			list = pod.Spec.InitContainers
+		}
+		if !same(list, &want, sc.ResourcesPolicy != nil) {
+			return false
+		}
+	}
+	for i := range src.Spec.Volumes {
+		v := &src.Spec.Volumes[i]
+		if slices.Contains(rec.OverriddenVolumes, v.Name) {
+			continue
+		}
+		j := slices.IndexFunc(pod.Spec.Volumes, func(p corev1.Volume) bool { return p.Name == v.Name })
+		if j < 0 || !equality.Semantic.DeepEqual(normalVolume(&pod.Spec.Volumes[j]), normalVolume(v)) {
+			return false
+		}
+	}
+	for _, ps := range src.Spec.ImagePullSecrets {
+		if !slices.Contains(pod.Spec.ImagePullSecrets, ps) {
+			return false
+		}
+	}
+	if md := src.Spec.PodMetadata; md != nil {
+		for k := range md.Labels {
+			if _, ok := pod.Labels[k]; !ok {
+				return false
+			}
+		}
+		for k := range md.Annotations {
+			if _, ok := pod.Annotations[k]; !ok {
+				return false
+			}
 		}
 	}
 	return true

@@ -22,6 +22,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 )
@@ -140,6 +142,121 @@ func TestInjectTrustsOnlyItsOwnRecord(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantInjected, got.Injected, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("injected sets (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestInjectNeverTakesResizedFromTheRequest: a trusted record keeps everything but
+// resized, which only the rollout writes on a running pod.
+func TestInjectNeverTakesResizedFromTheRequest(t *testing.T) {
+	sources := sourcesOf(set("mesh").Sidecar(sidecar("proxy").Obj()).Obj())
+	injected, err := Inject(pod().Obj(), sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := injected.Pod.DeepCopy()
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(copied.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := records["mesh"]
+	rec.Resized = map[string]corev1.ResourceRequirements{"proxy": {Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8")}}}
+	records["mesh"] = rec
+	copied.Annotations[sidecarsv1alpha1.InjectedAnnotation] = records.String()
+
+	got, err := Inject(copied, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Injected) != 0 {
+		t.Fatalf("the trusted record's set was injected again: %v", got.Injected)
+	}
+	if got.Pod.Annotations[sidecarsv1alpha1.InjectedAnnotation] != injected.Pod.Annotations[sidecarsv1alpha1.InjectedAnnotation] {
+		t.Errorf("record %s, want %s: resized taken from the request", got.Pod.Annotations[sidecarsv1alpha1.InjectedAnnotation],
+			injected.Pod.Annotations[sidecarsv1alpha1.InjectedAnnotation])
+	}
+}
+
+// TestTrustCoversEverythingInjected: a copy of an injected pod is trusted as injected
+// only while everything the set put into it is as injecting the set makes it; a change
+// of any field makes the set injected again (the changed container then counts as the
+// pod's own). The API server's defaults do not count as changes.
+func TestTrustCoversEverythingInjected(t *testing.T) {
+	full := func() *sidecarsv1alpha1.SidecarSet {
+		return set("mesh").
+			InitContainer(corev1.Container{Name: "setup", Image: "example.com/setup:1", Env: []corev1.EnvVar{{Name: "A", Value: "1"}}}).
+			Sidecar(sidecar("proxy").Env("MODE", "strict").Mount("certs", "/certs").
+				Resources(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}).Obj()).
+			Sidecar(sidecar("shipper").Mode(sidecarsv1alpha1.SidecarModeContainer).Obj()).
+			Volume(corev1.Volume{Name: "certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "certs"}}}).
+			PullSecret("regcred").
+			PodMetadata(map[string]string{"mesh": "on"}, map[string]string{"mesh/version": "1"}).Obj()
+	}
+	sources := sourcesOf(full())
+	injected, err := Inject(pod().Obj(), sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(p *corev1.Pod, name string) *corev1.Container {
+		for _, list := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+			for i := range list {
+				if list[i].Name == name {
+					return &list[i]
+				}
+			}
+		}
+		t.Fatalf("no container %s", name)
+		return nil
+	}
+	cases := map[string]struct {
+		change  func(p *corev1.Pod)
+		trusted bool
+	}{
+		"unchanged": {change: func(*corev1.Pod) {}, trusted: true},
+		"the API server's defaults": {trusted: true, change: func(p *corev1.Pod) {
+			for _, name := range []string{"setup", "proxy", "shipper"} {
+				c := find(p, name)
+				c.TerminationMessagePath, c.TerminationMessagePolicy = "/dev/termination-log", corev1.TerminationMessageReadFile
+				c.ImagePullPolicy = corev1.PullIfNotPresent
+			}
+			p.Spec.Volumes[0].Secret.DefaultMode = ptr.To[int32](0o644)
+		}},
+		"the ServiceAccount admission plugin's token mount": {trusted: true, change: func(p *corev1.Pod) {
+			for _, name := range []string{"setup", "proxy", "shipper"} {
+				c := find(p, name)
+				c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "kube-api-access-x7k2p", ReadOnly: true,
+					MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"})
+			}
+		}},
+		"a sidecar's env":       {change: func(p *corev1.Pod) { find(p, "proxy").Env[0].Value = "permissive" }},
+		"a sidecar's extra env": {change: func(p *corev1.Pod) { find(p, "proxy").Env = append(find(p, "proxy").Env, corev1.EnvVar{Name: "X"}) }},
+		"a sidecar's mount":     {change: func(p *corev1.Pod) { find(p, "proxy").VolumeMounts[0].MountPath = "/elsewhere" }},
+		"a sidecar's securityContext": {change: func(p *corev1.Pod) {
+			find(p, "proxy").SecurityContext = &corev1.SecurityContext{Privileged: new(true)}
+		}},
+		"a sidecar's probe":             {change: func(p *corev1.Pod) { find(p, "proxy").ReadinessProbe = &corev1.Probe{} }},
+		"a sidecar's resources":         {change: func(p *corev1.Pod) { find(p, "proxy").Resources.Limits = nil }},
+		"a sidecar's ports":             {change: func(p *corev1.Pod) { find(p, "proxy").Ports = []corev1.ContainerPort{{ContainerPort: 1}} }},
+		"a Container sidecar's preStop": {change: func(p *corev1.Pod) { find(p, "shipper").Lifecycle = nil }},
+		"an init container's env":       {change: func(p *corev1.Pod) { find(p, "setup").Env = nil }},
+		"a volume's source": {change: func(p *corev1.Pod) {
+			p.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+		}},
+		"a pull secret gone":            {change: func(p *corev1.Pod) { p.Spec.ImagePullSecrets = nil }},
+		"a podMetadata label gone":      {change: func(p *corev1.Pod) { delete(p.Labels, "mesh") }},
+		"a podMetadata annotation gone": {change: func(p *corev1.Pod) { delete(p.Annotations, "mesh/version") }},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := injected.Pod.DeepCopy()
+			tc.change(p)
+			got, err := Inject(p, sources)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if trusted := len(got.Injected) == 0; trusted != tc.trusted {
+				t.Errorf("trusted = %v, want %v", trusted, tc.trusted)
 			}
 		})
 	}

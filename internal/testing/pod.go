@@ -73,6 +73,12 @@ func (w *PodWrapper) Containers(cs ...corev1.Container) *PodWrapper {
 	return w
 }
 
+// Container appends a container.
+func (w *PodWrapper) Container(c corev1.Container) *PodWrapper {
+	w.Spec.Containers = append(w.Spec.Containers, c)
+	return w
+}
+
 // InitContainer appends an init container.
 func (w *PodWrapper) InitContainer(c corev1.Container) *PodWrapper {
 	w.Spec.InitContainers = append(w.Spec.InitContainers, c)

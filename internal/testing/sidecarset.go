@@ -150,6 +150,12 @@ func (w *SidecarSetWrapper) PodMetadata(labels, annotations map[string]string) *
 	return w
 }
 
+// Required sets injection.enforcement Required.
+func (w *SidecarSetWrapper) Required() *SidecarSetWrapper {
+	w.Spec.Injection.Enforcement = sidecarsv1alpha1.EnforcementRequired
+	return w
+}
+
 // InjectionPaused sets injection.paused.
 func (w *SidecarSetWrapper) InjectionPaused() *SidecarSetWrapper {
 	w.Spec.Injection.Paused = true
@@ -176,6 +182,12 @@ func MakeSidecar(name, image string) *SidecarWrapper {
 
 // Obj returns a copy of the built sidecar.
 func (w *SidecarWrapper) Obj() sidecarsv1alpha1.SidecarContainer { return *w.DeepCopy() }
+
+// Overrides sets what pods may override of the sidecar.
+func (w *SidecarWrapper) Overrides(fields ...sidecarsv1alpha1.OverridableField) *SidecarWrapper {
+	w.SidecarContainer.Overrides = fields
+	return w
+}
 
 // Mode sets the mode.
 func (w *SidecarWrapper) Mode(m sidecarsv1alpha1.SidecarMode) *SidecarWrapper {

@@ -124,7 +124,7 @@ const (
 	// Step.State (now Swapped).
 	ActionSwap Action = "Swap"
 	// ActionWaitKubelet: wait for the kubelet to run the new containers and report them
-	// ready; Step.Reason says what is missing.
+	// ready; Step.Reason says what is missing, Step.State is the state to resize to.
 	ActionWaitKubelet Action = "WaitKubelet"
 	// ActionFinish: write the new injection record, clear the state, and set the
 	// sidecars-ready condition True.
@@ -137,7 +137,8 @@ const (
 // Step is the outcome of Next.
 type Step struct {
 	Action Action
-	// State to write for ActionBegin, ActionSwap, ActionFinish and ActionFail.
+	// State to write for ActionBegin, ActionSwap, ActionFinish and ActionFail; for
+	// ActionWaitKubelet, the state waited on.
 	State *State
 	// After is how long to wait for ActionWaitDrain.
 	After time.Duration
@@ -177,6 +178,9 @@ func Next(in Input) Step {
 	s := in.State
 	if s != nil && (s.Set != in.Set || !s.Targets(in.Target) || s.Failed != "" && resizeMoved(in, s)) {
 		s = nil
+	}
+	if s != nil {
+		s = recomputed(in, s)
 	}
 	if s == nil {
 		return begin(in)
@@ -218,7 +222,57 @@ func Next(in Input) Step {
 	if in.ProgressDeadline > 0 && s.SwappedAt != nil && !in.Now.Before(s.SwappedAt.Add(in.ProgressDeadline)) {
 		return fail(s, fmt.Sprintf("%s after the progress deadline of %s", waiting, in.ProgressDeadline))
 	}
-	return Step{Action: ActionWaitKubelet, Reason: waiting, Trouble: trouble}
+	return Step{Action: ActionWaitKubelet, Reason: waiting, State: s, Trouble: trouble}
+}
+
+// recomputed is the stored state s with its images and resources recomputed from the
+// target's spec, or nil when s names a container that is not one of the set's sidecars
+// the pod's record says the set injected: the annotation says which of the set's
+// sidecars an upgrade in flight replaces, never with what, nor that it drives anything
+// else (an app container, a container the pod overrides). A state written by anyone but
+// the operator, which the pod-metadata policy refuses where it is installed, can so at
+// worst move the set's own sidecars to the target.
+func recomputed(in Input, s *State) *State {
+	records, err := sidecarsv1alpha1.ParseInjectionRecords(in.Pod.Annotations)
+	if err != nil {
+		return nil
+	}
+	rec, ok := records[in.Set]
+	if !ok {
+		return nil
+	}
+	ours := sets.New(rec.Containers...)
+	sidecars := map[string]*sidecarsv1alpha1.SidecarContainer{}
+	for i := range in.Spec.Containers {
+		if sc := &in.Spec.Containers[i]; ours.Has(sc.Name) {
+			sidecars[sc.Name] = sc
+		}
+	}
+	out := *s
+	out.Images, out.Resources = nil, nil
+	for name := range s.Images {
+		sc, ok := sidecars[name]
+		if !ok {
+			return nil
+		}
+		if out.Images == nil {
+			out.Images = map[string]string{}
+		}
+		out.Images[name] = sc.Image
+	}
+	sized := PolicyResources(in.Pod, records, in.Spec, sets.KeySet(s.Resources))
+	for name := range s.Resources {
+		sc, ok := sidecars[name]
+		if !ok {
+			return nil
+		}
+		want := targetResources(sc, sized, rec)
+		if out.Resources == nil {
+			out.Resources = map[string]corev1.ResourceRequirements{}
+		}
+		out.Resources[name] = want
+	}
+	return &out
 }
 
 // resizeMoved says whether a failed resize asked for other resources than the pod's
@@ -234,11 +288,22 @@ func resizeMoved(in Input, s *State) bool {
 	}
 	sized := PolicyResources(in.Pod, records, in.Spec, sets.KeySet(s.Resources))
 	for name, want := range sized {
-		if !resources.Same(s.Resources[name], want) {
+		if !resources.Same(s.Resources[name], inject.OverriddenResources(want, records[in.Set].Overrides[name].Resources)) {
 			return true
 		}
 	}
 	return false
+}
+
+// targetResources are the resources sc gets on the pod rec records: the set's, or
+// what its resourcesPolicy makes of the app (sized), with what the pod overrode on top.
+func targetResources(sc *sidecarsv1alpha1.SidecarContainer, sized map[string]corev1.ResourceRequirements,
+	rec sidecarsv1alpha1.InjectionRecord) corev1.ResourceRequirements {
+	want := sc.Resources
+	if sc.ResourcesPolicy != nil {
+		want = sized[sc.Name]
+	}
+	return inject.OverriddenResources(want, rec.Overrides[sc.Name].Resources)
 }
 
 func fail(s *State, reason string) Step {
@@ -322,10 +387,7 @@ func Changes(pod *corev1.Pod, set string, spec revision.Spec) (map[string]string
 			}
 			images[sc.Name] = sc.Image
 		}
-		want := sc.Resources
-		if sc.ResourcesPolicy != nil {
-			want = sized[sc.Name]
-		}
+		want := targetResources(&sc, sized, rec)
 		if !resources.Same(want, c.Resources) {
 			if res == nil {
 				res = map[string]corev1.ResourceRequirements{}
@@ -377,6 +439,7 @@ func Drift(pod *corev1.Pod, records sidecarsv1alpha1.InjectionRecords, set strin
 	}
 	var drifted []string
 	for name, want := range PolicyResources(pod, records, spec, sets.New(rec.Containers...)) {
+		want = inject.OverriddenResources(want, rec.Overrides[name].Resources)
 		if c := findContainer(pod, name); c != nil && resources.BeyondStep(c.Resources, want) {
 			drifted = append(drifted, name)
 		}

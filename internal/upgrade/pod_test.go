@@ -66,6 +66,8 @@ var (
 	meshV1   = meshSet(testingutil.MakeSidecar("proxy", proxyV1)).Obj()
 	meshV1_5 = meshSet(testingutil.MakeSidecar("proxy", proxyV1_5)).Obj()
 	meshV2   = meshSet(testingutil.MakeSidecar("proxy", proxyV2)).Obj()
+	// shortV2 names the v2 image as the runtime does not: "proxy:v2".
+	shortV2 = meshSet(testingutil.MakeSidecar("proxy", "proxy:v2")).Obj()
 
 	meshV1NoGate = meshSet(testingutil.MakeSidecar("proxy", proxyV1)).ReadinessGate(false).Obj()
 	meshV2NoGate = meshSet(testingutil.MakeSidecar("proxy", proxyV2)).ReadinessGate(false).Obj()
@@ -546,6 +548,29 @@ func TestNext(t *testing.T) {
 			state:   proxyToV2(),
 			want:    Step{Action: ActionSwap, State: proxyToV2(isSwapped)},
 		},
+		// The annotation is writable where no pod-metadata policy guards it (an install
+		// without config/policy): it says which of the set's sidecars are replaced,
+		// never with what, nor anything about other containers.
+		"a state with another image for the proxy: swaps to the target's image": {
+			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:        proxyToV2(withImage("proxy", "example.com/noop:1")),
+			drainSeconds: 5,
+			want:         Step{Action: ActionSwap, State: proxyToV2(isSwapped)},
+		},
+		"a state naming the app container: dropped, begins afresh": {
+			changes:      []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state:        proxyToV2(withImage("app", "example.com/miner:1")),
+			drainSeconds: 5,
+			want:         Step{Action: ActionBegin, State: proxyToV2()},
+		},
+		"a state resizing the app container: dropped, begins afresh": {
+			changes: []podChange{sidecarsReadySince(corev1.ConditionFalse, time.Minute)},
+			state: proxyToV2(func(s *State) {
+				s.Resources = map[string]corev1.ResourceRequirements{"app": {Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1m")}}}
+			}),
+			drainSeconds: 5,
+			want:         Step{Action: ActionBegin, State: proxyToV2()},
+		},
 		"no drain: swaps directly although sidecars-ready is True": {
 			state:        proxyToV2(noDrain),
 			drainSeconds: 5,
@@ -867,8 +892,9 @@ func TestNext(t *testing.T) {
 		},
 		"swapped, the runtime reports a normalised image name: confirms": {
 			changes: []podChange{proxyImage("proxy:v2"), runningImage("proxy", "docker.io/library/proxy:v2", proxyIDv2)},
-			state:   stateFor(meshV2, withImage("proxy", "proxy:v2"), draining, isSwapped),
-			want:    Step{Action: ActionFinish, State: stateFor(meshV2, withImage("proxy", "proxy:v2"), draining, isSwapped)},
+			state:   stateFor(shortV2, withImage("proxy", "proxy:v2"), draining, isSwapped),
+			to:      shortV2,
+			want:    Step{Action: ActionFinish, State: stateFor(shortV2, withImage("proxy", "proxy:v2"), draining, isSwapped)},
 		},
 		"swapped resize, pending Deferred past the deadline: fails": {
 			from: sizedV1,
@@ -931,6 +957,14 @@ func TestNext(t *testing.T) {
 					Pod: pod, State: state, Set: to.Name, Spec: revision.SpecOf(to), Target: target,
 					DrainSeconds: tc.drainSeconds, ProgressDeadline: 10 * time.Minute, Now: cmp.Or(tc.now, now),
 				})
+				if got.Action == ActionWaitKubelet {
+					if got.State == nil {
+						t.Errorf("Next on the %s pod: WaitKubelet without the state waited on", form)
+					}
+					if tc.want.State == nil {
+						got.State = nil // the state waited on: the input's, recomputed
+					}
+				}
 				if diff := gocmp.Diff(tc.want, got, quantityEqual); diff != "" {
 					t.Errorf("Next on the %s pod (-want +got):\n%s", form, diff)
 				}
@@ -1401,4 +1435,38 @@ func mustRecords(t *testing.T, pod *corev1.Pod) sidecarsv1alpha1.InjectionRecord
 		t.Fatal(err)
 	}
 	return records
+}
+
+// TestChangesKeepsThePodsOverrides: what a pod overrode of a sidecar (recorded at
+// injection) stays through an image upgrade and a resources change of the set.
+func TestChangesKeepsThePodsOverrides(t *testing.T) {
+	cpu := func(q string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}
+	}
+	at := func(image, request string) *sidecarsv1alpha1.SidecarSet {
+		return meshSet(testingutil.MakeSidecar("proxy", image).Resources(cpu(request), nil).
+			Overrides(sidecarsv1alpha1.OverrideResources)).Obj()
+	}
+	pod := testingutil.MakePod("web", "ns").
+		Annotation(sidecarsv1alpha1.OverrideAnnotation("mesh", "proxy", sidecarsv1alpha1.OverrideResources), `{"requests":{"cpu":"50m"}}`).Obj()
+	pod = injected(t, pod, at(proxyV1, "100m"))
+
+	images, res, err := Changes(pod, "mesh", revision.SpecOf(at(proxyV2, "100m")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff(map[string]string{"proxy": proxyV2}, images); diff != "" {
+		t.Errorf("images (-want +got):\n%s", diff)
+	}
+	if len(res) != 0 {
+		t.Errorf("resized %v: the pod's override of the cpu request is undone", res)
+	}
+
+	_, res, err = Changes(pod, "mesh", revision.SpecOf(at(proxyV1, "300m").DeepCopy()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 0 {
+		t.Errorf("resized %v: the set's new cpu request replaced the pod's override", res)
+	}
 }

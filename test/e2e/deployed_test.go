@@ -412,7 +412,7 @@ var _ = Describe("The operator deployed from its image and config/default", func
 		}
 	})
 
-	It("refuses the pods it would inject while no replica runs, and only those (failurePolicy Fail)", func() {
+	It("refuses the pods it may inject while no replica runs, opted-out ones included, and only those (failurePolicy Fail)", func() {
 		createSet("down-"+ns.Name, selector, sidecarName)
 		optedOut := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "deployed-optout-",
 			Labels: map[string]string{"sidecars.outrigger.dev/inject": "false"}}}
@@ -436,11 +436,12 @@ var _ = Describe("The operator deployed from its image and config/default", func
 		GinkgoWriter.Printf("$ kubectl run ...\n%s%v\n", out, err)
 		Expect(err).To(MatchError(ContainSubstring(webhookDown)), "what kubectl users see")
 
-		By("pods the webhook configuration excludes are created as usual")
+		By("opted-out pods and namespaces go through the webhook too (a Required set ignores the opt-out): refused as well")
 		optOutPod := pendingPod(ns.Name, map[string]string{"e2e": ns.Name, "sidecars.outrigger.dev/inject": "false"})
-		Expect(k8sClient.Create(ctx, optOutPod)).To(Succeed(), "a pod opted out by its label")
-		Expect(optOutPod.Labels).NotTo(HaveKey(sidecarsv1alpha1.InjectedLabel))
-		Expect(k8sClient.Create(ctx, pendingPod(optedOut.Name, selector))).To(Succeed(), "a pod in an opted-out namespace")
+		Expect(k8sClient.Create(ctx, optOutPod)).To(MatchError(ContainSubstring(webhookDown)), "a pod opted out by its label")
+		Expect(k8sClient.Create(ctx, pendingPod(optedOut.Name, selector))).To(MatchError(ContainSubstring(webhookDown)), "a pod in an opted-out namespace")
+
+		By("pods the webhook configuration excludes are created as usual")
 		system := pendingPod("kube-system", selector)
 		Expect(k8sClient.Create(ctx, system)).To(Succeed(), "a pod in kube-system")
 		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, system))).To(Succeed()) })

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -115,12 +116,13 @@ func probeSource(name string) inject.Source {
 // webhookInjects is what the pod webhook does with pod in ns, given the sources of every
 // SidecarSet: the same exclusions, matching and inject.Inject as PodInjector.Default.
 func webhookInjects(pod *corev1.Pod, ns *corev1.Namespace, sources []inject.Source) (*corev1.Pod, error) {
-	if inject.Excluded(pod, ns, operatorNamespace) != "" {
+	if inject.Excluded(ns, operatorNamespace) != "" {
 		return pod.DeepCopy(), nil
 	}
+	optedOut := inject.OptedOut(pod, ns)
 	var matched []inject.Source
 	for _, src := range sources {
-		if src.Set.Spec.Injection.Paused {
+		if src.Set.Spec.Injection.Paused || !inject.Applies(src.Set, optedOut) {
 			continue
 		}
 		ok, err := inject.Match(pod, ns, src.Set)
@@ -130,6 +132,9 @@ func webhookInjects(pod *corev1.Pod, ns *corev1.Namespace, sources []inject.Sour
 		if ok {
 			matched = append(matched, src)
 		}
+	}
+	if optedOut != "" && len(matched) == 0 {
+		return pod.DeepCopy(), nil
 	}
 	res, err := inject.Inject(pod, matched)
 	if err != nil {
@@ -156,6 +161,8 @@ type policyCase struct {
 	copied func(injected *corev1.Pod) *corev1.Pod
 	// copiedFrom picks the sources the copied pod was injected by; nil: all.
 	copiedFrom func(sources []inject.Source) []inject.Source
+	// refusal, when the pod is refused, are what both engines' messages say.
+	refusal []string
 }
 
 var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Ordered, ContinueOnFailure, func() {
@@ -204,6 +211,10 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 		gerr := k8sClient.Create(ctx, got)
 		if werr != nil {
 			Expect(gerr).To(HaveOccurred(), "the webhook refuses the pod: %v", werr)
+			for _, part := range c.refusal {
+				Expect(werr.Error()).To(ContainSubstring(part), "the webhook's refusal")
+				Expect(gerr.Error()).To(ContainSubstring(part), "the policy's refusal")
+			}
 			return
 		}
 		Expect(gerr).NotTo(HaveOccurred())
@@ -479,6 +490,78 @@ var _ = Describe("SidecarSets compiled to a MutatingAdmissionPolicy", Serial, Or
 				return srcs(set("badmount-" + s).Sidecar(sidecar("agent", "example.com/a:1").Mount("nowhere", "/x").Obj()).Obj())
 			},
 			pod: func() *corev1.Pod { return webPod().Obj() },
+		}),
+		// Required sets select by a namespace label of the case's own namespace: the
+		// reference namespace is opted out, which a Required set ignores.
+		Entry("a Required set injects a pod labelled opted out; the Optional set skips it", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(
+					set("required-"+s).Required().NamespaceSelector(map[string]string{"mandatory": "on"}).
+						Volume(utiltesting.EmptyDir("audit")).Sidecar(sidecar("audit", "example.com/audit:1").Mount("audit", "/audit").Obj()).Obj(),
+					set("optional-"+s).Sidecar(sidecar("proxy", "example.com/proxy:1").Obj()).Obj(),
+				)
+			},
+			nsLabels: map[string]string{"mandatory": "on"},
+			pod:      func() *corev1.Pod { return webPod().Label(sidecarsv1alpha1.InjectLabel, "false").Obj() },
+		}),
+		Entry("a Required set injects a pod of a namespace labelled opted out", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("required-" + s).Required().NamespaceSelector(map[string]string{"mandatory": "on"}).
+					Sidecar(sidecar("audit", "example.com/audit:1").Obj()).Obj())
+			},
+			nsLabels: map[string]string{"mandatory": "on", sidecarsv1alpha1.InjectLabel: "false"},
+			pod:      func() *corev1.Pod { return webPod().Obj() },
+		}),
+		Entry("a Required set refuses a pod bringing a container of its sidecar's name, naming the set and the field", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("required-" + s).Required().NamespaceSelector(map[string]string{"mandatory": "on"}).
+					Sidecar(sidecar("audit", "example.com/audit:1").Obj()).Obj())
+			},
+			nsLabels: map[string]string{"mandatory": "on"},
+			pod: func() *corev1.Pod {
+				return webPod().InitContainer(corev1.Container{Name: "audit", Image: "example.com/noop:1"}).Obj()
+			},
+			refusal: []string{`is Required (spec.injection.enforcement)`, `spec.initContainers[0].name: Forbidden: "audit" is the name of the SidecarSet's spec.containers[0]`},
+		}),
+		Entry("a Required set refuses a pod bringing a volume of its volume's name", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("required-" + s).Required().NamespaceSelector(map[string]string{"mandatory": "on"}).
+					Volume(utiltesting.EmptyDir("audit")).Sidecar(sidecar("audit", "example.com/audit:1").Mount("audit", "/audit").Obj()).Obj())
+			},
+			nsLabels: map[string]string{"mandatory": "on"},
+			pod: func() *corev1.Pod {
+				p := webPod().Obj()
+				p.Spec.Volumes = []corev1.Volume{utiltesting.EmptyDir("mine"), utiltesting.EmptyDir("audit")}
+				return p
+			},
+			refusal: []string{`spec.volumes[1].name: Forbidden: "audit" is the name of the SidecarSet's spec.volumes[0]`},
+		}),
+		Entry("a copied pod whose Required record says the sidecar was overridden: not trusted, refused", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("required-" + s).Required().NamespaceSelector(map[string]string{"mandatory": "on"}).
+					Sidecar(sidecar("audit", "example.com/audit:1").Obj()).Obj())
+			},
+			nsLabels: map[string]string{"mandatory": "on"},
+			pod:      func() *corev1.Pod { return webPod().Obj() },
+			copied: func(p *corev1.Pod) *corev1.Pod {
+				// The tenant's own "audit", and a record claiming it overrides the set's.
+				p.Spec.InitContainers[0].Image = "example.com/noop:1"
+				p.Annotations[sidecarsv1alpha1.InjectedAnnotation] = strings.Replace(p.Annotations[sidecarsv1alpha1.InjectedAnnotation],
+					`"containers":["audit"]`, `"containers":null,"overridden":["audit"]`, 1)
+				return p
+			},
+			refusal: []string{`is Required`, `"audit" is the name of the SidecarSet's spec.containers[0]`},
+		}),
+		Entry("an Optional set's volume the pod declares itself is recorded as overridden", policyCase{
+			sources: func(s string) []inject.Source {
+				return srcs(set("optvol-" + s).Volume(utiltesting.EmptyDir("data")).Volume(utiltesting.EmptyDir("cache")).
+					Sidecar(sidecar("agent", "example.com/agent:1").Mount("data", "/data").Obj()).Obj())
+			},
+			pod: func() *corev1.Pod {
+				p := webPod().Obj()
+				p.Spec.Volumes = []corev1.Volume{utiltesting.EmptyDir("data")}
+				return p
+			},
 		}),
 	)
 

@@ -144,6 +144,44 @@ var _ = Describe("Admission you can trust", func() {
 		})
 	})
 
+	Context("the containers a SidecarSet injected", func() {
+		It("refuses a user's change of an injected sidecar's image or resources, and allows the app's and the operator's", func() {
+			createSet(spec.Set("audit").
+				Sidecar(utiltesting.MakeSidecar("audit", "example.com/audit:1").
+					Resources(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}, nil).Obj()).Obj())
+			pod := newPod()
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			userClient, err := client.New(userConfig("app-team"), client.Options{Scheme: scheme.Scheme})
+			Expect(err).NotTo(HaveOccurred())
+			edit := func(c client.Client, change func(p *corev1.Pod)) error {
+				current := &corev1.Pod{}
+				Expect(c.Get(ctx, client.ObjectKeyFromObject(pod), current)).To(Succeed())
+				patch := client.MergeFrom(current.DeepCopy())
+				change(current)
+				return c.Patch(ctx, current, patch)
+			}
+
+			By("a user swapping the sidecar's image for a no-op one")
+			Eventually(func() error {
+				return edit(userClient, func(p *corev1.Pod) { p.Spec.InitContainers[0].Image = "example.com/noop:1" })
+			}).Should(MatchError(And(ContainSubstring("the containers audit were injected by a SidecarSet"),
+				ContainSubstring("app-team may not change them"))))
+
+			By("a user resizing the sidecar through pods/resize")
+			current := &corev1.Pod{}
+			Expect(userClient.Get(ctx, client.ObjectKeyFromObject(pod), current)).To(Succeed())
+			patch := client.MergeFrom(current.DeepCopy())
+			current.Spec.InitContainers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}
+			Expect(userClient.SubResource("resize").Patch(ctx, current, patch)).To(MatchError(ContainSubstring("the containers audit were injected")))
+
+			By("a user changing the app's image")
+			Expect(edit(userClient, func(p *corev1.Pod) { p.Spec.Containers[0].Image = "example.com/app:2" })).To(Succeed())
+
+			By("the operator (" + operatorUser + ") changing the sidecar's image")
+			Expect(edit(k8sClient, func(p *corev1.Pod) { p.Spec.InitContainers[0].Image = "example.com/audit:2" })).To(Succeed())
+		})
+	})
+
 	Context("SidecarSets valid only if their pods are", func() {
 		sidecar := func() *utiltesting.SidecarWrapper { return utiltesting.MakeSidecar("proxy", "example.com/proxy:1") }
 		probe := func() *corev1.Probe {

@@ -35,8 +35,10 @@ import (
 // sidecars-ready.sidecars.outrigger.dev, keeps the readiness gate of a pod that is not
 // being upgraded: no manager runs in these specs, and the kubelet's status writes are
 // made as a kubelet makes them (a strategic merge patch of pods/status, by someone who
-// is not the operator). The pods stand for injected ones: they are created in an
-// opted-out namespace, which the pod webhook skips, with a record written by hand.
+// is not the operator). The pods stand for injected ones: they are created in the
+// operator's namespace, which the pod webhook configuration excludes (an opted-out
+// namespace is no longer skipped: Required sets ignore the opt-out), with a record
+// written by hand, and deleted at the end.
 var _ = Describe("The sidecars-ready admission policy, with no manager running", Serial, Ordered, func() {
 	var ns *corev1.Namespace
 	gate := sidecarsv1alpha1.SidecarsReadyCondition
@@ -44,7 +46,11 @@ var _ = Describe("The sidecars-ready admission policy, with no manager running",
 	BeforeAll(func() {
 		stopManager()
 		DeferCleanup(func() { stopManager = startManager() })
-		ns = isolateWith("ready-policy-", map[string]string{sidecarsv1alpha1.InjectLabel: "false"}).NS
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
+		DeferCleanup(func() {
+			Expect(k8sClient.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(operatorNamespace),
+				client.MatchingLabels{specLabel: "ready-policy"}, client.GracePeriodSeconds(0))).To(Succeed())
+		})
 	})
 
 	// injectedPod is a pod as the injection leaves it: a native sidecar proxy, a
@@ -56,7 +62,7 @@ var _ = Describe("The sidecars-ready admission policy, with no manager running",
 			"mesh": {Revision: "mesh-1", Hash: "h1", ImageFreeHash: "f1", Containers: []string{"setup", "proxy"}},
 			"logs": {Revision: "logs-1", Hash: "h2", ImageFreeHash: "f2", Containers: []string{"shipper"}, Overridden: []string{"app"}},
 		}
-		p := utiltesting.MakePod(name, ns.Name).
+		p := utiltesting.MakePod(name, ns.Name).Label(specLabel, "ready-policy").
 			Label(sidecarsv1alpha1.InjectedLabel, sidecarsv1alpha1.InjectedLabelValue).
 			Annotation(sidecarsv1alpha1.InjectedAnnotation, records.String()).
 			InitContainer(corev1.Container{Name: "setup", Image: "example.com/setup:1"}).
@@ -163,7 +169,7 @@ var _ = Describe("The sidecars-ready admission policy, with no manager running",
 	})
 
 	It("leaves a pod with no Outrigger injection record untouched", func() {
-		p := utiltesting.MakePod("unrecorded", ns.Name).
+		p := utiltesting.MakePod("unrecorded", ns.Name).Label(specLabel, "ready-policy").
 			Containers(corev1.Container{Name: "app", Image: "example.com/app:1"}).Obj()
 		p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: corev1.PodConditionType(gate)}}
 		p = kubeletReports(create(p), "app")

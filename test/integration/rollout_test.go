@@ -548,6 +548,56 @@ var _ = Describe("In-place rollout on the real API server, with a kubelet stand-
 		Expect(pw.drained).To(HaveLen(2), "a memory resize drains each pod")
 	})
 
+	It("keeps a pod's allowed resources override through an image rollout and a resize of the set", func() {
+		cpu := func(v string) corev1.ResourceList {
+			return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(v)}
+		}
+		set := createSet(newSet("v1").Obj())
+		setImage(set, "v1", func(s *sidecarsv1alpha1.SidecarSet) {
+			s.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: cpu("100m"), Limits: cpu("500m")}
+			s.Spec.Containers[0].Overrides = []sidecarsv1alpha1.OverridableField{sidecarsv1alpha1.OverrideResources}
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.ObservedGeneration).To(Equal(set.Generation))
+			probe := utiltesting.MakePod("", ns.Name).Labels(selector).Obj()
+			probe.GenerateName = "probe-"
+			probe.Annotations = map[string]string{sidecarsv1alpha1.OverrideAnnotation(set.Name, "proxy", sidecarsv1alpha1.OverrideResources): `{}`}
+			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+		}).Should(Succeed())
+		p := utiltesting.MakePod("web-00", ns.Name).Labels(selector).
+			Annotation(sidecarsv1alpha1.OverrideAnnotation(set.Name, "proxy", sidecarsv1alpha1.OverrideResources), `{"requests":{"cpu":"50m"}}`).Obj()
+		Expect(k8sClient.Create(ctx, p)).To(Succeed())
+		Expect(p.Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("50m"))
+		waitAllReady(1)
+
+		By("rolling out a new image")
+		setImage(set, "v2")
+		Eventually(func(g Gomega) {
+			pods := allPods(g)
+			g.Expect(pods).To(HaveLen(1))
+			g.Expect(proxyImage(&pods[0])).To(HaveSuffix(":v2"))
+			g.Expect(pods[0].Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation))
+			g.Expect(pods[0].Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("50m"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		By("changing the set's resources: the limit follows the set, the overridden request stays")
+		setImage(set, "v2", func(s *sidecarsv1alpha1.SidecarSet) {
+			s.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: cpu("200m"), Limits: cpu("400m")}
+		})
+		Eventually(func(g Gomega) {
+			pods := allPods(g)
+			g.Expect(pods[0].Spec.InitContainers[0].Resources.Limits.Cpu().String()).To(Equal("400m"))
+			g.Expect(pods[0].Spec.InitContainers[0].Resources.Requests.Cpu().String()).To(Equal("50m"))
+			g.Expect(pods[0].Annotations).NotTo(HaveKey(sidecarsv1alpha1.UpgradeAnnotation))
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(1))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		records, err := sidecarsv1alpha1.ParseInjectionRecords(allPods(Default)[0].Annotations)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(records[set.Name].Overrides).To(HaveKey("proxy"))
+	})
+
 	It("prunes old revisions beyond revisionHistoryLimit, never one a pod still runs", func() {
 		set := createSet(newSet("v1").UpdateType(sidecarsv1alpha1.OnPodRestartStrategyType).RevisionHistoryLimit(1).Obj())
 		createPods(1, nil)

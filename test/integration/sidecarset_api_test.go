@@ -87,7 +87,7 @@ var _ = Describe("SidecarSet API on the real API server", func() {
 		Expect(shipper.Placement).To(Equal(sidecarsv1alpha1.PlacementAfterApp))
 		Expect(shipper.ShareVolumes).To(BeTrue())
 
-		Expect(got.Spec.Injection).To(Equal(sidecarsv1alpha1.InjectionPolicy{Paused: false}))
+		Expect(got.Spec.Injection).To(Equal(sidecarsv1alpha1.InjectionPolicy{Paused: false, Enforcement: sidecarsv1alpha1.EnforcementOptional}))
 		Expect(got.Spec.RevisionHistoryLimit).To(HaveValue(BeEquivalentTo(10)))
 		us := got.Spec.UpdateStrategy
 		Expect(us.Type).To(Equal(sidecarsv1alpha1.RollingUpdateStrategyType))

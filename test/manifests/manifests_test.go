@@ -364,8 +364,14 @@ func TestWebhookExclusions(t *testing.T) {
 					t.Errorf("webhook %s does not exclude namespace %s", h.Name, ns)
 				}
 			}
-			if h.ObjectSelector == nil || len(h.ObjectSelector.MatchExpressions) == 0 {
-				t.Errorf("webhook %s does not skip opted-out pods", h.Name)
+			// Opted-out pods and namespaces are called for: Required sets ignore the opt-out.
+			if h.ObjectSelector != nil && len(h.ObjectSelector.MatchExpressions) > 0 {
+				t.Errorf("webhook %s skips pods by label (%v): Required sets would miss opted-out pods", h.Name, h.ObjectSelector)
+			}
+			for _, e := range h.NamespaceSelector.MatchExpressions {
+				if e.Key == sidecarsv1alpha1.InjectLabel {
+					t.Errorf("webhook %s skips opted-out namespaces: Required sets would miss them", h.Name)
+				}
 			}
 		}
 	}
