@@ -266,7 +266,7 @@ func (a *actor) take(ctx context.Context, pod *corev1.Pod, state *upgrade.State,
 	case upgrade.ActionWaitKubelet:
 		ctrl.LoggerFrom(ctx).V(2).Info("Waiting for the kubelet", "pod", klog.KObj(pod), "reason", step.Reason)
 		if step.Trouble {
-			a.locked(func() { a.outcome.Kubelet = append(a.outcome.Kubelet, klog.KObj(pod).String()+": "+step.Reason) })
+			a.kubeletTrouble(ctx, pod, step)
 		}
 		a.requeue(a.untilDeadline(step.State))
 		// The state as Next recomputed it: its resources come from the set, not the annotation.
@@ -497,6 +497,22 @@ func (a *actor) fail(ctx context.Context, pod *corev1.Pod, step upgrade.Step) er
 			action: "Upgrade", related: pod, message: fmt.Sprintf("The in-place upgrade of pod %s failed: %s", klog.KObj(pod), step.Reason)})
 	})
 	return nil
+}
+
+// kubeletTrouble notes what the kubelet reports of a pod it has not brought to the
+// target, for the set's Progressing condition. Where the reason is in the pod's events
+// only, they are read for the first few such pods of the pass (the condition names
+// upgrade.MaxListed of them).
+func (a *actor) kubeletTrouble(ctx context.Context, pod *corev1.Pod, step upgrade.Step) {
+	reason := step.Reason
+	var listed int
+	a.locked(func() { listed = len(a.outcome.Kubelet) })
+	if step.InEvents && step.State != nil && listed < upgrade.MaxListed {
+		if w := a.kubeletWarnings(ctx, pod, step.State); w != "" {
+			reason += ": " + w
+		}
+	}
+	a.locked(func() { a.outcome.Kubelet = append(a.outcome.Kubelet, klog.KObj(pod).String()+": "+reason) })
 }
 
 // kubeletWarnings quotes the kubelet's Warning events about the containers a failed

@@ -78,6 +78,20 @@ func notRunningYet(pod *corev1.Pod, s *State) (waiting string, trouble bool) {
 	return "", false
 }
 
+// stoppedNotStarted says the kubelet stopped a replaced container's old run and has not
+// started it on its new image: why is in the pod's events only.
+func stoppedNotStarted(pod *corev1.Pod, s *State) bool {
+	statuses := containerStatuses(pod)
+	for name := range s.Images {
+		st, ok := statuses[name]
+		before, ran := s.Before[name]
+		if ok && ran && before.same(st) && !reportsImage(before.Image, s.Images[name]) && st.State.Terminated != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // kubeletSays is what the kubelet reports of a container that is not running well:
 // the reason it waits (ErrImagePull, ImagePullBackOff, CrashLoopBackOff...) or why its
 // last run ended, with its message.

@@ -148,6 +148,10 @@ type Step struct {
 	// (ImagePullBackOff, CrashLoopBackOff, a resize Deferred...), not just that it has
 	// yet to act: the set's Progressing condition names such pods.
 	Trouble bool
+	// InEvents says the kubelet gives the reason in the pod's events only: it stopped a
+	// replaced container and cannot start the new one (an image it cannot pull), and the
+	// status shows the old run's end.
+	InEvents bool
 }
 
 // Input is everything Next looks at.
@@ -222,7 +226,7 @@ func Next(in Input) Step {
 	if in.ProgressDeadline > 0 && s.SwappedAt != nil && !in.Now.Before(s.SwappedAt.Add(in.ProgressDeadline)) {
 		return fail(s, fmt.Sprintf("%s after the progress deadline of %s", waiting, in.ProgressDeadline))
 	}
-	return Step{Action: ActionWaitKubelet, Reason: waiting, State: s, Trouble: trouble}
+	return Step{Action: ActionWaitKubelet, Reason: waiting, State: s, Trouble: trouble, InEvents: stoppedNotStarted(in.Pod, s)}
 }
 
 // recomputed is the stored state s with its images and resources recomputed from the

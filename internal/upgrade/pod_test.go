@@ -848,7 +848,7 @@ func TestNext(t *testing.T) {
 			changes: []podChange{proxyImage(proxyV2), oldRunStopped("proxy", proxyIDv1)},
 			state:   proxyToV2(isSwapped),
 			want: Step{Action: ActionWaitKubelet,
-				Reason: "container proxy stopped and has not started on image " + proxyV2, Trouble: true},
+				Reason: "container proxy stopped and has not started on image " + proxyV2, Trouble: true, InEvents: true},
 		},
 		"failed for this target, the kubelet got there after all: finishes": {
 			changes: []podChange{proxyImage(proxyV2), running("proxy", proxyIDv2, true)},

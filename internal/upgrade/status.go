@@ -41,15 +41,15 @@ type Outcome struct {
 	Kubelet []string
 }
 
-// maxListed is how many pods a condition message names; the rest are counted.
-const maxListed = 5
+// MaxListed is how many pods a condition message names; the rest are counted.
+const MaxListed = 5
 
-// listed joins the first maxListed items and counts the others.
+// listed joins the first MaxListed items and counts the others.
 func listed(items []string) string {
-	if len(items) <= maxListed {
+	if len(items) <= MaxListed {
 		return strings.Join(items, "; ")
 	}
-	return fmt.Sprintf("%s; and %d more", strings.Join(items[:maxListed], "; "), len(items)-maxListed)
+	return fmt.Sprintf("%s; and %d more", strings.Join(items[:MaxListed], "; "), len(items)-MaxListed)
 }
 
 // budgetText is the rollout's budgets as the strategy sets them.
