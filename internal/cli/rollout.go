@@ -323,13 +323,9 @@ func runHistory(ctx context.Context, o *Options, name string, number int64, outp
 	}
 	fmt.Fprintf(o.Streams.Out, "sidecarset.sidecars.outrigger.dev/%s\n", name)
 	w := printers.GetNewTabWriter(o.Streams.Out)
-	fmt.Fprintln(w, "REVISION\tNAME\tIMAGES\tCHANGE\t")
+	fmt.Fprintln(w, "REVISION\tNAME\tSTATUS\tIMAGES\tCHANGE")
 	for _, e := range entries {
-		mark := ""
-		if len(e.Marks) > 0 {
-			mark = "(" + strings.Join(e.Marks, ", ") + ")"
-		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Revision, e.Name, strings.Join(e.Images, ","), e.Change, mark)
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Revision, e.Name, orNone(strings.Join(e.Marks, ",")), strings.Join(e.Images, ","), e.Change)
 	}
 	return w.Flush()
 }
@@ -499,4 +495,3 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
-

@@ -276,7 +276,12 @@ func verdict(ctx context.Context, r client.Reader, operatorNS string, pod *corev
 	} else {
 		v.Notes = append(v.Notes, "new pods get revision "+src.Revision)
 	}
-	if recs, err := sidecarsv1alpha1.ParseInjectionRecords(res.Pod.Annotations); err == nil {
+	// An injected pod's own record says what it overrode; a new pod's, Inject's result.
+	recs, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
+	if _, injected := recs[set.Name]; err != nil || !injected {
+		recs, err = sidecarsv1alpha1.ParseInjectionRecords(res.Pod.Annotations)
+	}
+	if err == nil {
 		for _, c := range recs[set.Name].Overridden {
 			v.Notes = append(v.Notes, "the pod declares container "+c+" itself: it keeps its own")
 		}
@@ -299,11 +304,10 @@ func rollout(ctx context.Context, r client.Reader, operatorNS string, pod *corev
 	if state != nil && state.Set == set.Name {
 		v.Upgrade = state
 	}
-	if ps.State == StateMissing {
-		v.Notes = append(v.Notes, "the pod carries no record of the set: "+ps.Reason)
-		return
-	}
 	switch ps.State {
+	case StateMissing:
+		v.Next = "nothing: the rollout reaches only pods the set injected"
+		return
 	case StateUpdated:
 		v.Next = "nothing: the pod runs the target revision " + src.Revision
 		return
@@ -329,7 +333,7 @@ func rollout(ctx context.Context, r client.Reader, operatorNS string, pod *corev
 	})
 	v.Next = describeStep(step, set)
 	if ps.State == StatePending {
-		v.Next = "when the rollout picks the pod (" + ps.Reason + "): " + v.Next
+		v.Next = "when the rollout picks the pod: " + v.Next
 	}
 }
 
