@@ -114,6 +114,7 @@ var _ = Describe("kubectl-outrigger on the real API server", func() {
 		pod := spec.Pod("web").Volume(utiltesting.EmptyDir("data")).Obj()
 		pod.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "example.com/migrate:1"}}
 		pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+		pod.APIVersion, pod.Kind = "v1", "Pod"
 		manifest, err := yaml.Marshal(pod)
 		Expect(err).NotTo(HaveOccurred())
 		file := filepath.Join(GinkgoT().TempDir(), "pod.yaml")
