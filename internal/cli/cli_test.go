@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,7 +254,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) client(withAllSets bool) client.Client {
 	objs := f.objs
 	if withAllSets {
-		objs = append(objs[:len(objs):len(objs)], f.extra...)
+		objs = append(slices.Clip(objs), f.extra...)
 	}
 	return fake.NewClientBuilder().WithScheme(Scheme).WithObjects(objs...).
 		WithStatusSubresource(&sidecarsv1alpha1.SidecarSet{}).Build()

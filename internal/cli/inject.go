@@ -83,7 +83,8 @@ SidecarSets, their revisions and namespace labels come from the cluster, or with
 		},
 	}
 	cmd.Flags().StringSliceVarP(&opts.files, "filename", "f", nil, "Manifests to inject (files, directories, or - for standard input).")
-	cmd.Flags().StringVar(&opts.setsFile, "sidecarsets", "", "Read the SidecarSets (and the ControllerRevisions they pin) from this file or directory instead of the cluster.")
+	cmd.Flags().StringVar(&opts.setsFile, "sidecarsets", "",
+		"Read the SidecarSets (and the ControllerRevisions they pin) from this file or directory instead of the cluster.")
 	cmd.Flags().StringVar(&opts.namespaceLabels, "namespace-labels", "",
 		"Labels of the pods' namespaces, instead of the cluster's: key=value,... for every namespace, or a file of Namespace manifests.")
 	cmd.Flags().BoolVar(&opts.diff, "diff", false, "Print only what injection adds, as a unified diff of each changed object.")
@@ -102,7 +103,7 @@ type document struct {
 
 func runInject(ctx context.Context, o *Options, opts *injectOptions) error {
 	switch opts.output {
-	case "", "yaml", "json":
+	case "", formatYAML, formatJSON:
 	default:
 		return unknownOutput(opts.output, "yaml, json")
 	}
@@ -136,18 +137,18 @@ func runInject(ctx context.Context, o *Options, opts *injectOptions) error {
 
 // templatePaths are where the pod template sits in each workload kind.
 var templatePaths = map[string][]string{
-	"Deployment":            {"spec", "template"},
-	"StatefulSet":           {"spec", "template"},
-	"DaemonSet":             {"spec", "template"},
-	"ReplicaSet":            {"spec", "template"},
-	"ReplicationController": {"spec", "template"},
-	"Job":                   {"spec", "template"},
-	"CronJob":               {"spec", "jobTemplate", "spec", "template"},
+	"Deployment":            {fieldSpec, fieldTemplate},
+	"StatefulSet":           {fieldSpec, fieldTemplate},
+	"DaemonSet":             {fieldSpec, fieldTemplate},
+	"ReplicaSet":            {fieldSpec, fieldTemplate},
+	"ReplicationController": {fieldSpec, fieldTemplate},
+	"Job":                   {fieldSpec, fieldTemplate},
+	"CronJob":               {fieldSpec, "jobTemplate", fieldSpec, fieldTemplate},
 }
 
 // injectDocument is doc as the webhook would inject it (or its pod template) in ns.
 func injectDocument(ctx context.Context, injector *webhooks.PodInjector, ns string, doc document) ([]byte, error) {
-	if doc.kind == "Pod" {
+	if doc.kind == kindPod {
 		return injectPod(ctx, injector, ns, doc.raw)
 	}
 	path, ok := templatePaths[doc.kind]
@@ -175,7 +176,7 @@ func injectDocument(ctx context.Context, injector *webhooks.PodInjector, ns stri
 	if !hadMeta {
 		meta = map[string]any{}
 	}
-	pod, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tmpl["spec"]})
+	pod, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": kindPod, "metadata": meta, fieldSpec: tmpl[fieldSpec]})
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +191,7 @@ func injectDocument(ctx context.Context, injector *webhooks.PodInjector, ns stri
 	if m, _ := out["metadata"].(map[string]any); hadMeta || len(m) > 0 {
 		tmpl["metadata"] = m
 	}
-	tmpl["spec"] = out["spec"]
+	tmpl[fieldSpec] = out[fieldSpec]
 	return json.Marshal(obj)
 }
 
@@ -242,7 +243,7 @@ func printDocument(w io.Writer, opts *injectOptions, i int, doc document, out []
 		_, err = fmt.Fprint(w, text)
 		return err
 	}
-	if opts.output == "json" {
+	if opts.output == formatJSON {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, out, "", "    "); err != nil {
 			return err

@@ -209,7 +209,8 @@ func conditionSince(pod *corev1.Pod, t string, fallback *metav1.Time) *metav1.Ti
 
 // selected are the pods set selects (selectors, not excluded) among pods, in the
 // namespaces ns holds, as the controller counts them: finished pods left out.
-func selected(set *sidecarsv1alpha1.SidecarSet, pods []corev1.Pod, ns map[string]*metav1.PartialObjectMetadata, operatorNS string) ([]*corev1.Pod, error) {
+func selected(set *sidecarsv1alpha1.SidecarSet, pods []corev1.Pod, ns map[string]*metav1.PartialObjectMetadata,
+	operatorNS string) ([]*corev1.Pod, error) {
 	sel, err := inject.NewSelector(set)
 	if err != nil {
 		return nil, fmt.Errorf("SidecarSet %s: %w", set.Name, err)

@@ -29,7 +29,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -104,7 +103,8 @@ func rolloutVerdict(set *sidecarsv1alpha1.SidecarSet) (done bool, waiting string
 	case st.UpdatedPods < injected:
 		waiting = fmt.Sprintf("Waiting for SidecarSet %q rollout to finish: %d of %d pods updated...", set.Name, st.UpdatedPods, injected)
 	case st.UpdatedReadyPods < st.MatchedPods:
-		waiting = fmt.Sprintf("Waiting for SidecarSet %q rollout to finish: %d of %d updated pods are ready...", set.Name, st.UpdatedReadyPods, st.MatchedPods)
+		waiting = fmt.Sprintf("Waiting for SidecarSet %q rollout to finish: %d of %d updated pods are ready...",
+			set.Name, st.UpdatedReadyPods, st.MatchedPods)
 	default:
 		waiting = fmt.Sprintf("Waiting for SidecarSet %q rollout to finish...", set.Name)
 	}
@@ -137,13 +137,16 @@ func runRolloutStatus(ctx context.Context, o *Options, name string, watch bool, 
 		done, waiting, failed := rolloutVerdict(set)
 		switch {
 		case done:
-			fmt.Fprintf(o.Streams.Out, "SidecarSet %q successfully rolled out: %d pods run revision %s\n", name, set.Status.UpdatedPods, set.Status.UpdateRevision)
-			return nil
+			_, err := fmt.Fprintf(o.Streams.Out, "SidecarSet %q successfully rolled out: %d pods run revision %s\n",
+				name, set.Status.UpdatedPods, set.Status.UpdateRevision)
+			return err
 		case failed != "":
 			return fmt.Errorf("SidecarSet %q rollout failed: %s%s", name, failed, o.failedPods(ctx, c, name))
 		}
 		if waiting != last {
-			fmt.Fprintln(o.Streams.Out, waiting)
+			if _, err := fmt.Fprintln(o.Streams.Out, waiting); err != nil {
+				return err
+			}
 			last = waiting
 		}
 		if !watch {
@@ -208,8 +211,8 @@ func newRolloutPauseCommand(o *Options, pause bool) *cobra.Command {
 			if pause {
 				word = "paused"
 			}
-			fmt.Fprintf(o.Streams.Out, "sidecarset.sidecars.outrigger.dev/%s %s\n", args[0], word)
-			return nil
+			_, err = fmt.Fprintf(o.Streams.Out, "sidecarset.sidecars.outrigger.dev/%s %s\n", args[0], word)
+			return err
 		},
 	}
 }
@@ -264,7 +267,7 @@ type HistoryEntry struct {
 
 func runHistory(ctx context.Context, o *Options, name string, number int64, output string) error {
 	switch output {
-	case "", "json", "yaml":
+	case "", formatJSON, formatYAML:
 	default:
 		return unknownOutput(output, "json, yaml")
 	}
@@ -294,8 +297,7 @@ func runHistory(ctx context.Context, o *Options, name string, number int64, outp
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(o.Streams.Out, "SidecarSet %q revision %d (%s):\n", name, number, revs[i].Name)
-				_, err = o.Streams.Out.Write(b)
+				_, err = fmt.Fprintf(o.Streams.Out, "SidecarSet %q revision %d (%s):\n%s", name, number, revs[i].Name, b)
 				return err
 			}
 		}
@@ -321,13 +323,13 @@ func runHistory(ctx context.Context, o *Options, name string, number int64, outp
 	if ok, err := printStructured(o.Streams.Out, output, entries); ok {
 		return err
 	}
-	fmt.Fprintf(o.Streams.Out, "sidecarset.sidecars.outrigger.dev/%s\n", name)
-	w := printers.GetNewTabWriter(o.Streams.Out)
-	fmt.Fprintln(w, "REVISION\tNAME\tSTATUS\tIMAGES\tCHANGE")
+	var w strings.Builder
+	fmt.Fprintf(&w, "sidecarset.sidecars.outrigger.dev/%s\n", name)
+	fmt.Fprintln(&w, "REVISION\tNAME\tSTATUS\tIMAGES\tCHANGE")
 	for _, e := range entries {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Revision, e.Name, orNone(strings.Join(e.Marks, ",")), strings.Join(e.Images, ","), e.Change)
+		fmt.Fprintf(&w, "%d\t%s\t%s\t%s\t%s\n", e.Revision, e.Name, orNone(strings.Join(e.Marks, ",")), strings.Join(e.Images, ","), e.Change)
 	}
-	return w.Flush()
+	return tabulate(o.Streams.Out, w.String())
 }
 
 func images(spec revision.Spec) []string {
@@ -373,7 +375,7 @@ func change(prev *revision.Spec, spec revision.Spec) string {
 		parts = append(parts, "and other fields (new pods only)")
 	}
 	if len(parts) == 0 {
-		return "<none>"
+		return none
 	}
 	return strings.Join(parts, "; ")
 }
@@ -449,14 +451,15 @@ func runUndo(ctx context.Context, o *Options, name string, to int64, pin bool) e
 		return err
 	}
 	if chosen.Name == src.Revision || !pin && set.Spec.Injection.Revision == "" && revision.Hash(revision.SpecOf(set)) == revision.Hash(spec) {
-		fmt.Fprintf(o.Streams.Out, "sidecarset.sidecars.outrigger.dev/%s skipped rollback (current template already matches revision %d)\n", name, chosen.Revision)
-		return nil
+		_, err := fmt.Fprintf(o.Streams.Out, "sidecarset.sidecars.outrigger.dev/%s skipped rollback (current template already matches revision %d)\n",
+			name, chosen.Revision)
+		return err
 	}
 	var patch map[string]any
 	if pin {
-		patch = map[string]any{"spec": map[string]any{"injection": map[string]any{"revision": chosen.Name}}}
+		patch = map[string]any{fieldSpec: map[string]any{"injection": map[string]any{"revision": chosen.Name}}}
 	} else {
-		patch = map[string]any{"spec": map[string]any{
+		patch = map[string]any{fieldSpec: map[string]any{
 			"containers":       spec.Containers,
 			"initContainers":   nullIfEmpty(len(spec.InitContainers), spec.InitContainers),
 			"volumes":          nullIfEmpty(len(spec.Volumes), spec.Volumes),
@@ -478,8 +481,8 @@ func runUndo(ctx context.Context, o *Options, name string, to int64, pin bool) e
 	if pin {
 		how = "pinned"
 	}
-	fmt.Fprintf(o.Streams.Out, "sidecarset.sidecars.outrigger.dev/%s %s to revision %d (%s)\n", name, how, chosen.Revision, chosen.Name)
-	return nil
+	_, err = fmt.Fprintf(o.Streams.Out, "sidecarset.sidecars.outrigger.dev/%s %s to revision %d (%s)\n", name, how, chosen.Revision, chosen.Name)
+	return err
 }
 
 func nullIfEmpty(n int, v any) any {

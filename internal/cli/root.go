@@ -28,6 +28,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -38,6 +39,16 @@ import (
 // DefaultOperatorNamespace is where config/default installs the operator, and so where
 // the SidecarSets' ControllerRevisions live.
 const DefaultOperatorNamespace = "outrigger-system"
+
+// Words the commands share.
+const (
+	formatJSON    = "json"
+	formatYAML    = "yaml"
+	none          = "<none>"
+	kindPod       = "Pod"
+	fieldSpec     = "spec"
+	fieldTemplate = "template"
+)
 
 // Scheme knows the types the plugin reads: Kubernetes' and SidecarSets.
 var Scheme = runtime.NewScheme()
@@ -114,7 +125,7 @@ func Execute(ctx context.Context, o *Options, args []string) int {
 	cmd := NewCommand(o)
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(o.Streams.ErrOut, "error: %v\n", err)
+		_, _ = fmt.Fprintf(o.Streams.ErrOut, "error: %v\n", err)
 		return 1
 	}
 	return 0
@@ -139,14 +150,14 @@ func outputFlag(cmd *cobra.Command, v *string, formats string) {
 // printStructured prints v as JSON or YAML; ok is false for another format.
 func printStructured(w io.Writer, format string, v any) (ok bool, err error) {
 	switch format {
-	case "json":
+	case formatJSON:
 		b, err := json.MarshalIndent(v, "", "    ")
 		if err != nil {
 			return true, err
 		}
 		_, err = fmt.Fprintln(w, string(b))
 		return true, err
-	case "yaml":
+	case formatYAML:
 		b, err := yaml.Marshal(v)
 		if err != nil {
 			return true, err
@@ -155,6 +166,16 @@ func printStructured(w io.Writer, format string, v any) (ok bool, err error) {
 		return true, err
 	}
 	return false, nil
+}
+
+// tabulate prints text, whose cells are separated by tabs, in aligned columns as
+// kubectl prints its tables.
+func tabulate(out io.Writer, text string) error {
+	w := printers.GetNewTabWriter(out)
+	if _, err := io.WriteString(w, text); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 // unknownOutput is kubectl's error for an -o it does not print.

@@ -29,7 +29,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
-	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -117,7 +116,7 @@ func runStatus(ctx context.Context, o *Options, so *statusOptions, name string) 
 		return fmt.Errorf("--by must be pod or workload, not %q", so.by)
 	}
 	switch so.output {
-	case "", "json", "yaml":
+	case "", formatJSON, formatYAML:
 	default:
 		return unknownOutput(so.output, "json, yaml")
 	}
@@ -139,18 +138,23 @@ func runStatus(ctx context.Context, o *Options, so *statusOptions, name string) 
 		return err
 	}
 	now := o.Now()
-	printSummaries(o.Streams.Out, report.SidecarSets)
-	fmt.Fprintln(o.Streams.Out)
-	w := printers.GetNewTabWriter(o.Streams.Out)
+	var sums, notes, w strings.Builder
+	printSummaries(&sums, &notes, report.SidecarSets)
+	if err := tabulate(o.Streams.Out, sums.String()); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(o.Streams.Out, notes.String()+"\n"); err != nil {
+		return err
+	}
 	if so.by == "workload" {
-		printWorkloads(w, report.Pods)
-		return w.Flush()
+		printWorkloads(&w, report.Pods)
+		return tabulate(o.Streams.Out, w.String())
 	}
-	fmt.Fprintln(w, "SIDECARSET\tNAMESPACE\tPOD\tREVISION\tSTATE\tAGE\tREASON")
+	w.WriteString("SIDECARSET\tNAMESPACE\tPOD\tREVISION\tSTATE\tAGE\tREASON\n")
 	for _, p := range report.Pods {
-		printPod(w, p, now)
+		printPod(&w, p, now)
 	}
-	if err := w.Flush(); err != nil {
+	if err := tabulate(o.Streams.Out, w.String()); err != nil {
 		return err
 	}
 	if !so.watch {
@@ -170,48 +174,49 @@ func runStatus(ctx context.Context, o *Options, so *statusOptions, name string) 
 		if err != nil {
 			return err
 		}
+		var w strings.Builder
 		for _, p := range report.Pods {
 			key := p.SidecarSet + "/" + p.Namespace + "/" + p.Pod
 			if old, ok := last[key]; ok && old.State == p.State && old.Reason == p.Reason && old.Revision == p.Revision {
 				continue
 			}
 			last[key] = p
-			printPod(w, p, o.Now())
+			printPod(&w, p, o.Now())
 		}
-		if err := w.Flush(); err != nil {
+		if err := tabulate(o.Streams.Out, w.String()); err != nil {
 			return err
 		}
 	}
 }
 
-func printPod(w io.Writer, p PodStatus, now time.Time) {
+func printPod(w *strings.Builder, p PodStatus, now time.Time) {
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.SidecarSet, p.Namespace, p.Pod, orNone(p.Revision), p.State,
 		age(now, p.Since), orNone(p.Reason))
 }
 
 func orNone(s string) string {
 	if s == "" {
-		return "<none>"
+		return none
 	}
 	return s
 }
 
-func printSummaries(out io.Writer, sets []SetSummary) {
-	w := printers.GetNewTabWriter(out)
+// printSummaries writes the sets' table to w and their conditions' messages to notes.
+func printSummaries(w, notes *strings.Builder, sets []SetSummary) {
 	fmt.Fprintln(w, "SIDECARSET\tMATCHED\tUPDATED\tREADY\tREVISION\tREADY-CONDITION\tPROGRESSING\tDEGRADED")
 	for _, s := range sets {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Name, s.Matched, s.Updated, s.Ready, orNone(s.UpdateRevision),
 			conditionColumn(s.Conditions, sidecarsv1alpha1.ConditionReady), conditionColumn(s.Conditions, sidecarsv1alpha1.ConditionProgressing),
 			conditionColumn(s.Conditions, sidecarsv1alpha1.ConditionDegraded))
 	}
-	_ = w.Flush()
 	for _, s := range sets {
 		if s.Error != "" {
-			fmt.Fprintf(out, "SidecarSet %s: %s\n", s.Name, s.Error)
+			fmt.Fprintf(notes, "SidecarSet %s: %s\n", s.Name, s.Error)
 		}
 		for _, t := range []string{sidecarsv1alpha1.ConditionProgressing, sidecarsv1alpha1.ConditionDegraded} {
-			if c := meta.FindStatusCondition(s.Conditions, t); c != nil && c.Message != "" && (t != sidecarsv1alpha1.ConditionDegraded || c.Status == metav1.ConditionTrue) {
-				fmt.Fprintf(out, "%s %s: %s\n", s.Name, t, c.Message)
+			c := meta.FindStatusCondition(s.Conditions, t)
+			if c != nil && c.Message != "" && (t != sidecarsv1alpha1.ConditionDegraded || c.Status == metav1.ConditionTrue) {
+				fmt.Fprintf(notes, "%s %s: %s\n", s.Name, t, c.Message)
 			}
 		}
 	}
@@ -232,7 +237,7 @@ type workloadCounts struct {
 	states            map[string]int
 }
 
-func printWorkloads(w io.Writer, pods []PodStatus) {
+func printWorkloads(w *strings.Builder, pods []PodStatus) {
 	var order []string
 	byKey := map[string]*workloadCounts{}
 	for _, p := range pods {

@@ -31,7 +31,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
@@ -83,7 +82,8 @@ for it would be.`,
 		},
 	}
 	cmd.Flags().StringVarP(&wo.file, "filename", "f", "", "A Pod (or a workload with a pod template) to explain, - for standard input.")
-	cmd.Flags().StringVar(&wo.setsFile, "sidecarsets", "", "Read the SidecarSets (and the ControllerRevisions they pin) from this file instead of the cluster.")
+	cmd.Flags().StringVar(&wo.setsFile, "sidecarsets", "",
+		"Read the SidecarSets (and the ControllerRevisions they pin) from this file or directory instead of the cluster.")
 	cmd.Flags().StringVar(&wo.namespaceLabels, "namespace-labels", "",
 		"Labels of the pod's namespace, instead of the cluster's: key=value,..., or a file of Namespace manifests.")
 	outputFlag(cmd, &wo.output, "json, yaml; text by default")
@@ -121,7 +121,7 @@ type Verdict struct {
 
 func runWhy(ctx context.Context, o *Options, wo *whyOptions, name string) error {
 	switch wo.output {
-	case "", "json", "yaml":
+	case "", formatJSON, formatYAML:
 	default:
 		return unknownOutput(wo.output, "json, yaml")
 	}
@@ -170,7 +170,7 @@ func podFromFile(file string, in io.Reader) (*corev1.Pod, error) {
 		return nil, err
 	}
 	for _, d := range docs {
-		if d.kind == "Pod" {
+		if d.kind == kindPod {
 			pod := &corev1.Pod{}
 			return pod, json.Unmarshal(d.raw, pod)
 		}
@@ -219,7 +219,8 @@ func explain(ctx context.Context, r client.Reader, operatorNS string, pod *corev
 		if rec, ok := records[set.Name]; ok && pod.UID != "" {
 			v.Record = &rec
 			if !v.Injects {
-				v.Notes = append(v.Notes, fmt.Sprintf("the pod still carries the set's record of revision %s: it was injected before and the set no longer selects it", rec.Revision))
+				v.Notes = append(v.Notes, fmt.Sprintf(
+					"the pod still carries the set's record of revision %s: it was injected before and the set no longer selects it", rec.Revision))
 			}
 		}
 		if v.Injects && pod.UID != "" {
@@ -379,7 +380,7 @@ func changes(s *upgrade.State) string {
 
 func selectorString(s *metav1.LabelSelector) string {
 	if s == nil {
-		return "<none>"
+		return none
 	}
 	sel, err := metav1.LabelSelectorAsSelector(s)
 	if err != nil {
@@ -390,19 +391,20 @@ func selectorString(s *metav1.LabelSelector) string {
 
 func labelsString(l map[string]string) string {
 	if len(l) == 0 {
-		return "<none>"
+		return none
 	}
 	return labels.Set(l).String()
 }
 
-func printExplanation(out io.Writer, ex Explanation) error {
-	fmt.Fprintf(out, "Pod %s/%s; namespace labels: %s\n", ex.Namespace, ex.Pod, labelsString(ex.NamespaceLabels))
+func printExplanation(stdout io.Writer, ex Explanation) error {
+	var out strings.Builder
+	fmt.Fprintf(&out, "Pod %s/%s; namespace labels: %s\n", ex.Namespace, ex.Pod, labelsString(ex.NamespaceLabels))
 	if ex.Excluded != "" {
-		fmt.Fprintf(out, "No SidecarSet injects it: %s.\n", ex.Excluded)
+		fmt.Fprintf(&out, "No SidecarSet injects it: %s.\n", ex.Excluded)
 	}
-	fmt.Fprintln(out)
-	w := printers.GetNewTabWriter(out)
-	fmt.Fprintln(w, "SIDECARSET\tINJECTS\tWHY")
+	fmt.Fprintln(&out)
+	var w strings.Builder
+	fmt.Fprintln(&w, "SIDECARSET\tINJECTS\tWHY")
 	for _, v := range ex.SidecarSets {
 		injects := "no"
 		switch {
@@ -411,41 +413,46 @@ func printExplanation(out io.Writer, ex Explanation) error {
 		case v.Refused:
 			injects = "refused"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", v.SidecarSet, injects, v.Reason)
+		fmt.Fprintf(&w, "%s\t%s\t%s\n", v.SidecarSet, injects, v.Reason)
 	}
-	if err := w.Flush(); err != nil {
+	if _, err := io.WriteString(stdout, out.String()); err != nil {
 		return err
 	}
+	if err := tabulate(stdout, w.String()); err != nil {
+		return err
+	}
+	out.Reset()
 	for _, v := range ex.SidecarSets {
 		if len(v.Notes) == 0 && v.Record == nil && v.Rollout == nil {
 			continue
 		}
-		fmt.Fprintf(out, "\n%s:\n", v.SidecarSet)
+		fmt.Fprintf(&out, "\n%s:\n", v.SidecarSet)
 		for _, n := range v.Notes {
-			fmt.Fprintf(out, "  note:     %s\n", n)
+			fmt.Fprintf(&out, "  note:     %s\n", n)
 		}
 		if r := v.Record; r != nil {
-			fmt.Fprintf(out, "  record:   revision %s, hash %s, containers %s", r.Revision, r.Hash, strings.Join(r.Containers, ","))
+			fmt.Fprintf(&out, "  record:   revision %s, hash %s, containers %s", r.Revision, r.Hash, strings.Join(r.Containers, ","))
 			if len(r.Overridden) > 0 {
-				fmt.Fprintf(out, ", overridden %s", strings.Join(r.Overridden, ","))
+				fmt.Fprintf(&out, ", overridden %s", strings.Join(r.Overridden, ","))
 			}
-			fmt.Fprintln(out)
+			fmt.Fprintln(&out)
 		}
 		if v.Rollout != nil {
 			if s := v.Upgrade; s != nil {
-				fmt.Fprintf(out, "  upgrade:  to revision %s: %s\n", s.Revision, changes(s))
+				fmt.Fprintf(&out, "  upgrade:  to revision %s: %s\n", s.Revision, changes(s))
 			} else {
-				fmt.Fprintln(out, "  upgrade:  none in flight")
+				fmt.Fprintln(&out, "  upgrade:  none in flight")
 			}
-			fmt.Fprintf(out, "  state:    %s", v.Rollout.State)
+			fmt.Fprintf(&out, "  state:    %s", v.Rollout.State)
 			if v.Rollout.Reason != "" {
-				fmt.Fprintf(out, " (%s)", v.Rollout.Reason)
+				fmt.Fprintf(&out, " (%s)", v.Rollout.Reason)
 			}
-			fmt.Fprintln(out)
+			fmt.Fprintln(&out)
 		}
 		if v.Next != "" {
-			fmt.Fprintf(out, "  next:     %s\n", v.Next)
+			fmt.Fprintf(&out, "  next:     %s\n", v.Next)
 		}
 	}
-	return nil
+	_, err := io.WriteString(stdout, out.String())
+	return err
 }
