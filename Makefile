@@ -169,6 +169,7 @@ verify: ## Regenerate everything and fail on any drift from what is committed.
 	cd hack/olm && go mod tidy -diff
 	cd hack/helm && go mod tidy -diff
 	cd hack/dns && go vet ./... && go mod tidy -diff
+	cd hack/krew && go mod tidy -diff
 
 ##@ Build
 
