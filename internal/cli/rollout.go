@@ -86,8 +86,11 @@ func rolloutVerdict(set *sidecarsv1alpha1.SidecarSet) (done bool, waiting string
 		return false, fmt.Sprintf("Waiting for SidecarSet %q spec update to be observed...", set.Name), ""
 	}
 	conds := st.Conditions
+	// Pods never injected do not hold a rollout, and pods not upgradable in place are
+	// evicted by it with onImmutableChange Evict: neither fails it.
+	evicting := set.Spec.UpdateStrategy.EffectiveOnImmutableChange() == sidecarsv1alpha1.ImmutableChangeEvict
 	if c := meta.FindStatusCondition(conds, sidecarsv1alpha1.ConditionDegraded); c != nil && c.Status == metav1.ConditionTrue &&
-		c.Reason != sidecarsv1alpha1.ReasonPodsMissing {
+		c.Reason != sidecarsv1alpha1.ReasonPodsMissing && (c.Reason != sidecarsv1alpha1.ReasonPodsNotUpgradable || !evicting) {
 		return false, "", fmt.Sprintf("Degraded=True/%s: %s", c.Reason, c.Message)
 	}
 	if c := meta.FindStatusCondition(conds, sidecarsv1alpha1.ConditionProgressing); c != nil && c.Status == metav1.ConditionFalse &&
