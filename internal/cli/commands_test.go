@@ -124,10 +124,15 @@ func TestRollout(t *testing.T) {
 		setup func(*fixture)
 		check func(*testing.T, client.Client)
 	}{
-		"rollout-status-degraded":  {args: []string{"rollout", "status", "proxy"}},
-		"rollout-status-complete":  {args: []string{"rollout", "status", "proxy"}, setup: complete},
-		"rollout-status-no-watch":  {args: []string{"rollout", "status", "proxy", "--watch=false"}, setup: rolling},
-		"rollout-status-timeout":   {args: []string{"rollout", "status", "proxy", "--timeout", "20ms"}, setup: rolling},
+		"rollout-status-degraded": {args: []string{"rollout", "status", "proxy"}},
+		"rollout-status-complete": {args: []string{"rollout", "status", "proxy"}, setup: complete},
+		"rollout-status-no-watch": {args: []string{"rollout", "status", "proxy", "--watch=false"}, setup: rolling},
+		"rollout-status-timeout":  {args: []string{"rollout", "status", "proxy", "--timeout", "20ms"}, setup: rolling},
+		"rollout-status-evicting": {args: []string{"rollout", "status", "proxy", "--watch=false"}, setup: func(f *fixture) {
+			f.proxy.Spec.UpdateStrategy.OnImmutableChange = sidecarsv1alpha1.ImmutableChangeEvict
+			f.proxy.Status.Conditions[2] = metav1.Condition{Type: sidecarsv1alpha1.ConditionDegraded, Status: "True",
+				Reason: sidecarsv1alpha1.ReasonPodsNotUpgradable, Message: "1 pods cannot be updated in place."}
+		}},
 		"rollout-history":          {args: []string{"rollout", "history", "proxy"}},
 		"rollout-history-revision": {args: []string{"rollout", "history", "proxy", "--revision", "1"}},
 		"rollout-pause": {args: []string{"rollout", "pause", "proxy"}, check: func(t *testing.T, c client.Client) {
