@@ -190,6 +190,21 @@ func newFixture(t *testing.T) *fixture {
 	swapping.Status.InitContainerStatuses[0].Ready = false
 	swapping.Status.InitContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 		Reason: "ImagePullBackOff", Message: `Back-off pulling image "example.com/proxy:v2"`}}
+	// The kubelet stopped this one's proxy and cannot start it again: it says why in
+	// events only.
+	stopped := withState(injected("web-stopped", src1, 30*time.Hour), swapState)
+	stopped.Spec.InitContainers[0].Image = "example.com/proxy:v2"
+	stopped.Status.InitContainerStatuses[0].Ready = false
+	stopped.Status.InitContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}
+	pullEvent := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-stopped.1", Namespace: "payments"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "payments", Name: "web-stopped", UID: stopped.UID,
+			FieldPath: "spec.initContainers{proxy}"},
+		Type: corev1.EventTypeWarning, Reason: "ErrImageNeverPull", LastTimestamp: ago(30 * time.Second),
+		Message: `Container image "example.com/proxy:v2" is not present with pull policy of Never`,
+	}
+	staleEvent := pullEvent.DeepCopy()
+	staleEvent.Name, staleEvent.Message, staleEvent.LastTimestamp = "web-stopped.0", "an older rollout's warning", ago(time.Hour)
 	failState := *swapState
 	failState.Failed = "container proxy has not restarted on image example.com/proxy:v2 yet: ImagePullBackOff after the progress deadline of 10m0s"
 	failed := withState(injected("web-failed", src1, 30*time.Hour), &failState)
@@ -245,7 +260,7 @@ func newFixture(t *testing.T) *fixture {
 		utiltesting.MakeNamespace(opNS, nil),
 		utiltesting.MakeNamespace("kube-system", nil),
 		f.proxy, f.rev1, f.rev2, deploy, rs,
-		updated, pending, draining, swapping, failed, notUpgradable, missing, old, optedOut, other,
+		updated, pending, draining, swapping, stopped, pullEvent, staleEvent, failed, notUpgradable, missing, old, optedOut, other,
 	}
 	f.extra = []client.Object{paused, api, pinned, pinRev, gone, mounts, logger}
 	return f

@@ -65,6 +65,7 @@ func TestWhy(t *testing.T) {
 		"why-pending":            {args: []string{"why", "web-pending"}},
 		"why-draining":           {args: []string{"why", "web-draining"}},
 		"why-swapping":           {args: []string{"why", "web-swapping"}},
+		"why-stopped":            {args: []string{"why", "web-stopped"}},
 		"why-failed":             {args: []string{"why", "web-failed"}},
 		"why-not-upgradable":     {args: []string{"why", "web-other-spec"}},
 		"why-json":               {args: []string{"why", "web-swapping", "-o", "json"}},

@@ -67,8 +67,9 @@ func target(ctx context.Context, c client.Reader, operatorNS string, set *sideca
 	return inject.Resolve(set, cacheview.Revisions(ctx, c, operatorNS))
 }
 
-// podStatus says where pod stands in set's rollout to src.
-func podStatus(set *sidecarsv1alpha1.SidecarSet, src inject.Source, pod *corev1.Pod) PodStatus {
+// podStatus says where pod stands in set's rollout to src. events reads the pod's events,
+// where the kubelet says why it cannot start a swapped container; nil reads none.
+func podStatus(set *sidecarsv1alpha1.SidecarSet, src inject.Source, pod *corev1.Pod, events func() []corev1.Event) PodStatus {
 	ps := PodStatus{SidecarSet: set.Name, Namespace: pod.Namespace, Pod: pod.Name}
 	records, err := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
 	if err != nil {
@@ -95,7 +96,7 @@ func podStatus(set *sidecarsv1alpha1.SidecarSet, src inject.Source, pod *corev1.
 			}
 			ps.Since = conditionSince(pod, sidecarsv1alpha1.UpgradableCondition, state.SwappedAt)
 		case state.Swapped:
-			ps.State, ps.Reason = StateSwapping, "to "+state.Revision+waitingFor(pod, state)
+			ps.State, ps.Reason = StateSwapping, "to "+state.Revision+waitingFor(pod, state, events)
 			ps.Since = state.SwappedAt
 		default:
 			ps.State, ps.Reason = StateDraining, "to "+state.Revision
@@ -143,12 +144,40 @@ func pendingReason(set *sidecarsv1alpha1.SidecarSet, state *upgrade.State) strin
 	return "waits for its turn (maxUnavailable, partition, updateStrategy.selector)"
 }
 
-// waitingFor is what the kubelet says of the containers a swap waits for.
-func waitingFor(pod *corev1.Pod, state *upgrade.State) string {
+// waitingFor is what the kubelet says of the containers a swap waits for: their
+// status, or else its warnings about them since the swap (a container it stopped and
+// cannot start again, for an image it cannot pull, says why in events only).
+func waitingFor(pod *corev1.Pod, state *upgrade.State, events func() []corev1.Event) string {
 	if says := kubeletReason(pod, state); says != "" {
 		return "; kubelet: " + says
 	}
+	if events == nil {
+		return ""
+	}
+	var recent []corev1.Event
+	for _, e := range events() {
+		if e.InvolvedObject.UID == pod.UID && (state.SwappedAt == nil || !eventTime(e).Before(state.SwappedAt.Time)) {
+			recent = append(recent, e)
+		}
+	}
+	names := make([]string, 0, len(state.Images))
+	for n := range state.Images {
+		names = append(names, n)
+	}
+	if says := upgrade.KubeletWarnings(recent, names); says != "" {
+		return "; " + says
+	}
 	return ""
+}
+
+func eventTime(e corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.FirstTimestamp.Time
 }
 
 // kubeletReason is the kubelet's reason for the replaced containers that do not run:
@@ -174,7 +203,8 @@ func kubeletReason(pod *corev1.Pod, state *upgrade.State) string {
 			switch {
 			case st.State.Waiting != nil && st.State.Waiting.Reason != "":
 				reason, msg = st.State.Waiting.Reason, st.State.Waiting.Message
-			case st.State.Terminated != nil:
+			case st.State.Terminated != nil && st.State.Terminated.Reason != "Completed":
+				// Completed is the replaced container's end, which says nothing of the new one.
 				reason, msg = st.State.Terminated.Reason, st.State.Terminated.Message
 			}
 			if reason == "" {
@@ -269,4 +299,25 @@ func age(now time.Time, t *metav1.Time) string {
 		return "<unknown>"
 	}
 	return humanDuration(now.Sub(t.Time))
+}
+
+// namespaceEvents reads each namespace's events once, when a pod's status needs them.
+type namespaceEvents struct {
+	c    client.Reader
+	ctx  context.Context
+	byNS map[string][]corev1.Event
+}
+
+func (n *namespaceEvents) of(ns string) func() []corev1.Event {
+	return func() []corev1.Event {
+		if evs, ok := n.byNS[ns]; ok {
+			return evs
+		}
+		list := &corev1.EventList{}
+		if err := n.c.List(n.ctx, list, client.InNamespace(ns)); err != nil {
+			return nil // the status says less, nothing wrong
+		}
+		n.byNS[ns] = list.Items
+		return list.Items
+	}
 }

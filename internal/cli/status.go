@@ -298,6 +298,7 @@ func (o *Options) report(ctx context.Context, c client.Reader, name, ns string) 
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 	wl := &workloads{c: c, ctx: ctx, rs: map[string]string{}}
+	ev := &namespaceEvents{c: c, ctx: ctx, byNS: map[string][]corev1.Event{}}
 	report := &Report{SidecarSets: []SetSummary{}, Pods: []PodStatus{}}
 	for i := range sets {
 		set := &sets[i]
@@ -317,7 +318,7 @@ func (o *Options) report(ctx context.Context, c client.Reader, name, ns string) 
 			return nil, err
 		}
 		for _, pod := range sel {
-			ps := podStatus(set, src, pod)
+			ps := podStatus(set, src, pod, ev.of(pod.Namespace))
 			ps.Workload = wl.of(pod)
 			report.Pods = append(report.Pods, ps)
 		}

@@ -300,7 +300,8 @@ func rollout(ctx context.Context, r client.Reader, operatorNS string, pod *corev
 	if err != nil {
 		return
 	}
-	ps := podStatus(set, src, pod)
+	ev := &namespaceEvents{c: r, ctx: ctx, byNS: map[string][]corev1.Event{}}
+	ps := podStatus(set, src, pod, ev.of(pod.Namespace))
 	v.Rollout = &ps
 	if state != nil && state.Set == set.Name {
 		v.Upgrade = state
