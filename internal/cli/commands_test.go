@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
+	"github.com/outrigger-dev/outrigger/internal/revision"
 )
 
 func TestStatus(t *testing.T) {
@@ -151,6 +152,23 @@ func TestRollout(t *testing.T) {
 			set := get(t, c)
 			if set.Spec.Injection.Revision == "" || set.Spec.Containers[0].Image != "example.com/proxy:v2" {
 				t.Errorf("after undo --pin: pin %q, image %s; want a pin and the spec unchanged", set.Spec.Injection.Revision, set.Spec.Containers[0].Image)
+			}
+		}},
+		// Back to what the last complete rollout reached (revision 1), not to the
+		// revision numbered before the target (2, never completed).
+		"rollout-undo-last-complete": {args: []string{"rollout", "undo", "proxy"}, setup: func(f *fixture) {
+			v3 := proxySet("example.com/proxy:v3")
+			rev3, err := revision.NewControllerRevision(v3, opNS, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev3.OwnerReferences = nil
+			f.proxy.Spec.Containers = v3.Spec.Containers
+			f.proxy.Status.UpdateRevision = rev3.Name
+			f.objs = append(f.objs, rev3)
+		}, check: func(t *testing.T, c client.Client) {
+			if img := get(t, c).Spec.Containers[0].Image; img != "example.com/proxy:v1" {
+				t.Errorf("image after undo = %s, want example.com/proxy:v1", img)
 			}
 		}},
 		"rollout-undo-current": {args: []string{"rollout", "undo", "proxy", "--to-revision", "2"}},

@@ -395,8 +395,9 @@ func newRolloutUndoCommand(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "undo SIDECARSET",
 		Short: "Roll the SidecarSet back to an earlier revision",
-		Long: `Roll the SidecarSet back to an earlier revision: the one before its update revision,
-or --to-revision. Running pods move back in place as in any rollout.
+		Long: `Roll the SidecarSet back to an earlier revision: the one its last complete rollout
+reached (status.currentRevision), else the one numbered before its update revision, or
+--to-revision. Running pods move back in place as in any rollout.
 
 By default the revision's spec is written back into the SidecarSet (containers, init
 containers, volumes, pull secrets, pod metadata), as kubectl rollout undo does for a
@@ -413,7 +414,8 @@ SidecarSet managed by GitOps needs, since its spec is rewritten from Git).`,
 			return runUndo(cmd.Context(), o, args[0], to, pin)
 		},
 	}
-	cmd.Flags().Int64Var(&to, "to-revision", 0, "The revision to roll back to (0: the one before the update revision).")
+	cmd.Flags().Int64Var(&to, "to-revision", 0,
+		"The revision to roll back to (0: the one the last complete rollout reached, else the one numbered before the update revision).")
 	cmd.Flags().BoolVar(&pin, "pin", false, "Pin spec.injection.revision instead of rewriting the spec.")
 	return cmd
 }
@@ -438,10 +440,19 @@ func runUndo(ctx context.Context, o *Options, name string, to int64, pin bool) e
 	current := slices.IndexFunc(revs, func(cr appsv1.ControllerRevision) bool { return cr.Name == src.Revision })
 	var chosen *appsv1.ControllerRevision
 	if to == 0 {
-		if current <= 0 {
-			return fmt.Errorf("no revision of SidecarSet %q before %s", name, src.Revision)
+		// Back to what the pods ran last: the revision the last complete rollout
+		// reached (status.currentRevision); else the one numbered before the target.
+		// Revision numbers say in which order specs were first seen, not which one
+		// was applied last: a spec reverted to keeps its number.
+		last := slices.IndexFunc(revs, func(cr appsv1.ControllerRevision) bool { return cr.Name == set.Status.CurrentRevision })
+		switch {
+		case last >= 0 && revs[last].Name != src.Revision:
+			chosen = &revs[last]
+		case current > 0:
+			chosen = &revs[current-1]
+		default:
+			return fmt.Errorf("no revision of SidecarSet %q to roll back to from %s", name, src.Revision)
 		}
-		chosen = &revs[current-1]
 	} else {
 		i := slices.IndexFunc(revs, func(cr appsv1.ControllerRevision) bool { return cr.Revision == to })
 		if i < 0 {
