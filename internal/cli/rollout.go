@@ -404,7 +404,7 @@ containers, volumes, pull secrets, pod metadata), as kubectl rollout undo does f
 Deployment. With --pin the spec is left as it is and spec.injection.revision pins the
 revision instead: new pods and the rollout use it until the pin is removed (what a
 SidecarSet managed by GitOps needs, since its spec is rewritten from Git).`,
-		Example: `  # Back to the revision before the current one
+		Example: `  # Back to what the pods ran before the current rollout
   kubectl outrigger rollout undo proxy
 
   # Hold every pod on revision 2, leaving the spec as Git has it
