@@ -215,8 +215,10 @@ var _ = Describe("kubectl-outrigger on the real API server", func() {
 					failed = append(failed, p)
 				}
 			}
-			g.Expect(failed).To(HaveLen(1))
-			g.Expect(failed[0].Reason).To(ContainSubstring("ImagePullBackOff"))
+			g.Expect(failed).NotTo(BeEmpty())
+			for _, p := range failed {
+				g.Expect(p.Reason).To(ContainSubstring("ImagePullBackOff"), p.Pod)
+			}
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 		out, _, code := pluginRun("status", set.Name, "-n", spec.NS.Name)
 		Expect(code).To(BeZero())
