@@ -58,6 +58,12 @@ func ago(d time.Duration) metav1.Time { return metav1.NewTime(now.Add(-d)) }
 // stdout, then stderr and its exit code.
 func run(t *testing.T, c client.Client, stdin string, args ...string) string {
 	t.Helper()
+	return runContext(context.Background(), t, c, stdin, args...)
+}
+
+// runContext is run until ctx ends.
+func runContext(ctx context.Context, t *testing.T, c client.Client, stdin string, args ...string) string {
+	t.Helper()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
 kind: Config
@@ -78,7 +84,7 @@ current-context: test
 		Now:               func() time.Time { return now },
 		PollInterval:      time.Millisecond,
 	}
-	code := Execute(context.Background(), o, args)
+	code := Execute(ctx, o, args)
 	s := out.String()
 	if errOut.Len() > 0 {
 		s += "--- stderr\n" + errOut.String()

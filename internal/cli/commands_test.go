@@ -20,7 +20,9 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -195,4 +197,30 @@ func get(t *testing.T, c client.Client) *sidecarsv1alpha1.SidecarSet {
 		t.Fatal(err)
 	}
 	return set
+}
+
+func TestStatusWatch(t *testing.T) {
+	f := newFixture(t)
+	c := f.client(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Once the first listing is out, web-pending begins its upgrade: -w prints it.
+		time.Sleep(50 * time.Millisecond)
+		pod := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "payments", Name: "web-pending"}, pod); err != nil {
+			t.Error(err)
+		}
+		draining := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "payments", Name: "web-draining"}, draining); err != nil {
+			t.Error(err)
+		}
+		pod.Annotations[sidecarsv1alpha1.UpgradeAnnotation] = draining.Annotations[sidecarsv1alpha1.UpgradeAnnotation]
+		pod.Status.Conditions = draining.Status.Conditions
+		if err := c.Update(ctx, pod); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+	}()
+	golden(t, "status-watch", runContext(ctx, t, c, "", "status", "proxy", "-n", "payments", "-w"))
 }
