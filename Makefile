@@ -169,12 +169,24 @@ verify: ## Regenerate everything and fail on any drift from what is committed.
 	cd hack/olm && go mod tidy -diff
 	cd hack/helm && go mod tidy -diff
 	cd hack/dns && go vet ./... && go mod tidy -diff
+	cd hack/krew && go mod tidy -diff
 
 ##@ Build
 
 .PHONY: build
 build: manifests generate fmt vet ## Build the manager binary.
 	go build -o $(LOCALBIN)/manager .
+
+# The platforms make plugin-release builds kubectl-outrigger for (os/arch).
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin kubectl-outrigger into bin/ (put it on PATH: kubectl outrigger ...; docs/cli.md).
+	go build -o $(LOCALBIN)/kubectl-outrigger ./cmd/kubectl-outrigger
+
+.PHONY: plugin-release
+plugin-release: ## Reproducible kubectl-outrigger archives for PLUGIN_PLATFORMS into bin/plugin, and their krew manifest plugins/outrigger.yaml, checked by krew's validator.
+	VERSION=$(VERSION) OUT=$(LOCALBIN)/plugin PLUGIN_PLATFORMS="$(PLUGIN_PLATFORMS)" hack/plugin.sh
 
 .PHONY: run
 run: manifests generate fmt vet build ## Run the operator: on the current kubeconfig's cluster, or on an embedded one.
