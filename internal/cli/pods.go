@@ -252,7 +252,7 @@ func selected(set *sidecarsv1alpha1.SidecarSet, pods []corev1.Pod, ns map[string
 		if !ok || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		if inject.Excluded(pod, n, operatorNS) != "" {
+		if inject.Excluded(n, operatorNS) != "" || !inject.Applies(set, inject.OptedOut(pod, n)) {
 			continue
 		}
 		if ok, err := sel.Matches(pod, n); err != nil || !ok {

@@ -209,7 +209,7 @@ func podFromFile(file string, in io.Reader) (*corev1.Pod, error) {
 func explain(ctx context.Context, r client.Reader, operatorNS string, pod *corev1.Pod, ns *metav1.PartialObjectMetadata,
 	sets []*sidecarsv1alpha1.SidecarSet, now time.Time) Explanation {
 	ex := Explanation{Namespace: pod.Namespace, Pod: pod.Name, NamespaceLabels: ns.Labels, SidecarSets: []Verdict{},
-		Excluded: inject.Excluded(pod, ns, operatorNS)}
+		Excluded: inject.Excluded(ns, operatorNS)}
 	sorted := slices.Clone(sets)
 	slices.SortFunc(sorted, func(a, b *sidecarsv1alpha1.SidecarSet) int { return strings.Compare(a.Name, b.Name) })
 	records, _ := sidecarsv1alpha1.ParseInjectionRecords(pod.Annotations)
@@ -238,6 +238,9 @@ func verdict(ctx context.Context, r client.Reader, operatorNS string, pod *corev
 	no := func(reason string) Verdict { v.Reason = reason; return v }
 	if excluded != "" {
 		return no(excluded)
+	}
+	if out := inject.OptedOut(pod, ns); !inject.Applies(set, out) {
+		return no(out + " and the set's injection.enforcement is Optional")
 	}
 	sel, err := inject.NewSelector(set)
 	if err != nil {
