@@ -150,14 +150,22 @@ var _ = Describe("kubectl-outrigger on the real API server", func() {
 	It("rolls a set back mid-rollout with rollout undo, and status and rollout status follow", func() {
 		spec = isolate("cli-undo-")
 		DeferCleanup(startKubeletStandIn(spec.NS.Name))
-		// A drain of an hour holds the first pod mid-rollout until the undo.
-		set := injecting(spec.Set("proxy").DrainSeconds(3600).MaxUnavailable(intstr.FromInt32(1)).
-			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:v1").Obj()).Obj())
+		// A drain of an hour holds the first pod mid-rollout until the undo. The pods are
+		// bare, each a workload of its own: the total cap makes it one pod of the three.
+		held := spec.Set("proxy").DrainSeconds(3600).MaxUnavailable(intstr.FromInt32(1)).
+			Sidecar(utiltesting.MakeSidecar("proxy", "example.com/proxy:v1").Obj()).Obj()
+		held.Spec.UpdateStrategy.MaxUnavailableTotal = new(intstr.FromInt32(1))
+		set := injecting(held)
 		createPods("web-0", "web-1", "web-2")
 		Eventually(func(g Gomega) {
 			out, stderr, code := pluginRun("rollout", "status", set.Name, "--watch=false")
 			g.Expect(code).To(BeZero(), stderr)
 			g.Expect(out).To(ContainSubstring("successfully rolled out"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		// Every pod Ready first: one that is not yet would be upgraded first, for free.
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+			g.Expect(set.Status.UpdatedReadyPods).To(BeEquivalentTo(3))
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 		v1 := set.Status.UpdateRevision
 
