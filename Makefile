@@ -68,6 +68,20 @@ generate: ## Generate DeepCopy methods.
 docs: manifests ## Generate docs/reference.md, the API reference, from the CRD.
 	go run ./hack/apidocs
 
+.PHONY: monitoring
+monitoring: ## Generate the Grafana dashboard (config/grafana, from internal/dashboard) and the PrometheusRule of config/prometheus/alerts.yaml.
+	go run ./hack/monitoring
+
+.PHONY: test-alerts
+test-alerts: ## Test the alerting rules with Prometheus' promtool (config/prometheus/alerts_test.yaml; promtool built once per machine by hack/prometheus.sh).
+	@promtool="$$(hack/prometheus.sh | tail -n 1)/promtool"; \
+	"$$promtool" check rules config/prometheus/alerts.yaml && \
+	"$$promtool" test rules config/prometheus/alerts_test.yaml
+
+.PHONY: helm
+helm: manifests monitoring ## Regenerate the Helm chart charts/outrigger from config/default with kubebuilder's helm plugin (hack/chart); helm lint must pass.
+	go run ./hack/chart -out charts/outrigger -helm "$$(hack/helm.sh | tail -n 1)"
+
 .PHONY: fmt
 fmt: ## Run go fmt.
 	go fmt ./...
@@ -156,10 +170,10 @@ lint: ## Run golangci-lint (kubebuilder's linter set, .golangci.yml; pinned in h
 
 .PHONY: verify
 verify: ## Regenerate everything and fail on any drift from what is committed.
-	$(MAKE) manifests generate bundle docs fmt
-	@if [ -n "$$(git status --porcelain -- api config bundle bundle.Dockerfile docs controllers webhooks internal main.go go.mod go.sum)" ]; then \
-		echo "Generated files are out of date; run 'make manifests generate bundle docs fmt' and commit:"; \
-		git status --porcelain -- api config bundle bundle.Dockerfile docs controllers webhooks internal main.go go.mod go.sum; \
+	$(MAKE) manifests generate bundle docs monitoring helm fmt
+	@if [ -n "$$(git status --porcelain -- api config bundle bundle.Dockerfile charts docs controllers webhooks internal main.go go.mod go.sum)" ]; then \
+		echo "Generated files are out of date; run 'make manifests generate bundle docs monitoring helm fmt' and commit:"; \
+		git status --porcelain -- api config bundle bundle.Dockerfile charts docs controllers webhooks internal main.go go.mod go.sum; \
 		git --no-pager diff --stat; \
 		exit 1; \
 	fi
@@ -168,6 +182,8 @@ verify: ## Regenerate everything and fail on any drift from what is committed.
 	cd hack/image && go vet ./... && go mod tidy -diff
 	cd hack/olm && go mod tidy -diff
 	cd hack/helm && go mod tidy -diff
+	cd hack/kubebuilder && go mod tidy -diff
+	cd hack/prometheus && go mod tidy -diff
 	cd hack/dns && go vet ./... && go mod tidy -diff
 
 ##@ Build
