@@ -11,7 +11,8 @@ REGISTRY ?= 127.0.0.1:15000
 IMAGE_DIR ?= $(LOCALBIN)/image
 KUBECTL ?= kubectl
 # Which operator the e2e suite tests: host (the manager binary on this machine, webhooks
-# by URL, as make run) or deployed (config/default from its image, make deploy-local).
+# by URL, as make run), deployed (config/default from its image, make deploy-local) or
+# helm (charts/outrigger from its image, make helm-local).
 E2E_OPERATOR ?= host
 # The operator version the OLM bundle (make bundle) describes.
 VERSION ?= 0.1.0
@@ -252,6 +253,25 @@ deploy-local: ## On the local cluster (make cluster-up): make image, image-push,
 	"$$OUTRIGGER_E2E_BIN/kubectl" --kubeconfig "$$KUBECONFIG" -n outrigger-system get pods -o wide; \
 	echo "deploy-local: $$(( $$(date +%s) - start ))s; export KUBECONFIG=$$KUBECONFIG"
 
+# The Helm release make helm-local installs, and its namespace (config/default's).
+HELM_RELEASE ?= outrigger
+HELM_NAMESPACE ?= outrigger-system
+
+.PHONY: helm-local
+helm-local: ## On the local cluster (make cluster-up): make image, image-push, then helm upgrade --install of charts/outrigger with that image; waits for both replicas to be Ready.
+	@env="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh env 2>/dev/null)" || \
+		{ echo "helm-local: the local cluster is not up; start it with make cluster-up (as root)"; exit 1; }; \
+	eval "$$env"; start=$$(date +%s); helm="$$(hack/helm.sh | tail -n 1)"; \
+	$(MAKE) --no-print-directory image-push REGISTRY="$$OUTRIGGER_E2E_REGISTRY"; \
+	kc="$$OUTRIGGER_E2E_BIN/kubectl --kubeconfig $$KUBECONFIG"; \
+	$$kc create namespace $(HELM_NAMESPACE) --dry-run=client -o yaml | $$kc apply -f - >/dev/null; \
+	$$kc label namespace $(HELM_NAMESPACE) --overwrite pod-security.kubernetes.io/enforce=restricted sidecars.outrigger.dev/inject=false >/dev/null; \
+	HELM_CACHE_HOME=$(LOCALBIN)/helm/cache HELM_CONFIG_HOME=$(LOCALBIN)/helm/config HELM_DATA_HOME=$(LOCALBIN)/helm/data \
+		"$$helm" --kubeconfig "$$KUBECONFIG" upgrade --install $(HELM_RELEASE) charts/outrigger --namespace $(HELM_NAMESPACE) \
+		--set manager.image.repository="$$(cat $(IMAGE_DIR)/pushed)" --wait --timeout 5m; \
+	$$kc -n $(HELM_NAMESPACE) get pods -o wide; \
+	echo "helm-local: $$(( $$(date +%s) - start ))s; export KUBECONFIG=$$KUBECONFIG"
+
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster of the current kubeconfig.
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -
@@ -350,14 +370,18 @@ test-olm: ## As root: the node, OLM, the release of two versions, then install, 
 	exit $$status
 
 .PHONY: test-e2e
-test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator (E2E_OPERATOR=host|deployed), tear it down (as root); prints its time.
-	@case "$(E2E_OPERATOR)" in host|deployed) ;; *) echo "E2E_OPERATOR must be host or deployed"; exit 2 ;; esac; \
+test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator (E2E_OPERATOR=host|deployed|helm), tear it down (as root); prints its time.
+	@case "$(E2E_OPERATOR)" in host|deployed|helm) ;; *) echo "E2E_OPERATOR must be host, deployed or helm"; exit 2 ;; esac; \
 	start=$$(date +%s); status=0; \
 	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh up || status=$$?; \
 	if [ $$status -eq 0 ] && [ "$(E2E_OPERATOR)" = deployed ]; then \
 		$(MAKE) --no-print-directory deploy-local || status=$$?; \
 	fi; \
+	if [ $$status -eq 0 ] && [ "$(E2E_OPERATOR)" = helm ]; then \
+		$(MAKE) --no-print-directory helm-local || status=$$?; \
+	fi; \
 	if [ $$status -eq 0 ]; then \
+		E2E_HELM="$$(hack/helm.sh | tail -n 1)" E2E_HELM_CHART=$(shell pwd)/charts/outrigger \
 		E2E_OPERATOR=$(E2E_OPERATOR) go test -tags e2e ./test/e2e/ -count=1 -timeout 30m -v -args -ginkgo.v $(GINKGO_FLAGS) || status=$$?; \
 	fi; \
 	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh down || true; \
