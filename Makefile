@@ -14,6 +14,9 @@ KUBECTL ?= kubectl
 # by URL, as make run), deployed (config/default from its image, make deploy-local) or
 # helm (charts/outrigger from its image, make helm-local).
 E2E_OPERATOR ?= host
+# Where the Prometheus e2e spec keeps the dashboard panels' data (make panels draws them);
+# empty: not kept.
+E2E_PANELS_OUT ?=
 # The operator version the OLM bundle (make bundle) describes.
 VERSION ?= 0.1.0
 # make bundle: the CSV this version upgrades (spec.replaces), e.g. outrigger.v0.1.0; and
@@ -381,6 +384,8 @@ test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator (
 		$(MAKE) --no-print-directory helm-local || status=$$?; \
 	fi; \
 	if [ $$status -eq 0 ]; then \
+		prometheus=""; if [ "$(E2E_OPERATOR)" != host ]; then prometheus="$$(hack/prometheus.sh | tail -n 1)/prometheus"; fi; \
+		E2E_PROMETHEUS="$$prometheus" E2E_PANELS_OUT="$(E2E_PANELS_OUT)" \
 		E2E_HELM="$$(hack/helm.sh | tail -n 1)" E2E_HELM_CHART=$(shell pwd)/charts/outrigger \
 		E2E_OPERATOR=$(E2E_OPERATOR) go test -tags e2e ./test/e2e/ -count=1 -timeout 30m -v -args -ginkgo.v $(GINKGO_FLAGS) || status=$$?; \
 	fi; \
