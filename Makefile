@@ -82,6 +82,10 @@ test-alerts: ## Test the alerting rules with Prometheus' promtool (config/promet
 	"$$promtool" check rules config/prometheus/alerts.yaml && \
 	"$$promtool" test rules config/prometheus/alerts_test.yaml
 
+.PHONY: panels
+panels: ## Draw a PNG per dashboard panel into docs/images/dashboard from the data a Prometheus e2e run kept (make test-e2e E2E_OPERATOR=deployed E2E_PANELS_OUT=bin/e2e-panels.json).
+	cd hack/panels && go run . -in $(LOCALBIN)/e2e-panels.json -out ../../docs/images/dashboard
+
 .PHONY: helm
 helm: manifests monitoring ## Regenerate the Helm chart charts/outrigger from config/default with kubebuilder's helm plugin (hack/chart); helm lint must pass.
 	go run ./hack/chart -out charts/outrigger -helm "$$(hack/helm.sh | tail -n 1)"
@@ -188,6 +192,7 @@ verify: ## Regenerate everything and fail on any drift from what is committed.
 	cd hack/helm && go mod tidy -diff
 	cd hack/kubebuilder && go mod tidy -diff
 	cd hack/prometheus && go mod tidy -diff
+	cd hack/panels && go vet ./... && go mod tidy -diff
 	cd hack/dns && go vet ./... && go mod tidy -diff
 
 ##@ Build
