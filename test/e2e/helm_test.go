@@ -46,7 +46,10 @@ func helm(args ...string) string {
 	bin := os.Getenv("E2E_HELM")
 	Expect(bin).NotTo(BeEmpty(), "E2E_HELM names the helm binary (make test-e2e E2E_OPERATOR=helm sets it)")
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", node.Kubeconfig, "--namespace", operatorNamespace}, args...)...)
-	home := GinkgoT().TempDir()
+	// Not GinkgoT().TempDir(): helm also runs in DeferCleanup callbacks (an engine's restore).
+	home, err := os.MkdirTemp("", "e2e-helm-")
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = os.RemoveAll(home) }()
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
 	out, err := cmd.CombinedOutput()
 	GinkgoWriter.Printf("$ helm %v\n%s\n", args, out)
