@@ -43,15 +43,24 @@ type wrap struct {
 }
 
 const (
-	serviceAccount = `{{ include "outrigger.serviceAccountName" . }}`
-	webhookCert    = `{{ include "outrigger.resourceName" (dict "suffix" "webhook-cert" "context" $) }}`
-	servingCert    = `{{ include "outrigger.resourceName" (dict "suffix" "serving-cert" "context" $) }}`
-	policyEngine   = `(eq .Values.manager.injectionEngine "AdmissionPolicy")`
+	valuesFile       = "values.yaml"
+	managerTemplate  = "templates/manager/manager.yaml"
+	mutatingTemplate = "templates/webhook/mutating-webhook-configuration.yaml"
+	rotatorRole      = "templates/rbac/cert-rotator-role.yaml"
+	podMetadataOn    = ".Values.policies.podMetadata.enabled"
+	selfCerts        = "not .Values.certManager.enabled"
+	serviceAccount   = `{{ include "outrigger.serviceAccountName" . }}`
+	webhookCert      = `{{ include "outrigger.resourceName" (dict "suffix" "webhook-cert" "context" $) }}`
+	servingCert      = `{{ include "outrigger.resourceName" (dict "suffix" "serving-cert" "context" $) }}`
+	policyEngine     = `(eq .Values.manager.injectionEngine "AdmissionPolicy")`
+	// caInjection has cert-manager's CA injector fill a webhook configuration's caBundle.
+	caInjection = "  {{- if .Values.certManager.enabled }}\n  annotations:\n" +
+		"    cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/" + servingCert + "\n  {{- end }}\n"
 )
 
 var edits = []edit{
 	{
-		file: "values.yaml", old: "  replicas: 1\n",
+		file: valuesFile, old: "  replicas: 1\n",
 		new: `  replicas: 2
 
   ## Go runtime soft memory limit (GOMEMLIMIT, e.g. 200MiB). Empty: the container's memory
@@ -68,22 +77,22 @@ var edits = []edit{
 		why: "the plugin reads config/manager's replicas: 2 as 1 (its extractor takes only a Go int); the manager's own settings have no plugin values",
 	},
 	{
-		file: "values.yaml", old: "    - name: webhook-cert\n      secret:\n        secretName: outrigger-webhook-cert\n",
+		file: valuesFile, old: "    - name: webhook-cert\n      secret:\n        secretName: outrigger-webhook-cert\n",
 		new: "",
 		why: "the webhook certificate volume names a release-specific Secret: templates/manager adds it",
 	},
 	{
-		file: "values.yaml", old: "    - mountPath: /tmp/k8s-webhook-server/serving-certs\n      name: webhook-cert\n      readOnly: true\n",
+		file: valuesFile, old: "    - mountPath: /tmp/k8s-webhook-server/serving-certs\n      name: webhook-cert\n      readOnly: true\n",
 		new: "",
 		why: "the mount of that volume goes with it (templates/manager)",
 	},
 	{
-		file: "values.yaml", old: "  helpers:\n    ## Install convenience admin/editor/viewer roles for CRDs\n    ##\n    enabled: false\n",
+		file: valuesFile, old: "  helpers:\n    ## Install convenience admin/editor/viewer roles for CRDs\n    ##\n    enabled: false\n",
 		new: "  helpers:\n    ## Install convenience admin/editor/viewer roles for CRDs\n    ##\n    enabled: true\n",
 		why: "config/default installs the SidecarSet admin, editor and viewer roles",
 	},
 	{
-		file: "values.yaml", old: "certManager:\n  enabled: true\n",
+		file: valuesFile, old: "certManager:\n  enabled: true\n",
 		new: `certManager:
   ## false: the manager generates, rotates and injects the webhook certificate itself
   ## (--cert-management=self, as config/default). true: cert-manager issues it (an Issuer
@@ -93,7 +102,7 @@ var edits = []edit{
 		why: "Outrigger manages its own webhook certificate by default; the plugin assumes cert-manager",
 	},
 	{
-		file: "templates/manager/manager.yaml",
+		file: managerTemplate,
 		old:  "        - --health-probe-bind-address=:{{ .Values.manager.healthProbe.port }}\n",
 		new: "        - --health-probe-bind-address=:{{ .Values.manager.healthProbe.port }}\n" +
 			`        - --webhook-configuration-prefix={{ include "outrigger.fullname" . }}-
@@ -107,7 +116,7 @@ var edits = []edit{
 		why: "the names the manager looks up depend on the release name; engine and certificates are values",
 	},
 	{
-		file: "templates/manager/manager.yaml",
+		file: managerTemplate,
 		old:  "          {{- toYaml .Values.manager.env | nindent 10 }}\n",
 		new: `          {{- range .Values.manager.env }}
           {{- if not (and $.Values.manager.goMemLimit (eq .name "GOMEMLIMIT")) }}
@@ -122,7 +131,7 @@ var edits = []edit{
 		why: "manager.goMemLimit replaces the GOMEMLIMIT taken from the memory limit",
 	},
 	{
-		file: "templates/manager/manager.yaml",
+		file: managerTemplate,
 		old:  "          {{- toYaml .Values.manager.extraVolumeMounts | nindent 10 }}\n          {{- else }}\n          []\n          {{- end }}\n",
 		new: "          {{- toYaml .Values.manager.extraVolumeMounts | nindent 10 }}\n          {{- end }}\n" +
 			`          - mountPath: /tmp/k8s-webhook-server/serving-certs
@@ -132,7 +141,7 @@ var edits = []edit{
 		why: "the webhook certificate is always mounted (main.go's --webhook-cert-dir)",
 	},
 	{
-		file: "templates/manager/manager.yaml",
+		file: managerTemplate,
 		old:  "        {{- toYaml .Values.manager.extraVolumes | nindent 8 }}\n        {{- else }}\n        []\n        {{- end }}\n",
 		new: "        {{- toYaml .Values.manager.extraVolumes | nindent 8 }}\n        {{- end }}\n" +
 			`        - name: webhook-cert
@@ -148,46 +157,47 @@ var edits = []edit{
 		why:  "kustomize's replacement wrote the install's ServiceAccount into the data; the release's is another",
 	},
 	{
-		file: "templates/webhook/mutating-webhook-configuration.yaml",
+		file: mutatingTemplate,
 		old:  "      - outrigger-system\n",
 		new:  "      - {{ .Release.Namespace }}\n      {{- range .Values.excludedNamespaces }}\n      - {{ . | quote }}\n      {{- end }}\n",
 		why:  "the pod webhook skips the operator's namespace, the release's here, and the excluded namespaces",
 	},
 	{
-		file: "templates/webhook/mutating-webhook-configuration.yaml",
+		file: mutatingTemplate,
 		old:  "      path: /mutate--v1-pod\n  failurePolicy: Fail\n",
 		new:  "      path: /mutate--v1-pod\n  failurePolicy: {{ if " + policyEngine + " }}Ignore{{ else }}Fail{{ end }}\n",
 		why:  "with the policy engine the pod webhook fails open (config/admission-policy)",
 	},
 	{
-		file: "templates/webhook/mutating-webhook-configuration.yaml",
+		file: mutatingTemplate,
 		old:  "      - \"false\"\n  reinvocationPolicy: IfNeeded\n",
-		new: "      - \"false\"\n    {{- if " + policyEngine + " }}\n    - key: sidecars.outrigger.dev/injected\n      operator: DoesNotExist\n    {{- end }}\n" +
+		new: "      - \"false\"\n    {{- if " + policyEngine + " }}\n" +
+			"    - key: sidecars.outrigger.dev/injected\n      operator: DoesNotExist\n    {{- end }}\n" +
 			"  reinvocationPolicy: IfNeeded\n",
 		why: "with the policy engine the pod webhook is not called for pods the policy injected (config/admission-policy)",
 	},
 	{
-		file: "templates/webhook/mutating-webhook-configuration.yaml",
+		file: mutatingTemplate,
 		old:  `  name: {{ include "outrigger.resourceName" (dict "suffix" "mutating-webhook-configuration" "context" $) }}` + "\n",
 		new: `  name: {{ include "outrigger.resourceName" (dict "suffix" "mutating-webhook-configuration" "context" $) }}` + "\n" +
-			"  {{- if .Values.certManager.enabled }}\n  annotations:\n    cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/" + servingCert + "\n  {{- end }}\n",
+			caInjection,
 		why: "cert-manager's CA injector fills the caBundle (config/certmanager)",
 	},
 	{
 		file: "templates/webhook/validating-webhook-configuration.yaml",
 		old:  `  name: {{ include "outrigger.resourceName" (dict "suffix" "validating-webhook-configuration" "context" $) }}` + "\n",
 		new: `  name: {{ include "outrigger.resourceName" (dict "suffix" "validating-webhook-configuration" "context" $) }}` + "\n" +
-			"  {{- if .Values.certManager.enabled }}\n  annotations:\n    cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/" + servingCert + "\n  {{- end }}\n",
+			caInjection,
 		why: "cert-manager's CA injector fills the caBundle (config/certmanager)",
 	},
 	{
-		file: "templates/rbac/cert-rotator-role.yaml",
+		file: rotatorRole,
 		old:  "  - outrigger-mutating-webhook-configuration\n",
 		new:  `  - {{ include "outrigger.resourceName" (dict "suffix" "mutating-webhook-configuration" "context" $) }}` + "\n",
 		why:  "the rotator may update the release's webhook configurations",
 	},
 	{
-		file: "templates/rbac/cert-rotator-role.yaml",
+		file: rotatorRole,
 		old:  "  - outrigger-validating-webhook-configuration\n",
 		new:  `  - {{ include "outrigger.resourceName" (dict "suffix" "validating-webhook-configuration" "context" $) }}` + "\n",
 		why:  "the rotator may update the release's webhook configurations",
@@ -216,13 +226,13 @@ var edits = []edit{
 }
 
 var wraps = []wrap{
-	{"templates/extras/pod-metadata-writer.yaml", ".Values.policies.podMetadata.enabled"},
+	{"templates/extras/pod-metadata-writer.yaml", podMetadataOn},
 	// The plugin kept the policies' bindings (restore.go adds the policies).
-	{"templates/extras/pod-metadata.sidecars.outrigger.dev.yaml", ".Values.policies.podMetadata.enabled"},
+	{"templates/extras/pod-metadata.sidecars.outrigger.dev.yaml", podMetadataOn},
 	{"templates/extras/sidecars-ready.sidecars.outrigger.dev.yaml", ".Values.policies.sidecarsReady.enabled"},
-	{"templates/extras/webhook-cert.yaml", "not .Values.certManager.enabled"},
-	{"templates/rbac/cert-rotator-role.yaml", "not .Values.certManager.enabled"},
-	{"templates/rbac/cert-rotator-rolebinding.yaml", "not .Values.certManager.enabled"},
+	{"templates/extras/webhook-cert.yaml", selfCerts},
+	{rotatorRole, selfCerts},
+	{"templates/rbac/cert-rotator-rolebinding.yaml", selfCerts},
 }
 
 // added are templates the plugin does not write.
@@ -391,7 +401,7 @@ func patch(chart string) error {
 			return err
 		}
 	}
-	values := filepath.Join(chart, "values.yaml")
+	values := filepath.Join(chart, valuesFile)
 	b, err := os.ReadFile(values)
 	if err != nil {
 		return err

@@ -35,9 +35,9 @@ const (
 // restoredConditions are the values that switch a restored object off, by its name in
 // the kustomize install.
 var restoredConditions = map[string]string{
-	"outrigger-cert-rotator-role":                     "not .Values.certManager.enabled",
-	"outrigger-cert-rotator-rolebinding":              "not .Values.certManager.enabled",
-	"outrigger-pod-metadata.sidecars.outrigger.dev":   ".Values.policies.podMetadata.enabled",
+	"outrigger-cert-rotator-role":                     selfCerts,
+	"outrigger-cert-rotator-rolebinding":              selfCerts,
+	"outrigger-pod-metadata.sidecars.outrigger.dev":   podMetadataOn,
 	"outrigger-sidecars-ready.sidecars.outrigger.dev": ".Values.policies.sidecarsReady.enabled",
 }
 

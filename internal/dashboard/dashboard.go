@@ -22,7 +22,6 @@ package dashboard
 import (
 	"encoding/json"
 
-	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
@@ -31,6 +30,9 @@ import (
 
 // UID is the dashboard's uid, stable so that links to it keep working.
 const UID = "outrigger-sidecarsets"
+
+// unitShort is Grafana's plain number unit.
+const unitShort = "short"
 
 // sel selects the SidecarSets the dashboard's variable picks.
 const sel = `sidecarset=~"$sidecarset"`
@@ -55,22 +57,23 @@ var Rows = []struct {
 }{
 	{"Rollouts", []Panel{
 		{
-			Title:       "Pods by state",
-			Description: "Pods each SidecarSet selects, by state: updated, pending (yet to begin), upgrading, failed, not_upgradable, missing (never injected).",
-			Unit:        "short", Stacked: true,
+			Title: "Pods by state",
+			Description: "Pods each SidecarSet selects, by state: updated, pending (yet to begin), upgrading, failed, " +
+				"not_upgradable, missing (never injected).",
+			Unit: unitShort, Stacked: true,
 			Queries: []Query{{`sum by (sidecarset, state) (outrigger_sidecarset_pods{` + sel + `})`, "{{sidecarset}} {{state}}"}},
 		},
 		{
 			Title:       "Upgrades per minute",
 			Description: "In-place sidecar upgrades of running pods, by result (started, finished, failed, evicted).",
-			Unit:        "short",
+			Unit:        unitShort,
 			Queries: []Query{{`sum by (sidecarset, result) (rate(outrigger_upgrades_total{` + sel + `}[$__rate_interval])) * 60`,
 				"{{sidecarset}} {{result}}"}},
 		},
 		{
 			Title:       "Failures",
 			Description: "Pods whose upgrade failed (the rollout is Degraded), and upgrades failing per minute.",
-			Unit:        "short",
+			Unit:        unitShort,
 			Queries: []Query{
 				{`sum by (sidecarset) (outrigger_sidecarset_pods{` + sel + `, state="failed"})`, "{{sidecarset}} failed pods"},
 				{`sum by (sidecarset) (rate(outrigger_upgrades_total{` + sel + `, result="failed"}[$__rate_interval])) * 60`,
@@ -80,7 +83,7 @@ var Rows = []struct {
 		{
 			Title:       "Pod errors and released pods per minute",
 			Description: "Writes to pods a rollout could not make (retried with backoff), and pods let go mid-upgrade because they left the set.",
-			Unit:        "short",
+			Unit:        unitShort,
 			Queries: []Query{
 				{`sum by (sidecarset) (rate(outrigger_pod_errors_total{` + sel + `}[$__rate_interval])) * 60`, "{{sidecarset}} errors"},
 				{`sum by (sidecarset) (rate(outrigger_released_pods_total{` + sel + `}[$__rate_interval])) * 60`, "{{sidecarset}} released"},
@@ -96,9 +99,10 @@ var Rows = []struct {
 				"{{sidecarset}} {{result}}"}},
 		},
 		{
-			Title:       "Injection latency",
-			Description: "Time the pod webhook takes to match and inject one pod (percentiles), and the pod webhook's whole request (99th percentile; its timeout is 5 s).",
-			Unit:        "s",
+			Title: "Injection latency",
+			Description: "Time the pod webhook takes to match and inject one pod (percentiles), and the pod webhook's whole " +
+				"request (99th percentile; its timeout is 5 s).",
+			Unit: "s",
 			Queries: []Query{
 				{`histogram_quantile(0.5, sum by (le) (rate(outrigger_injection_duration_seconds_bucket{}[$__rate_interval])))`, "p50"},
 				{`histogram_quantile(0.9, sum by (le) (rate(outrigger_injection_duration_seconds_bucket{}[$__rate_interval])))`, "p90"},
@@ -113,22 +117,26 @@ var Rows = []struct {
 // VariableQuery lists the SidecarSets for the $sidecarset variable.
 const VariableQuery = `label_values(outrigger_sidecarset_pods{}, sidecarset)`
 
-// Build builds the dashboard.
+// Build builds the dashboard, in the classic dashboard JSON (schema v1) that Grafana's
+// import and its dashboard sidecar read; the SDK prefers its v2 schema, which only
+// Grafana 12 with its v2 API reads.
+//
+//nolint:staticcheck // the classic schema on purpose, see above.
 func Build() (dashboard.Dashboard, error) {
-	ds := common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${datasource}")}
-	b := dashboard.NewDashboardBuilder("Outrigger").
-		Uid(UID).
-		Description("SidecarSet rollouts and sidecar injection (docs/operations.md).").
-		Tags([]string{"outrigger", "kubernetes"}).
-		Refresh("30s").
-		Time("now-1h", "now").
-		Timezone(common.TimeZoneBrowser).
-		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus")).
-		WithVariable(dashboard.NewQueryVariableBuilder("sidecarset").Label("SidecarSet").
-			Datasource(ds).
-			Query(dashboard.StringOrMap{String: cog.ToPtr(VariableQuery)}).
-			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
-			Multi(true).IncludeAll(true).AllValue(".*"))
+	ds := common.DataSourceRef{Type: new("prometheus"), Uid: new("${datasource}")}
+	b := dashboard.NewDashboardBuilder("Outrigger"). //nolint:staticcheck // the classic schema, see Build.
+								Uid(UID).
+								Description("SidecarSet rollouts and sidecar injection (docs/operations.md).").
+								Tags([]string{"outrigger", "kubernetes"}).
+								Refresh("30s").
+								Time("now-1h", "now").
+								Timezone(common.TimeZoneBrowser).
+								WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus")).
+								WithVariable(dashboard.NewQueryVariableBuilder("sidecarset").Label("SidecarSet").
+									Datasource(ds).
+									Query(dashboard.StringOrMap{String: new(VariableQuery)}).
+									Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+									Multi(true).IncludeAll(true).AllValue(".*"))
 	for _, row := range Rows {
 		b = b.WithRow(dashboard.NewRowBuilder(row.Title))
 		for _, p := range row.Panels {

@@ -50,8 +50,8 @@ import (
 // promAPI is a Prometheus HTTP API on this machine.
 type promAPI string
 
-// query is an instant query's vector: each sample's labels and value.
-func (p promAPI) query(q string) ([]map[string]string, []float64, error) {
+// query is an instant query's vector: each sample's value.
+func (p promAPI) query(q string) ([]float64, error) {
 	var r struct {
 		Status string
 		Data   struct {
@@ -62,19 +62,17 @@ func (p promAPI) query(q string) ([]map[string]string, []float64, error) {
 		}
 	}
 	if err := p.get("/api/v1/query?query="+url.QueryEscape(q), &r); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var labels []map[string]string
 	var values []float64
 	for _, s := range r.Data.Result {
 		v, err := strconv.ParseFloat(fmt.Sprint(s.Value[1]), 64)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		labels = append(labels, s.Metric)
 		values = append(values, v)
 	}
-	return labels, values, nil
+	return values, nil
 }
 
 func (p promAPI) get(path string, into any) error {
@@ -199,7 +197,7 @@ scrape_configs:
 
 		By("both replicas scraped over HTTPS with the token")
 		Eventually(func(g Gomega) {
-			_, up, err := prom.query(`up{job="outrigger"}`)
+			up, err := prom.query(`up{job="outrigger"}`)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(up).To(HaveLen(2))
 			g.Expect(up).To(HaveEach(1.0))
@@ -238,7 +236,7 @@ scrape_configs:
 
 		By("the injection-latency series has data")
 		Eventually(func(g Gomega) {
-			_, v, err := prom.query(`sum(outrigger_injection_duration_seconds_count{job="outrigger"})`)
+			v, err := prom.query(`sum(outrigger_injection_duration_seconds_count{job="outrigger"})`)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(v).To(HaveLen(1))
 			g.Expect(v[0]).To(BeNumerically(">=", 2))
@@ -261,7 +259,7 @@ scrape_configs:
 		}).WithTimeout(4 * time.Minute).WithPolling(5 * time.Second).Should(Succeed())
 
 		By("no leader alert: the leader's gauge is scraped")
-		_, v, err := prom.query(`max(leader_election_master_status{name="outrigger.sidecars.outrigger.dev"})`)
+		v, err := prom.query(`max(leader_election_master_status{name="outrigger.sidecars.outrigger.dev"})`)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(v).To(Equal([]float64{1}))
 
@@ -270,7 +268,7 @@ scrape_configs:
 			for _, p := range row.Panels {
 				for _, q := range p.Queries {
 					expr := strings.NewReplacer("$sidecarset", ".*", "$__rate_interval", "1m").Replace(q.Expr)
-					_, _, err := prom.query(expr)
+					_, err := prom.query(expr)
 					Expect(err).NotTo(HaveOccurred(), "panel %q: %s", p.Title, expr)
 				}
 			}
