@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -44,6 +45,7 @@ import (
 
 	sidecarsv1alpha1 "github.com/outrigger-dev/outrigger/api/v1alpha1"
 	"github.com/outrigger-dev/outrigger/internal/dashboard"
+	"github.com/outrigger-dev/outrigger/internal/localcluster"
 	"github.com/outrigger-dev/outrigger/test/e2e/images"
 )
 
@@ -117,48 +119,49 @@ func (p promAPI) alertState(name, set string) (string, error) {
 // ServiceAccount's token that config/rbac's metrics-reader role is bound to, the
 // Service's endpoints found through the API server. It evaluates
 // config/prometheus/alerts.yaml as shipped.
-var _ = Describe("Alerts and dashboard on a real Prometheus", Ordered, func() {
-	var (
-		prom     promAPI
-		ns       *corev1.Namespace
-		selector map[string]string
-		set      *sidecarsv1alpha1.SidecarSet
-	)
-	BeforeAll(func() {
-		bin := os.Getenv("E2E_PROMETHEUS")
-		if !deployed || bin == "" {
-			Skip("scrapes the in-cluster operator: run with E2E_OPERATOR=deployed or helm, E2E_PROMETHEUS set (make test-e2e does)")
-		}
-		root, err := filepath.Abs("../..")
-		Expect(err).NotTo(HaveOccurred())
-		dir := GinkgoT().TempDir()
+// prom is the Prometheus the suite runs beside an in-cluster operator (E2E_PROMETHEUS),
+// from BeforeSuite to AfterSuite, so that its data (and the panels drawn from it) cover
+// every spec; stopPrometheus ends it.
+var (
+	prom           promAPI
+	stopPrometheus func()
+	suiteStart     time.Time
+)
 
-		By("a ServiceAccount for Prometheus, bound to the metrics-reader role, and its token")
-		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "prometheus-", Labels: map[string]string{"metrics": "enabled"}}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: ns.Name}}
-		Expect(k8sClient.Create(ctx, sa)).To(Succeed())
-		binding := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: ns.Name + "-metrics-reader"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "outrigger-metrics-reader"},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: ns.Name}},
-		}
-		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
-		DeferCleanup(func() {
-			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, binding))).To(Succeed())
-			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ns))).To(Succeed())
-		})
-		cs, err := kubernetes.NewForConfig(cfg)
-		Expect(err).NotTo(HaveOccurred())
-		tr, err := cs.CoreV1().ServiceAccounts(ns.Name).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{
-			Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(os.WriteFile(filepath.Join(dir, "token"), []byte(tr.Status.Token), 0o600)).To(Succeed())
+// startPrometheus starts Prometheus (E2E_PROMETHEUS, built from the module proxy by
+// hack/prometheus.sh) scraping the deployed operator as config/prometheus says: over
+// HTTPS, with a ServiceAccount's token that config/rbac's metrics-reader role is bound to,
+// the Service's endpoints found through the API server. It evaluates
+// config/prometheus/alerts.yaml as shipped.
+func startPrometheus(bin string) {
+	GinkgoHelper()
+	suiteStart = time.Now()
+	root, err := localcluster.ModuleRoot()
+	Expect(err).NotTo(HaveOccurred())
+	dir, err := os.MkdirTemp("", "e2e-prometheus-")
+	Expect(err).NotTo(HaveOccurred())
+	By("a ServiceAccount for Prometheus, bound to the metrics-reader role, and its token")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "prometheus-", Labels: map[string]string{"metrics": "enabled"}}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: ns.Name}}
+	Expect(k8sClient.Create(ctx, sa)).To(Succeed())
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ns.Name + "-metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "outrigger-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: ns.Name}},
+	}
+	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	cs, err := kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(ns.Name).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(filepath.Join(dir, "token"), []byte(tr.Status.Token), 0o600)).To(Succeed())
 
-		rules, err := os.ReadFile(filepath.Join(root, "config/prometheus/alerts.yaml"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(os.WriteFile(filepath.Join(dir, "alerts.yaml"), rules, 0o644)).To(Succeed())
-		config := fmt.Sprintf(`global:
+	rules, err := os.ReadFile(filepath.Join(root, "config/prometheus/alerts.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(filepath.Join(dir, "alerts.yaml"), rules, 0o644)).To(Succeed())
+	config := fmt.Sprintf(`global:
   scrape_interval: 5s
   evaluation_interval: 5s
 rule_files: [alerts.yaml]
@@ -181,27 +184,54 @@ scrape_configs:
   - source_labels: [__meta_kubernetes_pod_name]
     target_label: pod
 `, dir, node.Kubeconfig, operatorNamespace)
-		Expect(os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644)).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644)).To(Succeed())
 
-		By("starting Prometheus " + bin)
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
-		cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr, "--log.level=warn")
-		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-		Expect(cmd.Start()).To(Succeed())
-		DeferCleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		prom = promAPI("http://" + addr)
+	By("starting Prometheus " + bin)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+	Expect(cmd.Start()).To(Succeed())
+	stopPrometheus = func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, binding))).To(Succeed())
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ns))).To(Succeed())
+	}
+	prom = promAPI("http://" + addr)
 
-		By("both replicas scraped over HTTPS with the token")
-		Eventually(func(g Gomega) {
-			up, err := prom.query(`up{job="outrigger"}`)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(up).To(HaveLen(2))
-			g.Expect(up).To(HaveEach(1.0))
-		}).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+	By("both replicas scraped over HTTPS with the token")
+	Eventually(func(g Gomega) {
+		up, err := prom.query(`up{job="outrigger"}`)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(up).To(HaveLen(2))
+		g.Expect(up).To(HaveEach(1.0))
+	}).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+}
+
+// stopPrometheusAfterSuite keeps the panels' data when asked (E2E_PANELS_OUT), then
+// stops Prometheus.
+func stopPrometheusAfterSuite() {
+	if stopPrometheus == nil {
+		return
+	}
+	if out := os.Getenv("E2E_PANELS_OUT"); out != "" {
+		By("keeping the dashboard panels' data of the whole suite for make panels: " + out)
+		Expect(savePanels(prom, suiteStart, out)).To(Succeed())
+	}
+	stopPrometheus()
+}
+
+var _ = Describe("Alerts and dashboard on a real Prometheus", Ordered, func() {
+	var (
+		selector map[string]string
+		set      *sidecarsv1alpha1.SidecarSet
+	)
+	BeforeAll(func() {
+		if stopPrometheus == nil {
+			Skip("scrapes the in-cluster operator: run with E2E_OPERATOR=deployed or helm, E2E_PROMETHEUS set (make test-e2e does)")
+		}
 	})
 
 	It("fires OutriggerRolloutFailing for a broken sidecar image and resolves it on revert; the dashboard's series have data", func() {
@@ -273,18 +303,13 @@ scrape_configs:
 				}
 			}
 		}
-		if out := os.Getenv("E2E_PANELS_OUT"); out != "" {
-			By("keeping the dashboard panels' data for make panels: " + out)
-			Expect(savePanels(prom, out)).To(Succeed())
-		}
 	})
 })
 
-// savePanels writes every dashboard query's range over the last 15 minutes, by panel, as
-// JSON for hack/panels to draw.
-func savePanels(prom promAPI, out string) error {
+// savePanels writes every dashboard query's range since start, by panel, as JSON for
+// hack/panels to draw (points without a value, as a quantile of no requests, left out).
+func savePanels(prom promAPI, start time.Time, out string) error {
 	end := time.Now()
-	start := end.Add(-15 * time.Minute)
 	type series struct {
 		Legend string       `json:"legend"`
 		Points [][2]float64 `json:"points"`
@@ -308,7 +333,7 @@ func savePanels(prom promAPI, out string) error {
 						}
 					}
 				}
-				path := fmt.Sprintf("/api/v1/query_range?query=%s&start=%d&end=%d&step=10", url.QueryEscape(expr), start.Unix(), end.Unix())
+				path := fmt.Sprintf("/api/v1/query_range?query=%s&start=%d&end=%d&step=15", url.QueryEscape(expr), start.Unix(), end.Unix())
 				if err := prom.get(path, &r); err != nil {
 					return err
 				}
@@ -321,7 +346,7 @@ func savePanels(prom promAPI, out string) error {
 					for _, v := range s.Values {
 						t, _ := v[0].(float64)
 						f, err := strconv.ParseFloat(fmt.Sprint(v[1]), 64)
-						if err != nil {
+						if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 							continue
 						}
 						se.Points = append(se.Points, [2]float64{t, f})

@@ -137,6 +137,10 @@ var _ = BeforeSuite(func() {
 		}).WithTimeout(3 * time.Minute).Should(Succeed())
 		managerLogs = followPodLogs(ctx, operatorNamespace, managerLabels, "manager")
 		operator = deployedOperator{}
+		if bin := os.Getenv("E2E_PROMETHEUS"); bin != "" {
+			By("starting Prometheus beside the operator, for the whole suite")
+			startPrometheus(bin)
+		}
 		return
 	}
 
@@ -176,6 +180,7 @@ var _ = AfterSuite(func() {
 		}
 		Expect(forbidden).To(BeEmpty(), "the manager was refused API calls: its RBAC (config/rbac) is not enough")
 	}
+	stopPrometheusAfterSuite()
 	if helmInstall {
 		helmUninstall()
 	}
