@@ -264,11 +264,16 @@ spec:
 `,
 	"templates/rbac/admission-policy-role.yaml": `{{- if ` + policyEngine + ` }}
 # What the policy engine writes (config/admission-policy/rbac): the generated
-# MutatingAdmissionPolicy and its binding, by name.
+# MutatingAdmissionPolicy and its binding, by name. Kept by helm when an upgrade switches
+# back to the webhook engine, as kubectl apply of config/default keeps them: the policy
+# engine's replicas still run until the new ones replace them; delete both afterwards
+# (docs/install.md).
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
   name: {{ include "outrigger.resourceName" (dict "suffix" "admission-policy-role" "context" $) }}
+  annotations:
+    helm.sh/resource-policy: keep
 rules:
 - apiGroups: ["admissionregistration.k8s.io"]
   resources: ["mutatingadmissionpolicies", "mutatingadmissionpolicybindings"]
@@ -279,6 +284,8 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
   name: {{ include "outrigger.resourceName" (dict "suffix" "admission-policy-rolebinding" "context" $) }}
+  annotations:
+    helm.sh/resource-policy: keep
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
