@@ -135,7 +135,9 @@ func helmUninstall() {
 		g.Expect(pods.Items).To(BeEmpty(), "the manager's pods")
 	}).WithTimeout(2 * time.Minute).Should(Succeed())
 	By("the CRD stays (crd.keep), with the SidecarSets users made")
-	Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "sidecarsets.sidecars.outrigger.dev"}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed())
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "sidecarsets.sidecars.outrigger.dev"}, crd)).To(Succeed())
 	By("pods are admitted with no operator: nothing of it is left in the way")
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "helm-uninstalled-"}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
