@@ -11,8 +11,12 @@ REGISTRY ?= 127.0.0.1:15000
 IMAGE_DIR ?= $(LOCALBIN)/image
 KUBECTL ?= kubectl
 # Which operator the e2e suite tests: host (the manager binary on this machine, webhooks
-# by URL, as make run) or deployed (config/default from its image, make deploy-local).
+# by URL, as make run), deployed (config/default from its image, make deploy-local) or
+# helm (charts/outrigger from its image, make helm-local).
 E2E_OPERATOR ?= host
+# Where the Prometheus e2e spec keeps the dashboard panels' data (make panels draws them);
+# empty: not kept.
+E2E_PANELS_OUT ?=
 # The operator version the OLM bundle (make bundle) describes.
 VERSION ?= 0.1.0
 # make bundle: the CSV this version upgrades (spec.replaces), e.g. outrigger.v0.1.0; and
@@ -67,6 +71,24 @@ generate: ## Generate DeepCopy methods.
 .PHONY: docs
 docs: manifests ## Generate docs/reference.md, the API reference, from the CRD.
 	go run ./hack/apidocs
+
+.PHONY: monitoring
+monitoring: ## Generate the Grafana dashboard (config/grafana, from internal/dashboard) and the PrometheusRule of config/prometheus/alerts.yaml.
+	go run ./hack/monitoring
+
+.PHONY: test-alerts
+test-alerts: ## Test the alerting rules with Prometheus' promtool (config/prometheus/alerts_test.yaml; promtool built once per machine by hack/prometheus.sh).
+	@promtool="$$(hack/prometheus.sh | tail -n 1)/promtool"; \
+	"$$promtool" check rules config/prometheus/alerts.yaml && \
+	"$$promtool" test rules config/prometheus/alerts_test.yaml
+
+.PHONY: panels
+panels: ## Draw a PNG per dashboard panel into docs/images/dashboard from the data a Prometheus e2e run kept (make test-e2e E2E_OPERATOR=deployed E2E_PANELS_OUT=bin/e2e-panels.json).
+	cd hack/panels && go run . -in $(LOCALBIN)/e2e-panels.json -out ../../docs/images/dashboard
+
+.PHONY: helm
+helm: manifests monitoring ## Regenerate the Helm chart charts/outrigger from config/default with kubebuilder's helm plugin (hack/chart); helm lint must pass.
+	go run ./hack/chart -out charts/outrigger -helm "$$(hack/helm.sh | tail -n 1)"
 
 .PHONY: fmt
 fmt: ## Run go fmt.
@@ -156,10 +178,10 @@ lint: ## Run golangci-lint (kubebuilder's linter set, .golangci.yml; pinned in h
 
 .PHONY: verify
 verify: ## Regenerate everything and fail on any drift from what is committed.
-	$(MAKE) manifests generate bundle docs fmt
-	@if [ -n "$$(git status --porcelain -- api config bundle bundle.Dockerfile docs controllers webhooks internal main.go go.mod go.sum)" ]; then \
-		echo "Generated files are out of date; run 'make manifests generate bundle docs fmt' and commit:"; \
-		git status --porcelain -- api config bundle bundle.Dockerfile docs controllers webhooks internal main.go go.mod go.sum; \
+	$(MAKE) manifests generate bundle docs monitoring helm fmt
+	@if [ -n "$$(git status --porcelain -- api config bundle bundle.Dockerfile charts docs controllers webhooks internal main.go go.mod go.sum)" ]; then \
+		echo "Generated files are out of date; run 'make manifests generate bundle docs monitoring helm fmt' and commit:"; \
+		git status --porcelain -- api config bundle bundle.Dockerfile charts docs controllers webhooks internal main.go go.mod go.sum; \
 		git --no-pager diff --stat; \
 		exit 1; \
 	fi
@@ -168,6 +190,9 @@ verify: ## Regenerate everything and fail on any drift from what is committed.
 	cd hack/image && go vet ./... && go mod tidy -diff
 	cd hack/olm && go mod tidy -diff
 	cd hack/helm && go mod tidy -diff
+	cd hack/kubebuilder && go mod tidy -diff
+	cd hack/prometheus && go mod tidy -diff
+	cd hack/panels && go vet ./... && go mod tidy -diff
 	cd hack/dns && go vet ./... && go mod tidy -diff
 	cd hack/krew && go mod tidy -diff
 
@@ -247,6 +272,25 @@ deploy-local: ## On the local cluster (make cluster-up): make image, image-push,
 	"$$OUTRIGGER_E2E_BIN/kubectl" --kubeconfig "$$KUBECONFIG" -n outrigger-system rollout status deployment/outrigger-controller-manager --timeout=5m; \
 	"$$OUTRIGGER_E2E_BIN/kubectl" --kubeconfig "$$KUBECONFIG" -n outrigger-system get pods -o wide; \
 	echo "deploy-local: $$(( $$(date +%s) - start ))s; export KUBECONFIG=$$KUBECONFIG"
+
+# The Helm release make helm-local installs, and its namespace (config/default's).
+HELM_RELEASE ?= outrigger
+HELM_NAMESPACE ?= outrigger-system
+
+.PHONY: helm-local
+helm-local: ## On the local cluster (make cluster-up): make image, image-push, then helm upgrade --install of charts/outrigger with that image; waits for both replicas to be Ready.
+	@env="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh env 2>/dev/null)" || \
+		{ echo "helm-local: the local cluster is not up; start it with make cluster-up (as root)"; exit 1; }; \
+	eval "$$env"; start=$$(date +%s); helm="$$(hack/helm.sh | tail -n 1)"; \
+	$(MAKE) --no-print-directory image-push REGISTRY="$$OUTRIGGER_E2E_REGISTRY"; \
+	kc="$$OUTRIGGER_E2E_BIN/kubectl --kubeconfig $$KUBECONFIG"; \
+	$$kc create namespace $(HELM_NAMESPACE) --dry-run=client -o yaml | $$kc apply -f - >/dev/null; \
+	$$kc label namespace $(HELM_NAMESPACE) --overwrite pod-security.kubernetes.io/enforce=restricted sidecars.outrigger.dev/inject=false >/dev/null; \
+	HELM_CACHE_HOME=$(LOCALBIN)/helm/cache HELM_CONFIG_HOME=$(LOCALBIN)/helm/config HELM_DATA_HOME=$(LOCALBIN)/helm/data \
+		"$$helm" --kubeconfig "$$KUBECONFIG" upgrade --install $(HELM_RELEASE) charts/outrigger --namespace $(HELM_NAMESPACE) \
+		--set manager.image.repository="$$(cat $(IMAGE_DIR)/pushed)" --wait --timeout 5m; \
+	$$kc -n $(HELM_NAMESPACE) get pods -o wide; \
+	echo "helm-local: $$(( $$(date +%s) - start ))s; export KUBECONFIG=$$KUBECONFIG"
 
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster of the current kubeconfig.
@@ -346,14 +390,20 @@ test-olm: ## As root: the node, OLM, the release of two versions, then install, 
 	exit $$status
 
 .PHONY: test-e2e
-test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator (E2E_OPERATOR=host|deployed), tear it down (as root); prints its time.
-	@case "$(E2E_OPERATOR)" in host|deployed) ;; *) echo "E2E_OPERATOR must be host or deployed"; exit 2 ;; esac; \
+test-e2e: build ## Bring the e2e node up, run test/e2e on it with the operator (E2E_OPERATOR=host|deployed|helm), tear it down (as root); prints its time.
+	@case "$(E2E_OPERATOR)" in host|deployed|helm) ;; *) echo "E2E_OPERATOR must be host, deployed or helm"; exit 2 ;; esac; \
 	start=$$(date +%s); status=0; \
 	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh up || status=$$?; \
 	if [ $$status -eq 0 ] && [ "$(E2E_OPERATOR)" = deployed ]; then \
 		$(MAKE) --no-print-directory deploy-local || status=$$?; \
 	fi; \
+	if [ $$status -eq 0 ] && [ "$(E2E_OPERATOR)" = helm ]; then \
+		$(MAKE) --no-print-directory helm-local || status=$$?; \
+	fi; \
 	if [ $$status -eq 0 ]; then \
+		prometheus=""; if [ "$(E2E_OPERATOR)" != host ]; then prometheus="$$(hack/prometheus.sh | tail -n 1)/prometheus"; fi; \
+		E2E_PROMETHEUS="$$prometheus" E2E_PANELS_OUT="$(E2E_PANELS_OUT)" \
+		E2E_HELM="$$(hack/helm.sh | tail -n 1)" E2E_HELM_CHART=$(shell pwd)/charts/outrigger \
 		E2E_OPERATOR=$(E2E_OPERATOR) go test -tags e2e ./test/e2e/ -count=1 -timeout 30m -v -args -ginkgo.v $(GINKGO_FLAGS) || status=$$?; \
 	fi; \
 	ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) LOCALBIN=$(LOCALBIN) hack/cluster.sh down || true; \

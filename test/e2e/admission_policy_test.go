@@ -251,6 +251,9 @@ func hostEngines(root string) policyEngines {
 // with the image the Deployment runs (as make deploy sets it); the operator is stopped
 // by scaling it to 0.
 func deployedEngines(root string) policyEngines {
+	if helmInstall {
+		return helmEngines()
+	}
 	restored := false
 	e := policyEngines{
 		toPolicy: func() {

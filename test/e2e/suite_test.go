@@ -25,6 +25,9 @@ limitations under the License.
 // by URL, as `make run` does; "deployed" tests the operator `make deploy-local` installed
 // from its image and config/default: two replicas behind the webhook Service, under its
 // own ServiceAccount and RBAC, in a namespace enforcing Pod Security "restricted";
+// "helm" tests the operator `make helm-local` installed with helm from charts/outrigger
+// (release outrigger, in the same namespace, the same two replicas): the deployed specs,
+// plus helm_test.go's upgrade, and helm uninstall at the end of the suite;
 // "olm" runs only the specs of olm_test.go, which install the operator through OLM
 // (make test-olm), upgrade it through a channel and uninstall it.
 package e2e
@@ -60,8 +63,11 @@ var (
 	k8sClient client.Client
 	// operator is the operator under test; specs may crash it.
 	operator operatorUnderTest
-	// deployed is E2E_OPERATOR=deployed: the operator runs as config/default's pods.
-	deployed = os.Getenv("E2E_OPERATOR") == "deployed"
+	// helmInstall is E2E_OPERATOR=helm: the operator runs as the Helm chart's pods.
+	helmInstall = os.Getenv("E2E_OPERATOR") == "helm"
+	// deployed is E2E_OPERATOR=deployed or helm: the operator runs as config/default's
+	// pods, or the chart's (the same objects, the same names).
+	deployed = os.Getenv("E2E_OPERATOR") == "deployed" || helmInstall
 	// managerLogs follows the deployed manager pods' logs over the whole suite.
 	managerLogs *podLogs
 )
@@ -131,6 +137,10 @@ var _ = BeforeSuite(func() {
 		}).WithTimeout(3 * time.Minute).Should(Succeed())
 		managerLogs = followPodLogs(ctx, operatorNamespace, managerLabels, "manager")
 		operator = deployedOperator{}
+		if bin := os.Getenv("E2E_PROMETHEUS"); bin != "" {
+			By("starting Prometheus beside the operator, for the whole suite")
+			startPrometheus(bin)
+		}
 		return
 	}
 
@@ -169,6 +179,10 @@ var _ = AfterSuite(func() {
 			}
 		}
 		Expect(forbidden).To(BeEmpty(), "the manager was refused API calls: its RBAC (config/rbac) is not enough")
+	}
+	stopPrometheusAfterSuite()
+	if helmInstall {
+		helmUninstall()
 	}
 	if cancel != nil {
 		cancel()
