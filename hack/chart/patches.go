@@ -170,9 +170,9 @@ var edits = []edit{
 	},
 	{
 		file: mutatingTemplate,
-		old:  "      - \"false\"\n  reinvocationPolicy: IfNeeded\n",
-		new: "      - \"false\"\n    {{- if " + policyEngine + " }}\n" +
-			"    - key: sidecars.outrigger.dev/injected\n      operator: DoesNotExist\n    {{- end }}\n" +
+		old:  "  reinvocationPolicy: IfNeeded\n",
+		new: "  {{- if " + policyEngine + " }}\n  objectSelector:\n    matchExpressions:\n" +
+			"    - key: sidecars.outrigger.dev/injected\n      operator: DoesNotExist\n  {{- end }}\n" +
 			"  reinvocationPolicy: IfNeeded\n",
 		why: "with the policy engine the pod webhook is not called for pods the policy injected (config/admission-policy)",
 	},
