@@ -74,9 +74,13 @@ var _ = Describe("The README's rollout demo, driven with kubectl-outrigger", fun
 		}).Should(Succeed())
 		createReadyDeployment(ns.Name, selector, 3)
 
-		out, stderr, code := plugin("rollout", "status", set.Name, "--timeout", "2m")
-		Expect(code).To(BeZero(), stderr)
-		Expect(out).To(ContainSubstring("successfully rolled out: 3 pods"))
+		// The set counts pods that are not rolling out within a few seconds (count-only
+		// passes come at most every 2 s): until then it reports fewer pods.
+		Eventually(func(g Gomega) {
+			out, stderr, code := plugin("rollout", "status", set.Name, "--timeout", "2m")
+			g.Expect(code).To(BeZero(), stderr)
+			g.Expect(out).To(ContainSubstring("successfully rolled out: 3 pods"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
 
 		By("rolling the proxy out to v2, following the pods with status")
 		seen := map[string]bool{}
@@ -101,7 +105,7 @@ var _ = Describe("The README's rollout demo, driven with kubectl-outrigger", fun
 			}
 		}()
 		patchImage(set, images.SidecarV2)
-		out, stderr, code = plugin("rollout", "status", set.Name, "--timeout", "3m")
+		out, stderr, code := plugin("rollout", "status", set.Name, "--timeout", "3m")
 		stopFollowing()
 		<-done
 		Expect(code).To(BeZero(), stderr)
