@@ -116,14 +116,7 @@ func TestInjectEnforcement(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := Inject(tc.pod, tc.sources)
 			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("Inject admitted the pod, want it refused")
-				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not say %q", err, want)
-					}
-				}
+				checkRefused(t, err, tc.wantErr)
 				return
 			}
 			if err != nil {
@@ -146,5 +139,18 @@ func TestInjectEnforcement(t *testing.T) {
 				t.Errorf("Inject of the injected pod: %v, injected %v again", err, again.Injected)
 			}
 		})
+	}
+}
+
+// checkRefused checks that Inject refused the pod with an error saying each of want.
+func checkRefused(t *testing.T, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("Inject admitted the pod, want it refused")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
 	}
 }

@@ -43,9 +43,7 @@ func notRunningYet(pod *corev1.Pod, s *State) (waiting string, trouble bool) {
 			continue
 		case !ok:
 			return fmt.Sprintf("container %s has no status yet", name), false
-		case ran && before.same(st) && !reportsImage(before.Image, s.Images[name]):
-			// Unless the run already was on the target image: a revert that reached the
-			// pod before the kubelet acted on the change it reverts restarts nothing.
+		case notRestarted(st, before, ran, s.Images[name]):
 			if st.State.Terminated != nil {
 				// The kubelet stopped the old container and cannot start the new one; it
 				// says why in the pod's events only (ErrImagePull, ImagePullBackOff...).
@@ -85,11 +83,19 @@ func stoppedNotStarted(pod *corev1.Pod, s *State) bool {
 	for name := range s.Images {
 		st, ok := statuses[name]
 		before, ran := s.Before[name]
-		if ok && ran && before.same(st) && !reportsImage(before.Image, s.Images[name]) && st.State.Terminated != nil {
+		if ok && notRestarted(st, before, ran, s.Images[name]) && st.State.Terminated != nil {
 			return true
 		}
 	}
 	return false
+}
+
+// notRestarted says the status st still reports the run before, from before the swap to
+// image: the kubelet has not restarted the container yet. Unless that run already was
+// on image: a revert that reached the pod before the kubelet acted on the change it
+// reverts restarts nothing.
+func notRestarted(st corev1.ContainerStatus, before ContainerRun, ran bool, image string) bool {
+	return ran && before.same(st) && !reportsImage(before.Image, image)
 }
 
 // kubeletSays is what the kubelet reports of a container that is not running well:

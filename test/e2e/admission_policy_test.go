@@ -282,13 +282,7 @@ func deployedEngines(root string) policyEngines {
 			// kubectl apply leaves what config/default does not have: the policy engine's
 			// permissions go as docs/install.md says, once no replica of that engine is
 			// left to use them, and the webhook engine removes the policy with its own.
-			for _, obj := range []client.Object{
-				&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "outrigger-admission-policy-rolebinding"}},
-				&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "outrigger-admission-policy-role"}},
-			} {
-				Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed())
-			}
-			Eventually(func() error { _, err := leaderPod(ctx); return err }).WithTimeout(90 * time.Second).Should(Succeed())
+			dropPolicyEnginePermissions()
 		},
 	}
 	e.restore = func() {
@@ -352,4 +346,18 @@ func podWebhookCalls() float64 {
 		total += v
 	}
 	return total
+}
+
+// dropPolicyEnginePermissions deletes the policy engine's ClusterRole and binding, as
+// docs/install.md says to once no replica of that engine is left to use them (neither
+// kubectl apply of config/default nor helm removes them), and waits for a leader.
+func dropPolicyEnginePermissions() {
+	GinkgoHelper()
+	for _, obj := range []client.Object{
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "outrigger-admission-policy-rolebinding"}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "outrigger-admission-policy-role"}},
+	} {
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed())
+	}
+	Eventually(func() error { _, err := leaderPod(ctx); return err }).WithTimeout(90 * time.Second).Should(Succeed())
 }

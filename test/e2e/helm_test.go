@@ -100,13 +100,7 @@ func helmEngines() policyEngines {
 			// helm keeps the policy engine's permissions (resource-policy keep) for its
 			// replicas still running during the upgrade; they go as docs/install.md says,
 			// once none is left.
-			for _, obj := range []client.Object{
-				&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "outrigger-admission-policy-rolebinding"}},
-				&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "outrigger-admission-policy-role"}},
-			} {
-				Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed())
-			}
-			Eventually(func() error { _, err := leaderPod(ctx); return err }).WithTimeout(90 * time.Second).Should(Succeed())
+			dropPolicyEnginePermissions()
 		},
 	}
 	e.restore = func() {
