@@ -213,8 +213,8 @@ type Holder struct {
 	Why string
 }
 
-// Costs says whether p counts against its workload's maxUnavailable (and the total),
-// and why: the rollout made it unavailable. An injected pod counts while it is being
+// Costs says whether p counts against its workload's maxUnavailable (and, unless it is
+// terminating, maxUnavailableTotal), and why: the rollout made it unavailable. An injected pod counts while it is being
 // upgraded or after its upgrade failed, unless it was not Ready when the upgrade began;
 // while it is not Ready yet after its upgrade finished, or about to be Ready; while it
 // is being deleted; and while another SidecarSet's upgrade keeps it not Ready (two
@@ -468,7 +468,9 @@ func newBudgets(pods []Pod, lim limits) budgets {
 		if costs, why := Costs(p); costs {
 			h := Holder{Key: p.Key, Why: why}
 			b.workloads[p.Workload].holders = append(b.workloads[p.Workload].holders, h)
-			if b.total != nil {
+			// A pod being deleted holds its own workload only: a tenant's pod kept
+			// terminating (a finalizer) must not spend every workload's total.
+			if b.total != nil && !p.Terminating {
 				b.total.holders = append(b.total.holders, h)
 			}
 		}

@@ -401,6 +401,14 @@ func TestCompute(t *testing.T) {
 			},
 			want: Plan{Continue: []string{"a/w1"}, Start: []string{"b/w1"}, Unavailable: 1, MaxUnavailableTotal: 2},
 		},
+		"a pod kept terminating holds its own workload, not the total": {
+			strategy: total(maxUnavailable(intstr.FromInt32(1)), 1),
+			pods: []Pod{
+				ownedBy(terminating(inPlace("t/stuck")), "t/Deployment/web"), ownedBy(inPlace("t/w1"), "t/Deployment/web"),
+				ownedBy(inPlace("b/w1"), "b/Deployment/web"),
+			},
+			want: Plan{Start: []string{"b/w1"}, Unavailable: 1, MaxUnavailableTotal: 1},
+		},
 		"maxUnavailableTotal spent holds every workload": {
 			strategy: total(maxUnavailable(intstr.FromInt32(1)), 1),
 			pods: []Pod{
@@ -666,10 +674,10 @@ func TestComputeNamesWhatHoldsTheRollout(t *testing.T) {
 		"the total, spent by what this plan starts and what was in flight": {
 			strategy: total(maxUnavailable(intstr.FromInt32(1)), 2),
 			pods: []Pod{
-				ownedBy(terminating(inPlace("a/w1")), "a/Deployment/web"),
+				ownedBy(failed(notReady(inPlace("a/w1"))), "a/Deployment/web"),
 				ownedBy(inPlace("b/w1"), "b/Deployment/web"), ownedBy(inPlace("c/w1"), "c/Deployment/web"),
 			},
-			wantHolding:   []Holder{{Key: "a/w1", Why: "terminating"}, {Key: "b/w1", Why: "upgrading"}},
+			wantHolding:   []Holder{{Key: "a/w1", Why: "upgrade failed"}, {Key: "b/w1", Why: "upgrading"}},
 			wantTotalHeld: true,
 		},
 	}
